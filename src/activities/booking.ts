@@ -1,0 +1,107 @@
+import type { Pool } from 'pg';
+import { loggerFor } from '../logger';
+import type { TraceContext } from '../trace';
+
+export interface NewBooking {
+  bookingId: string;
+  userId: number;
+  roomId: number;
+  guests: number;
+  startDate: string;
+  endDate: string;
+  paymentId?: string;
+}
+
+export type CancellationResult = 'Cancelled' | 'NotOwner' | 'UnknownBooking';
+
+/**
+ * Thin, idempotent adapters over the bookings tables. Each is safe to retry: inserts are keyed by
+ * the booking ID and the cancellation is a conditional update that reports the state it finds.
+ */
+export function createBookingActivities(db: Pool) {
+  return {
+    /** The user's internal ID from their ID, email or username; null when no such user exists. */
+    async resolveUser(identifier: string, trace: TraceContext): Promise<number | null> {
+      const { rows } = await db.query<{ id: string }>(
+        `SELECT id FROM users
+          WHERE user_ref = $1 OR email = lower($1) OR username = $1 OR id::text = $1
+          ORDER BY (user_ref = $1) DESC LIMIT 1`,
+        [identifier],
+      );
+      const id = rows[0] ? Number(rows[0].id) : null;
+      loggerFor(trace).info({ activity: 'resolveUser', found: id !== null }, 'Resolved user');
+      return id;
+    },
+
+    /** The room's ID from its internal ID (e.g. `room_ocean_001`); null when no such room exists. */
+    async resolveRoom(internalId: string, trace: TraceContext): Promise<number | null> {
+      const { rows } = await db.query<{ id: string }>('SELECT id FROM rooms WHERE internal_id = $1', [internalId]);
+      const id = rows[0] ? Number(rows[0].id) : null;
+      loggerFor(trace).info({ activity: 'resolveRoom', roomId: internalId, found: id !== null }, 'Resolved room');
+      return id;
+    },
+
+    async createBooking(booking: NewBooking, trace: TraceContext): Promise<void> {
+      const { rowCount } = await db.query(
+        `INSERT INTO bookings (booking_id, user_id, room_id, guests, start_date, end_date, payment_id, status, correlation_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'Accepted', $8)
+         ON CONFLICT (booking_id) DO NOTHING`,
+        [
+          booking.bookingId,
+          booking.userId,
+          booking.roomId,
+          booking.guests,
+          booking.startDate,
+          booking.endDate,
+          booking.paymentId ?? null,
+          trace.correlationId,
+        ],
+      );
+      loggerFor(trace).info(
+        { activity: 'createBooking', bookingId: booking.bookingId, inserted: rowCount === 1 },
+        rowCount === 1 ? 'Booking accepted' : 'Booking already recorded',
+      );
+    },
+
+    /** Records a booking that cannot be made (unknown user or room) so the outcome is visible in the table. */
+    async rejectBooking(bookingId: string, reason: string, trace: TraceContext): Promise<void> {
+      await db.query(
+        `INSERT INTO bookings (booking_id, status, rejection_reason, correlation_id)
+         VALUES ($1, 'Rejected', $2, $3)
+         ON CONFLICT (booking_id) DO NOTHING`,
+        [bookingId, reason, trace.correlationId],
+      );
+      loggerFor(trace).warn({ activity: 'rejectBooking', bookingId, reason }, 'Booking rejected');
+    },
+
+    /**
+     * Cancels the booking when `requestedBy` (ID, email or username) owns it. Cancelling an already
+     * cancelled booking reports `Cancelled` again, so a retried activity converges.
+     */
+    async cancelBooking(bookingId: string, requestedBy: string, trace: TraceContext): Promise<CancellationResult> {
+      const { rows } = await db.query<{ status: string; owned: boolean }>(
+        `WITH requester AS (
+           SELECT id FROM users WHERE user_ref = $2 OR email = lower($2) OR username = $2 OR id::text = $2
+         ), cancelled AS (
+           UPDATE bookings b SET status = 'Cancelled', cancelled_at = now(), updated_at = now()
+            WHERE b.booking_id = $1 AND b.status = 'Accepted' AND b.user_id IN (SELECT id FROM requester)
+           RETURNING b.status
+         )
+         SELECT coalesce((SELECT status FROM cancelled), b.status) AS status,
+                b.user_id IN (SELECT id FROM requester) AS owned
+           FROM bookings b WHERE b.booking_id = $1`,
+        [bookingId, requestedBy],
+      );
+      const row = rows[0];
+      const result: CancellationResult = !row
+        ? 'UnknownBooking'
+        : row.owned && row.status === 'Cancelled'
+          ? 'Cancelled'
+          : 'NotOwner';
+      loggerFor(trace).info({ activity: 'cancelBooking', bookingId, result }, 'Cancellation handled');
+      return result;
+    },
+  };
+}
+
+export type BookingActivities = ReturnType<typeof createBookingActivities>;

@@ -1,0 +1,57 @@
+import {
+  bookingCancellationsTopic,
+  bookingEventsTopic,
+  bookingRequestedSchema,
+  bookingRequestedSignal,
+  bookingTaskQueue,
+  bookingWorkflowId,
+  cancellationRequestedSchema,
+  cancellationRequestedSignal,
+} from '../contracts/booking';
+import { bookingWorkflow } from '../workflows/booking';
+import { route, type Route } from './kafka-bridge';
+import { bridgedStartOptions } from './start-options';
+
+export interface BookingRouteOptions {
+  taskQueue?: string;
+  topics?: { bookingEvents: string; cancellations: string };
+}
+
+/**
+ * Both booking topics signal-with-start the booking's workflow: whichever event comes first
+ * starts it, and the workflow orders them (a cancellation waits for its booking).
+ */
+export function bookingRoutes(options: BookingRouteOptions = {}): Route[] {
+  const taskQueue = options.taskQueue ?? bookingTaskQueue;
+  const topics = options.topics ?? { bookingEvents: bookingEventsTopic, cancellations: bookingCancellationsTopic };
+  return [
+    route({
+      topic: topics.bookingEvents,
+      schema: bookingRequestedSchema,
+      orderingKey: (event) => event.bookingId,
+      deliver: async (client, event, trace) => {
+        await client.workflow.signalWithStart(bookingWorkflow, {
+          workflowId: bookingWorkflowId(event.bookingId),
+          taskQueue,
+          signal: bookingRequestedSignal,
+          signalArgs: [{ ...event, trace }],
+          ...bridgedStartOptions(trace),
+        });
+      },
+    }),
+    route({
+      topic: topics.cancellations,
+      schema: cancellationRequestedSchema,
+      orderingKey: (event) => event.bookingId,
+      deliver: async (client, event, trace) => {
+        await client.workflow.signalWithStart(bookingWorkflow, {
+          workflowId: bookingWorkflowId(event.bookingId),
+          taskQueue,
+          signal: cancellationRequestedSignal,
+          signalArgs: [{ ...event, trace }],
+          ...bridgedStartOptions(trace),
+        });
+      },
+    }),
+  ];
+}

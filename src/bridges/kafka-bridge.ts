@@ -1,0 +1,172 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isGrpcServiceError, WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { z } from 'zod';
+import { logger, loggerFor, type Logger } from '../logger';
+import type { TraceContext } from '../trace';
+import { traceFromMessage } from './kafka-headers';
+import type { ParkedEvents } from './parked-events';
+
+/** How one topic's events become workflow starts or signals. */
+export interface Route<E = any> {
+  topic: string;
+  schema: z.ZodType<E>;
+  /** Events with the same key are delivered one after another, in offset order. */
+  orderingKey(event: E): string;
+  /** Starts or signals the workflow. Must be idempotent: the same event may come again. */
+  deliver(client: Client, event: E, trace: TraceContext): Promise<void>;
+}
+
+/** Keeps the event's type when a route is written inline. */
+export const route = <E>(r: Route<E>): Route<E> => r;
+
+export interface BridgeOptions {
+  kafka: Kafka;
+  client: Client;
+  parkedEvents: ParkedEvents;
+  groupId: string;
+  routes: Route[];
+  /** Deliveries in flight per partition. */
+  maxInFlight: number;
+  /** Called after each record is acknowledged or parked; the benchmark uses it. */
+  onSettled?: (topic: string, message: KafkaMessage, outcome: Outcome) => void;
+}
+
+export type Outcome = 'delivered' | 'duplicate' | 'parked';
+
+class Unrecoverable extends Error {}
+
+// gRPC codes that mean the request itself is wrong and will never succeed as sent.
+const permanentGrpcCodes = new Set([3 /* INVALID_ARGUMENT */, 7 /* PERMISSION_DENIED */, 12 /* UNIMPLEMENTED */]);
+
+function isPermanent(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    if (isGrpcServiceError(e)) return permanentGrpcCodes.has(e.code);
+  }
+  return false;
+}
+
+function describeSchemaError(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
+}
+
+type Decoded = { ok: true; event: unknown; key: string } | { ok: false; reason: string };
+
+function decode(route: Route, message: KafkaMessage): Decoded {
+  let json: unknown;
+  try {
+    json = JSON.parse(message.value?.toString() ?? '');
+  } catch (err) {
+    return { ok: false, reason: `unparseable JSON: ${(err as Error).message}` };
+  }
+  const parsed = route.schema.safeParse(json);
+  if (!parsed.success) return { ok: false, reason: `schema violation: ${describeSchemaError(parsed.error)}` };
+  return { ok: true, event: parsed.data, key: route.orderingKey(parsed.data) };
+}
+
+/**
+ * Consumes the routes' topics and turns each record into a workflow start or signal.
+ *
+ * - An offset is committed only after every record before it was acknowledged by Temporal or
+ *   parked: a batch's offset is resolved only once the whole batch settled.
+ * - While Temporal (or PostgreSQL, for parking) is unreachable, the bridge retries with backoff
+ *   and keeps its partitions; nothing is skipped.
+ * - A record that can never become a workflow is parked with its reason and the partition moves on.
+ * - Records of one ordering key stay in order; different keys are delivered concurrently.
+ */
+export async function runBridge(options: BridgeOptions): Promise<Consumer> {
+  const routes = new Map(options.routes.map((r) => [r.topic, r]));
+  const consumer = options.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
+  const log = logger.child({ component: 'bridge', groupId: options.groupId });
+
+  await consumer.connect();
+  for (const topic of routes.keys()) await consumer.subscribe({ topic, fromBeginning: true });
+
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 3,
+    eachBatch: (payload) => settleBatch(payload, routes.get(payload.batch.topic)!, options, log),
+  });
+  return consumer;
+}
+
+async function settleBatch(payload: EachBatchPayload, route: Route, options: BridgeOptions, log: Logger) {
+  const { batch, heartbeat, isRunning, isStale } = payload;
+  const lanes = new Map<string, KafkaMessage[]>();
+  const decoded = new Map<KafkaMessage, Decoded>();
+  for (const message of batch.messages) {
+    const d = decode(route, message);
+    decoded.set(message, d);
+    const lane = d.ok ? `key:${d.key}` : `offset:${message.offset}`;
+    const queued = lanes.get(lane);
+    if (queued) queued.push(message);
+    else lanes.set(lane, [message]);
+  }
+
+  /** Retries `attempt` until it succeeds, backing off while the dependency is down. */
+  async function untilDone<T>(what: string, trace: TraceContext, attempt: () => Promise<T>): Promise<T> {
+    for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 10_000)) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError || isPermanent(err)) throw err;
+        if (!isRunning() || isStale()) throw new Unrecoverable(`consumer stopped while retrying ${what}`);
+        loggerFor(trace, { topic: batch.topic, partition: batch.partition }).warn(
+          { err: (err as Error).message, retryInMs: delayMs },
+          `${what} failed; holding the partition and retrying`,
+        );
+        await sleep(delayMs);
+        await heartbeat();
+      }
+    }
+  }
+
+  async function settle(message: KafkaMessage): Promise<void> {
+    const trace = traceFromMessage(batch.topic, batch.partition, message);
+    const park = async (reason: string): Promise<Outcome> => {
+      loggerFor(trace, { topic: batch.topic, partition: batch.partition, offset: message.offset }).error(
+        { reason },
+        'Parked an event that cannot become a workflow',
+      );
+      await untilDone('parking', trace, () =>
+        options.parkedEvents.park(batch.topic, batch.partition, message, reason, trace.correlationId),
+      );
+      return 'parked';
+    };
+
+    const d = decoded.get(message)!;
+    let outcome: Outcome;
+    if (!d.ok) {
+      outcome = await park(d.reason);
+    } else {
+      try {
+        await untilDone('delivery to Temporal', trace, () => route.deliver(options.client, d.event, trace));
+        outcome = 'delivered';
+      } catch (err) {
+        if (err instanceof Unrecoverable) throw err;
+        // The workflow for this identity already ran and closed: the event is a late duplicate.
+        if (err instanceof WorkflowExecutionAlreadyStartedError) outcome = 'duplicate';
+        else outcome = await park(`rejected by Temporal: ${(err as Error).message}`);
+      }
+    }
+    options.onSettled?.(batch.topic, message, outcome);
+  }
+
+  await runLanes([...lanes.values()], options.maxInFlight, async (lane) => {
+    for (const message of lane) await settle(message);
+  });
+
+  payload.resolveOffset(batch.lastOffset());
+  await payload.commitOffsetsIfNecessary();
+  await heartbeat();
+  log.debug({ topic: batch.topic, partition: batch.partition, count: batch.messages.length }, 'Batch settled');
+}
+
+/** Runs lanes with at most `limit` at a time; the first failure stops the batch. */
+async function runLanes<T>(lanes: T[], limit: number, run: (lane: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, lanes.length) }, async () => {
+    while (next < lanes.length) await run(lanes[next++]!);
+  });
+  await Promise.all(workers);
+}

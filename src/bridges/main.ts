@@ -1,0 +1,34 @@
+import type { Consumer } from 'kafkajs';
+import { loadConfig } from '../config';
+import { createKafka, createPool, createTemporalClient } from '../connections';
+import { logger } from '../logger';
+import { bookingRoutes } from './booking-routes';
+import { runBridge } from './kafka-bridge';
+import { createParkedEvents } from './parked-events';
+
+/** Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-bridge`);
+  const db = createPool(config);
+  const client = await createTemporalClient(config);
+  const shared = { kafka, client, parkedEvents: createParkedEvents(db), maxInFlight: config.BRIDGE_MAX_IN_FLIGHT };
+
+  const consumers: Consumer[] = [await runBridge({ ...shared, groupId: 'booking-workflow-bridge', routes: bookingRoutes() })];
+  logger.info({ groups: ['booking-workflow-bridge'] }, 'Bridges started');
+
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'Stopping bridges');
+    await Promise.all(consumers.map((c) => c.disconnect()));
+    await db.end();
+    await client.connection.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  logger.fatal({ err }, 'Bridge failed to start');
+  process.exit(1);
+});

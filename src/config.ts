@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+/**
+ * The one place configuration is read. Every process (workers, bridges, scripts, tests) calls
+ * `loadConfig()`; defaults match what `scripts/stack.sh up` starts on loopback, and
+ * docker-compose.yml sets the same names.
+ */
+const schema = z.object({
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
+  KAFKA_BROKERS: z
+    .string()
+    .default('127.0.0.1:9092')
+    .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
+  KAFKA_CLIENT_ID: z.string().default('temporal-pipelines'),
+  DATABASE_URL: z.string().url().default('postgres://postgres:postgres@127.0.0.1:5432/pipelines'),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  ADMIN_SERVICE_URL: z.string().url().default('http://127.0.0.1:3010'),
+  ADMIN_SERVICE_PORT: z.coerce.number().int().positive().default(3010),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** Starts in flight per partition; ordering per message key is kept regardless. */
+  BRIDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(64),
+});
+
+export type Config = z.infer<typeof schema>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`Invalid configuration: ${problems}`);
+  }
+  return parsed.data;
+}
+
+/** Names of the variables above; docker-compose.yml is checked against this list. */
+export const configVariables = Object.keys(schema.shape);

@@ -1,0 +1,39 @@
+import { Client, Connection } from '@temporalio/client';
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { Pool } from 'pg';
+import type { Config } from './config';
+import { logger } from './logger';
+
+/** Clients of the real infrastructure, built from config. Entry points and tests share these. */
+export function createKafka(config: Config, clientId = config.KAFKA_CLIENT_ID): Kafka {
+  const log = logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId,
+    brokers: config.KAFKA_BROKERS,
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }) => {
+        const { message, ...rest } = entry;
+        if (level <= logLevel.ERROR) log.error(rest, message);
+        else log.warn(rest, message);
+      },
+  });
+}
+
+/** Producers hash keys the way the Java client does, so keyed events land where other services expect. */
+export function createProducer(kafka: Kafka): Producer {
+  return kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+}
+
+export function createPool(config: Config): Pool {
+  const pool = new Pool({ connectionString: config.DATABASE_URL, max: 10 });
+  // An idle connection dropped by a PostgreSQL restart must not crash the process; the next query reconnects.
+  pool.on('error', (err) => logger.warn({ err: err.message, component: 'pg' }, 'Idle PostgreSQL connection lost'));
+  return pool;
+}
+
+export async function createTemporalClient(config: Config): Promise<Client> {
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+}

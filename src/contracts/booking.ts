@@ -1,0 +1,56 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { z } from 'zod';
+import type { TraceContext } from '../trace';
+
+/** Contract of the booking process (seed 004): topics, event shapes, workflow identity, messages. */
+export const bookingTaskQueue = 'bookings';
+export const bookingEventsTopic = 'booking-events';
+export const bookingCancellationsTopic = 'booking-cancellations';
+
+const workflowIdPrefix = 'booking-';
+export const bookingWorkflowId = (bookingId: string): string => `${workflowIdPrefix}${bookingId}`;
+export const bookingIdFromWorkflowId = (workflowId: string): string | undefined =>
+  workflowId.startsWith(workflowIdPrefix) ? workflowId.slice(workflowIdPrefix.length) : undefined;
+
+const identifier = z.string().trim().min(1).max(200);
+
+export const bookingRequestedSchema = z.object({
+  bookingId: identifier,
+  /** The user's ID, email or username. */
+  userId: identifier,
+  /** The room's internal ID, e.g. `room_ocean_001`. */
+  roomId: identifier,
+  guests: z.number().int().positive().max(50),
+  startDate: z.iso.datetime({ offset: true }),
+  endDate: z.iso.datetime({ offset: true }),
+  paymentId: identifier.optional(),
+}).refine((e) => Date.parse(e.endDate) > Date.parse(e.startDate), {
+  message: 'endDate must be after startDate',
+  path: ['endDate'],
+});
+export type BookingRequested = z.infer<typeof bookingRequestedSchema>;
+
+export const cancellationRequestedSchema = z.object({
+  bookingId: identifier,
+  /** Who asks to cancel: ID, email or username; only the booking's owner may. */
+  userId: identifier,
+  timestamp: z.iso.datetime({ offset: true }),
+});
+export type CancellationRequested = z.infer<typeof cancellationRequestedSchema>;
+
+/** Every event reaches the workflow with the trace context of the Kafka message that carried it. */
+export type Traced<E> = E & { trace: TraceContext };
+
+export const bookingRequestedSignal = defineSignal<[Traced<BookingRequested>]>('bookingRequested');
+export const cancellationRequestedSignal = defineSignal<[Traced<CancellationRequested>]>('cancellationRequested');
+
+export type BookingStatus = 'AwaitingBooking' | 'Accepted' | 'Cancelled' | 'Rejected' | 'NeverBooked' | 'Ended';
+
+export interface BookingState {
+  bookingId?: string;
+  status: BookingStatus;
+  rejectionReason?: string;
+  /** Cancellations refused because the sender does not own the booking. */
+  refusedCancellations: number;
+}
+export const bookingStateQuery = defineQuery<BookingState>('bookingState');

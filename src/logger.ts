@@ -1,0 +1,26 @@
+import pino from 'pino';
+import type { TraceContext } from './trace';
+
+/**
+ * One structured JSON logger for every process. Child loggers carry the correlation ID and W3C
+ * baggage of the event being handled, so a grep for either finds the bridge, workflow and
+ * activity lines of one business event.
+ */
+export const logger = pino({
+  level: process.env.LOG_LEVEL ?? 'info',
+  base: { service: process.env.SERVICE_NAME ?? 'temporal-pipelines' },
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: (label) => ({ level: label }) },
+  redact: { paths: ['*.password', '*.email', 'email'], censor: '[redacted]' },
+});
+
+export type Logger = pino.Logger;
+
+export function loggerFor(trace: TraceContext, bindings: Record<string, unknown> = {}): Logger {
+  return logger.child({
+    correlationId: trace.correlationId,
+    ...(trace.baggage ? { baggage: trace.baggage } : {}),
+    ...(trace.traceparent ? { traceparent: trace.traceparent } : {}),
+    ...bindings,
+  });
+}

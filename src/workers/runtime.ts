@@ -1,0 +1,15 @@
+import { DefaultLogger, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
+import { logger } from '../logger';
+
+/**
+ * Sends the Temporal SDK's own logs (worker lifecycle, workflow `log.*` calls, Core) through our
+ * JSON logger, so one log stream holds everything. Call once per process, before any worker.
+ */
+export function installTemporalRuntime(level: LogLevel = 'WARN'): void {
+  const sdkLogger = logger.child({ component: 'temporal-sdk' });
+  const method = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
+  Runtime.install({
+    logger: new DefaultLogger(level, ({ level: l, message, meta }) => sdkLogger[method[l]]({ ...meta }, message)),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+  });
+}

@@ -1,0 +1,79 @@
+import { condition, log, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { BookingActivities } from '../activities/booking';
+import {
+  bookingRequestedSignal,
+  bookingStateQuery,
+  cancellationRequestedSignal,
+  type BookingRequested,
+  type BookingState,
+  type CancellationRequested,
+  type Traced,
+} from '../contracts/booking';
+import { operatorControls } from './operator';
+
+// Short database steps: retry quickly, then park for an operator instead of a dead-letter queue.
+const { resolveUser, resolveRoom, createBooking, rejectBooking, cancelBooking } = proxyActivities<BookingActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+});
+
+/** How long a cancellation that arrived first waits for its booking event. */
+const bookingArrivalWindow = '7 days';
+
+/**
+ * One workflow per booking, fed by signals (signal-with-start from the bridge) so that a
+ * cancellation arriving before its booking is held until the booking exists. Lives until the
+ * booking is cancelled, rejected, or its stay has ended.
+ */
+export async function bookingWorkflow(): Promise<BookingState> {
+  const state: BookingState = { status: 'AwaitingBooking', refusedCancellations: 0 };
+  let request: Traced<BookingRequested> | undefined;
+  const cancellations: Traced<CancellationRequested>[] = [];
+  const operator = operatorControls();
+
+  // A redelivered booking event changes nothing: the first one wins.
+  setHandler(bookingRequestedSignal, (event) => void (request ??= event));
+  setHandler(cancellationRequestedSignal, (event) => void cancellations.push(event));
+  setHandler(bookingStateQuery, () => state);
+
+  if (!(await condition(() => request !== undefined, bookingArrivalWindow)) || !request) {
+    log.warn('No booking event arrived for this cancellation', { cancellations: cancellations.length });
+    return finish(state, 'NeverBooked');
+  }
+  const booking = request;
+  state.bookingId = booking.bookingId;
+
+  const userId = await operator.step('resolveUser', () => resolveUser(booking.userId, booking.trace));
+  const roomId = await operator.step('resolveRoom', () => resolveRoom(booking.roomId, booking.trace));
+  if (userId === null || roomId === null) {
+    state.rejectionReason = userId === null ? `unknown user ${booking.userId}` : `unknown room ${booking.roomId}`;
+    await operator.step('rejectBooking', () => rejectBooking(booking.bookingId, state.rejectionReason!, booking.trace));
+    return finish(state, 'Rejected');
+  }
+
+  await operator.step('createBooking', () => createBooking({ ...booking, userId, roomId }, booking.trace));
+  state.status = 'Accepted';
+
+  // Cancellations are honoured until the stay ends; one from anyone but the owner is refused.
+  const stayEnds = Date.parse(booking.endDate);
+  for (;;) {
+    if (cancellations.length === 0) {
+      const remaining = stayEnds - Date.now(); // workflow time: deterministic on replay
+      if (remaining <= 0 || !(await condition(() => cancellations.length > 0, remaining))) break;
+    }
+    const cancellation = cancellations.shift()!;
+    const result = await operator.step('cancelBooking', () =>
+      cancelBooking(booking.bookingId, cancellation.userId, cancellation.trace),
+    );
+    if (result === 'Cancelled') return finish(state, 'Cancelled');
+    state.refusedCancellations++;
+    log.warn('Cancellation refused: requester does not own the booking', { bookingId: booking.bookingId });
+  }
+  return finish(state, 'Ended');
+
+  function finish(s: BookingState, status: BookingState['status']): BookingState {
+    s.status = status;
+    operator.setStatus(status === 'Rejected' ? 'Rejected' : 'Completed');
+    return s;
+  }
+}

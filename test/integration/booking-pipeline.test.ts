@@ -1,0 +1,198 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bookingRoutes } from '../../src/bridges/booking-routes';
+import type { ParkedEvent } from '../../src/bridges/parked-events';
+import { bookingStateQuery, bookingWorkflowId, type BookingState } from '../../src/contracts/booking';
+import { correlationIdKey, pipelineStatusKey } from '../../src/contracts/pipeline';
+import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+
+/** Kafka → bridge → Temporal → PostgreSQL, all real, as the booking service's events arrive. */
+describe('booking pipeline on the real stack', () => {
+  let stack: RealStack;
+  let topics: { bookingEvents: string; cancellations: string };
+  let owner: string;
+  let stranger: string;
+  let room: string;
+  const started: string[] = [];
+
+  beforeAll(async () => {
+    stack = await connectRealStack();
+    const id = stack.runId;
+    topics = { bookingEvents: `booking-events-${id}`, cancellations: `booking-cancellations-${id}` };
+    owner = `user_owner_${id}`;
+    stranger = `user_stranger_${id}`;
+    room = `room_ocean_${id}`;
+    await stack.db.query(
+      `INSERT INTO users (user_ref, email, username) VALUES ($1, $2, $3), ($4, $5, $6)`,
+      [owner, `${owner}@example.com`, `owner_${id}`, stranger, `${stranger}@example.com`, `stranger_${id}`],
+    );
+    await stack.db.query(`INSERT INTO rooms (internal_id, name) VALUES ($1, 'Ocean view')`, [room]);
+    await stack.createTopics(topics.bookingEvents, topics.cancellations);
+    const taskQueue = `bookings-${id}`;
+    await stack.startWorker(taskQueue);
+    await stack.startBridge(bookingRoutes({ taskQueue, topics }));
+  });
+
+  afterAll(async () => {
+    // Bookings still waiting for their stay to end would otherwise outlive this file's worker.
+    await Promise.all(
+      started.map((b) =>
+        stack.client.workflow.getHandle(bookingWorkflowId(b)).terminate('test finished').catch(() => undefined),
+      ),
+    );
+    await stack?.stop();
+  });
+
+  const newBookingId = () => {
+    const bookingId = `booking_${stack.runId}_${started.length}`;
+    started.push(bookingId);
+    return bookingId;
+  };
+
+  const bookingEvent = (bookingId: string, userId = owner, roomId = room) => ({
+    userId,
+    roomId,
+    guests: 2,
+    startDate: '2031-01-15T15:00:00Z',
+    endDate: '2031-01-18T11:00:00Z',
+    bookingId,
+    paymentId: `pay_${bookingId}`,
+  });
+  const cancellationEvent = (bookingId: string, userId = owner) => ({
+    bookingId,
+    userId,
+    timestamp: '2030-12-18T10:30:00Z',
+  });
+
+  async function publish(topic: string, key: string, value: unknown, headers: Record<string, string> = {}) {
+    await stack.producer.send({
+      topic,
+      messages: [{ key, value: typeof value === 'string' ? value : JSON.stringify(value), headers }],
+    });
+  }
+
+  const rowsOf = async (bookingId: string) =>
+    (await stack.db.query('SELECT status, rejection_reason, correlation_id FROM bookings WHERE booking_id = $1', [bookingId]))
+      .rows;
+
+  /** The workflow's state, or undefined while the bridge has not started it yet. */
+  const stateOf = (bookingId: string): Promise<BookingState | undefined> =>
+    stack.client.workflow
+      .getHandle(bookingWorkflowId(bookingId))
+      .query(bookingStateQuery)
+      .catch((err) => {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      });
+
+  async function statusEventually(bookingId: string, status: string) {
+    return eventually(
+      () => rowsOf(bookingId),
+      (rows) => rows[0]?.status === status,
+    );
+  }
+
+  it('the same booking event delivered ten times makes one booking, and its owner cancels it once', async () => {
+    const bookingId = newBookingId();
+    const headers = { 'correlation-id': `corr-${bookingId}`, baggage: 'tenant=acme,region=eu' };
+    for (let i = 0; i < 10; i++) await publish(topics.bookingEvents, bookingId, bookingEvent(bookingId), headers);
+    await statusEventually(bookingId, 'Accepted');
+
+    await publish(topics.cancellations, bookingId, cancellationEvent(bookingId), headers);
+    await publish(topics.cancellations, bookingId, cancellationEvent(bookingId), headers);
+    await statusEventually(bookingId, 'Cancelled');
+
+    const handle = stack.client.workflow.getHandle(bookingWorkflowId(bookingId));
+    expect(await handle.result()).toMatchObject({ status: 'Cancelled', refusedCancellations: 0 });
+    expect(await rowsOf(bookingId)).toEqual([
+      { status: 'Cancelled', rejection_reason: null, correlation_id: `corr-${bookingId}` },
+    ]);
+    const description = await handle.describe();
+    expect(description.typedSearchAttributes.get(correlationIdKey)).toBe(`corr-${bookingId}`);
+    expect(description.typedSearchAttributes.get(pipelineStatusKey)).toBe('Completed');
+    expect(description.memo).toMatchObject({ trace: { correlationId: `corr-${bookingId}`, baggage: 'tenant=acme,region=eu' } });
+  });
+
+  it('when a cancellation arrives before its booking, the booking ends cancelled', async () => {
+    const bookingId = newBookingId();
+    await publish(topics.cancellations, bookingId, cancellationEvent(bookingId));
+    await eventually(() => stateOf(bookingId), (s) => s?.status === 'AwaitingBooking');
+    await publish(topics.bookingEvents, bookingId, bookingEvent(bookingId));
+    await statusEventually(bookingId, 'Cancelled');
+    expect(await rowsOf(bookingId)).toHaveLength(1);
+  });
+
+  it('many bookings with duplicates and cancellations interleaved each end in the right state, one row each', async () => {
+    const ids = Array.from({ length: 24 }, newBookingId);
+    const cancelled = new Set(ids.filter((_, i) => i % 3 === 0));
+    // Round-robin over the bookings, so events of different bookings interleave on every partition.
+    const perBooking = ids.map((id) => [
+      [topics.bookingEvents, id, bookingEvent(id)],
+      ...(cancelled.has(id) ? [[topics.cancellations, id, cancellationEvent(id)]] : []),
+      [topics.bookingEvents, id, bookingEvent(id)],
+    ] as const);
+    const sends = perBooking.flatMap((_, step) => perBooking.map((events) => events[step])).filter(Boolean);
+    for (const [topic, key, value] of sends as Array<readonly [string, string, object]>) await publish(topic, key, value);
+
+    const rows = await eventually(
+      async () =>
+        (await stack.db.query('SELECT booking_id, status FROM bookings WHERE booking_id = ANY($1)', [ids])).rows as Array<{
+          booking_id: string;
+          status: string;
+        }>,
+      (rs) => rs.length === ids.length && rs.every((r) => r.status === (cancelled.has(r.booking_id) ? 'Cancelled' : 'Accepted')),
+    );
+    expect(rows).toHaveLength(24);
+  });
+
+  it('refuses a cancellation by someone who does not own the booking', async () => {
+    const bookingId = newBookingId();
+    await publish(topics.bookingEvents, bookingId, bookingEvent(bookingId));
+    await statusEventually(bookingId, 'Accepted');
+    await publish(topics.cancellations, bookingId, cancellationEvent(bookingId, `${stranger}@example.com`));
+    const state = await eventually(() => stateOf(bookingId), (s) => s?.refusedCancellations === 1);
+    expect(state?.status).toBe('Accepted');
+    expect((await rowsOf(bookingId))[0]?.status).toBe('Accepted');
+  });
+
+  it('resolves the owner by email or username too', async () => {
+    const bookingId = newBookingId();
+    await publish(topics.bookingEvents, bookingId, bookingEvent(bookingId, `${owner}@example.com`));
+    await statusEventually(bookingId, 'Accepted');
+    await publish(topics.cancellations, bookingId, cancellationEvent(bookingId, `owner_${stack.runId}`));
+    await statusEventually(bookingId, 'Cancelled');
+  });
+
+  it('an unknown user is a recorded, visible rejection and the workflow completes', async () => {
+    const bookingId = newBookingId();
+    await publish(topics.bookingEvents, bookingId, bookingEvent(bookingId, 'nobody_at_all'));
+    await statusEventually(bookingId, 'Rejected');
+    const handle = stack.client.workflow.getHandle(bookingWorkflowId(bookingId));
+    expect(await handle.result()).toMatchObject({ status: 'Rejected', rejectionReason: 'unknown user nobody_at_all' });
+    expect((await handle.describe()).typedSearchAttributes.get(pipelineStatusKey)).toBe('Rejected');
+    expect((await rowsOf(bookingId))[0]?.rejection_reason).toBe('unknown user nobody_at_all');
+  });
+
+  it('parks unparseable and invalid events with the reason, keeps the partition moving, and replays a fixed one', async () => {
+    const bookingId = newBookingId();
+    // Same key, so all three land on one partition in this order.
+    await publish(topics.bookingEvents, bookingId, '{"bookingId": ');
+    await publish(topics.bookingEvents, bookingId, { ...bookingEvent(bookingId), guests: 0 }, { 'correlation-id': `bad-${bookingId}` });
+    const other = newBookingId();
+    await publish(topics.bookingEvents, bookingId, bookingEvent(other));
+    await statusEventually(other, 'Accepted');
+
+    const parked = await eventually(
+      async () => (await stack.parkedEvents.list({ topic: topics.bookingEvents })).filter((p) => p.key === bookingId),
+      (ps) => ps.length === 2,
+    );
+    const [unparseable, invalid] = parked as [ParkedEvent, ParkedEvent];
+    expect(unparseable.reason).toMatch(/^unparseable JSON/);
+    expect(invalid.reason).toBe('schema violation: guests: Too small: expected number to be >0');
+    expect(invalid.headers).toMatchObject({ 'correlation-id': `bad-${bookingId}` });
+
+    await stack.parkedEvents.replay(stack.producer, invalid.id, JSON.stringify(bookingEvent(bookingId)));
+    await statusEventually(bookingId, 'Accepted');
+    expect((await stack.parkedEvents.list({ topic: topics.bookingEvents })).map((p) => p.id)).not.toContain(invalid.id);
+  });
+});

@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Pool } from 'pg';
+import { loadConfig } from '../../src/config';
+import { createKafka, createPool, createProducer, createTemporalClient } from '../../src/connections';
+import { runBridge, type Route } from '../../src/bridges/kafka-bridge';
+import { createParkedEvents, type ParkedEvents } from '../../src/bridges/parked-events';
+import { createActivities } from '../../src/workers/activities';
+import { installTemporalRuntime } from '../../src/workers/runtime';
+import { workflowsPath } from '../../src/workers/workflows-path';
+
+/**
+ * The real local stack (started by scripts/stack.sh) seen from a test: each test file gets its own
+ * task queue, topics and consumer group, so runs never see each other's state.
+ */
+export interface RealStack {
+  config: ReturnType<typeof loadConfig>;
+  kafka: Kafka;
+  producer: Producer;
+  db: Pool;
+  client: Client;
+  parkedEvents: ParkedEvents;
+  /** A unique suffix for this file's names. */
+  runId: string;
+  createTopics(...topics: string[]): Promise<void>;
+  /** Runs a worker with the real activities on `taskQueue` until `stop()`. */
+  startWorker(taskQueue: string, activities?: object): Promise<void>;
+  startBridge(routes: Route[]): Promise<Consumer>;
+  stop(): Promise<void>;
+}
+
+export async function connectRealStack(): Promise<RealStack> {
+  installTemporalRuntime();
+  const config = loadConfig();
+  const runId = randomUUID().slice(0, 8);
+  const kafka = createKafka(config, `test-${runId}`);
+  const producer = createProducer(kafka);
+  await producer.connect();
+  const db = createPool(config);
+  const client = await createTemporalClient(config);
+  const parkedEvents = createParkedEvents(db);
+  const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const running: Array<{ worker: Worker; done: Promise<void> }> = [];
+  const consumers: Consumer[] = [];
+
+  return {
+    config,
+    kafka,
+    producer,
+    db,
+    client,
+    parkedEvents,
+    runId,
+    async createTopics(...topics) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+      } finally {
+        await admin.disconnect();
+      }
+    },
+    async startWorker(taskQueue, activities = createActivities({ db })) {
+      const worker = await Worker.create({
+        connection: workerConnection,
+        namespace: config.TEMPORAL_NAMESPACE,
+        taskQueue,
+        workflowsPath,
+        activities,
+      });
+      running.push({ worker, done: worker.run() });
+    },
+    async startBridge(routes) {
+      const consumer = await runBridge({
+        kafka,
+        client,
+        parkedEvents,
+        groupId: `test-bridge-${runId}-${consumers.length}`,
+        routes,
+        maxInFlight: 16,
+      });
+      consumers.push(consumer);
+      return consumer;
+    },
+    async stop() {
+      await Promise.all(consumers.map((c) => c.disconnect()));
+      for (const { worker } of running) worker.shutdown();
+      await Promise.all(running.map((r) => r.done));
+      await producer.disconnect();
+      await workerConnection.close();
+      await client.connection.close();
+      await db.end();
+    },
+  };
+}
+
+/** Polls `probe` until it returns a value `accept`s, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  probe: () => Promise<T>,
+  accept: (value: T) => boolean,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T;
+  do {
+    last = await probe();
+    if (accept(last)) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  } while (Date.now() < deadline);
+  throw new Error(`Condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+}
