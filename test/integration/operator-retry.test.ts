@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bookingRoutes } from '../../src/bridges/booking-routes';
+import { bookingWorkflowId } from '../../src/contracts/booking';
+import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+import { temporalCli } from '../support/temporal-cli';
+
+/**
+ * The DLQ replacement, end to end: a step that keeps failing parks its workflow as
+ * NeedsAttention, an operator finds it and retries it with the real `temporal` CLI.
+ */
+describe('an operator retries a parked workflow with the temporal CLI', () => {
+  let stack: RealStack;
+  let bookingId: string;
+  let topics: { bookingEvents: string; cancellations: string };
+  const trigger = () => `fail_booking_${stack.runId}`;
+
+  beforeAll(async () => {
+    stack = await connectRealStack();
+    const id = stack.runId;
+    bookingId = `booking_parked_${id}`;
+    topics = { bookingEvents: `booking-events-${id}`, cancellations: `booking-cancellations-${id}` };
+    await stack.db.query('INSERT INTO users (user_ref) VALUES ($1)', [`user_${id}`]);
+    await stack.db.query('INSERT INTO rooms (internal_id) VALUES ($1)', [`room_${id}`]);
+    // A real database failure for this one booking: inserts of it raise until the trigger is dropped.
+    await stack.db.query(`
+      CREATE FUNCTION ${trigger()}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.booking_id = '${bookingId}' THEN RAISE EXCEPTION 'bookings table is read-only (test outage)'; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER ${trigger()} BEFORE INSERT ON bookings FOR EACH ROW EXECUTE FUNCTION ${trigger()}();`);
+    await stack.createTopics(topics.bookingEvents, topics.cancellations);
+    await stack.startWorker(`bookings-${id}`);
+    await stack.startBridge(bookingRoutes({ taskQueue: `bookings-${id}`, topics }));
+  });
+
+  afterAll(async () => {
+    await stack.db.query(`DROP TRIGGER IF EXISTS ${trigger()} ON bookings; DROP FUNCTION IF EXISTS ${trigger()}()`);
+    await stack.client.workflow.getHandle(bookingWorkflowId(bookingId)).terminate('test finished').catch(() => undefined);
+    await stack.stop();
+  });
+
+  it('parks as NeedsAttention at createBooking, and completes after the outage is fixed and an operator retries', async () => {
+    const workflowId = bookingWorkflowId(bookingId);
+    await stack.producer.send({
+      topic: topics.bookingEvents,
+      messages: [
+        {
+          key: bookingId,
+          value: JSON.stringify({
+            bookingId,
+            userId: `user_${stack.runId}`,
+            roomId: `room_${stack.runId}`,
+            guests: 1,
+            startDate: '2031-03-01T15:00:00Z',
+            endDate: '2031-03-02T11:00:00Z',
+          }),
+        },
+      ],
+    });
+
+    // What the on-call engineer runs: the list of workflows waiting for them.
+    const parked = await eventually(
+      () =>
+        temporalCli('workflow', 'list', '--query', `PipelineStatus='NeedsAttention' AND WorkflowId='${workflowId}'`, '--output', 'json'),
+      (out) => out.includes(workflowId),
+      90_000,
+    );
+    expect(parked).toContain(workflowId);
+    const attention = JSON.parse(
+      await temporalCli('workflow', 'query', '--workflow-id', workflowId, '--name', 'attention', '--output', 'json'),
+    );
+    expect(JSON.stringify(attention)).toContain('createBooking');
+    expect(JSON.stringify(attention)).toContain('test outage');
+    expect((await stack.db.query('SELECT 1 FROM bookings WHERE booking_id = $1', [bookingId])).rowCount).toBe(0);
+
+    await stack.db.query(`DROP TRIGGER ${trigger()} ON bookings`);
+    await temporalCli('workflow', 'signal', '--workflow-id', workflowId, '--name', 'operatorDecision', '--input', '"retry"');
+
+    const rows = await eventually(
+      async () => (await stack.db.query('SELECT status FROM bookings WHERE booking_id = $1', [bookingId])).rows,
+      (r) => r.length === 1,
+    );
+    expect(rows).toEqual([{ status: 'Accepted' }]);
+    const running = await eventually(
+      () => temporalCli('workflow', 'list', '--query', `PipelineStatus='Running' AND WorkflowId='${workflowId}'`, '--output', 'json'),
+      (out) => out.includes(workflowId),
+    );
+    expect(running).toContain(workflowId);
+  });
+});
