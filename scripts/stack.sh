@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Local stack: Temporal dev server, Kafka (KRaft), PostgreSQL, Redis on 127.0.0.1.
+# Usage: bash scripts/stack.sh up|down|status|logs [component]
+set -euo pipefail
+
+STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/stack"
+# shellcheck source=scripts/stack/lib.sh
+source "$STACK_DIR/lib.sh"
+# shellcheck source=scripts/stack/postgres.sh
+source "$STACK_DIR/postgres.sh"
+# shellcheck source=scripts/stack/redis.sh
+source "$STACK_DIR/redis.sh"
+# shellcheck source=scripts/stack/kafka.sh
+source "$STACK_DIR/kafka.sh"
+# shellcheck source=scripts/stack/temporal.sh
+source "$STACK_DIR/temporal.sh"
+
+COMPONENTS=(postgres redis kafka temporal)
+
+usage() {
+  cat <<EOF
+Usage: bash scripts/stack.sh COMMAND
+  up                 install what is missing, start everything, wait until healthy
+  down               stop everything (data is kept)
+  status             one line per component
+  logs [COMPONENT]   show logs (follows when run in a terminal); COMPONENT is one of:
+                     ${COMPONENTS[*]}
+Dirs: cache $STACK_CACHE_DIR
+      state $STACK_STATE_DIR
+EOF
+}
+
+# Runs "<component>_<action>" for every component in parallel, each in its own
+# subshell (so a failing `die` ends only that component); fails if any failed.
+for_each_component() {
+  local action=$1 c failed=()
+  declare -A pids=()
+  for c in "${COMPONENTS[@]}"; do
+    (STACK_COMPONENT=$c "${c}_${action}") &
+    pids[$c]=$!
+  done
+  for c in "${COMPONENTS[@]}"; do
+    wait "${pids[$c]}" || failed+=("$c")
+  done
+  if [ "${#failed[@]}" -gt 0 ]; then
+    die "$action failed for: ${failed[*]}"
+  fi
+}
+
+run_hook() {
+  local script="$STACK_DIR/$1"
+  shift
+  [ -f "$script" ] || return 0
+  log "running hook: bash scripts/stack/$(basename "$script") $*"
+  bash "$script" "$@"
+}
+
+print_summary() {
+  cat <<EOF
+
+Local stack is up:
+  Temporal gRPC    $STACK_HOST:$TEMPORAL_PORT (namespace default)
+  Temporal Web UI  http://$STACK_HOST:$TEMPORAL_UI_PORT
+  Kafka            $(kafka_bootstrap)
+  Postgres         $(postgres_url)
+  Redis            $(redis_url)
+  Logs             $STACK_LOG_DIR  (bash scripts/stack.sh logs [component])
+  Data             $STACK_STATE_DIR
+EOF
+}
+
+cmd_up() {
+  local start
+  start=$(now_s)
+  ensure_dirs
+  STACK_RUN_TMP=$(mktemp -d)
+  export STACK_RUN_TMP
+  trap 'rm -rf "$STACK_RUN_TMP"' EXIT
+  for_each_component up
+  run_hook test-server.sh install
+  run_hook admin-service.sh up
+  print_summary
+  log "up took $(($(now_s) - start))s"
+}
+
+cmd_down() {
+  ensure_dirs
+  run_hook admin-service.sh down || warn "admin-service.sh down failed"
+  for_each_component down
+}
+
+cmd_status() {
+  local c ui
+  for c in "${COMPONENTS[@]}"; do "${c}_status"; done
+  if port_open "$TEMPORAL_UI_PORT"; then ui=running; else ui=stopped; fi
+  status_line temporal-ui "$ui" "http://$STACK_HOST:$TEMPORAL_UI_PORT"
+  echo "logs: $STACK_LOG_DIR"
+}
+
+cmd_logs() {
+  local files=() c lines=${STACK_LOG_LINES:-100}
+  if [ $# -gt 0 ]; then
+    declare -F "${1}_logfile" >/dev/null || die "unknown component '$1' (one of: ${COMPONENTS[*]})"
+    files=("$("${1}_logfile")")
+  else
+    for c in "${COMPONENTS[@]}"; do files+=("$("${c}_logfile")"); done
+  fi
+  for c in "${!files[@]}"; do
+    [ -e "${files[$c]}" ] || { warn "no log yet: ${files[$c]}"; unset 'files[c]'; }
+  done
+  [ "${#files[@]}" -gt 0 ] || exit 0
+  if [ -t 1 ]; then
+    exec tail -n "$lines" -F "${files[@]}"
+  fi
+  tail -n "$lines" "${files[@]}"
+}
+
+main() {
+  local cmd=${1:-}
+  [ $# -gt 0 ] && shift
+  [[ $cmd == @(-h|--help|help) ]] || validate_ports
+  case "$cmd" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    logs) cmd_logs "$@" ;;
+    -h | --help | help) usage ;;
+    *)
+      usage >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"

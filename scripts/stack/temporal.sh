@@ -1,0 +1,150 @@
+# shellcheck shell=bash
+# Temporal dev server (temporal CLI `server start-dev`) with SQLite persistence.
+
+# Tags >= 1.6.0 carry a replace directive that `go install pkg@version` rejects.
+TEMPORAL_CLI_VERSION=1.5.1
+TEMPORAL_CLI_DIR="$STACK_CACHE_DIR/temporal-cli-$TEMPORAL_CLI_VERSION"
+TEMPORAL_BIN="$TEMPORAL_CLI_DIR/temporal"
+TEMPORAL_DIR="$STACK_STATE_DIR/temporal"
+TEMPORAL_DB="$TEMPORAL_DIR/temporal.sqlite"
+TEMPORAL_LOG="$STACK_LOG_DIR/temporal.log"
+TEMPORAL_PIDFILE="$STACK_RUN_DIR/temporal.pid"
+TEMPORAL_PID_PATTERN="server start-dev"
+TEMPORAL_NAMESPACE=default
+TEMPORAL_SEARCH_ATTRIBUTES=(PipelineStatus=Keyword FailedStep=Keyword CorrelationId=Keyword)
+# Defaults (20 polls/s per queue, 4 task-queue partitions) are tuned for a
+# cluster; on one dev node they add latency between workflow steps.
+TEMPORAL_DYNAMIC_CONFIG=(
+  history.transferProcessorMaxPollRPS=1000
+  history.timerProcessorMaxPollRPS=1000
+  history.visibilityProcessorMaxPollRPS=1000
+  matching.numTaskqueueReadPartitions=1
+  matching.numTaskqueueWritePartitions=1
+)
+
+temporal_address() { echo "$STACK_HOST:$TEMPORAL_PORT"; }
+
+# Client calls ignore any TEMPORAL_* env or profile the user has for other servers.
+temporal_client() {
+  "$TEMPORAL_BIN" "$@" --address "$(temporal_address)" --disable-config-env --disable-config-file \
+    --command-timeout 5s --color never
+}
+
+temporal_installed() { [ -x "$TEMPORAL_BIN" ] && "$TEMPORAL_BIN" --version >/dev/null 2>&1; }
+
+_temporal_install_locked() {
+  temporal_installed && return 0
+  command -v go >/dev/null || die "go not found; the temporal CLI is built with 'go install' (Go >= 1.24 needed)"
+  local tmp="$TEMPORAL_CLI_DIR.tmp.$$"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  # Built into a temp GOBIN and renamed, so a killed build leaves nothing
+  # that looks installed. -modcacherw keeps the module cache deletable.
+  run_logged "building temporal CLI v$TEMPORAL_CLI_VERSION with go install (several minutes on a fresh machine)" \
+    "$STACK_LOG_DIR/install-temporal.log" \
+    env GOBIN="$tmp" GOFLAGS=-modcacherw go install "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION"
+  mkdir -p "$TEMPORAL_CLI_DIR"
+  mv -f "$tmp/temporal" "$TEMPORAL_BIN"
+  rmdir "$tmp"
+}
+
+temporal_install() {
+  temporal_installed || with_lock "temporal-cli-$TEMPORAL_CLI_VERSION" _temporal_install_locked
+}
+
+temporal_serving() {
+  temporal_client operator cluster health 2>/dev/null | grep -q SERVING
+}
+
+# Prints the NAME=TYPE entries not yet registered in the namespace.
+temporal_missing_search_attributes() {
+  local listed sa
+  listed=$(temporal_client operator search-attribute list --namespace "$TEMPORAL_NAMESPACE" 2>/dev/null) || return 1
+  for sa in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do
+    grep -qw -- "${sa%%=*}" <<<"$listed" || echo "$sa"
+  done
+}
+
+# --search-attribute only takes effect when start-dev creates the namespace,
+# i.e. on a new database; attributes added to the list later are created here.
+temporal_ensure_search_attributes() {
+  local missing sa
+  missing=$(temporal_missing_search_attributes) || die "cannot list search attributes; see $TEMPORAL_LOG"
+  for sa in $missing; do
+    log "registering search attribute $sa"
+    temporal_client operator search-attribute create --namespace "$TEMPORAL_NAMESPACE" \
+      --name "${sa%%=*}" --type "${sa#*=}" >/dev/null
+  done
+}
+
+temporal_search_attributes_ready() {
+  local missing
+  missing=$(temporal_missing_search_attributes) && [ -z "$missing" ]
+}
+
+temporal_serving_with_ui() { temporal_serving && port_open "$TEMPORAL_UI_PORT"; }
+
+temporal_wait_healthy() {
+  local pidspec="$TEMPORAL_PIDFILE:$TEMPORAL_PID_PATTERN"
+  wait_for "temporal" "$TEMPORAL_LOG" "$pidspec" temporal_serving_with_ui
+  temporal_ensure_search_attributes
+  wait_for "temporal search attributes" "$TEMPORAL_LOG" "$pidspec" temporal_search_attributes_ready
+}
+
+temporal_running_pid() { pid_from_file "$TEMPORAL_PIDFILE" "$TEMPORAL_PID_PATTERN"; }
+
+temporal_start() {
+  local args=() kv start
+  start=$(now_s)
+  require_port_free "$TEMPORAL_PORT" "temporal gRPC"
+  require_port_free "$TEMPORAL_UI_PORT" "temporal web UI"
+  mkdir -p "$TEMPORAL_DIR"
+  for kv in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$kv"); done
+  for kv in "${TEMPORAL_DYNAMIC_CONFIG[@]}"; do args+=(--dynamic-config-value "$kv"); done
+  log "starting on $(temporal_address), UI on port $TEMPORAL_UI_PORT"
+  spawn_daemon "$TEMPORAL_PIDFILE" "$TEMPORAL_LOG" \
+    "$TEMPORAL_BIN" server start-dev \
+    --ip "$STACK_HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+    --db-filename "$TEMPORAL_DB" --namespace "$TEMPORAL_NAMESPACE" \
+    --log-format json --color never \
+    --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
+    "${args[@]}"
+  temporal_wait_healthy
+  log "started in $(($(now_s) - start))s"
+}
+
+temporal_up() {
+  local start
+  start=$(now_s)
+  temporal_install
+  if temporal_running_pid >/dev/null; then
+    temporal_wait_healthy
+    log "already running ($(temporal_address))"
+    return 0
+  fi
+  temporal_start
+  log "ready in $(($(now_s) - start))s: $(temporal_address), http://$STACK_HOST:$TEMPORAL_UI_PORT"
+}
+
+temporal_down() {
+  local pid
+  if pid=$(temporal_running_pid); then
+    log "stopping (pid $pid)"
+    stop_pid "$pid" temporal 30
+  else
+    log "not running"
+  fi
+  rm -f "$TEMPORAL_PIDFILE"
+}
+
+temporal_status() {
+  local state=stopped
+  if temporal_running_pid >/dev/null; then
+    if temporal_serving; then state=running; else state=unhealthy; fi
+  elif port_open "$TEMPORAL_PORT"; then
+    state="port-in-use-by $(port_owner "$TEMPORAL_PORT")"
+  fi
+  status_line temporal "$state" "$(temporal_address)"
+}
+
+temporal_logfile() { echo "$TEMPORAL_LOG"; }
