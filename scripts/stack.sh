@@ -94,6 +94,7 @@ cmd_status() {
   for c in "${COMPONENTS[@]}"; do "${c}_status"; done
   if port_open "$TEMPORAL_UI_PORT"; then ui=running; else ui=stopped; fi
   status_line temporal-ui "$ui" "http://$STACK_HOST:$TEMPORAL_UI_PORT"
+  if [ -f "$STACK_DIR/admin-service.sh" ]; then bash "$STACK_DIR/admin-service.sh" status; fi
   echo "logs: $STACK_LOG_DIR"
 }
 

@@ -1,0 +1,29 @@
+import { loadConfig } from '../config';
+import { createPool } from '../connections';
+import { logger } from '../logger';
+import { createAdminService, demoTrainers, ensureAdminSchema, upsertTrainer } from './server';
+
+/** Runs the stand-in admin service on ADMIN_SERVICE_PORT (started by `scripts/stack.sh up`). */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const db = createPool(config);
+  await ensureAdminSchema(db);
+  for (const trainer of demoTrainers) await upsertTrainer(db, trainer);
+  const service = createAdminService(db);
+  const url = await service.listen(config.ADMIN_SERVICE_PORT);
+  logger.info({ url }, 'Admin service listening');
+
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'Stopping admin service');
+    await service.close();
+    await db.end();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  logger.fatal({ err }, 'Admin service failed to start');
+  process.exit(1);
+});
