@@ -28,8 +28,8 @@ export interface BridgeOptions {
   routes: Route[];
   /** Deliveries in flight per partition. */
   maxInFlight: number;
-  /** Called after each record is acknowledged or parked; the benchmark uses it. */
-  onSettled?: (topic: string, message: KafkaMessage, outcome: Outcome) => void;
+  /** Called after each record is acknowledged or parked, with when its batch arrived; the benchmark uses it. */
+  onSettled?: (topic: string, message: KafkaMessage, outcome: Outcome, consumedAtMs: number) => void;
 }
 
 export type Outcome = 'delivered' | 'duplicate' | 'parked';
@@ -92,6 +92,7 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
 
 async function settleBatch(payload: EachBatchPayload, route: Route, options: BridgeOptions, log: Logger) {
   const { batch, heartbeat, isRunning, isStale } = payload;
+  const consumedAtMs = Date.now();
   const lanes = new Map<string, KafkaMessage[]>();
   const decoded = new Map<KafkaMessage, Decoded>();
   for (const message of batch.messages) {
@@ -149,7 +150,7 @@ async function settleBatch(payload: EachBatchPayload, route: Route, options: Bri
         else outcome = await park(`rejected by Temporal: ${(err as Error).message}`);
       }
     }
-    options.onSettled?.(batch.topic, message, outcome);
+    options.onSettled?.(batch.topic, message, outcome, consumedAtMs);
   }
 
   await runLanes([...lanes.values()], options.maxInFlight, async (lane) => {

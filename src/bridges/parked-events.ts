@@ -21,6 +21,16 @@ export interface ParkedEvent {
  * stays one row.
  */
 export function createParkedEvents(db: Pool) {
+  async function select(where: string, params: unknown[]): Promise<ParkedEvent[]> {
+    const { rows } = await db.query(
+      `SELECT id, topic, kafka_partition AS partition, kafka_offset::text AS offset, message_key AS key, headers,
+              payload, reason, parked_at AS "parkedAt", replayed_at AS "replayedAt"
+         FROM parked_events ${where} ORDER BY id`,
+      params,
+    );
+    return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  }
+
   return {
     async park(topic: string, partition: number, message: KafkaMessage, reason: string, correlationId: string) {
       await db.query(
@@ -41,15 +51,10 @@ export function createParkedEvents(db: Pool) {
     },
 
     async list(options: { topic?: string; includeReplayed?: boolean } = {}): Promise<ParkedEvent[]> {
-      const { rows } = await db.query(
-        `SELECT id, topic, kafka_partition AS partition, kafka_offset::text AS offset, message_key AS key, headers,
-                payload, reason, parked_at AS "parkedAt", replayed_at AS "replayedAt"
-           FROM parked_events
-          WHERE ($1::text IS NULL OR topic = $1) AND ($2 OR replayed_at IS NULL)
-          ORDER BY id`,
-        [options.topic ?? null, options.includeReplayed ?? false],
-      );
-      return rows.map((r) => ({ ...r, id: Number(r.id) }));
+      return select('WHERE ($1::text IS NULL OR topic = $1) AND ($2 OR replayed_at IS NULL)', [
+        options.topic ?? null,
+        options.includeReplayed ?? false,
+      ]);
     },
 
     /**
@@ -57,7 +62,7 @@ export function createParkedEvents(db: Pool) {
      * topic, and marks it replayed. The bridge then treats it like any other record.
      */
     async replay(producer: Producer, id: number, correctedPayload?: string): Promise<ParkedEvent> {
-      const [event] = (await this.list({ includeReplayed: true })).filter((e) => e.id === id);
+      const [event] = await select('WHERE id = $1', [id]);
       if (!event) throw new Error(`No parked event with id ${id}`);
       await producer.send({
         topic: event.topic,

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `npm start`: the whole system on this machine. Installs and starts the local stack, applies the
+# migrations, runs the workers and the Kafka bridges, then plays a demo stream of events through
+# them and prints the outcome. Keeps running until Ctrl-C (DEMO_EXIT=1 stops after the demo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-node-modules.sh
+bash scripts/stack.sh up
+npx tsx src/migrate.ts
+
+logs="${STACK_STATE_DIR:-$HOME/.local/state/temporal-pipelines}/logs"
+mkdir -p "$logs"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_process() {
+  local name=$1 entry=$2
+  SERVICE_NAME="$name" npx tsx "$entry" >>"$logs/$name.log" 2>&1 &
+  pids+=("$!")
+  echo "==> $name started (pid $!, log $logs/$name.log)"
+}
+start_process workers src/workers/main.ts
+start_process bridges src/bridges/main.ts
+
+npx tsx src/demo/main.ts
+
+if [ "${DEMO_EXIT:-0}" = 1 ]; then exit 0; fi
+echo "==> Workers and bridges keep running; Ctrl-C stops them (the stack stays up: npm run stack:down)."
+wait -n "${pids[@]}"

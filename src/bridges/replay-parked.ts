@@ -1,0 +1,40 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config';
+import { createKafka, createPool, createProducer } from '../connections';
+import { createParkedEvents } from './parked-events';
+
+/**
+ * Operator command: publish a parked record again to its topic, unchanged or corrected.
+ *   npm run replay-parked -- <id> [--payload '<json>']
+ *   npm run replay-parked -- --list
+ */
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { payload: { type: 'string' }, list: { type: 'boolean' } },
+  });
+  const config = loadConfig();
+  const db = createPool(config);
+  const parkedEvents = createParkedEvents(db);
+  try {
+    if (values.list || positionals.length === 0) {
+      console.table((await parkedEvents.list()).map(({ id, topic, partition, offset, reason, parkedAt }) => ({ id, topic, partition, offset, reason, parkedAt })));
+      return;
+    }
+    const producer = createProducer(createKafka(config, 'replay-parked'));
+    await producer.connect();
+    try {
+      const event = await parkedEvents.replay(producer, Number(positionals[0]), values.payload);
+      console.log(`Replayed parked event ${event.id} to ${event.topic}${values.payload ? ' with a corrected payload' : ''}`);
+    } finally {
+      await producer.disconnect();
+    }
+  } finally {
+    await db.end();
+  }
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
