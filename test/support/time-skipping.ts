@@ -1,0 +1,70 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import {
+  encodeSearchAttributeIndexedValueType,
+  type SearchAttributeKey,
+  type SearchAttributeType,
+} from '@temporalio/common/lib/search-attributes';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { correlationIdKey, failedStepKey, pipelineStatusKey } from '../../src/contracts/pipeline';
+
+// The pinned version lives only in this file, shared with scripts/stack/test-server.sh.
+const VERSION_FILE = join('scripts', 'test-server', 'VERSION');
+const INSTALL_HINT = 'run: bash scripts/stack/test-server.sh install';
+
+// Walks up from the cwd rather than using __dirname so it works under both CJS and ESM.
+function readPinnedVersion(): string {
+  for (let dir = process.cwd(); ; dir = dirname(dir)) {
+    const file = join(dir, VERSION_FILE);
+    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+    if (dirname(dir) === dir) throw new Error(`${VERSION_FILE} not found above ${process.cwd()}`);
+  }
+}
+
+/** Path of the wrapper written by `scripts/stack/test-server.sh install` (or $TEMPORAL_TEST_SERVER_PATH). */
+export function testServerPath(): string {
+  const fromEnv = process.env.TEMPORAL_TEST_SERVER_PATH;
+  if (fromEnv) {
+    if (!existsSync(fromEnv)) throw new Error(`TEMPORAL_TEST_SERVER_PATH=${fromEnv} does not exist; ${INSTALL_HINT}`);
+    return fromEnv;
+  }
+  const version = readPinnedVersion();
+  // Same resolution as the script: empty variables count as unset.
+  const cacheRoot =
+    process.env.STACK_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'temporal-pipelines');
+  const path = join(cacheRoot, `temporal-test-server-${version}`, 'temporal-test-server');
+  if (!existsSync(path)) {
+    throw new Error(`Temporal test server ${version} is not installed (no ${path}); ${INSTALL_HINT}`);
+  }
+  return path;
+}
+
+// The Java test server rejects upserts of unregistered search attributes ("... is not defined"),
+// and its `searchAttributes` server option exists only for the dev server.
+const PIPELINE_SEARCH_ATTRIBUTES: SearchAttributeKey<SearchAttributeType>[] = [
+  pipelineStatusKey,
+  failedStepKey,
+  correlationIdKey,
+];
+
+/** Time-skipping test environment on the locally installed Java test server; never downloads. */
+export async function createTimeSkippingEnv(
+  searchAttributes: SearchAttributeKey<SearchAttributeType>[] = PIPELINE_SEARCH_ATTRIBUTES,
+): Promise<TestWorkflowEnvironment> {
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: testServerPath() } },
+  });
+  try {
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: env.namespace ?? 'default',
+      searchAttributes: Object.fromEntries(
+        searchAttributes.map((key) => [key.name, encodeSearchAttributeIndexedValueType(key.type)!]),
+      ),
+    });
+  } catch (err) {
+    await env.teardown();
+    throw err;
+  }
+  return env;
+}
