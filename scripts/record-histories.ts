@@ -9,20 +9,22 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig } from '../src/config';
 import { createPool, createTemporalClient } from '../src/connections';
 import { bookingRequestedSignal, bookingWorkflowId, cancellationRequestedSignal } from '../src/contracts/booking';
 import { operatorDecisionSignal, pipelineStatusKey } from '../src/contracts/pipeline';
 import { createActivities } from '../src/workers/activities';
+import { installTemporalRuntime } from '../src/workers/runtime';
 import { workflowsPath } from '../src/workers/workflows-path';
 import { bookingWorkflow } from '../src/workflows';
+import { temporalCli } from '../test/support/temporal-cli';
 
 const HISTORY_VERSION = process.env.HISTORY_VERSION ?? 'v1';
 const historiesDir = path.resolve(__dirname, '..', 'test', 'histories');
 
 async function main(): Promise<void> {
+  installTemporalRuntime();
   const config = loadConfig();
   const db = createPool(config);
   const client = await createTemporalClient(config);
@@ -108,8 +110,8 @@ async function main(): Promise<void> {
         continue;
       }
       const workflowId = await scenario();
-      const history = await client.workflow.getHandle(workflowId).fetchHistory();
-      await writeFile(file, historyToJSON(history));
+      // The CLI's JSON is the format Temporal documents for replay (and the Web UI downloads).
+      await writeFile(file, await temporalCli('workflow', 'show', '--workflow-id', workflowId, '--output', 'json'));
       console.log(`recorded ${path.relative(process.cwd(), file)}`);
     }
   });
