@@ -1,0 +1,37 @@
+import type { Producer } from 'kafkajs';
+import { traceHeaders } from '../bridges/kafka-headers';
+import {
+  purchaseCreatedSchema,
+  purchaseEventTopics,
+  trainerAllocatedSchema,
+  type PurchaseCreated,
+  type PurchaseEventTopics,
+  type TrainerAllocated,
+} from '../contracts/purchase';
+import { loggerFor } from '../logger';
+import type { TraceContext } from '../trace';
+
+/**
+ * Emits the events existing consumers of the legacy workers listen to. A retried activity may send
+ * an event twice; the event ID is derived from the business identity so consumers can drop repeats.
+ * Messages are keyed by student, so one student's events stay in order.
+ */
+export function createEventActivities(producer: Producer, topics: PurchaseEventTopics = purchaseEventTopics) {
+  async function emit(topic: string, event: PurchaseCreated | TrainerAllocated, trace: TraceContext): Promise<void> {
+    await producer.send({
+      topic,
+      messages: [{ key: event.studentId, value: JSON.stringify(event), headers: traceHeaders(trace) }],
+    });
+    loggerFor(trace, { activity: 'emit', topic, eventId: event.eventId }).info(`Emitted ${event.type}`);
+  }
+  return {
+    async emitPurchaseCreated(event: PurchaseCreated, trace: TraceContext): Promise<void> {
+      await emit(topics.purchaseCreated, purchaseCreatedSchema.parse(event), trace);
+    },
+    async emitTrainerAllocated(event: TrainerAllocated, trace: TraceContext): Promise<void> {
+      await emit(topics.trainerAllocated, trainerAllocatedSchema.parse(event), trace);
+    },
+  };
+}
+
+export type EventActivities = ReturnType<typeof createEventActivities>;

@@ -1,0 +1,58 @@
+import type { Pool } from 'pg';
+import type { PurchaseConfirmed } from '../contracts/purchase';
+import { loggerFor } from '../logger';
+import type { TraceContext } from '../trace';
+
+export type CreatedPurchase =
+  | { outcome: 'Created'; purchaseId: string }
+  /** Another payment's purchase of this course by this student is active. */
+  | { outcome: 'AlreadyActive'; purchaseId: string };
+
+const uniqueViolation = '23505';
+
+export function createPurchaseActivities(db: Pool) {
+  return {
+    /**
+     * Records the purchase in a transaction. The unique indexes decide: a violation caused by this
+     * payment's own earlier attempt is success; one caused by another active purchase of the same
+     * course by the same student means this confirmation changes nothing.
+     */
+    async createPurchase(confirmation: PurchaseConfirmed, trace: TraceContext): Promise<CreatedPurchase> {
+      const log = loggerFor(trace, { activity: 'createPurchase', paymentId: confirmation.paymentId });
+      const client = await db.connect();
+      try {
+        await client.query('BEGIN');
+        const { rows } = await client.query<{ id: string }>(
+          `INSERT INTO student_course_purchases (payment_id, student_id, course_id, confirmed_at, correlation_id)
+           VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+          [confirmation.paymentId, confirmation.studentId, confirmation.courseId, confirmation.confirmedAt, trace.correlationId],
+        );
+        await client.query('COMMIT');
+        log.info({ purchaseId: rows[0]!.id }, 'Purchase created');
+        return { outcome: 'Created', purchaseId: rows[0]!.id };
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        if ((err as { code?: string }).code !== uniqueViolation) throw err;
+      } finally {
+        client.release();
+      }
+
+      const { rows } = await db.query<{ id: string; payment_id: string }>(
+        `SELECT id, payment_id FROM student_course_purchases
+          WHERE payment_id = $1 OR (student_id = $2 AND course_id = $3 AND is_active)
+          ORDER BY (payment_id = $1) DESC LIMIT 1`,
+        [confirmation.paymentId, confirmation.studentId, confirmation.courseId],
+      );
+      const holder = rows[0];
+      if (!holder) throw new Error('unique violation, but no conflicting purchase found; retrying');
+      if (holder.payment_id === confirmation.paymentId) {
+        log.info({ purchaseId: holder.id }, 'Purchase already created by an earlier attempt');
+        return { outcome: 'Created', purchaseId: holder.id };
+      }
+      log.warn({ activePurchaseId: holder.id }, 'Student already has an active purchase of this course');
+      return { outcome: 'AlreadyActive', purchaseId: holder.id };
+    },
+  };
+}
+
+export type PurchaseActivities = ReturnType<typeof createPurchaseActivities>;

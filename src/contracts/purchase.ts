@@ -1,0 +1,125 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { z } from 'zod';
+import type { TraceContext } from '../trace';
+
+/**
+ * Contract of the purchase-to-sessions process (seeds 001 and 003): topics, event shapes,
+ * workflow identities and messages. The bridge, workflows, activities and tests all import these.
+ */
+export const purchaseTaskQueue = 'purchases';
+export const purchaseConfirmedTopic = 'purchase-confirmed';
+export const purchaseCreatedTopic = 'purchase-created';
+export const trainerAllocatedTopic = 'trainer-allocated';
+
+/** Where the emitted events go; tests give each run its own topics. */
+export interface PurchaseEventTopics {
+  purchaseCreated: string;
+  trainerAllocated: string;
+}
+export const purchaseEventTopics: PurchaseEventTopics = {
+  purchaseCreated: purchaseCreatedTopic,
+  trainerAllocated: trainerAllocatedTopic,
+};
+
+// A purchase's identity is its payment: the payment service keeps provider payment IDs unique.
+const purchasePrefix = 'purchase-';
+export const purchaseWorkflowId = (paymentId: string): string => `${purchasePrefix}${paymentId}`;
+export const paymentIdFromWorkflowId = (workflowId: string): string | undefined =>
+  workflowId.startsWith(purchasePrefix) ? workflowId.slice(purchasePrefix.length) : undefined;
+
+const sessionWindowPrefix = 'session-window-';
+export const sessionWindowWorkflowId = (allocationId: string): string => `${sessionWindowPrefix}${allocationId}`;
+export const allocationIdFromWorkflowId = (workflowId: string): string | undefined =>
+  workflowId.startsWith(sessionWindowPrefix) ? workflowId.slice(sessionWindowPrefix.length) : undefined;
+
+const identifier = z.string().trim().min(1).max(200);
+const timestamp = z.iso.datetime({ offset: true });
+
+/** Emitted by the payment service once a payment for a course succeeded. */
+export const purchaseConfirmedSchema = z.object({
+  type: z.literal('PURCHASE_CONFIRMED').optional(),
+  paymentId: identifier,
+  studentId: identifier,
+  courseId: identifier,
+  amount: z.number().nonnegative().optional(),
+  currency: z.string().length(3).optional(),
+  confirmedAt: timestamp,
+});
+export type PurchaseConfirmed = z.infer<typeof purchaseConfirmedSchema>;
+
+/** The event ID is derived from the purchase, so a consumer can drop an event it has seen. */
+export const purchaseCreatedSchema = z.object({
+  eventId: identifier,
+  type: z.literal('PURCHASE_CREATED'),
+  purchaseId: identifier,
+  paymentId: identifier,
+  studentId: identifier,
+  courseId: identifier,
+  occurredAt: timestamp,
+});
+export type PurchaseCreated = z.infer<typeof purchaseCreatedSchema>;
+
+export const trainerAllocatedSchema = z.object({
+  eventId: identifier,
+  type: z.literal('TRAINER_ALLOCATED'),
+  allocationId: identifier,
+  trainerId: identifier,
+  purchaseId: identifier,
+  studentId: identifier,
+  courseId: identifier,
+  occurredAt: timestamp,
+});
+export type TrainerAllocated = z.infer<typeof trainerAllocatedSchema>;
+
+export const purchaseCreatedEventId = (paymentId: string): string => `PURCHASE_CREATED:${paymentId}`;
+export const trainerAllocatedEventId = (allocationId: string): string => `TRAINER_ALLOCATED:${allocationId}`;
+
+/**
+ * The admin service said no ("no trainer available", or it refused the request). Retrying at once
+ * cannot change that, so the allocation step's retry policy does not retry it: the workflow parks
+ * as NeedsAttention until an operator has made room and sends `retry`.
+ */
+export const allocationRefusedErrorType = 'AllocationRefused';
+
+/** The confirmation as the bridge hands it to the workflow, with its Kafka trace context. */
+export type PurchaseRequest = PurchaseConfirmed & { trace: TraceContext };
+
+export type PurchaseStatus =
+  | 'CreatingPurchase'
+  | 'AllocatingTrainer'
+  | 'SessionsScheduled'
+  /** Another purchase of the same course by the same student is active; nothing was changed. */
+  | 'AlreadyPurchased';
+
+export interface PurchaseOutcome {
+  status: PurchaseStatus;
+  purchaseId?: string;
+  allocationId?: string;
+  trainerId?: string;
+}
+
+export const purchaseStateQuery = defineQuery<PurchaseOutcome>('purchaseState');
+
+/** The allocation a session window serves. */
+export interface SessionWindowInput {
+  allocationId: string;
+  studentId: string;
+  trainerId: string;
+  trace: TraceContext;
+}
+
+export interface SessionWindowState {
+  allocationId: string;
+  /** Top-up checks in this run (the count restarts after continue-as-new). */
+  checks: number;
+  /** Sessions this run added. */
+  sessionsAdded: number;
+  ended: boolean;
+}
+
+/**
+ * The allocation is over; the window stops adding sessions:
+ *   temporal workflow signal --workflow-id session-window-<allocationId> --name allocationEnded
+ */
+export const allocationEndedSignal = defineSignal('allocationEnded');
+export const sessionWindowStateQuery = defineQuery<SessionWindowState>('sessionWindowState');

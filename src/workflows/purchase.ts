@@ -1,0 +1,128 @@
+import { log, ParentClosePolicy, proxyActivities, setHandler, startChild } from '@temporalio/workflow';
+import type { AllocationActivities, TrainerAllocation } from '../activities/allocation';
+import type { CacheActivities } from '../activities/cache';
+import type { EventActivities } from '../activities/events';
+import type { PurchaseActivities } from '../activities/purchase';
+import { correlationIdKey, pipelineStatusKey } from '../contracts/pipeline';
+import {
+  allocationRefusedErrorType,
+  purchaseCreatedEventId,
+  purchaseStateQuery,
+  sessionWindowWorkflowId,
+  trainerAllocatedEventId,
+  type PurchaseCreated,
+  type PurchaseOutcome,
+  type PurchaseRequest,
+  type TrainerAllocated,
+} from '../contracts/purchase';
+import type { TraceContext } from '../trace';
+import { operatorControls } from './operator';
+import { sessionWindowWorkflow } from './session-window';
+
+// Database writes and event emission: retry quickly, then park for an operator.
+const { createPurchase, emitPurchaseCreated, emitTrainerAllocated } = proxyActivities<PurchaseActivities & EventActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+});
+
+// Non-critical: at most 3 attempts, and a failure is only logged.
+const { invalidateStudentCaches } = proxyActivities<CacheActivities>({
+  startToCloseTimeout: '5 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+});
+
+// The admin service: 30 s per attempt, 5 attempts with backoff. A refusal is an answer, not an
+// outage, so it is not retried: the step parks for an operator (see allocationRefusedErrorType).
+const { allocateTrainer } = proxyActivities<AllocationActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: [allocationRefusedErrorType],
+  },
+});
+
+/**
+ * One workflow per confirmed payment (the bridge starts it from `purchase-confirmed`): create the
+ * purchase, announce it, invalidate the student's caches alongside, allocate a trainer, announce
+ * that, and hand the allocation to its own long-running session window.
+ */
+export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Promise<PurchaseOutcome> {
+  const { trace, studentId, courseId } = request;
+  const outcome: PurchaseOutcome = { status: 'CreatingPurchase' };
+  const operator = operatorControls();
+  setHandler(purchaseStateQuery, () => outcome);
+
+  const purchase = await operator.step('createPurchase', () => createPurchase(request, trace));
+  outcome.purchaseId = purchase.purchaseId;
+  if (purchase.outcome === 'AlreadyActive') {
+    log.info('The student already has an active purchase of this course; nothing changes', { studentId, courseId });
+    return finish('AlreadyPurchased');
+  }
+  const created = purchaseCreatedEvent(request, purchase.purchaseId);
+  await operator.step('emitPurchaseCreated', () => emitPurchaseCreated(created, trace));
+  const cachesInvalidated = invalidateCaches(studentId, trace);
+
+  outcome.status = 'AllocatingTrainer';
+  const allocation = await operator.step('allocateTrainer', () =>
+    allocateTrainer({ purchaseId: purchase.purchaseId, studentId, courseId }, trace),
+  );
+  Object.assign(outcome, allocation);
+  const allocated = trainerAllocatedEvent(created, allocation);
+  await operator.step('emitTrainerAllocated', () => emitTrainerAllocated(allocated, trace));
+
+  await startSessionWindow(allocation, request);
+  await cachesInvalidated;
+  return finish('SessionsScheduled');
+
+  function finish(status: PurchaseOutcome['status']): PurchaseOutcome {
+    outcome.status = status;
+    operator.setStatus('Completed');
+    return outcome;
+  }
+}
+
+/** Runs alongside the purchase, which never waits for it to succeed: a failure is only logged. */
+async function invalidateCaches(studentId: string, trace: TraceContext): Promise<void> {
+  try {
+    await invalidateStudentCaches(studentId, trace);
+  } catch (err) {
+    log.warn('Cache invalidation failed; the purchase goes on', { studentId, error: (err as Error).message });
+  }
+}
+
+/** The session window outlives this workflow: it runs for as long as the allocation does. */
+async function startSessionWindow(allocation: TrainerAllocation, { studentId, trace }: PurchaseRequest): Promise<void> {
+  await startChild(sessionWindowWorkflow, {
+    workflowId: sessionWindowWorkflowId(allocation.allocationId),
+    args: [{ allocationId: allocation.allocationId, studentId, trainerId: allocation.trainerId, trace }],
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    typedSearchAttributes: [
+      { key: pipelineStatusKey, value: 'Running' },
+      { key: correlationIdKey, value: trace.correlationId },
+    ],
+  });
+}
+
+// Event IDs come from the business identity and times from the workflow clock, so an operator's
+// retry or a replay re-sends exactly the same event.
+function purchaseCreatedEvent(request: PurchaseRequest, purchaseId: string): PurchaseCreated {
+  const { paymentId, studentId, courseId } = request;
+  const occurredAt = new Date().toISOString();
+  return { eventId: purchaseCreatedEventId(paymentId), type: 'PURCHASE_CREATED', purchaseId, paymentId, studentId, courseId, occurredAt };
+}
+
+function trainerAllocatedEvent(purchase: PurchaseCreated, allocation: TrainerAllocation): TrainerAllocated {
+  const { purchaseId, studentId, courseId } = purchase;
+  return {
+    eventId: trainerAllocatedEventId(allocation.allocationId),
+    type: 'TRAINER_ALLOCATED',
+    ...allocation,
+    purchaseId,
+    studentId,
+    courseId,
+    occurredAt: new Date().toISOString(),
+  };
+}

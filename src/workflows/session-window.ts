@@ -1,0 +1,77 @@
+import { condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { SessionActivities, SessionSlot } from '../activities/sessions';
+import {
+  allocationEndedSignal,
+  sessionWindowStateQuery,
+  type SessionWindowInput,
+  type SessionWindowState,
+} from '../contracts/purchase';
+import { operatorControls } from './operator';
+
+// Short database steps: retry quickly, then park for an operator.
+const { sessionWindowOf, scheduleSessions } = proxyActivities<SessionActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+});
+
+/** The rolling window of seed 001: the next 7 weekday sessions, topped up when fewer than 3 remain. */
+export const sessionWindowSize = 7;
+export const topUpBelow = 3;
+export const topUpCheckInterval = '6 hours';
+/** Every session of an allocation is at this time of day, UTC. */
+export const sessionTime = '10:00';
+/** A week of checks per run keeps each run's history small; then the window continues as new. */
+const checksPerRun = 28;
+
+/**
+ * Replaces the legacy 6-hourly cron for one allocation: a durable timer wakes it every 6 hours to
+ * top the window up, until the allocation ends (a signal, or its row no longer approved/active).
+ * "Now" is the workflow's clock, handed to the activities, so tests can skip weeks in seconds.
+ */
+export async function sessionWindowWorkflow(allocation: SessionWindowInput): Promise<SessionWindowState> {
+  const state: SessionWindowState = { allocationId: allocation.allocationId, checks: 0, sessionsAdded: 0, ended: false };
+  const operator = operatorControls();
+  setHandler(allocationEndedSignal, () => void (state.ended = true));
+  setHandler(sessionWindowStateQuery, () => state);
+
+  while (!state.ended && state.checks < checksPerRun && !workflowInfo().continueAsNewSuggested) {
+    state.checks++;
+    await topUp(allocation, state, operator);
+    if (!state.ended) await condition(() => state.ended, topUpCheckInterval);
+  }
+  if (!state.ended) return continueAsNew<typeof sessionWindowWorkflow>(allocation);
+  operator.setStatus('Completed');
+  return state;
+}
+
+async function topUp(
+  allocation: SessionWindowInput,
+  state: SessionWindowState,
+  operator: ReturnType<typeof operatorControls>,
+): Promise<void> {
+  const now = new Date(); // workflow time: deterministic on replay
+  const window = await operator.step('checkSessionWindow', () => sessionWindowOf(allocation.allocationId, now.toISOString()));
+  if (!window.allocationActive) {
+    state.ended = true;
+    return;
+  }
+  if (window.futureSessions >= topUpBelow) return;
+  const today = isoDate(now);
+  const after = window.lastScheduledDate && window.lastScheduledDate > today ? window.lastScheduledDate : today;
+  const slots = weekdaysAfter(after, sessionWindowSize - window.futureSessions).map((date): SessionSlot => ({ date, time: sessionTime }));
+  state.sessionsAdded += await operator.step('scheduleSessions', () => scheduleSessions(allocation, slots, allocation.trace));
+}
+
+const isoDate = (d: Date): string => d.toISOString().slice(0, 10);
+
+/** The `count` weekdays (Monday to Friday) after `date` (YYYY-MM-DD). */
+export function weekdaysAfter(date: string, count: number): string[] {
+  const days: string[] = [];
+  const day = new Date(`${date}T00:00:00Z`);
+  while (days.length < count) {
+    day.setUTCDate(day.getUTCDate() + 1);
+    const weekday = day.getUTCDay();
+    if (weekday !== 0 && weekday !== 6) days.push(isoDate(day));
+  }
+  return days;
+}

@@ -1,0 +1,213 @@
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AllocationActivities } from '../../src/activities/allocation';
+import type { CacheActivities } from '../../src/activities/cache';
+import type { EventActivities } from '../../src/activities/events';
+import type { PurchaseActivities } from '../../src/activities/purchase';
+import type { SessionActivities } from '../../src/activities/sessions';
+import { attentionQuery, operatorDecisionSignal } from '../../src/contracts/pipeline';
+import {
+  allocationEndedSignal,
+  allocationRefusedErrorType,
+  purchaseWorkflowId,
+  sessionWindowStateQuery,
+  sessionWindowWorkflowId,
+  type PurchaseCreated,
+  type TrainerAllocated,
+} from '../../src/contracts/purchase';
+import { purchaseToSessionsWorkflow } from '../../src/workflows';
+import { workflowsPath } from '../../src/workers/workflows-path';
+import { createTimeSkippingEnv } from '../support/time-skipping';
+
+type Activities = PurchaseActivities & EventActivities & CacheActivities & AllocationActivities & SessionActivities;
+
+const confirmation = (paymentId: string) => ({
+  type: 'PURCHASE_CONFIRMED' as const,
+  paymentId,
+  studentId: 'student_1',
+  courseId: 'course_typescript',
+  confirmedAt: '2030-01-10T09:00:00Z',
+  trace: { correlationId: `corr-${paymentId}`, baggage: 'tenant=acme' },
+});
+
+/**
+ * In-memory stand-ins with the real activities' types. `adminService` answers each allocation
+ * attempt: 'ok', 'down' (an outage, retried) or 'refuse' (no trainer available).
+ */
+function fakeActivities(options: { activePurchaseOf?: string; cache?: 'ok' | 'down'; adminService?: () => 'ok' | 'down' | 'refuse' } = {}) {
+  const calls: string[] = [];
+  const events: Array<PurchaseCreated | TrainerAllocated> = [];
+  const attempts = { cache: 0, allocation: 0 };
+  const sessions: string[] = [];
+  const activities: Activities = {
+    async createPurchase(c) {
+      calls.push('createPurchase');
+      return options.activePurchaseOf
+        ? { outcome: 'AlreadyActive', purchaseId: options.activePurchaseOf }
+        : { outcome: 'Created', purchaseId: `p-${c.paymentId}` };
+    },
+    async emitPurchaseCreated(event) {
+      calls.push('emitPurchaseCreated');
+      events.push(event);
+    },
+    async emitTrainerAllocated(event) {
+      calls.push('emitTrainerAllocated');
+      events.push(event);
+    },
+    async invalidateStudentCaches() {
+      attempts.cache++;
+      if (options.cache === 'down') throw new Error('redis unreachable');
+      calls.push('invalidateStudentCaches');
+      return 2;
+    },
+    async allocateTrainer(request) {
+      attempts.allocation++;
+      const answer = options.adminService?.() ?? 'ok';
+      if (answer === 'down') throw new Error('admin service answered 503');
+      if (answer === 'refuse') {
+        throw ApplicationFailure.create({ type: allocationRefusedErrorType, message: 'no trainer available for course_typescript' });
+      }
+      calls.push('allocateTrainer');
+      return { allocationId: `alloc-${request.purchaseId}`, trainerId: 'trainer_ada' };
+    },
+    async sessionWindowOf() {
+      return { allocationActive: true, futureSessions: sessions.length, lastScheduledDate: sessions.at(-1) ?? null };
+    },
+    async scheduleSessions(_allocation, slots) {
+      sessions.push(...slots.map((s) => s.date));
+      return slots.length;
+    },
+  };
+  return { activities, calls, events, attempts, sessions };
+}
+
+describe('purchase-to-sessions workflow', () => {
+  // A fresh test server per test: a session window ended by its signal in one test otherwise
+  // leaves the shared server's clock locked, and later tests would wait out retry backoffs in
+  // real time.
+  let env: TestWorkflowEnvironment;
+  beforeEach(async () => {
+    env = await createTimeSkippingEnv();
+  });
+  afterEach(async () => {
+    await env?.teardown();
+  });
+
+  async function withWorker<T>(activities: Activities, run: (taskQueue: string) => Promise<T>): Promise<T> {
+    const taskQueue = `test-${randomUUID()}`;
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath, activities });
+    return worker.runUntil(run(taskQueue));
+  }
+
+  const start = (taskQueue: string, paymentId = `pay_${randomUUID()}`) =>
+    env.client.workflow.start(purchaseToSessionsWorkflow, {
+      taskQueue,
+      workflowId: purchaseWorkflowId(paymentId),
+      args: [confirmation(paymentId)],
+    });
+
+  /** The window runs on after the purchase completes; once it has opened, end it so the worker can stop. */
+  async function endWindow(allocationId: string) {
+    const window = env.client.workflow.getHandle(sessionWindowWorkflowId(allocationId));
+    while ((await window.query(sessionWindowStateQuery)).sessionsAdded === 0) await env.sleep('1 second');
+    await window.signal(allocationEndedSignal);
+    return window.result();
+  }
+
+  it('creates the purchase, announces it, allocates a trainer, announces that, and opens a window of 7 sessions', async () => {
+    const fake = fakeActivities();
+    const { outcome, window } = await withWorker(fake.activities, async (tq) => {
+      const handle = await start(tq, 'pay_1');
+      const outcome = await handle.result();
+      return { outcome, window: await endWindow(outcome.allocationId!) };
+    });
+    expect(outcome).toEqual({ status: 'SessionsScheduled', purchaseId: 'p-pay_1', allocationId: 'alloc-p-pay_1', trainerId: 'trainer_ada' });
+    expect(fake.calls.filter((c) => c !== 'invalidateStudentCaches')).toEqual([
+      'createPurchase',
+      'emitPurchaseCreated',
+      'allocateTrainer',
+      'emitTrainerAllocated',
+    ]);
+    expect(fake.calls).toContain('invalidateStudentCaches');
+    expect(fake.events).toMatchObject([
+      { eventId: 'PURCHASE_CREATED:pay_1', type: 'PURCHASE_CREATED', purchaseId: 'p-pay_1', studentId: 'student_1' },
+      { eventId: 'TRAINER_ALLOCATED:alloc-p-pay_1', type: 'TRAINER_ALLOCATED', allocationId: 'alloc-p-pay_1', trainerId: 'trainer_ada' },
+    ]);
+    expect(window.sessionsAdded).toBe(7);
+    expect(fake.sessions).toHaveLength(7);
+  });
+
+  it('a second confirmation while the student already has the course active changes nothing', async () => {
+    const fake = fakeActivities({ activePurchaseOf: 'p-earlier' });
+    const outcome = await withWorker(fake.activities, async (tq) => (await start(tq)).result());
+    expect(outcome).toEqual({ status: 'AlreadyPurchased', purchaseId: 'p-earlier' });
+    expect(fake.calls).toEqual(['createPurchase']);
+    expect(fake.events).toEqual([]);
+  });
+
+  it('when the cache cannot be invalidated, it gives up after 3 attempts and the purchase completes anyway', async () => {
+    const fake = fakeActivities({ cache: 'down' });
+    const outcome = await withWorker(fake.activities, async (tq) => {
+      const outcome = await (await start(tq)).result();
+      await endWindow(outcome.allocationId!);
+      return outcome;
+    });
+    expect(outcome.status).toBe('SessionsScheduled');
+    expect(fake.attempts.cache).toBe(3);
+    expect(fake.events.map((e) => e.type)).toEqual(['PURCHASE_CREATED', 'TRAINER_ALLOCATED']);
+  });
+
+  it('an admin-service outage is retried with backoff and the fifth attempt still succeeds without parking', async () => {
+    const fake = fakeActivities({ adminService: () => (fake.attempts.allocation < 5 ? 'down' : 'ok') });
+    const outcome = await withWorker(fake.activities, async (tq) => {
+      const outcome = await (await start(tq)).result();
+      await endWindow(outcome.allocationId!);
+      return outcome;
+    });
+    expect(outcome.status).toBe('SessionsScheduled');
+    expect(fake.attempts.allocation).toBe(5);
+  });
+
+  it('an outage longer than 5 attempts parks as NeedsAttention at allocateTrainer', async () => {
+    const fake = fakeActivities({ adminService: () => 'down' });
+    const attention = await withWorker(fake.activities, async (tq) => {
+      const handle = await start(tq);
+      while ((await handle.query(attentionQuery)).status !== 'NeedsAttention') await env.sleep('10 seconds');
+      await handle.signal(operatorDecisionSignal, 'abort');
+      await handle.result().catch(() => undefined);
+      return handle.query(attentionQuery);
+    });
+    expect(fake.attempts.allocation).toBe(5);
+    expect(attention).toMatchObject({ status: 'Aborted', failedStep: 'allocateTrainer' });
+  });
+
+  it('"no trainer available" is not retried: it parks at once, and an operator retry after capacity was added completes it', async () => {
+    let trainerFree = false;
+    const fake = fakeActivities({ adminService: () => (trainerFree ? 'ok' : 'refuse') });
+    const outcome = await withWorker(fake.activities, async (tq) => {
+      const handle = await start(tq);
+      let attention = await handle.query(attentionQuery);
+      while (attention.status !== 'NeedsAttention') {
+        await env.sleep('10 seconds');
+        attention = await handle.query(attentionQuery);
+      }
+      expect(attention).toMatchObject({ failedStep: 'allocateTrainer', lastError: 'no trainer available for course_typescript' });
+      expect(fake.attempts.allocation).toBe(1);
+      // Parked, it waits for as long as it takes; nothing is retried behind the operator's back.
+      await env.sleep('3 days');
+      expect(fake.attempts.allocation).toBe(1);
+
+      trainerFree = true;
+      await handle.signal(operatorDecisionSignal, 'retry');
+      const outcome = await handle.result();
+      await endWindow(outcome.allocationId!);
+      return outcome;
+    });
+    expect(outcome.status).toBe('SessionsScheduled');
+    expect(fake.attempts.allocation).toBe(2);
+    expect(fake.events.map((e) => e.type)).toEqual(['PURCHASE_CREATED', 'TRAINER_ALLOCATED']);
+  });
+});
