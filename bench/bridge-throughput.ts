@@ -69,6 +69,7 @@ async function main(): Promise<void> {
     const topic = `bench-${name}-${run}`;
     await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
     const consumedToAck: number[] = [];
+    const temporalCall: number[] = [];
     const producedToAck: number[] = [];
     let firstConsumed = Infinity;
     let lastAck = 0;
@@ -83,7 +84,18 @@ async function main(): Promise<void> {
       client,
       parkedEvents,
       groupId: `bench-${name}-${run}`,
-      routes: bookingRoutes({ taskQueue: `bench-${run}`, topics: { bookingEvents: topic, cancellations: `${topic}-unused` } }).slice(0, 1),
+      // The same route the bridge runs, timed around the Temporal call alone, to separate the
+      // bridge's own latency from the server's.
+      routes: bookingRoutes({ taskQueue: `bench-${run}`, topics: { bookingEvents: topic, cancellations: `${topic}-unused` } })
+        .slice(0, 1)
+        .map((r) => ({
+          ...r,
+          deliver: async (c, event, trace) => {
+            const t0 = performance.now();
+            await r.deliver(c, event, trace);
+            temporalCall.push(performance.now() - t0);
+          },
+        })),
       maxInFlight: config.BRIDGE_MAX_IN_FLIGHT,
       onSettled: (_topic, message, outcome, consumedAtMs) => {
         const now = Date.now();
@@ -97,7 +109,7 @@ async function main(): Promise<void> {
     });
     await done;
     await consumer.disconnect();
-    return { seconds: (lastAck - firstConsumed) / 1000, consumedToAck, producedToAck, outcomes };
+    return { seconds: (lastAck - firstConsumed) / 1000, consumedToAck, producedToAck, temporalCall, outcomes };
   }
 
   async function produceAll(topic: string, ids: string[]) {
@@ -145,6 +157,8 @@ async function main(): Promise<void> {
     bridgeOverhead: `${((plainRate / bridgeRate - 1) * 100).toFixed(1)}% (plain ${plainSeconds.toFixed(2)} s vs bridge ${sustained.seconds.toFixed(2)} s)`,
     lightLoadConsumedToAckP50: ms(percentile(light.consumedToAck, 50)),
     lightLoadConsumedToAckP99: ms(percentile(light.consumedToAck, 99)),
+    lightLoadTemporalCallP50: ms(percentile(light.temporalCall, 50)),
+    lightLoadTemporalCallP99: ms(percentile(light.temporalCall, 99)),
     lightLoadEndToEndP50: ms(percentile(light.producedToAck, 50)),
     lightLoadEndToEndP99: ms(percentile(light.producedToAck, 99)),
     lost: N + LIGHT_EVENTS - (sustained.outcomes.delivered + light.outcomes.delivered),

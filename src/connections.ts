@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { Redis } from 'ioredis';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
 import type { Config } from './config';
@@ -33,7 +34,21 @@ export function createPool(config: Config): Pool {
   return pool;
 }
 
+/**
+ * Connects lazily: a bridge started while Temporal is down still runs, and its calls fail and are
+ * retried with backoff until the server is back, instead of the process exiting at start-up.
+ */
 export async function createTemporalClient(config: Config): Promise<Client> {
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+}
+
+/**
+ * Fails a command within seconds while Redis is down (instead of queueing it until Redis is back),
+ * so a non-critical cache step uses its few attempts and gives up.
+ */
+export function createRedis(config: Config): Redis {
+  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, commandTimeout: 2_000 });
+  redis.on('error', (err) => logger.warn({ err: err.message, component: 'redis' }, 'Redis connection error'));
+  return redis;
 }
