@@ -4,6 +4,7 @@ import { createKafka, createPool, createTemporalClient } from '../connections';
 import { logger } from '../logger';
 import { bookingRoutes } from './booking-routes';
 import { runBridge } from './kafka-bridge';
+import { purchaseRoutes } from './purchase-routes';
 import { createParkedEvents } from './parked-events';
 
 /** Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM. */
@@ -14,8 +15,11 @@ async function main(): Promise<void> {
   const client = await createTemporalClient(config);
   const shared = { kafka, client, parkedEvents: createParkedEvents(db), maxInFlight: config.BRIDGE_MAX_IN_FLIGHT };
 
-  const consumers: Consumer[] = [await runBridge({ ...shared, groupId: 'booking-workflow-bridge', routes: bookingRoutes() })];
-  logger.info({ groups: ['booking-workflow-bridge'] }, 'Bridges started');
+  const consumers: Consumer[] = [
+    await runBridge({ ...shared, groupId: 'booking-workflow-bridge', routes: bookingRoutes() }),
+    await runBridge({ ...shared, groupId: 'purchase-workflow-bridge', routes: purchaseRoutes() }),
+  ];
+  logger.info({ groups: ['booking-workflow-bridge', 'purchase-workflow-bridge'] }, 'Bridges started');
 
   const stop = async (signal: string) => {
     logger.info({ signal }, 'Stopping bridges');

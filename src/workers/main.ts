@@ -1,7 +1,8 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig } from '../config';
-import { createPool } from '../connections';
+import { createKafka, createPool, createProducer, createRedis } from '../connections';
 import { bookingTaskQueue } from '../contracts/booking';
+import { purchaseTaskQueue } from '../contracts/purchase';
 import { logger } from '../logger';
 import { createActivities } from './activities';
 import { installTemporalRuntime } from './runtime';
@@ -13,8 +14,14 @@ async function main(): Promise<void> {
   installTemporalRuntime('INFO');
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const db = createPool(config);
-  const activities = createActivities({ db });
-  const taskQueues = [bookingTaskQueue];
+  const producer = createProducer(createKafka(config, `${config.KAFKA_CLIENT_ID}-worker`));
+  await producer.connect();
+  const redis = createRedis(config);
+  const activities = createActivities({
+    db,
+    purchases: { producer, redis, adminService: { url: config.ADMIN_SERVICE_URL } },
+  });
+  const taskQueues = [bookingTaskQueue, purchaseTaskQueue];
   const workers = await Promise.all(
     taskQueues.map((taskQueue) =>
       Worker.create({
@@ -30,6 +37,8 @@ async function main(): Promise<void> {
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {
+    await producer.disconnect();
+    redis.disconnect();
     await db.end();
     await connection.close();
   }

@@ -1,0 +1,38 @@
+import {
+  purchaseConfirmedSchema,
+  purchaseConfirmedTopic,
+  purchaseTaskQueue,
+  purchaseWorkflowId,
+} from '../contracts/purchase';
+import { purchaseToSessionsWorkflow } from '../workflows/purchase';
+import { route, type Route } from './kafka-bridge';
+import { bridgedStartOptions } from './start-options';
+
+export interface PurchaseRouteOptions {
+  taskQueue?: string;
+  topic?: string;
+}
+
+/**
+ * Each confirmation starts its payment's workflow. A redelivered confirmation finds that workflow
+ * (running or closed) and is acknowledged as a duplicate; one for a course the student already has
+ * active starts a workflow that finds the active purchase and changes nothing.
+ */
+export function purchaseRoutes(options: PurchaseRouteOptions = {}): Route[] {
+  const taskQueue = options.taskQueue ?? purchaseTaskQueue;
+  return [
+    route({
+      topic: options.topic ?? purchaseConfirmedTopic,
+      schema: purchaseConfirmedSchema,
+      orderingKey: (event) => `${event.studentId}/${event.courseId}`,
+      deliver: async (client, event, trace) => {
+        await client.workflow.start(purchaseToSessionsWorkflow, {
+          workflowId: purchaseWorkflowId(event.paymentId),
+          taskQueue,
+          args: [{ ...event, trace }],
+          ...bridgedStartOptions(trace),
+        });
+      },
+    }),
+  ];
+}

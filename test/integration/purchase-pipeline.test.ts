@@ -1,0 +1,262 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { Redis } from 'ioredis';
+import type { Consumer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSessionActivities } from '../../src/activities/sessions';
+import { studentCacheKeys } from '../../src/activities/cache';
+import { createAdminService, ensureAdminSchema, upsertTrainer, type AdminService } from '../../src/admin-service/server';
+import { purchaseRoutes } from '../../src/bridges/purchase-routes';
+import { createRedis } from '../../src/connections';
+import { pipelineStatusKey } from '../../src/contracts/pipeline';
+import {
+  purchaseWorkflowId,
+  sessionWindowWorkflowId,
+  type PurchaseCreated,
+  type PurchaseOutcome,
+  type TrainerAllocated,
+} from '../../src/contracts/purchase';
+import { createActivities } from '../../src/workers/activities';
+import { weekdaysAfter } from '../../src/workflows/session-window';
+import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+import { temporalCli } from '../support/temporal-cli';
+
+/**
+ * Kafka → bridge → Temporal → PostgreSQL, Redis, the admin service over HTTP and back onto Kafka,
+ * all real. This file runs its own admin service on a free port, so it can make it fail or refuse
+ * without touching the one the stack runs.
+ */
+describe('purchase-to-sessions pipeline on the real stack', () => {
+  let stack: RealStack;
+  let admin: AdminService;
+  let adminUrl: string;
+  let redis: Redis;
+  let eventsConsumer: Consumer;
+  let topics: { confirmed: string; created: string; allocated: string };
+  let course: string;
+  let fullCourse: string;
+  const emitted: Array<PurchaseCreated | TrainerAllocated> = [];
+  const workflowIds: string[] = [];
+
+  beforeAll(async () => {
+    stack = await connectRealStack();
+    const id = stack.runId;
+    topics = { confirmed: `purchase-confirmed-${id}`, created: `purchase-created-${id}`, allocated: `trainer-allocated-${id}` };
+    course = `course_typescript_${id}`;
+    fullCourse = `course_fully_booked_${id}`;
+    await stack.createTopics(topics.confirmed, topics.created, topics.allocated);
+
+    await ensureAdminSchema(stack.db);
+    await upsertTrainer(stack.db, { trainerId: `trainer_${id}`, courses: [course], capacity: 20 });
+    await upsertTrainer(stack.db, { trainerId: `trainer_busy_${id}`, courses: [fullCourse], capacity: 0 });
+    admin = createAdminService(stack.db);
+    adminUrl = await admin.listen(0);
+
+    redis = createRedis(stack.config);
+    const taskQueue = `purchases-${id}`;
+    await stack.startWorker(
+      taskQueue,
+      createActivities({
+        db: stack.db,
+        purchases: {
+          producer: stack.producer,
+          redis,
+          adminService: { url: adminUrl },
+          eventTopics: { purchaseCreated: topics.created, trainerAllocated: topics.allocated },
+        },
+      }),
+    );
+    await stack.startBridge(purchaseRoutes({ taskQueue, topic: topics.confirmed }));
+
+    // What the existing consumers of the legacy topics would see.
+    eventsConsumer = stack.kafka.consumer({ groupId: `test-purchase-events-${id}` });
+    await eventsConsumer.connect();
+    await eventsConsumer.subscribe({ topics: [topics.created, topics.allocated], fromBeginning: true });
+    await eventsConsumer.run({ eachMessage: async ({ message }) => void emitted.push(JSON.parse(message.value!.toString())) });
+  });
+
+  afterAll(async () => {
+    // Session windows run for as long as their allocation; this file's worker is about to stop.
+    await Promise.all(
+      workflowIds.map((w) => stack.client.workflow.getHandle(w).terminate('test finished').catch(() => undefined)),
+    );
+    await eventsConsumer?.disconnect();
+    await admin?.close();
+    redis?.disconnect();
+    await stack?.stop();
+  });
+
+  let purchases = 0;
+  const newPurchase = (courseId = course) => {
+    const n = purchases++;
+    const paymentId = `pay_${stack.runId}_${n}`;
+    workflowIds.push(purchaseWorkflowId(paymentId));
+    return { paymentId, studentId: `student_${stack.runId}_${n}`, courseId };
+  };
+  const confirmation = (p: { paymentId: string; studentId: string; courseId: string }) => ({
+    type: 'PURCHASE_CONFIRMED',
+    ...p,
+    amount: 49.0,
+    currency: 'EUR',
+    confirmedAt: '2030-03-01T09:30:00Z',
+  });
+
+  async function publish(value: object, key: string, correlationId: string) {
+    await stack.producer.send({
+      topic: topics.confirmed,
+      messages: [{ key, value: JSON.stringify(value), headers: { 'correlation-id': correlationId } }],
+    });
+  }
+
+  /** The purchase workflow's result, once the bridge has started it and it has finished. */
+  async function outcomeOf(paymentId: string): Promise<PurchaseOutcome> {
+    const handle = stack.client.workflow.getHandle(purchaseWorkflowId(paymentId));
+    await eventually(
+      () => handle.describe().then(() => true, (err) => (err instanceof WorkflowNotFoundError ? false : Promise.reject(err))),
+      (exists) => exists,
+    );
+    const outcome: PurchaseOutcome = await handle.result();
+    if (outcome.allocationId) workflowIds.push(sessionWindowWorkflowId(outcome.allocationId));
+    return outcome;
+  }
+
+  const count = async (sql: string, params: unknown[]) => Number((await stack.db.query(sql, params)).rows[0].count);
+
+  /** One purchase, one allocation, a full window of 7 weekday sessions, no cache, one event of each kind. */
+  async function expectCompletedPurchase(p: { paymentId: string; studentId: string; courseId: string }, outcome: PurchaseOutcome) {
+    expect(outcome).toMatchObject({ status: 'SessionsScheduled', allocationId: expect.any(String) });
+    const purchaseRows = await stack.db.query(
+      'SELECT id::text, payment_id, is_active FROM student_course_purchases WHERE student_id = $1 AND course_id = $2',
+      [p.studentId, p.courseId],
+    );
+    expect(purchaseRows.rows).toEqual([{ id: outcome.purchaseId, payment_id: p.paymentId, is_active: true }]);
+    const allocations = await stack.db.query(
+      'SELECT allocation_id, status FROM trainer_allocations WHERE student_id = $1 AND course_id = $2',
+      [p.studentId, p.courseId],
+    );
+    expect(allocations.rows).toEqual([{ allocation_id: outcome.allocationId, status: 'approved' }]);
+
+    const sessions = await eventually(
+      async () =>
+        (
+          await stack.db.query<{ date: string; time: string }>(
+            `SELECT to_char(scheduled_date, 'YYYY-MM-DD') AS date, to_char(scheduled_time, 'HH24:MI') AS time
+               FROM sessions WHERE allocation_id = $1 ORDER BY scheduled_date`,
+            [outcome.allocationId],
+          )
+        ).rows,
+      (rows) => rows.length >= 7,
+    );
+    expect(sessions).toHaveLength(7);
+    const dates = sessions.map((s) => s.date);
+    expect(dates.slice(1)).toEqual(weekdaysAfter(dates[0]!, 6));
+    expect(dates.every((d) => ![0, 6].includes(new Date(`${d}T00:00:00Z`).getUTCDay()))).toBe(true);
+
+    expect(await redis.exists(...studentCacheKeys(p.studentId))).toBe(0);
+    const events = await eventually(
+      async () => emitted.filter((e) => e.studentId === p.studentId),
+      (es) => es.length >= 2,
+    );
+    // Two topics: no order between them.
+    expect(events.sort((a, b) => a.type.localeCompare(b.type))).toEqual([
+      expect.objectContaining({ type: 'PURCHASE_CREATED', eventId: `PURCHASE_CREATED:${p.paymentId}`, purchaseId: outcome.purchaseId }),
+      expect.objectContaining({ type: 'TRAINER_ALLOCATED', allocationId: outcome.allocationId, trainerId: outcome.trainerId }),
+    ]);
+  }
+
+  it('a purchase confirmed on Kafka ends with one purchase, one allocation, 7 sessions, no stale cache and both events', async () => {
+    const p = newPurchase();
+    await redis.set(`student:home:${p.studentId}`, '{"cached":"home"}');
+    await redis.set(`student:learning:${p.studentId}`, '{"cached":"learning"}');
+    await publish(confirmation(p), p.studentId, `corr-${p.paymentId}`);
+    await expectCompletedPurchase(p, await outcomeOf(p.paymentId));
+    const description = await stack.client.workflow.getHandle(purchaseWorkflowId(p.paymentId)).describe();
+    expect(description.typedSearchAttributes.get(pipelineStatusKey)).toBe('Completed');
+  });
+
+  it('the same confirmation delivered ten times, and a second payment for the active course, change nothing', async () => {
+    const p = newPurchase();
+    for (let i = 0; i < 10; i++) await publish(confirmation(p), p.studentId, `corr-${p.paymentId}`);
+    const outcome = await outcomeOf(p.paymentId);
+    await expectCompletedPurchase(p, outcome);
+
+    const second = { ...p, paymentId: `${p.paymentId}_again` };
+    workflowIds.push(purchaseWorkflowId(second.paymentId));
+    await publish(confirmation(second), p.studentId, `corr-${second.paymentId}`);
+    expect(await outcomeOf(second.paymentId)).toEqual({ status: 'AlreadyPurchased', purchaseId: outcome.purchaseId });
+
+    await expectCompletedPurchase(p, outcome);
+    const runs = await stack.client.workflow.count(`WorkflowId = '${purchaseWorkflowId(p.paymentId)}'`);
+    expect(runs.count).toBe(1);
+  });
+
+  it('the admin service failing for a while, and slow, then recovering changes nothing in the outcome', async () => {
+    const p = newPurchase();
+    const before = admin.allocationRequests;
+    Object.assign(admin.faults, { failNext: 3, failStatus: 503, delayMs: 300 });
+    try {
+      await publish(confirmation(p), p.studentId, `corr-${p.paymentId}`);
+      await expectCompletedPurchase(p, await outcomeOf(p.paymentId));
+    } finally {
+      Object.assign(admin.faults, { failNext: 0, delayMs: 0 });
+    }
+    expect(admin.allocationRequests - before).toBe(4);
+    const description = await stack.client.workflow.getHandle(purchaseWorkflowId(p.paymentId)).describe();
+    expect(description.typedSearchAttributes.get(pipelineStatusKey)).toBe('Completed');
+  });
+
+  it('when no trainer is available the purchase parks, visible to the temporal CLI, and an operator retry completes it', async () => {
+    const p = newPurchase(fullCourse);
+    const workflowId = purchaseWorkflowId(p.paymentId);
+    await publish(confirmation(p), p.studentId, `corr-${p.paymentId}`);
+
+    const parked = await eventually(
+      () => temporalCli('workflow', 'list', '--query', `PipelineStatus='NeedsAttention' AND WorkflowId='${workflowId}'`, '--output', 'json'),
+      (out) => out.includes(workflowId),
+      90_000,
+    );
+    expect(parked).toContain(workflowId);
+    const attention = await temporalCli('workflow', 'query', '--workflow-id', workflowId, '--name', 'attention', '--output', 'json');
+    expect(attention).toContain('allocateTrainer');
+    expect(attention).toContain(`no trainer available for course ${fullCourse}`);
+    // The purchase itself is made and announced; only the allocation waits.
+    expect(await count('SELECT count(*) FROM student_course_purchases WHERE payment_id = $1', [p.paymentId])).toBe(1);
+    expect(await count('SELECT count(*) FROM trainer_allocations WHERE student_id = $1', [p.studentId])).toBe(0);
+
+    // The admin gives the trainer room, then the operator retries.
+    const raised = await fetch(`${adminUrl}/trainers/trainer_busy_${stack.runId}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ courses: [fullCourse], capacity: 1 }),
+    });
+    expect(raised.status).toBe(200);
+    await temporalCli('workflow', 'signal', '--workflow-id', workflowId, '--name', 'operatorDecision', '--input', '"retry"');
+
+    await expectCompletedPurchase(p, await outcomeOf(p.paymentId));
+  });
+
+  it('on the real tables, a top-up after sessions have passed refills the window to 7, and repeating it adds nothing', async () => {
+    const p = newPurchase();
+    await publish(confirmation(p), p.studentId, `corr-${p.paymentId}`);
+    const outcome = await outcomeOf(p.paymentId);
+    await expectCompletedPurchase(p, outcome);
+    // Stop the workflow's own window so only this test writes.
+    await stack.client.workflow.getHandle(sessionWindowWorkflowId(outcome.allocationId!)).terminate('test takes over');
+
+    const sessions = createSessionActivities(stack.db);
+    const allocation = { allocationId: outcome.allocationId!, studentId: p.studentId, trainerId: outcome.trainerId! };
+    const initial = await sessions.sessionWindowOf(allocation.allocationId, new Date().toISOString());
+    expect(initial).toMatchObject({ allocationActive: true, futureSessions: 7 });
+    // Just after the fifth session, two remain.
+    const dates = weekdaysAfter(new Date().toISOString().slice(0, 10), 7);
+    const afterFifth = `${dates[4]}T12:00:00Z`;
+    const window = await sessions.sessionWindowOf(allocation.allocationId, afterFifth);
+    expect(window).toEqual({ allocationActive: true, futureSessions: 2, lastScheduledDate: dates[6] });
+
+    const slots = weekdaysAfter(dates[6]!, 5).map((date) => ({ date, time: '10:00' }));
+    const trace = { correlationId: `corr-${p.paymentId}` };
+    expect(await sessions.scheduleSessions(allocation, slots, trace)).toBe(5);
+    expect(await sessions.scheduleSessions(allocation, slots, trace)).toBe(0);
+    expect((await sessions.sessionWindowOf(allocation.allocationId, afterFifth)).futureSessions).toBe(7);
+    expect(await count('SELECT count(*) FROM sessions WHERE allocation_id = $1', [allocation.allocationId])).toBe(12);
+  });
+});
