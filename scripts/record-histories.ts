@@ -9,16 +9,26 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import type { SessionActivities } from '../src/activities/sessions';
+import { createAdminService, ensureAdminSchema, upsertTrainer } from '../src/admin-service/server';
 import { loadConfig } from '../src/config';
-import { createPool, createTemporalClient } from '../src/connections';
+import { createKafka, createPool, createProducer, createRedis, createTemporalClient } from '../src/connections';
 import { bookingRequestedSignal, bookingWorkflowId, cancellationRequestedSignal } from '../src/contracts/booking';
 import { operatorDecisionSignal, pipelineStatusKey } from '../src/contracts/pipeline';
-import { createActivities } from '../src/workers/activities';
+import {
+  allocationEndedSignal,
+  purchaseWorkflowId,
+  sessionWindowStateQuery,
+  sessionWindowWorkflowId,
+} from '../src/contracts/purchase';
+import { createActivities, createPurchasePipelineActivities } from '../src/workers/activities';
 import { installTemporalRuntime } from '../src/workers/runtime';
 import { workflowsPath } from '../src/workers/workflows-path';
-import { bookingWorkflow } from '../src/workflows';
+import { bookingWorkflow, purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../src/workflows';
 import { temporalCli } from '../test/support/temporal-cli';
+import { createTimeSkippingEnv } from '../test/support/time-skipping';
 
 const HISTORY_VERSION = process.env.HISTORY_VERSION ?? 'v1';
 const historiesDir = path.resolve(__dirname, '..', 'test', 'histories');
@@ -36,13 +46,32 @@ async function main(): Promise<void> {
   await db.query('INSERT INTO users (user_ref) VALUES ($1)', [owner]);
   await db.query('INSERT INTO rooms (internal_id) VALUES ($1)', [room]);
 
+  // The purchase pipeline's real dependencies, with this script's own admin service.
+  const producer = createProducer(createKafka(config, `record-${run}`));
+  await producer.connect();
+  const redis = createRedis(config);
+  await ensureAdminSchema(db);
+  const course = `course_rec_${run}`;
+  const fullCourse = `course_rec_full_${run}`;
+  await upsertTrainer(db, { trainerId: `trainer_rec_${run}`, courses: [course], capacity: 10 });
+  await upsertTrainer(db, { trainerId: `trainer_rec_full_${run}`, courses: [fullCourse], capacity: 0 });
+  const admin = createAdminService(db);
+  const adminUrl = await admin.listen(0);
+
   let failCreates = false;
+  let failCaches = false;
   const real = createActivities({ db });
+  const purchasePipeline = createPurchasePipelineActivities(db, { producer, redis, adminService: { url: adminUrl } });
   const activities = {
     ...real,
+    ...purchasePipeline,
     createBooking: async (...args: Parameters<typeof real.createBooking>) => {
       if (failCreates) throw ApplicationFailure.create({ message: 'recorded outage' });
       return real.createBooking(...args);
+    },
+    invalidateStudentCaches: async (...args: Parameters<typeof purchasePipeline.invalidateStudentCaches>) => {
+      if (failCaches) throw ApplicationFailure.create({ message: 'recorded Redis outage' });
+      return purchasePipeline.invalidateStudentCaches(...args);
     },
   };
   const worker = await Worker.create({ connection, taskQueue, workflowsPath, activities });
@@ -64,6 +93,29 @@ async function main(): Promise<void> {
       signal,
       signalArgs: [arg],
     });
+
+  const purchase = (n: string, courseId = course) => {
+    const paymentId = `pay_rec_${run}_${n}`;
+    return client.workflow.start(purchaseToSessionsWorkflow, {
+      workflowId: purchaseWorkflowId(paymentId),
+      taskQueue,
+      args: [{ paymentId, studentId: `student_rec_${run}_${n}`, courseId, confirmedAt: '2030-03-01T09:30:00Z', trace }],
+    });
+  };
+  /** Ends a purchase's session window once it has opened; returns the window's workflow ID. */
+  const endWindow = async (allocationId: string) => {
+    const window = client.workflow.getHandle(sessionWindowWorkflowId(allocationId));
+    while ((await window.query(sessionWindowStateQuery)).sessionsAdded === 0) await new Promise((r) => setTimeout(r, 200));
+    await window.signal(allocationEndedSignal);
+    await window.result();
+    return window.workflowId;
+  };
+  const waitUntilParked = async (workflowId: string) => {
+    const h = client.workflow.getHandle(workflowId);
+    while ((await h.describe()).typedSearchAttributes.get(pipelineStatusKey) !== 'NeedsAttention') {
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
 
   const scenarios: Record<string, () => Promise<string>> = {
     'booking-cancelled-by-owner': async () => {
@@ -99,6 +151,43 @@ async function main(): Promise<void> {
       await h.result();
       return h.workflowId;
     },
+    'purchase-sessions-scheduled': async () => {
+      const h = await purchase('scheduled');
+      await endWindow((await h.result()).allocationId!);
+      return h.workflowId;
+    },
+    'purchase-already-active': async () => {
+      const first = await purchase('first');
+      await endWindow((await first.result()).allocationId!);
+      const paymentId = `pay_rec_${run}_second`;
+      const h = await client.workflow.start(purchaseToSessionsWorkflow, {
+        workflowId: purchaseWorkflowId(paymentId),
+        taskQueue,
+        args: [{ paymentId, studentId: `student_rec_${run}_first`, courseId: course, confirmedAt: '2030-03-02T09:30:00Z', trace }],
+      });
+      await h.result();
+      return h.workflowId;
+    },
+    'purchase-cache-invalidation-failed': async () => {
+      failCaches = true;
+      const h = await purchase('cache_down');
+      const outcome = await h.result();
+      failCaches = false;
+      await endWindow(outcome.allocationId!);
+      return h.workflowId;
+    },
+    'purchase-no-trainer-parked-then-retried': async () => {
+      const h = await purchase('no_trainer', fullCourse);
+      await waitUntilParked(h.workflowId);
+      await upsertTrainer(db, { trainerId: `trainer_rec_full_${run}`, courses: [fullCourse], capacity: 1 });
+      await h.signal(operatorDecisionSignal, 'retry');
+      await endWindow((await h.result()).allocationId!);
+      return h.workflowId;
+    },
+    'session-window-opened-then-ended': async () => {
+      const h = await purchase('window');
+      return endWindow((await h.result()).allocationId!);
+    },
   };
 
   await mkdir(historiesDir, { recursive: true });
@@ -115,9 +204,57 @@ async function main(): Promise<void> {
       console.log(`recorded ${path.relative(process.cwd(), file)}`);
     }
   });
+  await recordSessionWindowOverWeeks();
+  await admin.close();
+  await producer.disconnect();
+  redis.disconnect();
   await connection.close();
   await client.connection.close();
   await db.end();
+}
+
+/**
+ * A window's 6-hourly top-ups and its weekly continue-as-new take days of workflow time: this one is
+ * recorded on the time-skipping test server, with an in-memory sessions table. The file holds the
+ * first run, which ends by continuing as new.
+ */
+async function recordSessionWindowOverWeeks(): Promise<void> {
+  const file = path.join(historiesDir, `session-window-topped-up-continued-as-new-${HISTORY_VERSION}.json`);
+  if (existsSync(file)) {
+    console.log(`kept     ${path.relative(process.cwd(), file)}`);
+    return;
+  }
+  const env = await createTimeSkippingEnv();
+  const dates: string[] = [];
+  const activities: SessionActivities = {
+    async sessionWindowOf(_allocationId, now) {
+      const future = dates.filter((d) => Date.parse(`${d}T10:00:00Z`) > Date.parse(now)).length;
+      return { allocationActive: true, futureSessions: future, lastScheduledDate: dates.at(-1) ?? null };
+    },
+    async scheduleSessions(_allocation, slots) {
+      dates.push(...slots.map((s) => s.date));
+      return slots.length;
+    },
+  };
+  try {
+    const taskQueue = `record-window-${randomUUID()}`;
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath, activities });
+    await worker.runUntil(async () => {
+      const allocationId = `alloc_rec_${randomUUID().slice(0, 8)}`;
+      const h = await env.client.workflow.start(sessionWindowWorkflow, {
+        workflowId: sessionWindowWorkflowId(allocationId),
+        taskQueue,
+        args: [{ allocationId, studentId: 'student_rec', trainerId: 'trainer_rec', trace: { correlationId: 'record-window' } }],
+      });
+      await env.sleep('8 days');
+      const firstRun = env.client.workflow.getHandle(h.workflowId, h.firstExecutionRunId);
+      await writeFile(file, historyToJSON(await firstRun.fetchHistory()));
+      await h.terminate('recorded');
+    });
+  } finally {
+    await env.teardown();
+  }
+  console.log(`recorded ${path.relative(process.cwd(), file)}`);
 }
 
 main().catch((err) => {
