@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../config';
-import { createKafka, createPool, createProducer } from '../connections';
+import { createKafka, createPool, createProducer, createTemporalClient } from '../connections';
 import { bookingCancellationsTopic, bookingEventsTopic, bookingWorkflowId } from '../contracts/booking';
+import { printPurchaseOutcomes, publishDemoPurchases } from './purchases';
 
 /**
  * A demo stream for `npm start`: what the legacy booking service emits on a busy minute,
@@ -69,6 +70,8 @@ async function main(): Promise<void> {
   stories[6] = 'malformed event (parked for an operator)';
   await send(bookingEventsTopic, 6, '{"bookingId": "oops"');
 
+  const purchaseStories = await publishDemoPurchases(producer, run);
+
   console.log(`\nDemo run ${run}: published booking events; waiting for the pipeline...\n`);
   const ids = Object.keys(stories).map((n) => `booking_${run}_${n}`);
   let rows: Array<{ booking_id: string; status: string; rejection_reason: string | null }> = [];
@@ -90,6 +93,11 @@ async function main(): Promise<void> {
     const outcome = row ? `${row.status}${row.rejection_reason ? ` (${row.rejection_reason})` : ''}` : parked.length && n === '6' ? `parked #${parked[0].id}: ${parked[0].reason}` : 'pending';
     console.log(`  ${id.padEnd(24)} ${story.padEnd(46)} -> ${outcome}`);
   }
+  console.log('\nPurchases: each confirmation ends with sessions scheduled, as a no-op, or parked for an operator:\n');
+  const client = await createTemporalClient(config);
+  await printPurchaseOutcomes(client, db, purchaseStories);
+  await client.connection.close();
+
   console.log(`\nTemporal Web UI: ${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows`);
   console.log(`  e.g. ${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${bookingWorkflowId(ids[1]!)}`);
   console.log(`Parked events: psql "${config.DATABASE_URL}" -c 'SELECT id, topic, reason FROM parked_events WHERE replayed_at IS NULL'\n`);

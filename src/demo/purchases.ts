@@ -1,0 +1,57 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client } from '@temporalio/client';
+import type { Producer } from 'kafkajs';
+import type { Pool } from 'pg';
+import { pipelineStatusKey } from '../contracts/pipeline';
+import { purchaseConfirmedTopic, purchaseWorkflowId } from '../contracts/purchase';
+
+/**
+ * The purchase part of the demo stream: confirmations as the payment service emits them, for the
+ * courses the stack's admin service has trainers for (see demoTrainers), plus the awkward parts.
+ */
+export async function publishDemoPurchases(producer: Producer, run: string): Promise<Record<string, string>> {
+  const stories: Record<string, string> = {};
+  const confirm = async (n: number, studentId: string, courseId: string, story: string, times = 1) => {
+    const paymentId = `pay_demo_${run}_p${n}`;
+    stories[paymentId] = story;
+    const value = JSON.stringify({ type: 'PURCHASE_CONFIRMED', paymentId, studentId, courseId, amount: 49, currency: 'EUR', confirmedAt: new Date().toISOString() });
+    for (let i = 0; i < times; i++) {
+      await producer.send({
+        topic: purchaseConfirmedTopic,
+        messages: [{ key: studentId, value, headers: { 'correlation-id': `demo-${run}-p${n}`, baggage: `demo.run=${run}` } }],
+      });
+    }
+  };
+  await confirm(1, `student_${run}_ada`, 'course_typescript', 'Ada buys TypeScript (delivered 3 times)', 3);
+  await confirm(2, `student_${run}_ada`, 'course_typescript', 'Ada pays for TypeScript again: one is a no-op');
+  await confirm(3, `student_${run}_bob`, 'course_kafka', 'Bob buys Kafka');
+  await confirm(4, `student_${run}_eve`, 'course_cobol', 'Eve buys COBOL: no trainer teaches it');
+  return stories;
+}
+
+/** Waits briefly for the purchases to settle and prints how each ended. */
+export async function printPurchaseOutcomes(client: Client, db: Pool, stories: Record<string, string>): Promise<void> {
+  const outcomeOf = async (paymentId: string): Promise<string | undefined> => {
+    const handle = client.workflow.getHandle(purchaseWorkflowId(paymentId));
+    const description = await handle.describe().catch(() => undefined);
+    if (!description) return undefined;
+    if (description.typedSearchAttributes.get(pipelineStatusKey) === 'NeedsAttention') {
+      return `parked (NeedsAttention): temporal workflow signal --workflow-id ${handle.workflowId} --name operatorDecision --input '"retry"'`;
+    }
+    if (description.status.name !== 'COMPLETED') return undefined;
+    const outcome = await handle.result();
+    if (outcome.status !== 'SessionsScheduled') return outcome.status;
+    const { rows } = await db.query<{ count: string }>('SELECT count(*) FROM sessions WHERE allocation_id = $1', [outcome.allocationId]);
+    return `trainer ${outcome.trainerId}, ${rows[0]?.count} sessions scheduled`;
+  };
+
+  let outcomes: Array<string | undefined> = [];
+  for (let attempt = 0; attempt < 60; attempt++) {
+    outcomes = await Promise.all(Object.keys(stories).map(outcomeOf));
+    if (outcomes.every(Boolean)) break;
+    await sleep(500);
+  }
+  Object.entries(stories).forEach(([paymentId, story], i) => {
+    console.log(`  ${paymentId.padEnd(24)} ${story.padEnd(46)} -> ${outcomes[i] ?? 'pending'}`);
+  });
+}
