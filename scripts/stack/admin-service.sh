@@ -33,7 +33,7 @@ admin_up() {
   require_port_free "$ADMIN_SERVICE_PORT" admin-service
   log "starting on $(admin_url)"
   # One node process (tsx as a loader), so the pid file names the process that serves.
-  (cd "$REPO_DIR" && SERVICE_NAME=admin-service ADMIN_SERVICE_PORT="$ADMIN_SERVICE_PORT" \
+  (cd "$REPO_DIR" && SERVICE_NAME=admin-service ADMIN_SERVICE_PORT="$ADMIN_SERVICE_PORT" ADMIN_SERVICE_URL="$(admin_url)" \
     DATABASE_URL="$(postgres_url)" spawn_daemon "$ADMIN_PIDFILE" "$ADMIN_LOG" \
     node --import tsx "$ADMIN_ENTRY")
   wait_for "admin-service" "$ADMIN_LOG" "$ADMIN_PIDFILE:$ADMIN_ENTRY" admin_healthy

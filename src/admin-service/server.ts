@@ -84,8 +84,8 @@ export interface AdminService {
   server: Server;
   faults: Faults;
   allocationRequests: number;
-  /** Listens on 127.0.0.1; port 0 picks a free one. Resolves with the base URL. */
-  listen(port: number): Promise<string>;
+  /** Port 0 picks a free one. Resolves with the base URL. */
+  listen(port: number, host?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -197,11 +197,11 @@ export function createAdminService(db: Pool): AdminService {
         if (!res.headersSent) send(res, status, { error: (err as Error).message });
       });
     }),
-    listen: (port) =>
+    listen: (port, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         service.server.once('error', reject);
-        service.server.listen(port, '127.0.0.1', () => {
-          resolve(`http://127.0.0.1:${(service.server.address() as AddressInfo).port}`);
+        service.server.listen(port, host, () => {
+          resolve(`http://${host}:${(service.server.address() as AddressInfo).port}`);
         });
       }),
     close: () =>
