@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-modules.sh
 bash scripts/stack.sh up
-npx tsx src/migrate.ts
+node --import tsx src/migrate.ts
 
 logs="${STACK_STATE_DIR:-$HOME/.local/state/temporal-pipelines}/logs"
 mkdir -p "$logs"
@@ -20,14 +20,15 @@ trap 'exit 130' INT TERM
 
 start_process() {
   local name=$1 entry=$2
-  SERVICE_NAME="$name" npx tsx "$entry" >>"$logs/$name.log" 2>&1 &
+  # node itself rather than npx, so the pid killed on exit is the process doing the work.
+  SERVICE_NAME="$name" node --import tsx "$entry" >>"$logs/$name.log" 2>&1 &
   pids+=("$!")
   echo "==> $name started (pid $!, log $logs/$name.log)"
 }
 start_process workers src/workers/main.ts
 start_process bridges src/bridges/main.ts
 
-npx tsx src/demo/main.ts
+node --import tsx src/demo/main.ts
 
 if [ "${DEMO_EXIT:-0}" = 1 ]; then exit 0; fi
 echo "==> Workers and bridges keep running; Ctrl-C stops them (the stack stays up: npm run stack:down)."

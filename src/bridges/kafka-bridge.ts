@@ -151,6 +151,8 @@ async function settleBatch(payload: EachBatchPayload, route: Route, options: Bri
       }
     }
     options.onSettled?.(batch.topic, message, outcome, consumedAtMs);
+    // A large batch can take longer than the session timeout; kafkajs rate-limits these calls.
+    await heartbeat();
   }
 
   await runLanes([...lanes.values()], options.maxInFlight, async (lane) => {
