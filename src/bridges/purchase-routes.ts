@@ -1,3 +1,4 @@
+import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import {
   purchaseConfirmedSchema,
   purchaseConfirmedTopic,
@@ -31,6 +32,8 @@ export function purchaseRoutes(options: PurchaseRouteOptions = {}): Route[] {
           taskQueue,
           args: [{ ...event, trace }],
           ...bridgedStartOptions(trace),
+          // A redelivery while the first run is still going is simply that run.
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         });
       },
     }),

@@ -5,7 +5,11 @@ import { logger } from '../logger';
  * Sends the Temporal SDK's own logs (worker lifecycle, workflow `log.*` calls, Core) through our
  * JSON logger, so one log stream holds everything. Call once per process, before any worker.
  */
+let installed = false;
+
 export function installTemporalRuntime(level: LogLevel = 'WARN'): void {
+  if (installed) return; // the SDK allows one Runtime per process
+  installed = true;
   const sdkLogger = logger.child({ component: 'temporal-sdk' });
   const method = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
   Runtime.install({

@@ -8,6 +8,7 @@ import {
 } from '@temporalio/common/lib/search-attributes';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { correlationIdKey, failedStepKey, pipelineStatusKey } from '../../src/contracts/pipeline';
+import { installTemporalRuntime } from '../../src/workers/runtime';
 
 // The pinned version lives only in this file, shared with scripts/stack/test-server.sh.
 const VERSION_FILE = join('scripts', 'test-server', 'VERSION');
@@ -52,6 +53,7 @@ const PIPELINE_SEARCH_ATTRIBUTES: SearchAttributeKey<SearchAttributeType>[] = [
 export async function createTimeSkippingEnv(
   searchAttributes: SearchAttributeKey<SearchAttributeType>[] = PIPELINE_SEARCH_ATTRIBUTES,
 ): Promise<TestWorkflowEnvironment> {
+  installTemporalRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: testServerPath() } },
   });
