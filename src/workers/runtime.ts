@@ -13,7 +13,11 @@ export function installTemporalRuntime(level: LogLevel = 'WARN'): void {
   const sdkLogger = logger.child({ component: 'temporal-sdk' });
   const method = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
   Runtime.install({
-    logger: new DefaultLogger(level, ({ level: l, message, meta }) => sdkLogger[method[l]]({ ...meta }, message)),
+    logger: new DefaultLogger(level, ({ level: l, message, meta }) => {
+      // pino serialises errors only under `err`; the SDK passes them as `error`.
+      const { error, ...rest } = (meta ?? {}) as Record<string, unknown>;
+      sdkLogger[method[l]]({ ...rest, ...(error ? { err: error } : {}) }, message);
+    }),
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
   });
 }

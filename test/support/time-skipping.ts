@@ -6,7 +6,10 @@ import {
   type SearchAttributeKey,
   type SearchAttributeType,
 } from '@temporalio/common/lib/search-attributes';
+import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { workflowBundle } from './workflow-bundle';
 import { correlationIdKey, failedStepKey, pipelineStatusKey } from '../../src/contracts/pipeline';
 import { installTemporalRuntime } from '../../src/workers/runtime';
 
@@ -69,4 +72,23 @@ export async function createTimeSkippingEnv(
     throw err;
   }
   return env;
+}
+
+/**
+ * Runs `run` while a worker with `activities` polls a fresh task queue on `env`. Workflow code is
+ * bundled once per file (see workflow-bundle.ts), so a worker per test costs little.
+ */
+export async function withWorker<T>(
+  env: TestWorkflowEnvironment,
+  activities: object,
+  run: (taskQueue: string) => Promise<T>,
+): Promise<T> {
+  const taskQueue = `test-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
+  return worker.runUntil(run(taskQueue));
 }

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BookingActivities } from '../../src/activities/booking';
 import {
@@ -11,8 +10,7 @@ import {
 } from '../../src/contracts/booking';
 import { attentionQuery, operatorDecisionSignal } from '../../src/contracts/pipeline';
 import { bookingWorkflow } from '../../src/workflows';
-import { createTimeSkippingEnv } from '../support/time-skipping';
-import { workflowBundle } from '../support/workflow-bundle';
+import { createTimeSkippingEnv, withWorker as runWorker } from '../support/time-skipping';
 
 const owner = 'user_owner';
 const trace = { correlationId: 'corr-1', baggage: 'tenant=acme' };
@@ -73,16 +71,8 @@ describe('booking workflow', () => {
     await env?.teardown();
   });
 
-  async function withWorker<T>(activities: BookingActivities, run: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = `test-${randomUUID()}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities,
-    });
-    return worker.runUntil(run(taskQueue));
-  }
+  const withWorker = <T>(activities: BookingActivities, run: (taskQueue: string) => Promise<T>) =>
+    runWorker(env, activities, run);
 
   const start = (taskQueue: string, signal: typeof bookingRequestedSignal | typeof cancellationRequestedSignal, arg: any) =>
     env.client.workflow.signalWithStart(bookingWorkflow, {

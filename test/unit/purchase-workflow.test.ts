@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AllocationActivities } from '../../src/activities/allocation';
 import type { CacheActivities } from '../../src/activities/cache';
@@ -19,8 +18,7 @@ import {
   type TrainerAllocated,
 } from '../../src/contracts/purchase';
 import { purchaseToSessionsWorkflow } from '../../src/workflows';
-import { workflowsPath } from '../../src/workers/workflows-path';
-import { createTimeSkippingEnv } from '../support/time-skipping';
+import { createTimeSkippingEnv, withWorker as runWorker } from '../support/time-skipping';
 
 type Activities = PurchaseActivities & EventActivities & CacheActivities & AllocationActivities & SessionActivities;
 
@@ -96,11 +94,8 @@ describe('purchase-to-sessions workflow', () => {
     await env?.teardown();
   });
 
-  async function withWorker<T>(activities: Activities, run: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = `test-${randomUUID()}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath, activities });
-    return worker.runUntil(run(taskQueue));
-  }
+  const withWorker = <T>(activities: Activities, run: (taskQueue: string) => Promise<T>) =>
+    runWorker(env, activities, run);
 
   const start = (taskQueue: string, paymentId = `pay_${randomUUID()}`) =>
     env.client.workflow.start(purchaseToSessionsWorkflow, {

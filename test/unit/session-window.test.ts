@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionActivities, SessionSlot } from '../../src/activities/sessions';
 import { attentionQuery, operatorDecisionSignal } from '../../src/contracts/pipeline';
 import { allocationEndedSignal, sessionWindowStateQuery, sessionWindowWorkflowId } from '../../src/contracts/purchase';
 import { sessionWindowWorkflow } from '../../src/workflows';
 import { weekdaysAfter } from '../../src/workflows/session-window';
-import { workflowsPath } from '../../src/workers/workflows-path';
-import { createTimeSkippingEnv } from '../support/time-skipping';
+import { createTimeSkippingEnv, withWorker } from '../support/time-skipping';
 
 const sixHours = 6 * 60 * 60 * 1000;
 const at = (s: SessionSlot) => Date.parse(`${s.date}T${s.time}:00Z`);
@@ -63,9 +61,7 @@ describe('session window', () => {
   });
 
   async function startWindow(table: ReturnType<typeof fakeSessionTable>, run: (handle: any) => Promise<void>) {
-    const taskQueue = `test-${randomUUID()}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath, activities: table.activities });
-    await worker.runUntil(async () => {
+    await withWorker(env, table.activities, async (taskQueue) => {
       const allocationId = `alloc_${randomUUID()}`;
       const handle = await env.client.workflow.start(sessionWindowWorkflow, {
         taskQueue,
