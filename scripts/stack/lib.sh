@@ -8,6 +8,10 @@ STACK_SCRIPTS_DIR="$(dirname "$STACK_LIB_DIR")"
 # CI strips most of the environment; HOME is still needed for the default dirs.
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 
+# Go's official install puts it in /usr/local/go/bin, which only interactive shells (.bashrc)
+# tend to add to PATH; CI runs this non-interactively.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then PATH="/usr/local/go/bin:$PATH"; fi
+
 STACK_CACHE_DIR="${STACK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/temporal-pipelines}"
 STACK_STATE_DIR="${STACK_STATE_DIR:-$HOME/.local/state/temporal-pipelines}"
 STACK_LOG_DIR="$STACK_STATE_DIR/logs"
