@@ -25,7 +25,7 @@ import {
 } from '../src/contracts/purchase';
 import { createActivities, createPurchasePipelineActivities } from '../src/workers/activities';
 import { installTemporalRuntime } from '../src/workers/runtime';
-import { workflowsPath } from '../src/workers/workflows-path';
+import { workflowCode } from '../src/workers/workflows-path';
 import { bookingWorkflow, purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../src/workflows';
 import { temporalCli } from '../test/support/temporal-cli';
 import { createTimeSkippingEnv } from '../test/support/time-skipping';
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       return purchasePipeline.invalidateStudentCaches(...args);
     },
   };
-  const worker = await Worker.create({ connection, taskQueue, workflowsPath, activities });
+  const worker = await Worker.create({ connection, taskQueue, ...workflowCode, activities });
   const trace = { correlationId: `record-${run}`, baggage: 'recorded=true' };
   const booking = (bookingId: string, roomId = room) => ({
     bookingId,
@@ -238,7 +238,7 @@ async function recordSessionWindowOverWeeks(): Promise<void> {
   };
   try {
     const taskQueue = `record-window-${randomUUID()}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath, activities });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, ...workflowCode, activities });
     await worker.runUntil(async () => {
       const allocationId = `alloc_rec_${randomUUID().slice(0, 8)}`;
       const h = await env.client.workflow.start(sessionWindowWorkflow, {

@@ -6,7 +6,7 @@ import { purchaseTaskQueue } from '../contracts/purchase';
 import { logger } from '../logger';
 import { createActivities } from './activities';
 import { installTemporalRuntime } from './runtime';
-import { workflowsPath } from './workflows-path';
+import { workflowCode } from './workflows-path';
 
 /** Runs the workers for every pipeline's task queue until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
         connection,
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue,
-        workflowsPath,
+        ...workflowCode,
         activities,
       }),
     ),

@@ -98,6 +98,7 @@ async function startSessionWindow(allocation: TrainerAllocation, { studentId, tr
   await startChild(sessionWindowWorkflow, {
     workflowId: sessionWindowWorkflowId(allocation.allocationId),
     args: [{ allocationId: allocation.allocationId, studentId, trainerId: allocation.trainerId, trace }],
+    memo: { trace },
     parentClosePolicy: ParentClosePolicy.ABANDON,
     typedSearchAttributes: [
       { key: pipelineStatusKey, value: 'Running' },

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
-import { workflowsPath } from '../../src/workers/workflows-path';
+import { workflowCode } from '../../src/workers/workflows-path';
 import * as workflows from '../../src/workflows';
 
 /**
@@ -33,7 +33,7 @@ describe('recorded workflow histories', () => {
     const histories = await loadHistories();
     expect(histories.length).toBeGreaterThan(0);
     const failures: string[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowsPath }, histories)) {
+    for await (const result of Worker.runReplayHistories(workflowCode, histories)) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }
     expect(failures).toEqual([]);

@@ -9,7 +9,7 @@ import { runBridge, type Route } from '../../src/bridges/kafka-bridge';
 import { createParkedEvents, type ParkedEvents } from '../../src/bridges/parked-events';
 import { createActivities } from '../../src/workers/activities';
 import { installTemporalRuntime } from '../../src/workers/runtime';
-import { workflowsPath } from '../../src/workers/workflows-path';
+import { workflowCode } from '../../src/workers/workflows-path';
 
 /**
  * The real local stack (started by scripts/stack.sh) seen from a test: each test file gets its own
@@ -67,7 +67,7 @@ export async function connectRealStack(): Promise<RealStack> {
         connection: workerConnection,
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue,
-        workflowsPath,
+        ...workflowCode,
         activities,
       });
       running.push({ worker, done: worker.run() });
