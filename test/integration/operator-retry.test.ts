@@ -40,7 +40,7 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
     await stack.stop();
   });
 
-  it('parks as NeedsAttention at createBooking, and completes after the outage is fixed and an operator retries', async () => {
+  it('parks as NeedsAttention at createBooking, resumes after the outage is fixed and an operator retries, and completes', async () => {
     const workflowId = bookingWorkflowId(bookingId);
     await stack.producer.send({
       topic: topics.bookingEvents,
@@ -87,5 +87,22 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
       (out) => out.includes(workflowId),
     );
     expect(running).toContain(workflowId);
+
+    // From here on it is an ordinary booking: its owner cancels it and the workflow completes.
+    await stack.producer.send({
+      topic: topics.cancellations,
+      messages: [
+        {
+          key: bookingId,
+          value: JSON.stringify({ bookingId, userId: `user_${stack.runId}`, timestamp: '2031-02-01T00:00:00Z' }),
+        },
+      ],
+    });
+    expect(await stack.client.workflow.getHandle(workflowId).result()).toMatchObject({ status: 'Cancelled' });
+    const completed = await eventually(
+      () => temporalCli('workflow', 'list', '--query', `PipelineStatus='Completed' AND WorkflowId='${workflowId}'`, '--output', 'json'),
+      (out) => out.includes(workflowId),
+    );
+    expect(completed).toContain(workflowId);
   });
 });
