@@ -18,6 +18,8 @@ const schema = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   ADMIN_SERVICE_URL: z.string().url().default('http://127.0.0.1:3010'),
   ADMIN_SERVICE_PORT: z.coerce.number().int().positive().default(3010),
+  /** Names the process in every log line (workers, bridges, admin-service, ...). */
+  SERVICE_NAME: z.string().default('temporal-pipelines'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** Starts in flight per partition; ordering per message key is kept regardless. */
   BRIDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(64),

@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { loadConfig } from './config';
 import type { TraceContext } from './trace';
 
 /**
@@ -6,9 +7,11 @@ import type { TraceContext } from './trace';
  * baggage of the event being handled, so a grep for either finds the bridge, workflow and
  * activity lines of one business event.
  */
+const { LOG_LEVEL, SERVICE_NAME } = loadConfig();
+
 export const logger = pino({
-  level: process.env.LOG_LEVEL ?? 'info',
-  base: { service: process.env.SERVICE_NAME ?? 'temporal-pipelines' },
+  level: LOG_LEVEL,
+  base: { service: SERVICE_NAME },
   timestamp: pino.stdTimeFunctions.isoTime,
   formatters: { level: (label) => ({ level: label }) },
   redact: { paths: ['*.password', '*.email', 'email'], censor: '[redacted]' },
