@@ -2,7 +2,7 @@
 # Temporal dev server (temporal CLI `server start-dev`) with SQLite persistence.
 
 # Tags >= 1.6.0 carry a replace directive that `go install pkg@version` rejects.
-TEMPORAL_CLI_VERSION=1.5.1
+TEMPORAL_CLI_VERSION=$(<"$STACK_SCRIPTS_DIR/temporal-cli/VERSION")
 TEMPORAL_CLI_DIR="$STACK_CACHE_DIR/temporal-cli-$TEMPORAL_CLI_VERSION"
 TEMPORAL_BIN="$TEMPORAL_CLI_DIR/temporal"
 TEMPORAL_DIR="$STACK_STATE_DIR/temporal"

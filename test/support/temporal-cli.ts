@@ -1,19 +1,14 @@
 import { execFile } from 'node:child_process';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config';
+import { pinnedVersion, stackCacheDir } from './stack-cache';
 
 const run = promisify(execFile);
 
 /** The pinned `temporal` CLI that scripts/stack/temporal.sh installed (same cache path). */
 export const temporalCliPath =
-  process.env.TEMPORAL_CLI_PATH ??
-  path.join(
-    process.env.STACK_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'temporal-pipelines'),
-    'temporal-cli-1.5.1',
-    'temporal',
-  );
+  process.env.TEMPORAL_CLI_PATH ?? path.join(stackCacheDir, `temporal-cli-${pinnedVersion('temporal-cli')}`, 'temporal');
 
 /** Runs the real CLI against the local dev server, as an operator would, and returns stdout. */
 export async function temporalCli(...args: string[]): Promise<string> {

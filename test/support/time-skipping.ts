@@ -1,30 +1,19 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   encodeSearchAttributeIndexedValueType,
   type SearchAttributeKey,
   type SearchAttributeType,
 } from '@temporalio/common/lib/search-attributes';
-import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { workflowBundle } from './workflow-bundle';
 import { correlationIdKey, failedStepKey, pipelineStatusKey } from '../../src/contracts/pipeline';
 import { installTemporalRuntime } from '../../src/workers/runtime';
+import { pinnedVersion, stackCacheDir } from './stack-cache';
+import { workflowBundle } from './workflow-bundle';
 
-// The pinned version lives only in this file, shared with scripts/stack/test-server.sh.
-const VERSION_FILE = join('scripts', 'test-server', 'VERSION');
 const INSTALL_HINT = 'run: bash scripts/stack/test-server.sh install';
-
-// Walks up from the cwd rather than using __dirname so it works under both CJS and ESM.
-function readPinnedVersion(): string {
-  for (let dir = process.cwd(); ; dir = dirname(dir)) {
-    const file = join(dir, VERSION_FILE);
-    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-    if (dirname(dir) === dir) throw new Error(`${VERSION_FILE} not found above ${process.cwd()}`);
-  }
-}
 
 /** Path of the wrapper written by `scripts/stack/test-server.sh install` (or $TEMPORAL_TEST_SERVER_PATH). */
 export function testServerPath(): string {
@@ -33,11 +22,8 @@ export function testServerPath(): string {
     if (!existsSync(fromEnv)) throw new Error(`TEMPORAL_TEST_SERVER_PATH=${fromEnv} does not exist; ${INSTALL_HINT}`);
     return fromEnv;
   }
-  const version = readPinnedVersion();
-  // Same resolution as the script: empty variables count as unset.
-  const cacheRoot =
-    process.env.STACK_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'temporal-pipelines');
-  const path = join(cacheRoot, `temporal-test-server-${version}`, 'temporal-test-server');
+  const version = pinnedVersion('test-server');
+  const path = join(stackCacheDir, `temporal-test-server-${version}`, 'temporal-test-server');
   if (!existsSync(path)) {
     throw new Error(`Temporal test server ${version} is not installed (no ${path}); ${INSTALL_HINT}`);
   }
