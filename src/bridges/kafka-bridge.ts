@@ -50,9 +50,10 @@ function describeSchemaError(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
 }
 
-type Decoded = { ok: true; event: unknown; key: string } | { ok: false; reason: string };
-
-function decode(route: Route, message: KafkaMessage): Decoded {
+function decode(
+  route: Route,
+  message: KafkaMessage,
+): { ok: true; event: unknown; key: string } | { ok: false; reason: string } {
   let json: unknown;
   try {
     json = JSON.parse(message.value?.toString() ?? '');
@@ -93,15 +94,14 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
 async function settleBatch(payload: EachBatchPayload, route: Route, options: BridgeOptions, log: Logger) {
   const { batch, heartbeat, isRunning, isStale } = payload;
   const consumedAtMs = Date.now();
-  const lanes = new Map<string, KafkaMessage[]>();
-  const decoded = new Map<KafkaMessage, Decoded>();
+  type Decoded = ReturnType<typeof decode>;
+  const lanes = new Map<string, Array<[KafkaMessage, Decoded]>>();
   for (const message of batch.messages) {
     const d = decode(route, message);
-    decoded.set(message, d);
     const lane = d.ok ? `key:${d.key}` : `offset:${message.offset}`;
     const queued = lanes.get(lane);
-    if (queued) queued.push(message);
-    else lanes.set(lane, [message]);
+    if (queued) queued.push([message, d]);
+    else lanes.set(lane, [[message, d]]);
   }
 
   /** Retries `attempt` until it succeeds, backing off while the dependency is down. */
@@ -122,7 +122,7 @@ async function settleBatch(payload: EachBatchPayload, route: Route, options: Bri
     }
   }
 
-  async function settle(message: KafkaMessage): Promise<void> {
+  async function settle(message: KafkaMessage, d: Decoded): Promise<void> {
     const trace = traceFromMessage(batch.topic, batch.partition, message);
     const park = async (reason: string): Promise<Outcome> => {
       loggerFor(trace, { topic: batch.topic, partition: batch.partition, offset: message.offset }).error(
@@ -135,7 +135,6 @@ async function settleBatch(payload: EachBatchPayload, route: Route, options: Bri
       return 'parked';
     };
 
-    const d = decoded.get(message)!;
     let outcome: Outcome;
     if (!d.ok) {
       outcome = await park(d.reason);
@@ -156,7 +155,7 @@ async function settleBatch(payload: EachBatchPayload, route: Route, options: Bri
   }
 
   await runLanes([...lanes.values()], options.maxInFlight, async (lane) => {
-    for (const message of lane) await settle(message);
+    for (const [message, d] of lane) await settle(message, d);
   });
 
   payload.resolveOffset(batch.lastOffset());
