@@ -2,6 +2,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import type { ParkedEvent } from '../../src/bridges/parked-events';
+import { bookingRequested } from '../support/booking-events';
 import { bookingStateQuery, bookingWorkflowId, type BookingState } from '../../src/contracts/booking';
 import { correlationIdKey, pipelineStatusKey } from '../../src/contracts/pipeline';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
@@ -50,12 +51,7 @@ describe('booking pipeline on the real stack', () => {
   };
 
   const bookingEvent = (bookingId: string, userId = owner, roomId = room) => ({
-    userId,
-    roomId,
-    guests: 2,
-    startDate: '2031-01-15T15:00:00Z',
-    endDate: '2031-01-18T11:00:00Z',
-    bookingId,
+    ...bookingRequested(bookingId, userId, roomId),
     paymentId: `pay_${bookingId}`,
   });
   const cancellationEvent = (bookingId: string, userId = owner) => ({
@@ -64,12 +60,7 @@ describe('booking pipeline on the real stack', () => {
     timestamp: '2030-12-18T10:30:00Z',
   });
 
-  async function publish(topic: string, key: string, value: unknown, headers: Record<string, string> = {}) {
-    await stack.producer.send({
-      topic,
-      messages: [{ key, value: typeof value === 'string' ? value : JSON.stringify(value), headers }],
-    });
-  }
+  const publish: RealStack['publish'] = (...args) => stack.publish(...args);
 
   const rowsOf = async (bookingId: string) =>
     (await stack.db.query('SELECT status, rejection_reason, correlation_id FROM bookings WHERE booking_id = $1', [bookingId]))

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import { runBridge } from '../../src/bridges/kafka-bridge';
 import { bookingWorkflowId } from '../../src/contracts/booking';
+import { bookingRequested } from '../support/booking-events';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 
@@ -62,22 +63,7 @@ describe('the bridge while Temporal is unreachable', () => {
       for (let i = 0; i < 12; i++) {
         const bookingId = `booking_outage_${stack.runId}_${i}`;
         ids.push(bookingId);
-        await stack.producer.send({
-          topic: topic(),
-          messages: [
-            {
-              key: bookingId,
-              value: JSON.stringify({
-                bookingId,
-                userId: `user_${stack.runId}`,
-                roomId: `room_${stack.runId}`,
-                guests: 2,
-                startDate: '2031-05-01T15:00:00Z',
-                endDate: '2031-05-03T11:00:00Z',
-              }),
-            },
-          ],
-        });
+        await stack.publish(topic(), bookingId, bookingRequested(bookingId, `user_${stack.runId}`, `room_${stack.runId}`));
       }
       // Temporal is unreachable for a while: nothing is acknowledged, so nothing is committed.
       await new Promise((r) => setTimeout(r, 4000));

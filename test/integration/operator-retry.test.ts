@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import { bookingWorkflowId } from '../../src/contracts/booking';
+import { bookingRequested } from '../support/booking-events';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 import { temporalCli } from '../support/temporal-cli';
 
@@ -42,22 +43,7 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
 
   it('parks as NeedsAttention at createBooking, resumes after the outage is fixed and an operator retries, and completes', async () => {
     const workflowId = bookingWorkflowId(bookingId);
-    await stack.producer.send({
-      topic: topics.bookingEvents,
-      messages: [
-        {
-          key: bookingId,
-          value: JSON.stringify({
-            bookingId,
-            userId: `user_${stack.runId}`,
-            roomId: `room_${stack.runId}`,
-            guests: 1,
-            startDate: '2031-03-01T15:00:00Z',
-            endDate: '2031-03-02T11:00:00Z',
-          }),
-        },
-      ],
-    });
+    await stack.publish(topics.bookingEvents, bookingId, bookingRequested(bookingId, `user_${stack.runId}`, `room_${stack.runId}`));
 
     // What the on-call engineer runs: the list of workflows waiting for them.
     const parked = await eventually(
@@ -89,14 +75,10 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
     expect(running).toContain(workflowId);
 
     // From here on it is an ordinary booking: its owner cancels it and the workflow completes.
-    await stack.producer.send({
-      topic: topics.cancellations,
-      messages: [
-        {
-          key: bookingId,
-          value: JSON.stringify({ bookingId, userId: `user_${stack.runId}`, timestamp: '2031-02-01T00:00:00Z' }),
-        },
-      ],
+    await stack.publish(topics.cancellations, bookingId, {
+      bookingId,
+      userId: `user_${stack.runId}`,
+      timestamp: '2031-01-01T00:00:00Z',
     });
     expect(await stack.client.workflow.getHandle(workflowId).result()).toMatchObject({ status: 'Cancelled' });
     const completed = await eventually(

@@ -100,12 +100,8 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     confirmedAt: '2030-03-01T09:30:00Z',
   });
 
-  async function publish(value: object, key: string, correlationId: string) {
-    await stack.producer.send({
-      topic: topics.confirmed,
-      messages: [{ key, value: JSON.stringify(value), headers: { 'correlation-id': correlationId } }],
-    });
-  }
+  const publish = (value: object, key: string, correlationId: string) =>
+    stack.publish(topics.confirmed, key, value, { 'correlation-id': correlationId });
 
   /** The purchase workflow's result, once the bridge has started it and it has finished. */
   async function outcomeOf(paymentId: string): Promise<PurchaseOutcome> {

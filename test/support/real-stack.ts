@@ -25,6 +25,8 @@ export interface RealStack {
   /** A unique suffix for this file's names. */
   runId: string;
   createTopics(...topics: string[]): Promise<void>;
+  /** Publishes one record; objects are sent as JSON, strings as they are (to send malformed input). */
+  publish(topic: string, key: string, value: object | string, headers?: Record<string, string>): Promise<void>;
   /** Runs a worker with the real activities on `taskQueue` until `stop()`. */
   startWorker(taskQueue: string, activities?: object): Promise<void>;
   startBridge(routes: Route[]): Promise<Consumer>;
@@ -61,6 +63,12 @@ export async function connectRealStack(): Promise<RealStack> {
       } finally {
         await admin.disconnect();
       }
+    },
+    async publish(topic, key, value, headers = {}) {
+      await producer.send({
+        topic,
+        messages: [{ key, value: typeof value === 'string' ? value : JSON.stringify(value), headers }],
+      });
     },
     async startWorker(taskQueue, activities = createActivities({ db })) {
       const worker = await Worker.create({
