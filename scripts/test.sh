@@ -3,7 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-modules.sh
-bash scripts/stack.sh up
-bash scripts/stack/test-server.sh install
+bash scripts/stack.sh up   # includes the time-skipping test server
 npx tsc --noEmit
 exec npx vitest run "$@"

@@ -90,7 +90,9 @@ async function main(): Promise<void> {
   for (const [n, story] of Object.entries(stories)) {
     const id = `booking_${run}_${n}`;
     const row = rows.find((r) => r.booking_id === id);
-    const outcome = row ? `${row.status}${row.rejection_reason ? ` (${row.rejection_reason})` : ''}` : parked.length && n === '6' ? `parked #${parked[0].id}: ${parked[0].reason}` : 'pending';
+    let outcome = 'pending';
+    if (row) outcome = row.rejection_reason ? `${row.status} (${row.rejection_reason})` : row.status;
+    else if (n === '6' && parked[0]) outcome = `parked #${parked[0].id}: ${parked[0].reason}`;
     console.log(`  ${id.padEnd(24)} ${story.padEnd(46)} -> ${outcome}`);
   }
   console.log('\nPurchases: each confirmation ends with sessions scheduled, as a no-op, or parked for an operator:\n');
