@@ -28,8 +28,8 @@ export function createAllocationActivities(db: Pool, adminService: AdminServiceO
   return {
     /**
      * Asks the admin service for a trainer (it answers the same allocation for the same student and
-     * course, so a retry is safe) and records the allocation. A refusal (4xx) is thrown as
-     * `AllocationRefused`; anything else (5xx, timeouts, connection errors) is retried.
+     * course, so a retry is safe) and records the allocation. A refusal (4xx) is thrown as a
+     * non-retryable `AllocationRefused`; anything else (5xx, timeouts, connection errors) is retried.
      */
     async allocateTrainer(request: AllocationRequest, trace: TraceContext): Promise<TrainerAllocation> {
       const log = loggerFor(trace, { activity: 'allocateTrainer', studentId: request.studentId, courseId: request.courseId });
@@ -44,6 +44,7 @@ export function createAllocationActivities(db: Pool, adminService: AdminServiceO
         log.warn({ status: response.status, body }, 'Admin service refused the allocation');
         throw ApplicationFailure.create({
           type: allocationRefusedErrorType,
+          nonRetryable: true,
           message: `admin service refused (${response.status}): ${errorText(body)}`,
           details: [{ status: response.status }],
         });

@@ -44,7 +44,19 @@ export type Traced<E> = E & { trace: TraceContext };
 export const bookingRequestedSignal = defineSignal<[Traced<BookingRequested>]>('bookingRequested');
 export const cancellationRequestedSignal = defineSignal<[Traced<CancellationRequested>]>('cancellationRequested');
 
-export type BookingStatus = 'AwaitingBooking' | 'Accepted' | 'Cancelled' | 'Rejected' | 'NeverBooked' | 'Ended';
+/** The event that started the run (whichever came first); the Web UI shows it as the run's input. */
+export type BookingWorkflowInput = Traced<BookingRequested> | Traced<CancellationRequested>;
+
+export type BookingStatus =
+  /** Only a cancellation has arrived; it waits for its booking. */
+  | 'AwaitingBooking'
+  /** The booking event arrived: resolving its user and room and recording it (or parked doing so). */
+  | 'Processing'
+  | 'Accepted'
+  | 'Cancelled'
+  | 'Rejected'
+  | 'NeverBooked'
+  | 'Ended';
 
 export interface BookingState {
   bookingId?: string;

@@ -3,13 +3,25 @@ import { defineQuery, defineSignal } from '@temporalio/workflow';
 
 /**
  * Names shared by every pipeline workflow, the bridge and the operator's CLI commands.
- * The search attributes are registered by `scripts/stack/temporal.sh` (and docker-compose.yml).
+ * `searchAttributes` is the one list the dev server, docker-compose.yml and the test servers
+ * register (see scripts/stack/search-attributes.ts).
  */
 export const pipelineStatusKey = defineSearchAttributeKey('PipelineStatus', 'KEYWORD');
 export const failedStepKey = defineSearchAttributeKey('FailedStep', 'KEYWORD');
+/** `Outage` (the run keeps retrying by itself) or `Refusal` (it waits for a person); unset when running. */
+export const attentionKindKey = defineSearchAttributeKey('AttentionKind', 'KEYWORD');
 export const correlationIdKey = defineSearchAttributeKey('CorrelationId', 'KEYWORD');
 
+export const searchAttributes = [pipelineStatusKey, failedStepKey, attentionKindKey, correlationIdKey];
+
 export type PipelineStatus = 'Running' | 'NeedsAttention' | 'Completed' | 'Rejected' | 'Aborted';
+
+/**
+ * Why a run needs attention. An outage (timeouts, connection refused, 5xx: the step's retries ran
+ * out on a retryable failure) is retried by the run itself at a slow interval until its option
+ * set's deadline; a refusal (a non-retryable failure, e.g. "no trainer available") waits for a person.
+ */
+export type AttentionKind = 'Outage' | 'Refusal';
 
 export type OperatorDecision = 'retry' | 'abort';
 
@@ -19,10 +31,23 @@ export type OperatorDecision = 'retry' | 'abort';
  */
 export const operatorDecisionSignal = defineSignal<[OperatorDecision]>('operatorDecision');
 
+/** What an undo registered by a step did when the run was aborted or refused. */
+export interface CompensationOutcome {
+  step: string;
+  outcome: 'Compensated' | 'Failed';
+  error?: string;
+}
+
 /** Where a parked workflow stopped and why; `temporal workflow query --name attention`. */
 export interface Attention {
   status: PipelineStatus;
   failedStep?: string;
+  kind?: AttentionKind;
   lastError?: string;
+  /** While an outage lasts: when the run tries the step again by itself (ISO time). */
+  nextRetryAt?: string;
+  /** After this (ISO time) an outage also waits for a person. */
+  retriesBySelfUntil?: string;
+  compensations?: CompensationOutcome[];
 }
 export const attentionQuery = defineQuery<Attention>('attention');

@@ -75,9 +75,9 @@ export const purchaseCreatedEventId = (paymentId: string): string => `PURCHASE_C
 export const trainerAllocatedEventId = (allocationId: string): string => `TRAINER_ALLOCATED:${allocationId}`;
 
 /**
- * The admin service said no ("no trainer available", or it refused the request). Retrying at once
- * cannot change that, so the allocation step's retry policy does not retry it: the workflow parks
- * as NeedsAttention until an operator has made room and sends `retry`.
+ * The admin service said no ("no trainer available", or it refused the request). Retrying cannot
+ * change that, so the activity throws it non-retryable: the workflow parks as a `Refusal` until an
+ * operator has made room and sends `retry`.
  */
 export const allocationRefusedErrorType = 'AllocationRefused';
 

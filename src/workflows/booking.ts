@@ -6,16 +6,16 @@ import {
   cancellationRequestedSignal,
   type BookingRequested,
   type BookingState,
+  type BookingWorkflowInput,
   type CancellationRequested,
   type Traced,
 } from '../contracts/booking';
 import { operatorControls } from './operator';
+import { databaseStep } from './step-options';
 
-// Short database steps: retry quickly, then park for an operator instead of a dead-letter queue.
-const { resolveUser, resolveRoom, createBooking, rejectBooking, cancelBooking } = proxyActivities<BookingActivities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
-});
+const { resolveUser, resolveRoom, createBooking, rejectBooking, cancelBooking } = proxyActivities<BookingActivities>(
+  databaseStep.activity,
+);
 
 /** How long a cancellation that arrived first waits for its booking event. */
 const bookingArrivalWindow = '7 days';
@@ -25,8 +25,8 @@ const bookingArrivalWindow = '7 days';
  * cancellation arriving before its booking is held until the booking exists. Lives until the
  * booking is cancelled, rejected, or its stay has ended.
  */
-export async function bookingWorkflow(): Promise<BookingState> {
-  const state: BookingState = { status: 'AwaitingBooking', refusedCancellations: 0 };
+export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promise<BookingState> {
+  const state: BookingState = { bookingId: firstEvent?.bookingId, status: 'AwaitingBooking', refusedCancellations: 0 };
   let request: Traced<BookingRequested> | undefined;
   const cancellations: Traced<CancellationRequested>[] = [];
   const operator = operatorControls();
@@ -42,16 +42,17 @@ export async function bookingWorkflow(): Promise<BookingState> {
   }
   const booking = request;
   state.bookingId = booking.bookingId;
+  state.status = 'Processing';
 
-  const userId = await operator.step('resolveUser', () => resolveUser(booking.userId, booking.trace));
-  const roomId = await operator.step('resolveRoom', () => resolveRoom(booking.roomId, booking.trace));
+  const userId = await operator.step('resolveUser', databaseStep, () => resolveUser(booking.userId, booking.trace));
+  const roomId = await operator.step('resolveRoom', databaseStep, () => resolveRoom(booking.roomId, booking.trace));
   if (userId === null || roomId === null) {
     state.rejectionReason = userId === null ? `unknown user ${booking.userId}` : `unknown room ${booking.roomId}`;
-    await operator.step('rejectBooking', () => rejectBooking(booking.bookingId, state.rejectionReason!, booking.trace));
+    await operator.step('rejectBooking', databaseStep, () => rejectBooking(booking.bookingId, state.rejectionReason!, booking.trace));
     return finish(state, 'Rejected');
   }
 
-  await operator.step('createBooking', () => createBooking({ ...booking, userId, roomId }, booking.trace));
+  await operator.step('createBooking', databaseStep, () => createBooking({ ...booking, userId, roomId }, booking.trace));
   state.status = 'Accepted';
 
   // Cancellations are honoured until the stay ends; one from anyone but the owner is refused.
@@ -62,7 +63,7 @@ export async function bookingWorkflow(): Promise<BookingState> {
       if (remaining <= 0 || !(await condition(() => cancellations.length > 0, remaining))) break;
     }
     const cancellation = cancellations.shift()!;
-    const result = await operator.step('cancelBooking', () =>
+    const result = await operator.step('cancelBooking', databaseStep, () =>
       cancelBooking(booking.bookingId, cancellation.userId, cancellation.trace),
     );
     if (result === 'Cancelled') return finish(state, 'Cancelled');

@@ -1,35 +1,54 @@
+import { RetryState } from '@temporalio/common';
+import { msToNumber as ms } from '@temporalio/common/lib/time';
 import {
   ActivityFailure,
   ApplicationFailure,
   condition,
   log,
+  patched,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import {
+  attentionKindKey,
   attentionQuery,
   failedStepKey,
   operatorDecisionSignal,
   pipelineStatusKey,
   type Attention,
+  type AttentionKind,
+  type CompensationOutcome,
   type OperatorDecision,
   type PipelineStatus,
 } from '../contracts/pipeline';
+import type { StepOptions } from './step-options';
 
 /**
- * Replaces the legacy dead-letter queue. When a step has used up its retry policy the workflow
+ * Replaces the legacy dead-letter queue. When a step has used up its fast retries the workflow
  * does not disappear: it marks itself `NeedsAttention` (searchable in the Web UI and with
- * `temporal workflow list --query "PipelineStatus='NeedsAttention'"`) and waits for an operator
- * to send `retry` or `abort`.
+ * `temporal workflow list --query "PipelineStatus='NeedsAttention'"`), says why in its current
+ * details, and either retries by itself (an outage) or waits for an operator's `retry` or `abort`
+ * (a refusal, or an outage that outlived its step's deadline).
  */
 export interface OperatorControls {
-  /** Runs `run`; on an activity failure parks until an operator decides, then retries or aborts. */
-  step<T>(name: string, run: () => Promise<T>): Promise<T>;
+  /** Runs `run` with the outage and refusal handling of `options`. */
+  step<T>(name: string, options: StepOptions, run: () => Promise<T>): Promise<T>;
+  /**
+   * Registers how to undo a step that has succeeded. On an operator's abort, or a refusal whose
+   * step says `compensate`, the undos run newest first, each with its own activity options.
+   */
+  addCompensation(step: string, undo: () => Promise<unknown>): void;
   setStatus(status: PipelineStatus): void;
 }
 
+/** Runs that park at an outage keep retrying by themselves; older histories waited for a person. */
+const outageRetriesItself = 'outage-retries-itself';
+
 export function operatorControls(): OperatorControls {
   const attention: Attention = { status: 'Running' };
+  const compensations: Array<{ step: string; undo: () => Promise<unknown> }> = [];
   let decision: OperatorDecision | undefined;
 
   setHandler(operatorDecisionSignal, (d) => {
@@ -37,35 +56,163 @@ export function operatorControls(): OperatorControls {
   });
   setHandler(attentionQuery, () => attention);
 
-  function setStatus(status: PipelineStatus, failedStep = ''): void {
-    attention.status = status;
-    attention.failedStep = failedStep || undefined;
+  function setStatus(status: PipelineStatus): void {
+    Object.assign(attention, { status, failedStep: undefined, kind: undefined, nextRetryAt: undefined, retriesBySelfUntil: undefined });
+    if (status !== 'Aborted') attention.lastError = undefined;
     upsertSearchAttributes([
       { key: pipelineStatusKey, value: status },
-      { key: failedStepKey, value: failedStep },
+      { key: failedStepKey, value: null },
+      { key: attentionKindKey, value: null },
+    ]);
+    setCurrentDetails('');
+  }
+
+  function park(step: string, kind: AttentionKind, error: string, bySelf?: { nextRetryAt?: Date; until: Date }): void {
+    const wasParkedHere = attention.status === 'NeedsAttention' && attention.failedStep === step && attention.kind === kind;
+    Object.assign(attention, {
+      status: 'NeedsAttention',
+      failedStep: step,
+      kind,
+      lastError: error,
+      nextRetryAt: bySelf?.nextRetryAt?.toISOString(),
+      retriesBySelfUntil: bySelf?.until.toISOString(),
+    });
+    // Each search attribute update is a command in the history; a run retrying an outage every few
+    // minutes for a day would write hundreds of identical ones.
+    if (!wasParkedHere) {
+      upsertSearchAttributes([
+        { key: pipelineStatusKey, value: 'NeedsAttention' },
+        { key: failedStepKey, value: step },
+        { key: attentionKindKey, value: kind },
+      ]);
+    }
+    setCurrentDetails(attentionDetails(attention));
+  }
+
+  /** The history before the self-retrying outage existed: park, then wait for a person. */
+  function parkAsReleased(step: string, error: string): void {
+    attention.status = 'NeedsAttention';
+    attention.failedStep = step;
+    attention.lastError = error;
+    upsertSearchAttributes([
+      { key: pipelineStatusKey, value: 'NeedsAttention' },
+      { key: failedStepKey, value: step },
     ]);
   }
 
-  async function step<T>(name: string, run: () => Promise<T>): Promise<T> {
+  async function compensate(): Promise<CompensationOutcome[]> {
+    const outcomes: CompensationOutcome[] = [];
+    for (const { step, undo } of compensations.splice(0).reverse()) {
+      try {
+        await undo();
+        outcomes.push({ step, outcome: 'Compensated' });
+      } catch (err) {
+        // One undo that fails must not keep the others from running; the outcome records it.
+        const error = rootMessage(err);
+        log.error('Compensation failed', { step, error });
+        outcomes.push({ step, outcome: 'Failed', error });
+      }
+    }
+    if (outcomes.length) attention.compensations = [...(attention.compensations ?? []), ...outcomes];
+    return outcomes;
+  }
+
+  async function step<T>(name: string, options: StepOptions, run: () => Promise<T>): Promise<T> {
+    let outageBegan: number | undefined;
     for (;;) {
       try {
-        return await run();
+        const result = await run();
+        if (attention.status === 'NeedsAttention') {
+          log.info('Step succeeded after an outage', { step: name });
+          setStatus('Running');
+        }
+        return result;
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
-        attention.lastError = (err.cause ?? err).message;
-        log.error('Step exhausted its retries; waiting for an operator', { step: name, error: attention.lastError });
-        setStatus('NeedsAttention', name);
+        const error = rootMessage(err);
+        const kind: AttentionKind = err.retryState === RetryState.NON_RETRYABLE_FAILURE ? 'Refusal' : 'Outage';
         decision = undefined;
-        await condition(() => decision !== undefined);
+
+        if (kind === 'Refusal' && options.onRefusal === 'compensate') {
+          log.warn('Step refused; undoing the steps before it', { step: name, error });
+          await compensate();
+          setStatus('Rejected');
+          throw ApplicationFailure.nonRetryable(`Step ${name} refused: ${error}`, 'StepRefused');
+        }
+
+        if (!patched(outageRetriesItself)) {
+          log.error('Step exhausted its retries; waiting for an operator', { step: name, error });
+          parkAsReleased(name, error);
+          await condition(() => decision !== undefined);
+        } else if (kind === 'Outage' && options.outage) {
+          outageBegan ??= Date.now(); // workflow time: deterministic on replay
+          const until = new Date(outageBegan + ms(options.outage.for));
+          const remaining = until.getTime() - Date.now();
+          if (remaining > 0) {
+            const wait = Math.min(ms(options.outage.retryEvery), remaining);
+            log.warn('Outage outlived the fast retries; retrying by itself', { step: name, error, retryInMs: wait });
+            park(name, kind, error, { nextRetryAt: new Date(Date.now() + wait), until });
+            if (!(await condition(() => decision !== undefined, wait))) continue;
+          } else {
+            log.error('Outage outlived its deadline; waiting for an operator', { step: name, error });
+            park(name, kind, error, { until });
+            await condition(() => decision !== undefined);
+          }
+        } else {
+          log.error(`${kind === 'Refusal' ? 'Step refused' : 'Step exhausted its retries'}; waiting for an operator`, {
+            step: name,
+            error,
+          });
+          park(name, kind, error);
+          await condition(() => decision !== undefined);
+        }
+
         if (decision === 'abort') {
-          setStatus('Aborted', name);
+          await compensate();
+          setStatus('Aborted');
+          attention.failedStep = name;
           throw ApplicationFailure.nonRetryable(`Aborted by an operator at step ${name}`, 'OperatorAbort');
         }
         log.info('Operator asked to retry', { step: name });
+        outageBegan = undefined;
         setStatus('Running');
       }
     }
   }
 
-  return { step, setStatus };
+  return {
+    step,
+    addCompensation: (stepName, undo) => void compensations.push({ step: stepName, undo }),
+    setStatus,
+  };
+
+  function attentionDetails(a: Attention): string {
+    const { workflowId } = workflowInfo();
+    const lines = [
+      `**Needs attention** at step \`${a.failedStep}\`: ${a.kind === 'Outage' ? 'outage' : 'refusal'}.`,
+      '',
+      `Error: ${a.lastError}`,
+      '',
+    ];
+    if (a.nextRetryAt) lines.push(`Retrying by itself at ${a.nextRetryAt} (until ${a.retriesBySelfUntil}); nothing to do if the outage ends.`, '');
+    else if (a.kind === 'Outage') lines.push(`Stopped retrying by itself at ${a.retriesBySelfUntil}.`, '');
+    lines.push(
+      'Retry the step now:',
+      '```',
+      `temporal workflow signal --workflow-id ${workflowId} --name operatorDecision --input '"retry"'`,
+      '```',
+      'or give up on it (undoes the steps before it):',
+      '```',
+      `temporal workflow signal --workflow-id ${workflowId} --name operatorDecision --input '"abort"'`,
+      '```',
+    );
+    return lines.join('\n');
+  }
+}
+
+/** The message of the innermost cause: the activity's own error, not "Activity task failed". */
+function rootMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown };
+  while (e.cause) e = e.cause as typeof e;
+  return e.message ?? String(err);
 }

@@ -5,7 +5,6 @@ import type { EventActivities } from '../activities/events';
 import type { PurchaseActivities } from '../activities/purchase';
 import { correlationIdKey, pipelineStatusKey } from '../contracts/pipeline';
 import {
-  allocationRefusedErrorType,
   purchaseCreatedEventId,
   purchaseStateQuery,
   sessionWindowWorkflowId,
@@ -17,32 +16,16 @@ import {
 } from '../contracts/purchase';
 import type { TraceContext } from '../trace';
 import { operatorControls } from './operator';
+import { bestEffort, databaseStep, externalCall } from './step-options';
 import { sessionWindowWorkflow } from './session-window';
 
-// Database writes and event emission: retry quickly, then park for an operator.
-const { createPurchase, emitPurchaseCreated, emitTrainerAllocated } = proxyActivities<PurchaseActivities & EventActivities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
-});
-
-// Non-critical: at most 3 attempts, and a failure is only logged.
-const { invalidateStudentCaches } = proxyActivities<CacheActivities>({
-  startToCloseTimeout: '5 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
-});
-
-// The admin service: 30 s per attempt, 5 attempts with backoff. A refusal is an answer, not an
-// outage, so it is not retried: the step parks for an operator (see allocationRefusedErrorType).
-const { allocateTrainer } = proxyActivities<AllocationActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: {
-    initialInterval: '2 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '30 seconds',
-    maximumAttempts: 5,
-    nonRetryableErrorTypes: [allocationRefusedErrorType],
-  },
-});
+const { createPurchase, emitPurchaseCreated, emitTrainerAllocated } = proxyActivities<PurchaseActivities & EventActivities>(
+  databaseStep.activity,
+);
+const { invalidateStudentCaches } = proxyActivities<CacheActivities>(bestEffort.activity);
+// A refusal by the admin service ("no trainer available") is an answer, not an outage: it is
+// thrown non-retryable and waits for an operator who has made room (see allocationRefusedErrorType).
+const { allocateTrainer } = proxyActivities<AllocationActivities>(externalCall.activity);
 
 /**
  * One workflow per confirmed payment (the bridge starts it from `purchase-confirmed`): create the
@@ -55,23 +38,23 @@ export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Prom
   const operator = operatorControls();
   setHandler(purchaseStateQuery, () => outcome);
 
-  const purchase = await operator.step('createPurchase', () => createPurchase(request, trace));
+  const purchase = await operator.step('createPurchase', databaseStep, () => createPurchase(request, trace));
   outcome.purchaseId = purchase.purchaseId;
   if (purchase.outcome === 'AlreadyActive') {
     log.info('The student already has an active purchase of this course; nothing changes', { studentId, courseId });
     return finish('AlreadyPurchased');
   }
   const created = purchaseCreatedEvent(request, purchase.purchaseId);
-  await operator.step('emitPurchaseCreated', () => emitPurchaseCreated(created, trace));
+  await operator.step('emitPurchaseCreated', databaseStep, () => emitPurchaseCreated(created, trace));
   const cachesInvalidated = invalidateCaches(studentId, trace);
 
   outcome.status = 'AllocatingTrainer';
-  const allocation = await operator.step('allocateTrainer', () =>
+  const allocation = await operator.step('allocateTrainer', externalCall, () =>
     allocateTrainer({ purchaseId: purchase.purchaseId, studentId, courseId }, trace),
   );
   Object.assign(outcome, allocation);
   const allocated = trainerAllocatedEvent(created, allocation);
-  await operator.step('emitTrainerAllocated', () => emitTrainerAllocated(allocated, trace));
+  await operator.step('emitTrainerAllocated', databaseStep, () => emitTrainerAllocated(allocated, trace));
 
   await startSessionWindow(allocation, request);
   await cachesInvalidated;
@@ -127,3 +110,6 @@ function trainerAllocatedEvent(purchase: PurchaseCreated, allocation: TrainerAll
     occurredAt: new Date().toISOString(),
   };
 }
+
+// The purchase pipeline's workers bundle this module: the session windows it starts run there too.
+export { sessionWindowWorkflow } from './session-window';

@@ -7,12 +7,9 @@ import {
   type SessionWindowState,
 } from '../contracts/purchase';
 import { operatorControls } from './operator';
+import { databaseStep } from './step-options';
 
-// Short database steps: retry quickly, then park for an operator.
-const { sessionWindowOf, scheduleSessions } = proxyActivities<SessionActivities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
-});
+const { sessionWindowOf, scheduleSessions } = proxyActivities<SessionActivities>(databaseStep.activity);
 
 /** The rolling window of seed 001: the next 7 weekday sessions, topped up when fewer than 3 remain. */
 export const sessionWindowSize = 7;
@@ -50,7 +47,7 @@ async function topUp(
   operator: ReturnType<typeof operatorControls>,
 ): Promise<void> {
   const now = new Date(); // workflow time: deterministic on replay
-  const window = await operator.step('checkSessionWindow', () => sessionWindowOf(allocation.allocationId, now.toISOString()));
+  const window = await operator.step('checkSessionWindow', databaseStep, () => sessionWindowOf(allocation.allocationId, now.toISOString()));
   if (!window.allocationActive) {
     state.ended = true;
     return;
@@ -59,7 +56,7 @@ async function topUp(
   const today = isoDate(now);
   const after = window.lastScheduledDate && window.lastScheduledDate > today ? window.lastScheduledDate : today;
   const slots = weekdaysAfter(after, sessionWindowSize - window.futureSessions).map((date): SessionSlot => ({ date, time: sessionTime }));
-  state.sessionsAdded += await operator.step('scheduleSessions', () => scheduleSessions(allocation, slots, allocation.trace));
+  state.sessionsAdded += await operator.step('scheduleSessions', databaseStep, () => scheduleSessions(allocation, slots, allocation.trace));
 }
 
 const isoDate = (d: Date): string => d.toISOString().slice(0, 10);

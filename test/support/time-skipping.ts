@@ -8,7 +8,7 @@ import {
 } from '@temporalio/common/lib/search-attributes';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { correlationIdKey, failedStepKey, pipelineStatusKey } from '../../src/contracts/pipeline';
+import { searchAttributes } from '../../src/contracts/pipeline';
 import { installTemporalRuntime } from '../../src/workers/runtime';
 import { pinnedVersion, stackCacheDir } from './stack-cache';
 import { workflowBundle } from './workflow-bundle';
@@ -32,11 +32,7 @@ export function testServerPath(): string {
 
 // The Java test server rejects upserts of unregistered search attributes ("... is not defined"),
 // and its `searchAttributes` server option exists only for the dev server.
-const PIPELINE_SEARCH_ATTRIBUTES: SearchAttributeKey<SearchAttributeType>[] = [
-  pipelineStatusKey,
-  failedStepKey,
-  correlationIdKey,
-];
+const PIPELINE_SEARCH_ATTRIBUTES: SearchAttributeKey<SearchAttributeType>[] = searchAttributes;
 
 /** Time-skipping test environment on the locally installed Java test server; never downloads. */
 export async function createTimeSkippingEnv(

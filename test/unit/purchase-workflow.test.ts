@@ -66,7 +66,7 @@ function fakeActivities(options: { activePurchaseOf?: string; cache?: 'ok' | 'do
       const answer = options.adminService?.() ?? 'ok';
       if (answer === 'down') throw new Error('admin service answered 503');
       if (answer === 'refuse') {
-        throw ApplicationFailure.create({ type: allocationRefusedErrorType, message: 'no trainer available for course_typescript' });
+        throw ApplicationFailure.create({ type: allocationRefusedErrorType, nonRetryable: true, message: 'no trainer available for course_typescript' });
       }
       calls.push('allocateTrainer');
       return { allocationId: `alloc-${request.purchaseId}`, trainerId: 'trainer_ada' };

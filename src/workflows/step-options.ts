@@ -1,0 +1,50 @@
+import type { ActivityOptions, Duration } from '@temporalio/common';
+
+/**
+ * How each kind of step calls its activity: the fast retries at the call site, and what happens
+ * once they are used up. Workflows pick one of these by name instead of pasting literals.
+ */
+export interface StepOptions {
+  activity: ActivityOptions;
+  /**
+   * An outage (a retryable failure outlived the fast retries) is retried by the run itself every
+   * `retryEvery`, until `for` after it began; only then does it wait for a person. Without this,
+   * the run waits for a person at once.
+   */
+  outage?: { retryEvery: Duration; for: Duration };
+  /**
+   * A refusal (a non-retryable failure) waits for a person by default; `compensate` undoes the
+   * steps done so far and ends the run instead (a saga's declined payment).
+   */
+  onRefusal?: 'waitForOperator' | 'compensate';
+}
+
+/** A short PostgreSQL step (or a Kafka emit): seconds of quick retries, then by itself for a day. */
+export const databaseStep = {
+  activity: {
+    startToCloseTimeout: '10 seconds',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+  },
+  outage: { retryEvery: '2 minutes', for: '1 day' },
+} satisfies StepOptions;
+
+/**
+ * A call to another team's HTTP service, such as the admin service: 30 s per attempt (the seed's
+ * timeout), five attempts, then by itself every 5 minutes for a day. A 4xx answer is a refusal,
+ * thrown non-retryable by the activity.
+ */
+export const externalCall = {
+  activity: {
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+  },
+  outage: { retryEvery: '5 minutes', for: '1 day' },
+} satisfies StepOptions;
+
+/** A side effect nobody waits for (cache invalidation): three quick attempts, then it is only logged. */
+export const bestEffort = {
+  activity: {
+    startToCloseTimeout: '5 seconds',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+  },
+} satisfies StepOptions;
