@@ -23,7 +23,8 @@ import {
   sessionWindowStateQuery,
   sessionWindowWorkflowId,
 } from '../src/contracts/purchase';
-import { createActivities, createPurchasePipelineActivities } from '../src/workers/activities';
+import { createBookingActivities } from '../src/activities/booking';
+import { createPurchaseToSessionsActivities } from '../src/pipelines/purchase-to-sessions';
 import { installTemporalRuntime } from '../src/workers/runtime';
 import { workflowCode } from '../src/workers/workflows-path';
 import { bookingWorkflow, purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../src/workflows';
@@ -60,8 +61,8 @@ async function main(): Promise<void> {
 
   let failCreates = false;
   let failCaches = false;
-  const real = createActivities({ db });
-  const purchasePipeline = createPurchasePipelineActivities(db, { producer, redis, adminService: { url: adminUrl } });
+  const real = createBookingActivities(db);
+  const purchasePipeline = createPurchaseToSessionsActivities({ db, producer, redis, adminService: { url: adminUrl } });
   const activities = {
     ...real,
     ...purchasePipeline,

@@ -73,6 +73,8 @@ cmd_up() {
   local start
   start=$(now_s)
   ensure_dirs
+  # Topics and search attributes are declared in TypeScript (src/pipelines, src/contracts).
+  bash "$STACK_DIR/../ensure-node-modules.sh"
   STACK_RUN_TMP=$(mktemp -d)
   export STACK_RUN_TMP
   trap 'rm -rf "$STACK_RUN_TMP"' EXIT

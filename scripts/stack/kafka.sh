@@ -12,9 +12,6 @@ KAFKA_PIDFILE="$STACK_RUN_DIR/kafka.pid"
 # Fixed so a wiped data dir re-formats to the same cluster.
 KAFKA_CLUSTER_ID=tpLocalStackKafkaAAAAA
 KAFKA_PID_PATTERN="kafka.Kafka $KAFKA_DIR/server.properties"
-KAFKA_TOPIC_PARTITIONS=3
-KAFKA_TOPICS=(booking-events booking-cancellations purchase-confirmed purchase-created
-  trainer-allocated dead-letter-queue)
 
 kafka_bootstrap() { echo "$STACK_HOST:$KAFKA_PORT"; }
 
@@ -46,65 +43,6 @@ _kafka_install_locked() {
 kafka_install() {
   command -v java >/dev/null || die "java not found; install a JDK 17 (apt-get install -y openjdk-17-jdk-headless)"
   kafka_installed || with_lock "kafka-$KAFKA_VERSION" _kafka_install_locked
-  kafka_build_admin_tool
-}
-
-# TopicCommand is one JVM per topic (~3 s each); this helper lists and
-# creates every topic in one JVM, and doubles as the health check.
-kafka_admin_source() {
-  cat <<'EOF'
-import java.util.*;
-import java.util.concurrent.ExecutionException;
-import org.apache.kafka.clients.admin.*;
-import org.apache.kafka.common.KafkaFuture;
-import org.apache.kafka.common.errors.TopicExistsException;
-
-public class StackTopics {
-  // args: bootstrap timeoutMs topic:partitions...
-  public static void main(String[] args) throws Exception {
-    Properties props = new Properties();
-    props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, args[0]);
-    props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, args[1]);
-    props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "5000");
-    try (Admin admin = Admin.create(props)) {
-      Set<String> existing = admin.listTopics().names().get();
-      List<NewTopic> missing = new ArrayList<>();
-      for (int i = 2; i < args.length; i++) {
-        String[] spec = args[i].split(":");
-        if (!existing.contains(spec[0])) {
-          missing.add(new NewTopic(spec[0], Integer.parseInt(spec[1]), (short) 1));
-        }
-      }
-      if (missing.isEmpty()) {
-        System.out.println("all " + (args.length - 2) + " topics present");
-        return;
-      }
-      for (Map.Entry<String, KafkaFuture<Void>> e : admin.createTopics(missing).values().entrySet()) {
-        try {
-          e.getValue().get();
-          System.out.println("created topic " + e.getKey());
-        } catch (ExecutionException ex) {
-          if (!(ex.getCause() instanceof TopicExistsException)) throw ex;
-        }
-      }
-    }
-  }
-}
-EOF
-}
-
-kafka_build_admin_tool() {
-  local sum dir
-  sum=$(kafka_admin_source | sha256sum | cut -c1-12)
-  dir="$KAFKA_HOME/stack-admin-$sum"
-  KAFKA_ADMIN_CP="$dir:$KAFKA_LIBS/*"
-  [ -f "$dir/StackTopics.class" ] && return 0
-  command -v javac >/dev/null || die "javac not found; install a JDK 17 (apt-get install -y openjdk-17-jdk-headless)"
-  mkdir -p "$dir.tmp.$$"
-  kafka_admin_source >"$dir.tmp.$$/StackTopics.java"
-  javac -nowarn -cp "$KAFKA_LIBS/*" -d "$dir.tmp.$$" "$dir.tmp.$$/StackTopics.java"
-  rm -rf "$dir"
-  mv "$dir.tmp.$$" "$dir"
 }
 
 # ---------------------------------------------------------------- config
@@ -170,22 +108,12 @@ kafka_tool() {
   java -Dlog4j.configuration="file:$KAFKA_DIR/tools-log4j.properties" -cp "$KAFKA_LIBS/*" "$@"
 }
 
-kafka_topic_specs() {
-  local t extra
-  for t in "${KAFKA_TOPICS[@]}"; do echo "$t:$KAFKA_TOPIC_PARTITIONS"; done
-  # EXTRA_TOPICS: space/comma separated, each NAME or NAME:PARTITIONS.
-  local extras=${EXTRA_TOPICS:-}
-  for extra in ${extras//,/ }; do
-    if [[ $extra == *:* ]]; then echo "$extra"; else echo "$extra:$KAFKA_TOPIC_PARTITIONS"; fi
-  done
-}
-
+# The pipelines' topics come from the pipeline list (src/pipelines); creating them doubles as the
+# health check, since the admin client retries until the broker has joined its quorum.
 kafka_ensure_topics() {
-  local specs out
-  mapfile -t specs < <(kafka_topic_specs)
-  out=$(java -Xshare:auto -XX:TieredStopAtLevel=1 \
-    -Dlog4j.configuration="file:$KAFKA_DIR/tools-log4j.properties" \
-    -cp "$KAFKA_ADMIN_CP" StackTopics "$(kafka_bootstrap)" "${1:-30000}" "${specs[@]}" 2>&1) || {
+  local out
+  out=$(cd "$STACK_SCRIPTS_DIR/.." && KAFKA_BROKERS="$(kafka_bootstrap)" \
+    node --import tsx src/create-topics.ts --timeout-ms "${1:-30000}" 2>&1) || {
     printf '%s\n' "$out" | tail -n 5 | sed 's/^/    /' >&2
     return 1
   }

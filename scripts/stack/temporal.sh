@@ -11,7 +11,6 @@ TEMPORAL_LOG="$STACK_LOG_DIR/temporal.log"
 TEMPORAL_PIDFILE="$STACK_RUN_DIR/temporal.pid"
 TEMPORAL_PID_PATTERN="server start-dev"
 TEMPORAL_NAMESPACE=default
-TEMPORAL_SEARCH_ATTRIBUTES=(PipelineStatus=Keyword FailedStep=Keyword CorrelationId=Keyword)
 # Defaults (20 polls/s per queue, 4 task-queue partitions) are tuned for a
 # cluster; on one dev node they add latency between workflow steps.
 TEMPORAL_DYNAMIC_CONFIG=(
@@ -56,11 +55,17 @@ temporal_serving() {
   temporal_client operator cluster health 2>/dev/null | grep -q SERVING
 }
 
+# NAME=Type per line, from the contract's list (src/contracts/pipeline.ts).
+temporal_search_attributes() {
+  (cd "$STACK_SCRIPTS_DIR/.." && node --import tsx scripts/stack/search-attributes.ts)
+}
+
 # Prints the NAME=TYPE entries not yet registered in the namespace.
 temporal_missing_search_attributes() {
-  local listed sa
+  local listed sa declared
+  declared=$(temporal_search_attributes) || return 1
   listed=$(temporal_client operator search-attribute list --namespace "$TEMPORAL_NAMESPACE" 2>/dev/null) || return 1
-  for sa in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do
+  for sa in $declared; do
     grep -qw -- "${sa%%=*}" <<<"$listed" || echo "$sa"
   done
 }
@@ -99,7 +104,7 @@ temporal_start() {
   require_port_free "$TEMPORAL_PORT" "temporal gRPC"
   require_port_free "$TEMPORAL_UI_PORT" "temporal web UI"
   mkdir -p "$TEMPORAL_DIR"
-  for kv in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$kv"); done
+  for kv in $(temporal_search_attributes); do args+=(--search-attribute "$kv"); done
   for kv in "${TEMPORAL_DYNAMIC_CONFIG[@]}"; do args+=(--dynamic-config-value "$kv"); done
   log "starting on $(temporal_address), UI on port $TEMPORAL_UI_PORT"
   spawn_daemon "$TEMPORAL_PIDFILE" "$TEMPORAL_LOG" \

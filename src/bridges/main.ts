@@ -2,9 +2,8 @@ import type { Consumer } from 'kafkajs';
 import { loadConfig } from '../config';
 import { createKafka, createPool, createTemporalClient } from '../connections';
 import { logger } from '../logger';
-import { bookingRoutes } from './booking-routes';
+import { pipelines } from '../pipelines';
 import { runBridge } from './kafka-bridge';
-import { purchaseRoutes } from './purchase-routes';
 import { createParkedEvents } from './parked-events';
 
 /** Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM. */
@@ -15,11 +14,11 @@ async function main(): Promise<void> {
   const client = await createTemporalClient(config);
   const shared = { kafka, client, parkedEvents: createParkedEvents(db), maxInFlight: config.BRIDGE_MAX_IN_FLIGHT };
 
-  const consumers: Consumer[] = [
-    await runBridge({ ...shared, groupId: 'booking-workflow-bridge', routes: bookingRoutes() }),
-    await runBridge({ ...shared, groupId: 'purchase-workflow-bridge', routes: purchaseRoutes() }),
-  ];
-  logger.info({ groups: ['booking-workflow-bridge', 'purchase-workflow-bridge'] }, 'Bridges started');
+  const consumers: Consumer[] = [];
+  for (const pipeline of pipelines) {
+    consumers.push(await runBridge({ ...shared, groupId: pipeline.consumerGroup, routes: pipeline.routes() }));
+  }
+  logger.info({ groups: pipelines.map((p) => p.consumerGroup) }, 'Bridges started');
 
   const stop = async (signal: string) => {
     logger.info({ signal }, 'Stopping bridges');

@@ -1,45 +1,38 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { createKafka, createPool, createProducer, createRedis } from '../connections';
-import { bookingTaskQueue } from '../contracts/booking';
-import { purchaseTaskQueue } from '../contracts/purchase';
 import { logger } from '../logger';
-import { createActivities } from './activities';
+import { pipelines, type Infrastructure } from '../pipelines';
 import { installTemporalRuntime } from './runtime';
-import { workflowCode } from './workflows-path';
+import { workflowCodeOf } from './workflows-path';
 
-/** Runs the workers for every pipeline's task queue until SIGINT/SIGTERM. */
+/** Runs one worker per pipeline, each with only its own workflows and activities, until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
   const config = loadConfig();
   installTemporalRuntime('INFO');
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  const db = createPool(config);
   const producer = createProducer(createKafka(config, `${config.KAFKA_CLIENT_ID}-worker`));
   await producer.connect();
-  const redis = createRedis(config);
-  const activities = createActivities({
-    db,
-    purchases: { producer, redis, adminService: { url: config.ADMIN_SERVICE_URL } },
-  });
-  const taskQueues = [bookingTaskQueue, purchaseTaskQueue];
+  const infrastructure: Infrastructure = { config, db: createPool(config), producer, redis: createRedis(config) };
+
   const workers = await Promise.all(
-    taskQueues.map((taskQueue) =>
+    pipelines.map((pipeline) =>
       Worker.create({
         connection,
         namespace: config.TEMPORAL_NAMESPACE,
-        taskQueue,
-        ...workflowCode,
-        activities,
+        taskQueue: pipeline.taskQueue,
+        ...workflowCodeOf(pipeline.workflowsPath),
+        activities: pipeline.createActivities(infrastructure),
       }),
     ),
   );
-  logger.info({ taskQueues, temporal: config.TEMPORAL_ADDRESS }, 'Workers started');
+  logger.info({ taskQueues: pipelines.map((p) => p.taskQueue), temporal: config.TEMPORAL_ADDRESS }, 'Workers started');
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {
     await producer.disconnect();
-    redis.disconnect();
-    await db.end();
+    infrastructure.redis.disconnect();
+    await infrastructure.db.end();
     await connection.close();
   }
 }

@@ -15,7 +15,7 @@ import {
   type PurchaseOutcome,
   type TrainerAllocated,
 } from '../../src/contracts/purchase';
-import { createActivities } from '../../src/workers/activities';
+import { createPurchaseToSessionsActivities } from '../../src/pipelines/purchase-to-sessions';
 import { weekdaysAfter } from '../../src/workflows/session-window';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 import { temporalCli } from '../support/temporal-cli';
@@ -55,14 +55,12 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     const taskQueue = `purchases-${id}`;
     await stack.startWorker(
       taskQueue,
-      createActivities({
+      createPurchaseToSessionsActivities({
         db: stack.db,
-        purchases: {
-          producer: stack.producer,
-          redis,
-          adminService: { url: adminUrl },
-          eventTopics: { purchaseCreated: topics.created, trainerAllocated: topics.allocated },
-        },
+        producer: stack.producer,
+        redis,
+        adminService: { url: adminUrl },
+        eventTopics: { purchaseCreated: topics.created, trainerAllocated: topics.allocated },
       }),
     );
     await stack.startBridge(purchaseRoutes({ taskQueue, topic: topics.confirmed }));

@@ -1,13 +1,13 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configVariables, loadConfig } from '../../src/config';
-import { correlationIdKey, failedStepKey, pipelineStatusKey } from '../../src/contracts/pipeline';
 
 /**
  * No Docker engine runs here, so docker-compose.yml is checked against the code it must agree
- * with: the config module's variables and defaults, the contracts' topics and search attributes.
+ * with: the config module's variables and defaults (the pipeline list's topics and search
+ * attributes are checked in pipelines.test.ts).
  */
 const root = path.resolve(__dirname, '..', '..');
 const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
@@ -16,17 +16,6 @@ const defaults = loadConfig({});
 const port = (hostPort: string) => Number(hostPort.split(':').at(-1));
 const publishedPorts = (service: string) =>
   (services[service].ports as string[]).map((p) => Number(p.split(':').at(-2)));
-
-/** Every `...Topic` constant exported by a contract module. */
-async function contractTopics(): Promise<string[]> {
-  const dir = path.join(root, 'src', 'contracts');
-  const modules = await Promise.all(readdirSync(dir).map((file) => import(path.join(dir, file))));
-  return modules.flatMap((mod) =>
-    Object.entries(mod)
-      .filter(([name, value]) => name.endsWith('Topic') && typeof value === 'string')
-      .map(([, value]) => value as string),
-  );
-}
 
 describe('docker-compose.yml', () => {
   it('runs the whole system: Temporal, Kafka, PostgreSQL, Redis, admin service, migrations, workers and bridges', () => {
@@ -64,24 +53,6 @@ describe('docker-compose.yml', () => {
     expect(publishedPorts('admin-service')).toEqual([defaults.ADMIN_SERVICE_PORT]);
     for (const service of Object.values(services)) {
       for (const p of (service.ports ?? []) as string[]) expect(p).toMatch(/^127\.0\.0\.1:/);
-    }
-  });
-
-  it('registers the search attributes the workflows set', () => {
-    const command = (services.temporal.command as string[]).join(' ');
-    for (const key of [pipelineStatusKey, failedStepKey, correlationIdKey]) {
-      expect(command).toContain(`--search-attribute=${key.name}=Keyword`);
-    }
-  });
-
-  it('creates every topic the contracts name, in docker-compose and in the local stack script', async () => {
-    const composeTopics = (services['kafka-topics'].command as string[]).join(' ');
-    const stackScript = readFileSync(path.join(root, 'scripts', 'stack', 'kafka.sh'), 'utf8');
-    const topics = await contractTopics();
-    expect(topics.length).toBeGreaterThan(0);
-    for (const topic of topics) {
-      expect(composeTopics).toContain(topic);
-      expect(stackScript).toContain(topic);
     }
   });
 

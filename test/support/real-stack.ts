@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config';
 import { createKafka, createPool, createProducer, createTemporalClient } from '../../src/connections';
 import { runBridge, type Route } from '../../src/bridges/kafka-bridge';
 import { createParkedEvents, type ParkedEvents } from '../../src/bridges/parked-events';
-import { createActivities } from '../../src/workers/activities';
+import { createBookingActivities } from '../../src/activities/booking';
 import { installTemporalRuntime } from '../../src/workers/runtime';
 import { workflowCode } from '../../src/workers/workflows-path';
 
@@ -27,7 +27,7 @@ export interface RealStack {
   createTopics(...topics: string[]): Promise<void>;
   /** Publishes one record; objects are sent as JSON, strings as they are (to send malformed input). */
   publish(topic: string, key: string, value: object | string, headers?: Record<string, string>): Promise<void>;
-  /** Runs a worker with the real activities on `taskQueue` until `stop()`. */
+  /** Runs a worker with `activities` (the real booking ones by default) on `taskQueue` until `stop()`. */
   startWorker(taskQueue: string, activities?: object): Promise<void>;
   startBridge(routes: Route[]): Promise<Consumer>;
   stop(): Promise<void>;
@@ -70,7 +70,7 @@ export async function connectRealStack(): Promise<RealStack> {
         messages: [{ key, value: typeof value === 'string' ? value : JSON.stringify(value), headers }],
       });
     },
-    async startWorker(taskQueue, activities = createActivities({ db })) {
+    async startWorker(taskQueue, activities = createBookingActivities(db)) {
       const worker = await Worker.create({
         connection: workerConnection,
         namespace: config.TEMPORAL_NAMESPACE,

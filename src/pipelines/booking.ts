@@ -1,0 +1,22 @@
+import path from 'node:path';
+import { createBookingActivities } from '../activities/booking';
+import { bookingRoutes } from '../bridges/booking-routes';
+import { bookingCancellationsTopic, bookingEventsTopic, bookingTaskQueue } from '../contracts/booking';
+import { bookingWorkflow } from '../workflows/booking';
+import type { Pipeline } from './pipeline';
+
+/** Booking (seed 004): booking and cancellation events signal one workflow per booking. */
+export const bookingPipeline: Pipeline = {
+  name: 'booking',
+  taskQueue: bookingTaskQueue,
+  consumerGroup: 'booking-workflow-bridge',
+  consumes: [
+    { topic: bookingEventsTopic, partitions: 3 },
+    { topic: bookingCancellationsTopic, partitions: 3 },
+  ],
+  emits: [],
+  routes: () => bookingRoutes(),
+  workflowsPath: path.join(__dirname, '..', 'workflows', 'booking.ts'),
+  workflowTypes: [bookingWorkflow.name],
+  createActivities: ({ db }) => createBookingActivities(db),
+};

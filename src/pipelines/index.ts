@@ -1,0 +1,11 @@
+import { bookingPipeline } from './booking';
+import type { Pipeline } from './pipeline';
+import { purchaseToSessionsPipeline } from './purchase-to-sessions';
+
+/**
+ * The one list of pipelines. Workers, bridges, topic creation, search attributes and the static
+ * checks of docker-compose.yml and the recorded histories all read it.
+ */
+export const pipelines: Pipeline[] = [bookingPipeline, purchaseToSessionsPipeline];
+
+export { topicsOf, type Infrastructure, type Pipeline, type TopicSpec } from './pipeline';

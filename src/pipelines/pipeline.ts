@@ -1,0 +1,48 @@
+import type { Redis } from 'ioredis';
+import type { Producer } from 'kafkajs';
+import type { Pool } from 'pg';
+import type { Route } from '../bridges/kafka-bridge';
+import type { Config } from '../config';
+
+/** What the worker entry point connects once and hands to every pipeline's activities. */
+export interface Infrastructure {
+  config: Config;
+  db: Pool;
+  /** Connected. */
+  producer: Producer;
+  redis: Redis;
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+}
+
+/**
+ * Everything the entry points, the stack and the static checks need to know about one business
+ * process. Adding a pipeline is writing one of these next to its contract and adding it to the
+ * list in ./index.ts.
+ */
+export interface Pipeline {
+  name: string;
+  taskQueue: string;
+  /** The Kafka consumer group of its bridge. */
+  consumerGroup: string;
+  /** Topics its bridge reads (one route each) and topics its activities write. */
+  consumes: TopicSpec[];
+  emits: TopicSpec[];
+  routes(): Route[];
+  /** A module exporting exactly this pipeline's workflow types: its workers bundle only these. */
+  workflowsPath: string;
+  /** The workflow types that module exports; each needs a recorded history in test/histories. */
+  workflowTypes: string[];
+  /** Activities built only from what this pipeline uses of the infrastructure. */
+  createActivities(infrastructure: Infrastructure): object;
+}
+
+/** Every topic the pipelines read or write, once each. */
+export function topicsOf(pipelines: Pipeline[]): TopicSpec[] {
+  const byName = new Map<string, TopicSpec>();
+  for (const spec of pipelines.flatMap((p) => [...p.consumes, ...p.emits])) byName.set(spec.topic, spec);
+  return [...byName.values()];
+}

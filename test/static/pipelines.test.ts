@@ -1,0 +1,84 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { searchAttributes } from '../../src/contracts/pipeline';
+import { pipelines, topicsOf } from '../../src/pipelines';
+import * as allWorkflows from '../../src/workflows';
+
+/**
+ * The pipeline list is what the workers, bridges, topic creation and search-attribute
+ * registration read; these checks fail when a pipeline's topic, task queue or workflow is missing
+ * from it, from docker-compose.yml or from the recorded histories.
+ */
+const root = path.resolve(__dirname, '..', '..');
+const services: Record<string, any> = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }).services;
+
+/** Every `...Topic` constant exported by a contract module. */
+async function contractTopics(): Promise<string[]> {
+  const dir = path.join(root, 'src', 'contracts');
+  const modules = await Promise.all(readdirSync(dir).map((file) => import(path.join(dir, file))));
+  return modules.flatMap((mod) =>
+    Object.entries(mod)
+      .filter(([name, value]) => name.endsWith('Topic') && typeof value === 'string')
+      .map(([, value]) => value as string),
+  );
+}
+
+function recordedWorkflowTypes(): Set<string> {
+  const dir = path.join(root, 'test', 'histories');
+  return new Set(
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')).events[0].workflowExecutionStartedEventAttributes.workflowType.name),
+  );
+}
+
+describe('the pipeline list', () => {
+  it('gives each pipeline its own name, task queue and consumer group', () => {
+    for (const field of ['name', 'taskQueue', 'consumerGroup'] as const) {
+      const values = pipelines.map((p) => p[field]);
+      expect(new Set(values).size, field).toBe(values.length);
+    }
+  });
+
+  it('declares every topic a contract names, so the stack and docker-compose create it', async () => {
+    const declared = topicsOf(pipelines).map((t) => t.topic);
+    const topics = await contractTopics();
+    expect(topics.length).toBeGreaterThan(0);
+    expect(declared).toEqual(expect.arrayContaining(topics));
+    for (const spec of topicsOf(pipelines)) expect(spec.partitions, spec.topic).toBeGreaterThan(0);
+  });
+
+  it("routes exactly the topics each pipeline says it consumes", () => {
+    for (const pipeline of pipelines) {
+      const routed = pipeline.routes().map((r) => r.topic).sort();
+      expect({ pipeline: pipeline.name, routed }).toEqual({
+        pipeline: pipeline.name,
+        routed: pipeline.consumes.map((t) => t.topic).sort(),
+      });
+    }
+  });
+
+  it("bundles exactly each pipeline's workflow types for its workers, and every workflow belongs to a pipeline", async () => {
+    for (const pipeline of pipelines) {
+      const exported = Object.keys(await import(pipeline.workflowsPath)).sort();
+      expect({ pipeline: pipeline.name, exported }).toEqual({ pipeline: pipeline.name, exported: [...pipeline.workflowTypes].sort() });
+    }
+    expect(pipelines.flatMap((p) => p.workflowTypes).sort()).toEqual(Object.keys(allWorkflows).sort());
+  });
+
+  it('has a recorded history of every workflow type of every pipeline, for the replay tests', () => {
+    const recorded = recordedWorkflowTypes();
+    for (const pipeline of pipelines) {
+      for (const type of pipeline.workflowTypes) expect({ pipeline: pipeline.name, type, recorded: recorded.has(type) }).toMatchObject({ recorded: true });
+    }
+  });
+
+  it('is what docker-compose.yml creates topics from and registers search attributes for', () => {
+    const app = services['kafka-topics'];
+    expect(app.command.join(' ')).toContain('src/create-topics.ts');
+    const temporal = (services.temporal.command as string[]).join(' ');
+    for (const key of searchAttributes) expect(temporal).toContain(`--search-attribute=${key.name}=Keyword`);
+  });
+});
