@@ -185,9 +185,10 @@ async function plainLoop(client: Client, ids: string[], concurrency: number) {
         await client.workflow.signalWithStart(bookingWorkflow, {
           workflowId: bookingWorkflowId(id),
           taskQueue: `bench-${run}`,
+          args: [{ ...bookingEvent(id), trace }],
           signal: bookingRequestedSignal,
           signalArgs: [{ ...bookingEvent(id), trace }],
-          ...bridgedStartOptions(trace),
+          ...bridgedStartOptions(trace, `booking ${id}`),
         });
       }
     }),

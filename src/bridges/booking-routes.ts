@@ -33,9 +33,11 @@ export function bookingRoutes(options: BookingRouteOptions = {}): Route[] {
         await client.workflow.signalWithStart(bookingWorkflow, {
           workflowId: bookingWorkflowId(event.bookingId),
           taskQueue,
+          // The run's input is the event that started it, so the Web UI shows what arrived first.
+          args: [{ ...event, trace }],
           signal: bookingRequestedSignal,
           signalArgs: [{ ...event, trace }],
-          ...bridgedStartOptions(trace),
+          ...bridgedStartOptions(trace, `booking ${event.bookingId}`),
         });
       },
     }),
@@ -47,9 +49,10 @@ export function bookingRoutes(options: BookingRouteOptions = {}): Route[] {
         await client.workflow.signalWithStart(bookingWorkflow, {
           workflowId: bookingWorkflowId(event.bookingId),
           taskQueue,
+          args: [{ ...event, trace }],
           signal: cancellationRequestedSignal,
           signalArgs: [{ ...event, trace }],
-          ...bridgedStartOptions(trace),
+          ...bridgedStartOptions(trace, `booking ${event.bookingId}`),
         });
       },
     }),

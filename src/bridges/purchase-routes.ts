@@ -31,7 +31,7 @@ export function purchaseRoutes(options: PurchaseRouteOptions = {}): Route[] {
           workflowId: purchaseWorkflowId(event.paymentId),
           taskQueue,
           args: [{ ...event, trace }],
-          ...bridgedStartOptions(trace),
+          ...bridgedStartOptions(trace, `purchase ${event.paymentId}`),
           // A redelivery while the first run is still going is simply that run.
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
-import { bookingWorkflowId } from '../../src/contracts/booking';
+import { bookingStateQuery, bookingWorkflowId } from '../../src/contracts/booking';
+import { attentionKindKey, attentionQuery, failedStepKey } from '../../src/contracts/pipeline';
 import { bookingRequested } from '../support/booking-events';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 import { temporalCli } from '../support/temporal-cli';
@@ -43,7 +44,9 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
 
   it('parks as NeedsAttention at createBooking, resumes after the outage is fixed and an operator retries, and completes', async () => {
     const workflowId = bookingWorkflowId(bookingId);
-    await stack.publish(topics.bookingEvents, bookingId, bookingRequested(bookingId, `user_${stack.runId}`, `room_${stack.runId}`));
+    await stack.publish(topics.bookingEvents, bookingId, bookingRequested(bookingId, `user_${stack.runId}`, `room_${stack.runId}`), {
+      'correlation-id': `corr-${bookingId}`,
+    });
 
     // What the on-call engineer runs: the list of workflows waiting for them.
     const parked = await eventually(
@@ -60,6 +63,21 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
     expect(JSON.stringify(attention)).toContain('test outage');
     expect((await stack.db.query('SELECT 1 FROM bookings WHERE booking_id = $1', [bookingId])).rowCount).toBe(0);
 
+    // What the Web UI shows of it: whose run, what it is doing, what failed and what to run.
+    const handle = stack.client.workflow.getHandle(workflowId);
+    const description = await handle.describe();
+    expect(await description.staticSummary()).toBe(`booking ${bookingId} · correlation corr-${bookingId}`);
+    expect(description.typedSearchAttributes.get(attentionKindKey)).toBe('Outage');
+    expect(description.typedSearchAttributes.get(failedStepKey)).toBe('createBooking');
+    expect(await handle.query(bookingStateQuery)).toMatchObject({ bookingId, status: 'Processing' });
+    const details = (await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata')).currentDetails;
+    expect(details).toContain('`createBooking`: outage');
+    expect(details).toContain('bookings table is read-only (test outage)');
+    expect(details).toContain(`temporal workflow signal --workflow-id ${workflowId} --name operatorDecision --input '"retry"'`);
+    const started = (await handle.fetchHistory()).events![0]!.workflowExecutionStartedEventAttributes!;
+    const input = JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString());
+    expect(input).toMatchObject({ bookingId, userId: `user_${stack.runId}`, trace: { correlationId: `corr-${bookingId}` } });
+
     await stack.db.query(`DROP TRIGGER ${trigger()} ON bookings`);
     await temporalCli('workflow', 'signal', '--workflow-id', workflowId, '--name', 'operatorDecision', '--input', '"retry"');
 
@@ -73,6 +91,18 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
       (out) => out.includes(workflowId),
     );
     expect(running).toContain(workflowId);
+    // Nothing of the old failure is left: no FailedStep at all (not an empty one), no error, no details.
+    const resumed = await handle.describe();
+    expect(resumed.typedSearchAttributes.get(failedStepKey)).toBeUndefined();
+    expect(resumed.typedSearchAttributes.get(attentionKindKey)).toBeUndefined();
+    const unset = await eventually(
+      () => temporalCli('workflow', 'list', '--query', `FailedStep IS NULL AND AttentionKind IS NULL AND WorkflowId='${workflowId}'`, '--output', 'json'),
+      (out) => out.includes(workflowId),
+    );
+    expect(unset).toContain(workflowId);
+    expect(await handle.query(attentionQuery)).toEqual({ status: 'Running' });
+    expect((await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata')).currentDetails).toBe('');
+    expect(await handle.query(bookingStateQuery)).toMatchObject({ status: 'Accepted' });
 
     // From here on it is an ordinary booking: its owner cancels it and the workflow completes.
     await stack.publish(topics.cancellations, bookingId, {
