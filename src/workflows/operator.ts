@@ -51,7 +51,13 @@ export function operatorControls(): OperatorControls {
   const compensations: Array<{ step: string; undo: () => Promise<unknown> }> = [];
   let decision: OperatorDecision | undefined;
 
+  // A decision is for a parked step; one sent to a run that is not waiting would otherwise be
+  // acted on at some later, unrelated failure.
   setHandler(operatorDecisionSignal, (d) => {
+    if (attention.status !== 'NeedsAttention') {
+      log.warn('Operator decision ignored: the run is not waiting for one', { decision: d, status: attention.status });
+      return;
+    }
     decision = d;
   });
   setHandler(attentionQuery, () => attention);
@@ -124,6 +130,7 @@ export function operatorControls(): OperatorControls {
         const result = await run();
         if (attention.status === 'NeedsAttention') {
           log.info('Step succeeded after an outage', { step: name });
+          decision = undefined;
           setStatus('Running');
         }
         return result;
@@ -131,7 +138,8 @@ export function operatorControls(): OperatorControls {
         if (!(err instanceof ActivityFailure)) throw err;
         const error = rootMessage(err);
         const kind: AttentionKind = err.retryState === RetryState.NON_RETRYABLE_FAILURE ? 'Refusal' : 'Outage';
-        decision = undefined;
+        // Not cleared here: a decision sent while a self-retry was in flight may arrive in the same
+        // activation as its failure, and must not be lost.
 
         if (kind === 'Refusal' && options.onRefusal === 'compensate') {
           log.warn('Step refused; undoing the steps before it', { step: name, error });
@@ -167,7 +175,9 @@ export function operatorControls(): OperatorControls {
           await condition(() => decision !== undefined);
         }
 
-        if (decision === 'abort') {
+        const decided = decision;
+        decision = undefined;
+        if (decided === 'abort') {
           await compensate();
           setStatus('Aborted');
           attention.failedStep = name;

@@ -82,6 +82,11 @@ describe('operator steps: outage versus refusal, and compensation', () => {
     throw new Error(`attention never matched; last: ${JSON.stringify(await handle.query(attentionQuery))}`);
   }
 
+  async function realTimeUntil(accept: () => boolean): Promise<void> {
+    for (let i = 0; i < 200 && !accept(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(accept()).toBe(true);
+  }
+
   async function searchAttributes(handle: WorkflowHandle) {
     const { typedSearchAttributes } = await handle.describe();
     return {
@@ -163,6 +168,36 @@ describe('operator steps: outage versus refusal, and compensation', () => {
       expect(await handle.result()).toBe('Confirmed');
     });
     expect(fake.attempts.chargeCard).toBe(2);
+  });
+
+  it('an abort sent while a self-retry is in flight is honoured when that attempt fails, not lost', async () => {
+    const fake = fakeActivities();
+    fake.faults.chargeCard = 'outage';
+    const failure = await run(fake.activities, {}, async (handle) => {
+      await until(handle, (a) => a.status === 'NeedsAttention');
+      await env.sleep('5 minutes'); // externalCall retries by itself every 5 minutes
+      // The self-retry's fast attempts are under way (their backoff runs in real time here).
+      await realTimeUntil(() => fake.attempts.chargeCard > 5);
+      await handle.signal(operatorDecisionSignal, 'abort');
+      return handle.result().catch((err: unknown) => err);
+    });
+    expect((failure as WorkflowFailedError).cause).toMatchObject({ type: 'OperatorAbort' });
+    expect(fake.done).toEqual(['reserveRoom', 'releaseRoom']);
+  });
+
+  it('a decision sent to a run that is not waiting for one is ignored', async () => {
+    const fake = fakeActivities();
+    fake.faults.chargeCard = 'outage';
+    await run(fake.activities, {}, async (handle) => {
+      await realTimeUntil(() => fake.attempts.chargeCard > 0);
+      expect((await handle.query(attentionQuery)).status).toBe('Running');
+      await handle.signal(operatorDecisionSignal, 'abort'); // still in its fast retries: not parked yet
+      await until(handle, (a) => a.status === 'NeedsAttention');
+      await env.sleep('10 minutes');
+      expect(await handle.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', kind: 'Outage' });
+      delete fake.faults.chargeCard;
+      expect(await handle.result()).toBe('Confirmed');
+    });
   });
 
   it("an operator's abort undoes the completed steps newest first, and records each undo's outcome", async () => {
