@@ -29,6 +29,7 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
   const state: BookingState = { bookingId: firstEvent?.bookingId, status: 'AwaitingBooking', refusedCancellations: 0 };
   let request: Traced<BookingRequested> | undefined;
   const cancellations: Traced<CancellationRequested>[] = [];
+  const refusalsSeen = new Set<string>();
   const operator = operatorControls();
 
   // A redelivered booking event changes nothing: the first one wins.
@@ -67,7 +68,10 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
       cancelBooking(booking.bookingId, cancellation.userId, cancellation.trace),
     );
     if (result === 'Cancelled') return finish(state, 'Cancelled');
-    state.refusedCancellations++;
+    // Kafka may deliver one refused cancellation many times; it is still one refusal.
+    const refusal = `${cancellation.userId}@${cancellation.timestamp}`;
+    if (!refusalsSeen.has(refusal)) state.refusedCancellations++;
+    refusalsSeen.add(refusal);
     log.warn('Cancellation refused: requester does not own the booking', { bookingId: booking.bookingId });
   }
   return finish(state, 'Ended');

@@ -1,4 +1,11 @@
-import { log, ParentClosePolicy, proxyActivities, setHandler, startChild } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import {
+  log,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  startChild,
+} from '@temporalio/workflow';
 import type { AllocationActivities, TrainerAllocation } from '../activities/allocation';
 import type { CacheActivities } from '../activities/cache';
 import type { EventActivities } from '../activities/events';
@@ -76,18 +83,27 @@ async function invalidateCaches(studentId: string, trace: TraceContext): Promise
   }
 }
 
-/** The session window outlives this workflow: it runs for as long as the allocation does. */
+/**
+ * The session window outlives this workflow: it runs for as long as the allocation does. One that
+ * is already running for this allocation (the admin service answered an allocation this student
+ * already had, or an operator reset this run) is that allocation's window; nothing to start.
+ */
 async function startSessionWindow(allocation: TrainerAllocation, { studentId, trace }: PurchaseRequest): Promise<void> {
-  await startChild(sessionWindowWorkflow, {
-    workflowId: sessionWindowWorkflowId(allocation.allocationId),
-    args: [{ allocationId: allocation.allocationId, studentId, trainerId: allocation.trainerId, trace }],
-    memo: { trace },
-    parentClosePolicy: ParentClosePolicy.ABANDON,
-    typedSearchAttributes: [
-      { key: pipelineStatusKey, value: 'Running' },
-      { key: correlationIdKey, value: trace.correlationId },
-    ],
-  });
+  try {
+    await startChild(sessionWindowWorkflow, {
+      workflowId: sessionWindowWorkflowId(allocation.allocationId),
+      args: [{ allocationId: allocation.allocationId, studentId, trainerId: allocation.trainerId, trace }],
+      memo: { trace },
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [
+        { key: pipelineStatusKey, value: 'Running' },
+        { key: correlationIdKey, value: trace.correlationId },
+      ],
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    log.info('The allocation already has its session window', { allocationId: allocation.allocationId });
+  }
 }
 
 // Event IDs come from the business identity and times from the workflow clock, so an operator's

@@ -187,4 +187,15 @@ describe('booking workflow', () => {
       'Aborted by an operator at step createBooking',
     );
   });
+
+  it('counts a refused cancellation that Kafka delivered many times once', async () => {
+    const { activities } = fakeActivities();
+    const state = await withWorker(activities, async (tq) => {
+      const handle = await start(tq, bookingRequestedSignal, bookingEvent('b9'));
+      for (let i = 0; i < 3; i++) await handle.signal(cancellationRequestedSignal, cancellation('b9', 'user_other'));
+      await handle.signal(cancellationRequestedSignal, { ...cancellation('b9', 'user_other'), timestamp: '2030-01-11T10:00:00Z' });
+      return handle.result();
+    });
+    expect(state).toMatchObject({ status: 'Ended', refusedCancellations: 2 });
+  });
 });

@@ -17,7 +17,7 @@ import {
   type PurchaseCreated,
   type TrainerAllocated,
 } from '../../src/contracts/purchase';
-import { purchaseToSessionsWorkflow } from '../../src/workflows';
+import { purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../../src/workflows';
 import { createTimeSkippingEnv, withWorker as runWorker } from '../support/time-skipping';
 
 type Activities = PurchaseActivities & EventActivities & CacheActivities & AllocationActivities & SessionActivities;
@@ -204,5 +204,22 @@ describe('purchase-to-sessions workflow', () => {
     expect(outcome.status).toBe('SessionsScheduled');
     expect(fake.attempts.allocation).toBe(2);
     expect(fake.events.map((e) => e.type)).toEqual(['PURCHASE_CREATED', 'TRAINER_ALLOCATED']);
+  });
+
+  it("a session window already running for the allocation is that allocation's window: the purchase still completes", async () => {
+    const fake = fakeActivities();
+    const allocationId = 'alloc-p-pay_reused';
+    const outcome = await withWorker(fake.activities, async (tq) => {
+      await env.client.workflow.start(sessionWindowWorkflow, {
+        taskQueue: tq,
+        workflowId: sessionWindowWorkflowId(allocationId),
+        args: [{ allocationId, studentId: 'student_1', trainerId: 'trainer_ada', trace: { correlationId: 'corr-earlier' } }],
+      });
+      const outcome = await (await start(tq, 'pay_reused')).result();
+      await endWindow(allocationId);
+      return outcome;
+    });
+    expect(outcome).toMatchObject({ status: 'SessionsScheduled', allocationId });
+    expect(fake.calls).toContain('emitTrainerAllocated');
   });
 });
