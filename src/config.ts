@@ -21,6 +21,13 @@ const schema = z.object({
   /** Names the process in every log line (workers, bridges, admin-service, ...). */
   SERVICE_NAME: z.string().default('temporal-pipelines'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /**
+   * Activities each pipeline's worker runs at once. The PostgreSQL pool has this many connections
+   * per pipeline, so no activity waits for a connection past its own timeout.
+   */
+  WORKER_ACTIVITY_SLOTS: z.coerce.number().int().positive().default(10),
+  /** How long a stopping worker lets running activities finish before it cancels them. */
+  WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(10_000),
   /** Starts in flight per partition; ordering per message key is kept regardless. */
   BRIDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(64),
 });

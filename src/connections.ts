@@ -27,8 +27,9 @@ export function createProducer(kafka: Kafka): Producer {
   return kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
 }
 
-export function createPool(config: Config): Pool {
-  const pool = new Pool({ connectionString: config.DATABASE_URL, max: 10 });
+export function createPool(config: Config, max = 10): Pool {
+  // A query waiting for a free connection fails after 5 s instead of hanging past its activity's timeout.
+  const pool = new Pool({ connectionString: config.DATABASE_URL, max, connectionTimeoutMillis: 5_000 });
   // An idle connection dropped by a PostgreSQL restart must not crash the process; the next query reconnects.
   pool.on('error', (err) => logger.warn({ err: err.message, component: 'pg' }, 'Idle PostgreSQL connection lost'));
   return pool;

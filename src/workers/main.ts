@@ -13,7 +13,8 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const producer = createProducer(createKafka(config, `${config.KAFKA_CLIENT_ID}-worker`));
   await producer.connect();
-  const infrastructure: Infrastructure = { config, db: createPool(config), producer, redis: createRedis(config) };
+  const db = createPool(config, config.WORKER_ACTIVITY_SLOTS * pipelines.length);
+  const infrastructure: Infrastructure = { config, db, producer, redis: createRedis(config) };
 
   const workers = await Promise.all(
     pipelines.map((pipeline) =>
@@ -23,6 +24,8 @@ async function main(): Promise<void> {
         taskQueue: pipeline.taskQueue,
         ...workflowCodeOf(pipeline.workflowsPath),
         activities: pipeline.createActivities(infrastructure),
+        maxConcurrentActivityTaskExecutions: config.WORKER_ACTIVITY_SLOTS,
+        shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
       }),
     ),
   );
