@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { TraceContext } from '../trace';
+import { identifier, timestamp } from './fields';
 
 /** Contract of the booking process (seed 004): topics, event shapes, workflow identity, messages. */
 export const bookingTaskQueue = 'bookings';
@@ -12,7 +13,6 @@ export const bookingWorkflowId = (bookingId: string): string => `${workflowIdPre
 export const bookingIdFromWorkflowId = (workflowId: string): string | undefined =>
   workflowId.startsWith(workflowIdPrefix) ? workflowId.slice(workflowIdPrefix.length) : undefined;
 
-const identifier = z.string().trim().min(1).max(200);
 
 export const bookingRequestedSchema = z.object({
   bookingId: identifier,
@@ -21,8 +21,8 @@ export const bookingRequestedSchema = z.object({
   /** The room's internal ID, e.g. `room_ocean_001`. */
   roomId: identifier,
   guests: z.number().int().positive().max(50),
-  startDate: z.iso.datetime({ offset: true }),
-  endDate: z.iso.datetime({ offset: true }),
+  startDate: timestamp,
+  endDate: timestamp,
   paymentId: identifier.optional(),
 }).refine((e) => Date.parse(e.endDate) > Date.parse(e.startDate), {
   message: 'endDate must be after startDate',
@@ -34,7 +34,7 @@ export const cancellationRequestedSchema = z.object({
   bookingId: identifier,
   /** Who asks to cancel: ID, email or username; only the booking's owner may. */
   userId: identifier,
-  timestamp: z.iso.datetime({ offset: true }),
+  timestamp: timestamp,
 });
 export type CancellationRequested = z.infer<typeof cancellationRequestedSchema>;
 

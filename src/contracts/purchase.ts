@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { TraceContext } from '../trace';
+import { identifier, timestamp } from './fields';
 
 /**
  * Contract of the purchase-to-sessions process (seeds 001 and 003): topics, event shapes,
@@ -32,8 +33,6 @@ export const sessionWindowWorkflowId = (allocationId: string): string => `${sess
 export const allocationIdFromWorkflowId = (workflowId: string): string | undefined =>
   workflowId.startsWith(sessionWindowPrefix) ? workflowId.slice(sessionWindowPrefix.length) : undefined;
 
-const identifier = z.string().trim().min(1).max(200);
-const timestamp = z.iso.datetime({ offset: true });
 
 /** Emitted by the payment service once a payment for a course succeeded. */
 export const purchaseConfirmedSchema = z.object({
