@@ -1,5 +1,4 @@
 import type { Producer } from 'kafkajs';
-import { traceHeaders } from '../bridges/kafka-headers';
 import {
   purchaseCreatedSchema,
   purchaseEventTopics,
@@ -9,7 +8,7 @@ import {
   type TrainerAllocated,
 } from '../contracts/purchase';
 import { loggerFor } from '../logger';
-import type { TraceContext } from '../trace';
+import { traceHeaders, type TraceContext } from '../trace';
 
 /**
  * Emits the events existing consumers of the legacy workers listen to. A retried activity may send

@@ -3,8 +3,7 @@ import { isGrpcServiceError, WorkflowExecutionAlreadyStartedError, type Client }
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { z } from 'zod';
 import { logger, loggerFor, type Logger } from '../logger';
-import type { TraceContext } from '../trace';
-import { traceFromMessage } from './kafka-headers';
+import { traceFromMessage, type TraceContext } from '../trace';
 import type { ParkedEvents } from './parked-events';
 
 /** How one topic's events become workflow starts or signals. */

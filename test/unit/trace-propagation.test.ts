@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { traceFromMessage, traceHeaders } from '../../src/bridges/kafka-headers';
+import { traceFromMessage, traceHeaders } from '../../src/trace';
 import { loggerFor } from '../../src/logger';
 
 const message = (headers: KafkaMessage['headers']): KafkaMessage =>
