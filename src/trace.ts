@@ -1,3 +1,4 @@
+import { defaultPayloadConverter, type Headers } from '@temporalio/common';
 import type { IHeaders, KafkaMessage } from 'kafkajs';
 
 /**
@@ -13,6 +14,16 @@ export interface TraceContext {
   baggage?: string;
   /** W3C `traceparent` header, verbatim. */
   traceparent?: string;
+}
+
+/** The fields a log line gets from a trace, the same for bridge, workflow and activity lines. */
+export function traceLogFields(trace: TraceContext | undefined): Record<string, string> {
+  if (!trace) return {};
+  return {
+    correlationId: trace.correlationId,
+    ...(trace.baggage ? { baggage: trace.baggage } : {}),
+    ...(trace.traceparent ? { traceparent: trace.traceparent } : {}),
+  };
 }
 
 /** Header names the legacy services already send; checked in this order. */
@@ -53,4 +64,20 @@ export function headersAsText(headers: IHeaders | undefined): Record<string, str
       return v === undefined ? [] : [[k, v]];
     }),
   );
+}
+
+/**
+ * The Temporal header that carries the trace from the client to the workflow and from the workflow
+ * to its activities, children and next run, as Temporal's context-propagation sample does it.
+ */
+const temporalTraceHeader = 'trace';
+
+export function withTraceHeader(headers: Headers, trace: TraceContext | undefined): Headers {
+  if (!trace) return headers;
+  return { ...headers, [temporalTraceHeader]: defaultPayloadConverter.toPayload(trace) };
+}
+
+export function traceFromHeaders(headers: Headers): TraceContext | undefined {
+  const payload = headers[temporalTraceHeader];
+  return payload ? defaultPayloadConverter.fromPayload<TraceContext>(payload) : undefined;
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { traceActivityInterceptor } from '../trace-interceptors';
 
 const workflowsDir = path.join(__dirname, '..', 'workflows');
 
@@ -6,5 +7,11 @@ const workflowsDir = path.join(__dirname, '..', 'workflows');
 export const workflowsPath = path.join(workflowsDir, 'index.ts');
 export const workflowInterceptorModules = [path.join(workflowsDir, 'log-context.ts')];
 
-/** Worker options for the workflow code, the same wherever a worker is built. */
-export const workflowCode = { workflowsPath, interceptors: { workflowModules: workflowInterceptorModules } };
+/** Every worker runs these around each activity; workers built from a prebuilt bundle add them by hand. */
+export const activityInterceptors = [traceActivityInterceptor];
+
+/** Worker options for the workflow code and its interceptors, the same wherever a worker is built. */
+export const workflowCode = {
+  workflowsPath,
+  interceptors: { workflowModules: workflowInterceptorModules, activity: activityInterceptors },
+};
