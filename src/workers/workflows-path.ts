@@ -5,7 +5,7 @@ const workflowsDir = path.join(__dirname, '..', 'workflows');
 
 /** The one workflowsPath every worker bundles (tests and the history recorder included). */
 export const workflowsPath = path.join(workflowsDir, 'index.ts');
-export const workflowInterceptorModules = [path.join(workflowsDir, 'log-context.ts')];
+export const workflowInterceptorModules = [path.join(workflowsDir, 'trace-context.ts')];
 
 /** Every worker runs these around each activity; workers built from a prebuilt bundle add them by hand. */
 export const activityInterceptors = [traceActivityInterceptor];
