@@ -49,7 +49,8 @@ export function traceFromMessage(topic: string, partition: number, message: Kafk
 }
 
 /** Headers that carry a trace context onto an event a workflow emits. */
-export function traceHeaders(trace: TraceContext): Record<string, string> {
+export function traceHeaders(trace: TraceContext | undefined): Record<string, string> {
+  if (!trace) return {};
   return {
     'correlation-id': trace.correlationId,
     ...(trace.baggage ? { baggage: trace.baggage } : {}),

@@ -10,6 +10,7 @@ import {
   type Traced,
 } from '../contracts/booking';
 import { operatorControls } from './operator';
+import { withTrace } from './trace-context';
 
 // Short database steps: retry quickly, then park for an operator instead of a dead-letter queue.
 const { resolveUser, resolveRoom, createBooking, rejectBooking, cancelBooking } = proxyActivities<BookingActivities>({
@@ -42,16 +43,19 @@ export async function bookingWorkflow(): Promise<BookingState> {
   }
   const booking = request;
   state.bookingId = booking.bookingId;
+  // The run may have been started by a cancellation: the booking's steps carry the booking event's trace.
+  const bookingStep = <T>(name: string, run: () => Promise<T>) =>
+    withTrace(booking.trace, () => operator.step(name, run));
 
-  const userId = await operator.step('resolveUser', () => resolveUser(booking.userId, booking.trace));
-  const roomId = await operator.step('resolveRoom', () => resolveRoom(booking.roomId, booking.trace));
+  const userId = await bookingStep('resolveUser', () => resolveUser(booking.userId));
+  const roomId = await bookingStep('resolveRoom', () => resolveRoom(booking.roomId));
   if (userId === null || roomId === null) {
     state.rejectionReason = userId === null ? `unknown user ${booking.userId}` : `unknown room ${booking.roomId}`;
-    await operator.step('rejectBooking', () => rejectBooking(booking.bookingId, state.rejectionReason!, booking.trace));
+    await bookingStep('rejectBooking', () => rejectBooking(booking.bookingId, state.rejectionReason!));
     return finish(state, 'Rejected');
   }
 
-  await operator.step('createBooking', () => createBooking({ ...booking, userId, roomId }, booking.trace));
+  await bookingStep('createBooking', () => createBooking({ ...booking, userId, roomId }));
   state.status = 'Accepted';
 
   // Cancellations are honoured until the stay ends; one from anyone but the owner is refused.
@@ -62,8 +66,8 @@ export async function bookingWorkflow(): Promise<BookingState> {
       if (remaining <= 0 || !(await condition(() => cancellations.length > 0, remaining))) break;
     }
     const cancellation = cancellations.shift()!;
-    const result = await operator.step('cancelBooking', () =>
-      cancelBooking(booking.bookingId, cancellation.userId, cancellation.trace),
+    const result = await withTrace(cancellation.trace, () =>
+      operator.step('cancelBooking', () => cancelBooking(booking.bookingId, cancellation.userId)),
     );
     if (result === 'Cancelled') return finish(state, 'Cancelled');
     state.refusedCancellations++;

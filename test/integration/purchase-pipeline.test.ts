@@ -249,9 +249,8 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     expect(window).toEqual({ allocationActive: true, futureSessions: 2, lastScheduledDate: dates[6] });
 
     const slots = weekdaysAfter(dates[6]!, 5).map((date) => ({ date, time: '10:00' }));
-    const trace = { correlationId: `corr-${p.paymentId}` };
-    expect(await sessions.scheduleSessions(allocation, slots, trace)).toBe(5);
-    expect(await sessions.scheduleSessions(allocation, slots, trace)).toBe(0);
+    expect(await sessions.scheduleSessions(allocation, slots)).toBe(5);
+    expect(await sessions.scheduleSessions(allocation, slots)).toBe(0);
     expect((await sessions.sessionWindowOf(allocation.allocationId, afterFifth)).futureSessions).toBe(7);
     expect(await count('SELECT count(*) FROM sessions WHERE allocation_id = $1', [allocation.allocationId])).toBe(12);
   });
