@@ -1,3 +1,4 @@
+import type { Headers } from '@temporalio/common';
 import type {
   ClientInterceptors,
   Next,
@@ -10,21 +11,27 @@ import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { currentTrace, withTrace } from './current-trace';
 import { traceFromHeaders, traceLogFields, withTraceHeader, type TraceContext } from './trace';
 
+/** `input` with the current trace as its `trace` header. */
+const traced = <I extends { readonly headers: Headers }>(input: I): I => ({
+  ...input,
+  headers: withTraceHeader(input.headers, currentTrace()),
+});
+
 /**
  * Client side: every workflow start and signal carries the current trace (see `withTrace`) as a
  * Temporal header, which the workflow interceptors of src/workflows/trace-context.ts read.
  */
 class TraceClientInterceptor implements WorkflowClientInterceptor {
   startWithDetails(input: WorkflowStartInput, next: Next<WorkflowClientInterceptor, 'startWithDetails'>) {
-    return next({ ...input, headers: withTraceHeader(input.headers, currentTrace()) });
+    return next(traced(input));
   }
 
   signalWithStart(input: WorkflowSignalWithStartInput, next: Next<WorkflowClientInterceptor, 'signalWithStart'>) {
-    return next({ ...input, headers: withTraceHeader(input.headers, currentTrace()) });
+    return next(traced(input));
   }
 
   signal(input: WorkflowSignalInput, next: Next<WorkflowClientInterceptor, 'signal'>) {
-    return next({ ...input, headers: withTraceHeader(input.headers, currentTrace()) });
+    return next(traced(input));
   }
 }
 

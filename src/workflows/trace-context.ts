@@ -1,3 +1,4 @@
+import type { Headers } from '@temporalio/common';
 import { AsyncLocalStorage, workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
 import { traceFromHeaders, traceLogFields, withTraceHeader, type TraceContext } from '../trace';
 
@@ -29,6 +30,12 @@ export function currentTrace(): TraceContext | undefined {
   return traces.getStore() ?? startTrace ?? memoTrace();
 }
 
+/** `input` with the current trace as its `trace` header. */
+const traced = <I extends { readonly headers: Headers }>(input: I): I => ({
+  ...input,
+  headers: withTraceHeader(input.headers, currentTrace()),
+});
+
 export const interceptors: WorkflowInterceptorsFactory = () => ({
   inbound: [
     {
@@ -40,11 +47,10 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
   ],
   outbound: [
     {
-      scheduleActivity: (input, next) => next({ ...input, headers: withTraceHeader(input.headers, currentTrace()) }),
-      scheduleLocalActivity: (input, next) => next({ ...input, headers: withTraceHeader(input.headers, currentTrace()) }),
-      startChildWorkflowExecution: (input, next) =>
-        next({ ...input, headers: withTraceHeader(input.headers, currentTrace()) }),
-      continueAsNew: (input, next) => next({ ...input, headers: withTraceHeader(input.headers, currentTrace()) }),
+      scheduleActivity: (input, next) => next(traced(input)),
+      scheduleLocalActivity: (input, next) => next(traced(input)),
+      startChildWorkflowExecution: (input, next) => next(traced(input)),
+      continueAsNew: (input, next) => next(traced(input)),
       getLogAttributes: (attributes, next) => next({ ...attributes, ...traceLogFields(currentTrace()) }),
     },
   ],
