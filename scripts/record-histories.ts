@@ -10,11 +10,13 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { SessionActivities } from '../src/activities/sessions';
 import { createAdminService, ensureAdminSchema, upsertTrainer } from '../src/admin-service/server';
 import { loadConfig } from '../src/config';
 import { createKafka, createPool, createProducer, createRedis, createTemporalClient } from '../src/connections';
+import { withTrace } from '../src/current-trace';
 import { bookingRequestedSignal, bookingWorkflowId, cancellationRequestedSignal } from '../src/contracts/booking';
 import { operatorDecisionSignal, pipelineStatusKey } from '../src/contracts/pipeline';
 import {
@@ -25,6 +27,7 @@ import {
 } from '../src/contracts/purchase';
 import { createBookingActivities } from '../src/activities/booking';
 import { createPurchaseToSessionsActivities } from '../src/pipelines/purchase-to-sessions';
+import { traceClientInterceptors } from '../src/trace-interceptors';
 import { installTemporalRuntime } from '../src/workers/runtime';
 import { workflowCode } from '../src/workers/workflows-path';
 import { bookingWorkflow, purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../src/workflows';
@@ -199,7 +202,8 @@ async function main(): Promise<void> {
         console.log(`kept     ${path.relative(process.cwd(), file)}`);
         continue;
       }
-      const workflowId = await scenario();
+      // Starts and signals carry the trace as a header, as the bridge's do.
+      const workflowId = await withTrace(trace, scenario);
       // The CLI's JSON is the format Temporal documents for replay (and the Web UI downloads).
       await writeFile(file, await temporalCli('workflow', 'show', '--workflow-id', workflowId, '--output', 'json'));
       console.log(`recorded ${path.relative(process.cwd(), file)}`);
@@ -240,15 +244,18 @@ async function recordSessionWindowOverWeeks(): Promise<void> {
   try {
     const taskQueue = `record-window-${randomUUID()}`;
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, ...workflowCode, activities });
+    const client = new Client({ connection: env.connection, interceptors: traceClientInterceptors });
     await worker.runUntil(async () => {
       const allocationId = `alloc_rec_${randomUUID().slice(0, 8)}`;
-      const h = await env.client.workflow.start(sessionWindowWorkflow, {
-        workflowId: sessionWindowWorkflowId(allocationId),
-        taskQueue,
-        args: [{ allocationId, studentId: 'student_rec', trainerId: 'trainer_rec', trace: { correlationId: 'record-window' } }],
-      });
+      const h = await withTrace({ correlationId: 'record-window' }, () =>
+        client.workflow.start(sessionWindowWorkflow, {
+          workflowId: sessionWindowWorkflowId(allocationId),
+          taskQueue,
+          args: [{ allocationId, studentId: 'student_rec', trainerId: 'trainer_rec' }],
+        }),
+      );
       await env.sleep('8 days');
-      const firstRun = env.client.workflow.getHandle(h.workflowId, h.firstExecutionRunId);
+      const firstRun = client.workflow.getHandle(h.workflowId, h.firstExecutionRunId);
       await writeFile(file, historyToJSON(await firstRun.fetchHistory()));
       await h.terminate('recorded');
     });

@@ -4,6 +4,7 @@ import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
 import type { Config } from './config';
 import { logger } from './logger';
+import { traceClientInterceptors } from './trace-interceptors';
 
 /** Clients of the real infrastructure, built from config. Entry points and tests share these. */
 export function createKafka(config: Config, clientId = config.KAFKA_CLIENT_ID): Kafka {
@@ -38,10 +39,11 @@ export function createPool(config: Config, max = 10): Pool {
 /**
  * Connects lazily: a bridge started while Temporal is down still runs, and its calls fail and are
  * retried with backoff until the server is back, instead of the process exiting at start-up.
+ * Starts and signals carry the current trace as a header (see `withTrace`).
  */
 export async function createTemporalClient(config: Config): Promise<Client> {
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
-  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: traceClientInterceptors });
 }
 
 /**

@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { loadConfig } from './config';
-import type { TraceContext } from './trace';
+import { currentTrace } from './current-trace';
+import { traceLogFields, type TraceContext } from './trace';
 
 /**
  * One structured JSON logger for every process. Child loggers carry the correlation ID and W3C
@@ -19,11 +20,11 @@ export const logger = pino({
 
 export type Logger = pino.Logger;
 
-export function loggerFor(trace: TraceContext, bindings: Record<string, unknown> = {}): Logger {
-  return logger.child({
-    correlationId: trace.correlationId,
-    ...(trace.baggage ? { baggage: trace.baggage } : {}),
-    ...(trace.traceparent ? { traceparent: trace.traceparent } : {}),
-    ...bindings,
-  });
+export function loggerFor(trace: TraceContext | undefined, bindings: Record<string, unknown> = {}): Logger {
+  return logger.child({ ...traceLogFields(trace), ...bindings });
+}
+
+/** For activity code: the trace comes from the activity interceptor (src/trace-interceptors.ts). */
+export function activityLogger(bindings: Record<string, unknown> = {}): Logger {
+  return loggerFor(currentTrace(), bindings);
 }

@@ -2,8 +2,8 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { allocationRefusedErrorType } from '../contracts/purchase';
-import { loggerFor } from '../logger';
-import type { TraceContext } from '../trace';
+import { currentTrace } from '../current-trace';
+import { activityLogger } from '../logger';
 
 export interface AdminServiceOptions {
   url: string;
@@ -31,11 +31,12 @@ export function createAllocationActivities(db: Pool, adminService: AdminServiceO
      * course, so a retry is safe) and records the allocation. A refusal (4xx) is thrown as a
      * non-retryable `AllocationRefused`; anything else (5xx, timeouts, connection errors) is retried.
      */
-    async allocateTrainer(request: AllocationRequest, trace: TraceContext): Promise<TrainerAllocation> {
-      const log = loggerFor(trace, { activity: 'allocateTrainer', studentId: request.studentId, courseId: request.courseId });
+    async allocateTrainer(request: AllocationRequest): Promise<TrainerAllocation> {
+      const correlationId = currentTrace()?.correlationId;
+      const log = activityLogger({ activity: 'allocateTrainer', studentId: request.studentId, courseId: request.courseId });
       const response = await fetch(new URL('/allocations', adminService.url), {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'correlation-id': trace.correlationId },
+        headers: { 'content-type': 'application/json', ...(correlationId ? { 'correlation-id': correlationId } : {}) },
         body: JSON.stringify({ studentId: request.studentId, courseId: request.courseId }),
         signal: AbortSignal.any([Context.current().cancellationSignal, AbortSignal.timeout(adminService.timeoutMs ?? 30_000)]),
       });
@@ -56,7 +57,7 @@ export function createAllocationActivities(db: Pool, adminService: AdminServiceO
         `INSERT INTO trainer_allocations (allocation_id, purchase_id, student_id, course_id, trainer_id, status, correlation_id)
          VALUES ($1, $2, $3, $4, $5, 'approved', $6)
          ON CONFLICT DO NOTHING`,
-        [allocation.allocationId, request.purchaseId, request.studentId, request.courseId, allocation.trainerId, trace.correlationId],
+        [allocation.allocationId, request.purchaseId, request.studentId, request.courseId, allocation.trainerId, correlationId ?? null],
       );
       // Whichever allocation holds the student's course is the one the sessions belong to.
       const { rows } = await db.query<{ allocation_id: string; trainer_id: string }>(

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
-import { loggerFor } from '../logger';
-import type { TraceContext } from '../trace';
+import { currentTrace } from '../current-trace';
+import { activityLogger } from '../logger';
 
 export interface NewBooking {
   bookingId: string;
@@ -21,7 +21,7 @@ export type CancellationResult = 'Cancelled' | 'NotOwner' | 'UnknownBooking';
 export function createBookingActivities(db: Pool) {
   return {
     /** The user's internal ID from their ID, email or username; null when no such user exists. */
-    async resolveUser(identifier: string, trace: TraceContext): Promise<number | null> {
+    async resolveUser(identifier: string): Promise<number | null> {
       const { rows } = await db.query<{ id: string }>(
         `SELECT id FROM users
           WHERE user_ref = $1 OR email = lower($1) OR username = $1 OR id::text = $1
@@ -29,19 +29,19 @@ export function createBookingActivities(db: Pool) {
         [identifier],
       );
       const id = rows[0] ? Number(rows[0].id) : null;
-      loggerFor(trace).info({ activity: 'resolveUser', found: id !== null }, 'Resolved user');
+      activityLogger().info({ activity: 'resolveUser', found: id !== null }, 'Resolved user');
       return id;
     },
 
     /** The room's ID from its internal ID (e.g. `room_ocean_001`); null when no such room exists. */
-    async resolveRoom(internalId: string, trace: TraceContext): Promise<number | null> {
+    async resolveRoom(internalId: string): Promise<number | null> {
       const { rows } = await db.query<{ id: string }>('SELECT id FROM rooms WHERE internal_id = $1', [internalId]);
       const id = rows[0] ? Number(rows[0].id) : null;
-      loggerFor(trace).info({ activity: 'resolveRoom', roomId: internalId, found: id !== null }, 'Resolved room');
+      activityLogger().info({ activity: 'resolveRoom', roomId: internalId, found: id !== null }, 'Resolved room');
       return id;
     },
 
-    async createBooking(booking: NewBooking, trace: TraceContext): Promise<void> {
+    async createBooking(booking: NewBooking): Promise<void> {
       const { rowCount } = await db.query(
         `INSERT INTO bookings (booking_id, user_id, room_id, guests, start_date, end_date, payment_id, status, correlation_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'Accepted', $8)
@@ -54,31 +54,31 @@ export function createBookingActivities(db: Pool) {
           booking.startDate,
           booking.endDate,
           booking.paymentId ?? null,
-          trace.correlationId,
+          currentTrace()?.correlationId ?? null,
         ],
       );
-      loggerFor(trace).info(
+      activityLogger().info(
         { activity: 'createBooking', bookingId: booking.bookingId, inserted: rowCount === 1 },
         rowCount === 1 ? 'Booking accepted' : 'Booking already recorded',
       );
     },
 
     /** Records a booking that cannot be made (unknown user or room) so the outcome is visible in the table. */
-    async rejectBooking(bookingId: string, reason: string, trace: TraceContext): Promise<void> {
+    async rejectBooking(bookingId: string, reason: string): Promise<void> {
       await db.query(
         `INSERT INTO bookings (booking_id, status, rejection_reason, correlation_id)
          VALUES ($1, 'Rejected', $2, $3)
          ON CONFLICT (booking_id) DO NOTHING`,
-        [bookingId, reason, trace.correlationId],
+        [bookingId, reason, currentTrace()?.correlationId ?? null],
       );
-      loggerFor(trace).warn({ activity: 'rejectBooking', bookingId, reason }, 'Booking rejected');
+      activityLogger().warn({ activity: 'rejectBooking', bookingId, reason }, 'Booking rejected');
     },
 
     /**
      * Cancels the booking when `requestedBy` (ID, email or username) owns it. Cancelling an already
      * cancelled booking reports `Cancelled` again, so a retried activity converges.
      */
-    async cancelBooking(bookingId: string, requestedBy: string, trace: TraceContext): Promise<CancellationResult> {
+    async cancelBooking(bookingId: string, requestedBy: string): Promise<CancellationResult> {
       const { rows } = await db.query<{ status: string; owned: boolean }>(
         `WITH requester AS (
            SELECT id FROM users WHERE user_ref = $2 OR email = lower($2) OR username = $2 OR id::text = $2
@@ -98,7 +98,7 @@ export function createBookingActivities(db: Pool) {
         : row.owned && row.status === 'Cancelled'
           ? 'Cancelled'
           : 'NotOwner';
-      loggerFor(trace).info({ activity: 'cancelBooking', bookingId, result }, 'Cancellation handled');
+      activityLogger().info({ activity: 'cancelBooking', bookingId, result }, 'Cancellation handled');
       return result;
     },
   };

@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
-import { loggerFor } from '../logger';
-import type { TraceContext } from '../trace';
+import { activityLogger } from '../logger';
 
 /** The student's cached pages that a new purchase makes stale. */
 export const studentCacheKeys = (studentId: string): string[] => [
@@ -11,9 +10,9 @@ export const studentCacheKeys = (studentId: string): string[] => [
 export function createCacheActivities(redis: Redis) {
   return {
     /** Deleting keys that are already gone is fine, so a retry is harmless. Returns how many existed. */
-    async invalidateStudentCaches(studentId: string, trace: TraceContext): Promise<number> {
+    async invalidateStudentCaches(studentId: string): Promise<number> {
       const deleted = await redis.del(...studentCacheKeys(studentId));
-      loggerFor(trace, { activity: 'invalidateStudentCaches', studentId }).info({ deleted }, 'Student caches invalidated');
+      activityLogger({ activity: 'invalidateStudentCaches', studentId }).info({ deleted }, 'Student caches invalidated');
       return deleted;
     },
   };

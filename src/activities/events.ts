@@ -1,5 +1,4 @@
 import type { Producer } from 'kafkajs';
-import { traceHeaders } from '../bridges/kafka-headers';
 import {
   purchaseCreatedSchema,
   purchaseEventTopics,
@@ -8,8 +7,9 @@ import {
   type PurchaseEventTopics,
   type TrainerAllocated,
 } from '../contracts/purchase';
-import { loggerFor } from '../logger';
-import type { TraceContext } from '../trace';
+import { currentTrace } from '../current-trace';
+import { activityLogger } from '../logger';
+import { traceHeaders } from '../trace';
 
 /**
  * Emits the events existing consumers of the legacy workers listen to. A retried activity may send
@@ -17,19 +17,19 @@ import type { TraceContext } from '../trace';
  * Messages are keyed by student, so one student's events stay in order.
  */
 export function createEventActivities(producer: Producer, topics: PurchaseEventTopics = purchaseEventTopics) {
-  async function emit(topic: string, event: PurchaseCreated | TrainerAllocated, trace: TraceContext): Promise<void> {
+  async function emit(topic: string, event: PurchaseCreated | TrainerAllocated): Promise<void> {
     await producer.send({
       topic,
-      messages: [{ key: event.studentId, value: JSON.stringify(event), headers: traceHeaders(trace) }],
+      messages: [{ key: event.studentId, value: JSON.stringify(event), headers: traceHeaders(currentTrace()) }],
     });
-    loggerFor(trace, { activity: 'emit', topic, eventId: event.eventId }).info(`Emitted ${event.type}`);
+    activityLogger({ activity: 'emit', topic, eventId: event.eventId }).info(`Emitted ${event.type}`);
   }
   return {
-    async emitPurchaseCreated(event: PurchaseCreated, trace: TraceContext): Promise<void> {
-      await emit(topics.purchaseCreated, purchaseCreatedSchema.parse(event), trace);
+    async emitPurchaseCreated(event: PurchaseCreated): Promise<void> {
+      await emit(topics.purchaseCreated, purchaseCreatedSchema.parse(event));
     },
-    async emitTrainerAllocated(event: TrainerAllocated, trace: TraceContext): Promise<void> {
-      await emit(topics.trainerAllocated, trainerAllocatedSchema.parse(event), trace);
+    async emitTrainerAllocated(event: TrainerAllocated): Promise<void> {
+      await emit(topics.trainerAllocated, trainerAllocatedSchema.parse(event));
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { PurchaseConfirmed } from '../contracts/purchase';
-import { loggerFor } from '../logger';
-import type { TraceContext } from '../trace';
+import { currentTrace } from '../current-trace';
+import { activityLogger } from '../logger';
 
 export type CreatedPurchase =
   | { outcome: 'Created'; purchaseId: string }
@@ -17,15 +17,15 @@ export function createPurchaseActivities(db: Pool) {
      * payment's own earlier attempt is success; one caused by another active purchase of the same
      * course by the same student means this confirmation changes nothing.
      */
-    async createPurchase(confirmation: PurchaseConfirmed, trace: TraceContext): Promise<CreatedPurchase> {
-      const log = loggerFor(trace, { activity: 'createPurchase', paymentId: confirmation.paymentId });
+    async createPurchase(confirmation: PurchaseConfirmed): Promise<CreatedPurchase> {
+      const log = activityLogger({ activity: 'createPurchase', paymentId: confirmation.paymentId });
       const client = await db.connect();
       try {
         await client.query('BEGIN');
         const { rows } = await client.query<{ id: string }>(
           `INSERT INTO student_course_purchases (payment_id, student_id, course_id, confirmed_at, correlation_id)
            VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-          [confirmation.paymentId, confirmation.studentId, confirmation.courseId, confirmation.confirmedAt, trace.correlationId],
+          [confirmation.paymentId, confirmation.studentId, confirmation.courseId, confirmation.confirmedAt, currentTrace()?.correlationId ?? null],
         );
         await client.query('COMMIT');
         log.info({ purchaseId: rows[0]!.id }, 'Purchase created');

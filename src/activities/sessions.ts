@@ -1,6 +1,5 @@
 import type { Pool } from 'pg';
-import type { TraceContext } from '../trace';
-import { loggerFor } from '../logger';
+import { activityLogger } from '../logger';
 
 export interface SessionWindow {
   /** False once the allocation has ended (or is unknown): the window stops. */
@@ -52,7 +51,7 @@ export function createSessionActivities(db: Pool) {
     },
 
     /** Adds the slots in one transaction; returns how many were new. */
-    async scheduleSessions(allocation: SessionAllocation, slots: SessionSlot[], trace: TraceContext): Promise<number> {
+    async scheduleSessions(allocation: SessionAllocation, slots: SessionSlot[]): Promise<number> {
       const { rowCount } = await db.query(
         `INSERT INTO sessions (allocation_id, student_id, trainer_id, scheduled_date, scheduled_time)
          SELECT $1, $2, $3, slot.date, slot.time
@@ -60,7 +59,7 @@ export function createSessionActivities(db: Pool) {
          ON CONFLICT (allocation_id, scheduled_date, scheduled_time) DO NOTHING`,
         [allocation.allocationId, allocation.studentId, allocation.trainerId, slots.map((s) => s.date), slots.map((s) => s.time)],
       );
-      loggerFor(trace, { activity: 'scheduleSessions', allocationId: allocation.allocationId }).info(
+      activityLogger({ activity: 'scheduleSessions', allocationId: allocation.allocationId }).info(
         { requested: slots.length, added: rowCount, from: slots[0]?.date, to: slots.at(-1)?.date },
         'Sessions scheduled',
       );

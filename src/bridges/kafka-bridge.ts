@@ -2,9 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isGrpcServiceError, WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { z } from 'zod';
+import { withTrace } from '../current-trace';
 import { logger, loggerFor, type Logger } from '../logger';
-import type { TraceContext } from '../trace';
-import { traceFromMessage } from './kafka-headers';
+import { traceFromMessage, type TraceContext } from '../trace';
 import type { ParkedEvents } from './parked-events';
 
 /** How one topic's events become workflow starts or signals. */
@@ -13,7 +13,10 @@ export interface Route<E = any> {
   schema: z.ZodType<E>;
   /** Events with the same key are delivered one after another, in offset order. */
   orderingKey(event: E): string;
-  /** Starts or signals the workflow. Must be idempotent: the same event may come again. */
+  /**
+   * Starts or signals the workflow. Must be idempotent: the same event may come again. Runs inside
+   * `withTrace(trace)`, so the client sends the trace as a header too.
+   */
   deliver(client: Client, event: E, trace: TraceContext): Promise<void>;
 }
 
@@ -140,7 +143,9 @@ async function settleBatch(payload: EachBatchPayload, route: Route, options: Bri
       outcome = await park(d.reason);
     } else {
       try {
-        await untilDone('delivery to Temporal', trace, () => route.deliver(options.client, d.event, trace));
+        await untilDone('delivery to Temporal', trace, () =>
+          withTrace(trace, () => route.deliver(options.client, d.event, trace)),
+        );
         outcome = 'delivered';
       } catch (err) {
         if (err instanceof Unrecoverable) throw err;

@@ -1,6 +1,6 @@
 import type { KafkaMessage, Producer } from 'kafkajs';
 import type { Pool } from 'pg';
-import { headersAsText } from './kafka-headers';
+import { headersAsText } from '../trace';
 
 export interface ParkedEvent {
   id: number;

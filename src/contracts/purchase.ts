@@ -99,12 +99,14 @@ export interface PurchaseOutcome {
 
 export const purchaseStateQuery = defineQuery<PurchaseOutcome>('purchaseState');
 
-/** The allocation a session window serves. */
+/**
+ * The allocation a session window serves. Windows started before the trace travelled as a header
+ * also have a `trace` field here; nothing reads it any more.
+ */
 export interface SessionWindowInput {
   allocationId: string;
   studentId: string;
   trainerId: string;
-  trace: TraceContext;
 }
 
 export interface SessionWindowState {

@@ -1,15 +1,19 @@
 import path from 'node:path';
+import { traceActivityInterceptor } from '../trace-interceptors';
 
 const workflowsDir = path.join(__dirname, '..', 'workflows');
 
 /** Every workflow type; the tests and the history recorder bundle this one module. */
 export const workflowsPath = path.join(workflowsDir, 'index.ts');
-export const workflowInterceptorModules = [path.join(workflowsDir, 'log-context.ts')];
+export const workflowInterceptorModules = [path.join(workflowsDir, 'trace-context.ts')];
 
-/** Worker options for the workflow code in `modulePath`, the same wherever a worker is built. */
+/** Every worker runs these around each activity; workers built from a prebuilt bundle add them by hand. */
+export const activityInterceptors = [traceActivityInterceptor];
+
+/** Worker options for the workflow code in `modulePath` and its interceptors, the same wherever a worker is built. */
 export const workflowCodeOf = (modulePath: string) => ({
   workflowsPath: modulePath,
-  interceptors: { workflowModules: workflowInterceptorModules },
+  interceptors: { workflowModules: workflowInterceptorModules, activity: activityInterceptors },
 });
 
 export const workflowCode = workflowCodeOf(workflowsPath);

@@ -12,6 +12,7 @@ import {
 } from '../contracts/booking';
 import { operatorControls } from './operator';
 import { databaseStep } from './step-options';
+import { withTrace } from './trace-context';
 
 const { resolveUser, resolveRoom, createBooking, rejectBooking, cancelBooking } = proxyActivities<BookingActivities>(
   databaseStep.activity,
@@ -45,15 +46,19 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
   state.bookingId = booking.bookingId;
   state.status = 'Processing';
 
-  const userId = await operator.step('resolveUser', databaseStep, () => resolveUser(booking.userId, booking.trace));
-  const roomId = await operator.step('resolveRoom', databaseStep, () => resolveRoom(booking.roomId, booking.trace));
+  // The run may have been started by a cancellation: the booking's steps carry the booking event's trace.
+  const bookingStep = <T>(name: string, run: () => Promise<T>) =>
+    withTrace(booking.trace, () => operator.step(name, databaseStep, run));
+
+  const userId = await bookingStep('resolveUser', () => resolveUser(booking.userId));
+  const roomId = await bookingStep('resolveRoom', () => resolveRoom(booking.roomId));
   if (userId === null || roomId === null) {
     state.rejectionReason = userId === null ? `unknown user ${booking.userId}` : `unknown room ${booking.roomId}`;
-    await operator.step('rejectBooking', databaseStep, () => rejectBooking(booking.bookingId, state.rejectionReason!, booking.trace));
+    await bookingStep('rejectBooking', () => rejectBooking(booking.bookingId, state.rejectionReason!));
     return finish(state, 'Rejected');
   }
 
-  await operator.step('createBooking', databaseStep, () => createBooking({ ...booking, userId, roomId }, booking.trace));
+  await bookingStep('createBooking', () => createBooking({ ...booking, userId, roomId }));
   state.status = 'Accepted';
 
   // Cancellations are honoured until the stay ends; one from anyone but the owner is refused.
@@ -64,8 +69,8 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
       if (remaining <= 0 || !(await condition(() => cancellations.length > 0, remaining))) break;
     }
     const cancellation = cancellations.shift()!;
-    const result = await operator.step('cancelBooking', databaseStep, () =>
-      cancelBooking(booking.bookingId, cancellation.userId, cancellation.trace),
+    const result = await withTrace(cancellation.trace, () =>
+      operator.step('cancelBooking', databaseStep, () => cancelBooking(booking.bookingId, cancellation.userId)),
     );
     if (result === 'Cancelled') return finish(state, 'Cancelled');
     // Kafka may deliver one refused cancellation many times; it is still one refusal.

@@ -21,7 +21,6 @@ import {
   type PurchaseRequest,
   type TrainerAllocated,
 } from '../contracts/purchase';
-import type { TraceContext } from '../trace';
 import { operatorControls } from './operator';
 import { bestEffort, databaseStep, externalCall } from './step-options';
 import { sessionWindowWorkflow } from './session-window';
@@ -40,28 +39,28 @@ const { allocateTrainer } = proxyActivities<AllocationActivities>(externalCall.a
  * that, and hand the allocation to its own long-running session window.
  */
 export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Promise<PurchaseOutcome> {
-  const { trace, studentId, courseId } = request;
+  const { studentId, courseId } = request;
   const outcome: PurchaseOutcome = { status: 'CreatingPurchase' };
   const operator = operatorControls();
   setHandler(purchaseStateQuery, () => outcome);
 
-  const purchase = await operator.step('createPurchase', databaseStep, () => createPurchase(request, trace));
+  const purchase = await operator.step('createPurchase', databaseStep, () => createPurchase(request));
   outcome.purchaseId = purchase.purchaseId;
   if (purchase.outcome === 'AlreadyActive') {
     log.info('The student already has an active purchase of this course; nothing changes', { studentId, courseId });
     return finish('AlreadyPurchased');
   }
   const created = purchaseCreatedEvent(request, purchase.purchaseId);
-  await operator.step('emitPurchaseCreated', databaseStep, () => emitPurchaseCreated(created, trace));
-  const cachesInvalidated = invalidateCaches(studentId, trace);
+  await operator.step('emitPurchaseCreated', databaseStep, () => emitPurchaseCreated(created));
+  const cachesInvalidated = invalidateCaches(studentId);
 
   outcome.status = 'AllocatingTrainer';
   const allocation = await operator.step('allocateTrainer', externalCall, () =>
-    allocateTrainer({ purchaseId: purchase.purchaseId, studentId, courseId }, trace),
+    allocateTrainer({ purchaseId: purchase.purchaseId, studentId, courseId }),
   );
   Object.assign(outcome, allocation);
   const allocated = trainerAllocatedEvent(created, allocation);
-  await operator.step('emitTrainerAllocated', databaseStep, () => emitTrainerAllocated(allocated, trace));
+  await operator.step('emitTrainerAllocated', databaseStep, () => emitTrainerAllocated(allocated));
 
   await startSessionWindow(allocation, request);
   await cachesInvalidated;
@@ -75,9 +74,9 @@ export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Prom
 }
 
 /** Runs alongside the purchase, which never waits for it to succeed: a failure is only logged. */
-async function invalidateCaches(studentId: string, trace: TraceContext): Promise<void> {
+async function invalidateCaches(studentId: string): Promise<void> {
   try {
-    await invalidateStudentCaches(studentId, trace);
+    await invalidateStudentCaches(studentId);
   } catch (err) {
     log.warn('Cache invalidation failed; the purchase goes on', { studentId, error: (err as Error).message });
   }
@@ -92,7 +91,8 @@ async function startSessionWindow(allocation: TrainerAllocation, { studentId, tr
   try {
     await startChild(sessionWindowWorkflow, {
       workflowId: sessionWindowWorkflowId(allocation.allocationId),
-      args: [{ allocationId: allocation.allocationId, studentId, trainerId: allocation.trainerId, trace }],
+      // The trace goes as a header (src/workflows/trace-context.ts); the memo shows it in the Web UI.
+      args: [{ allocationId: allocation.allocationId, studentId, trainerId: allocation.trainerId }],
       memo: { trace },
       parentClosePolicy: ParentClosePolicy.ABANDON,
       typedSearchAttributes: [

@@ -56,7 +56,7 @@ async function topUp(
   const today = isoDate(now);
   const after = window.lastScheduledDate && window.lastScheduledDate > today ? window.lastScheduledDate : today;
   const slots = weekdaysAfter(after, sessionWindowSize - window.futureSessions).map((date): SessionSlot => ({ date, time: sessionTime }));
-  state.sessionsAdded += await operator.step('scheduleSessions', databaseStep, () => scheduleSessions(allocation, slots, allocation.trace));
+  state.sessionsAdded += await operator.step('scheduleSessions', databaseStep, () => scheduleSessions(allocation, slots));
 }
 
 const isoDate = (d: Date): string => d.toISOString().slice(0, 10);

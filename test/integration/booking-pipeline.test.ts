@@ -104,13 +104,16 @@ describe('booking pipeline on the real stack', () => {
     expect(description.memo).toMatchObject({ trace: { correlationId: `corr-${bookingId}`, baggage: 'tenant=acme,region=eu' } });
   });
 
-  it('when a cancellation arrives before its booking, the booking ends cancelled', async () => {
+  it('when a cancellation arrives before its booking, the booking ends cancelled, recorded under the booking event\'s correlation ID', async () => {
     const bookingId = newBookingId();
-    await publish(topics.cancellations, bookingId, cancellationEvent(bookingId));
+    await publish(topics.cancellations, bookingId, cancellationEvent(bookingId), { 'correlation-id': `cancel-${bookingId}` });
     await eventually(() => stateOf(bookingId), (s) => s?.status === 'AwaitingBooking');
-    await publish(topics.bookingEvents, bookingId, bookingEvent(bookingId));
+    await publish(topics.bookingEvents, bookingId, bookingEvent(bookingId), { 'correlation-id': `book-${bookingId}` });
     await statusEventually(bookingId, 'Cancelled');
-    expect(await rowsOf(bookingId)).toHaveLength(1);
+    // The cancellation started the run, but the booking's steps ran under the booking event's trace.
+    expect(await rowsOf(bookingId)).toEqual([
+      { status: 'Cancelled', rejection_reason: null, correlation_id: `book-${bookingId}` },
+    ]);
   });
 
   it('many bookings with duplicates and cancellations interleaved each end in the right state, one row each', async () => {

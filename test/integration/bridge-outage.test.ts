@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import { runBridge } from '../../src/bridges/kafka-bridge';
 import { bookingWorkflowId } from '../../src/contracts/booking';
+import { traceClientInterceptors } from '../../src/trace-interceptors';
 import { bookingRequested } from '../support/booking-events';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
@@ -46,7 +47,10 @@ describe('the bridge while Temporal is unreachable', () => {
   };
 
   it('holds its offsets, retries, and delivers every event exactly once when Temporal is back', async () => {
-    bridgeClient = new Client({ connection: await Connection.connect({ address: proxy.address }) });
+    bridgeClient = new Client({
+      connection: await Connection.connect({ address: proxy.address }),
+      interceptors: traceClientInterceptors,
+    });
     const consumer = await runBridge({
       kafka: stack.kafka,
       client: bridgeClient,

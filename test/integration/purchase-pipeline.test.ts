@@ -16,6 +16,7 @@ import {
   type TrainerAllocated,
 } from '../../src/contracts/purchase';
 import { createPurchaseToSessionsActivities } from '../../src/pipelines/purchase-to-sessions';
+import { headersAsText } from '../../src/trace';
 import { weekdaysAfter } from '../../src/workflows/session-window';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 import { temporalCli } from '../support/temporal-cli';
@@ -34,7 +35,7 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
   let topics: { confirmed: string; created: string; allocated: string };
   let course: string;
   let fullCourse: string;
-  const emitted: Array<PurchaseCreated | TrainerAllocated> = [];
+  const emitted: Array<{ event: PurchaseCreated | TrainerAllocated; headers: Record<string, string> }> = [];
   const workflowIds: string[] = [];
 
   beforeAll(async () => {
@@ -69,7 +70,10 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     eventsConsumer = stack.kafka.consumer({ groupId: `test-purchase-events-${id}` });
     await eventsConsumer.connect();
     await eventsConsumer.subscribe({ topics: [topics.created, topics.allocated], fromBeginning: true });
-    await eventsConsumer.run({ eachMessage: async ({ message }) => void emitted.push(JSON.parse(message.value!.toString())) });
+    await eventsConsumer.run({
+      eachMessage: async ({ message }) =>
+        void emitted.push({ event: JSON.parse(message.value!.toString()), headers: headersAsText(message.headers) }),
+    });
   });
 
   afterAll(async () => {
@@ -115,19 +119,23 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
 
   const count = async (sql: string, params: unknown[]) => Number((await stack.db.query(sql, params)).rows[0].count);
 
-  /** One purchase, one allocation, a full window of 7 weekday sessions, no cache, one event of each kind. */
+  /**
+   * One purchase, one allocation, a full window of 7 weekday sessions, no cache, one event of each
+   * kind; rows and events carry the confirmation's correlation ID (`corr-<paymentId>`).
+   */
   async function expectCompletedPurchase(p: { paymentId: string; studentId: string; courseId: string }, outcome: PurchaseOutcome) {
     expect(outcome).toMatchObject({ status: 'SessionsScheduled', allocationId: expect.any(String) });
+    const correlationId = `corr-${p.paymentId}`;
     const purchaseRows = await stack.db.query(
-      'SELECT id::text, payment_id, is_active FROM student_course_purchases WHERE student_id = $1 AND course_id = $2',
+      'SELECT id::text, payment_id, is_active, correlation_id FROM student_course_purchases WHERE student_id = $1 AND course_id = $2',
       [p.studentId, p.courseId],
     );
-    expect(purchaseRows.rows).toEqual([{ id: outcome.purchaseId, payment_id: p.paymentId, is_active: true }]);
+    expect(purchaseRows.rows).toEqual([{ id: outcome.purchaseId, payment_id: p.paymentId, is_active: true, correlation_id: correlationId }]);
     const allocations = await stack.db.query(
-      'SELECT allocation_id, status FROM trainer_allocations WHERE student_id = $1 AND course_id = $2',
+      'SELECT allocation_id, status, correlation_id FROM trainer_allocations WHERE student_id = $1 AND course_id = $2',
       [p.studentId, p.courseId],
     );
-    expect(allocations.rows).toEqual([{ allocation_id: outcome.allocationId, status: 'approved' }]);
+    expect(allocations.rows).toEqual([{ allocation_id: outcome.allocationId, status: 'approved', correlation_id: correlationId }]);
 
     const sessions = await eventually(
       async () =>
@@ -147,13 +155,19 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
 
     expect(await redis.exists(...studentCacheKeys(p.studentId))).toBe(0);
     const events = await eventually(
-      async () => emitted.filter((e) => e.studentId === p.studentId),
+      async () => emitted.filter((e) => e.event.studentId === p.studentId),
       (es) => es.length >= 2,
     );
     // Two topics: no order between them.
-    expect(events.sort((a, b) => a.type.localeCompare(b.type))).toEqual([
-      expect.objectContaining({ type: 'PURCHASE_CREATED', eventId: `PURCHASE_CREATED:${p.paymentId}`, purchaseId: outcome.purchaseId }),
-      expect.objectContaining({ type: 'TRAINER_ALLOCATED', allocationId: outcome.allocationId, trainerId: outcome.trainerId }),
+    expect(events.sort((a, b) => a.event.type.localeCompare(b.event.type))).toEqual([
+      {
+        event: expect.objectContaining({ type: 'PURCHASE_CREATED', eventId: `PURCHASE_CREATED:${p.paymentId}`, purchaseId: outcome.purchaseId }),
+        headers: { 'correlation-id': correlationId },
+      },
+      {
+        event: expect.objectContaining({ type: 'TRAINER_ALLOCATED', allocationId: outcome.allocationId, trainerId: outcome.trainerId }),
+        headers: { 'correlation-id': correlationId },
+      },
     ]);
   }
 
@@ -247,9 +261,8 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     expect(window).toEqual({ allocationActive: true, futureSessions: 2, lastScheduledDate: dates[6] });
 
     const slots = weekdaysAfter(dates[6]!, 5).map((date) => ({ date, time: '10:00' }));
-    const trace = { correlationId: `corr-${p.paymentId}` };
-    expect(await sessions.scheduleSessions(allocation, slots, trace)).toBe(5);
-    expect(await sessions.scheduleSessions(allocation, slots, trace)).toBe(0);
+    expect(await sessions.scheduleSessions(allocation, slots)).toBe(5);
+    expect(await sessions.scheduleSessions(allocation, slots)).toBe(0);
     expect((await sessions.sessionWindowOf(allocation.allocationId, afterFifth)).futureSessions).toBe(7);
     expect(await count('SELECT count(*) FROM sessions WHERE allocation_id = $1', [allocation.allocationId])).toBe(12);
   });

@@ -10,6 +10,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { searchAttributes } from '../../src/contracts/pipeline';
 import { installTemporalRuntime } from '../../src/workers/runtime';
+import { activityInterceptors } from '../../src/workers/workflows-path';
 import { pinnedVersion, stackCacheDir } from './stack-cache';
 import { workflowBundle } from './workflow-bundle';
 
@@ -70,6 +71,8 @@ export async function withWorker<T>(
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: await workflowBundle(),
+    // The bundle holds the workflow interceptors; the activity ones are worker options.
+    interceptors: { activity: activityInterceptors },
     activities,
   });
   return worker.runUntil(run(taskQueue));

@@ -213,7 +213,7 @@ describe('purchase-to-sessions workflow', () => {
       await env.client.workflow.start(sessionWindowWorkflow, {
         taskQueue: tq,
         workflowId: sessionWindowWorkflowId(allocationId),
-        args: [{ allocationId, studentId: 'student_1', trainerId: 'trainer_ada', trace: { correlationId: 'corr-earlier' } }],
+        args: [{ allocationId, studentId: 'student_1', trainerId: 'trainer_ada' }],
       });
       const outcome = await (await start(tq, 'pay_reused')).result();
       await endWindow(allocationId);

@@ -66,7 +66,7 @@ describe('session window', () => {
       const handle = await env.client.workflow.start(sessionWindowWorkflow, {
         taskQueue,
         workflowId: sessionWindowWorkflowId(allocationId),
-        args: [{ allocationId, studentId: 'student_1', trainerId: 'trainer_1', trace: { correlationId: 'corr-window' } }],
+        args: [{ allocationId, studentId: 'student_1', trainerId: 'trainer_1' }],
       });
       await run(handle);
     });
