@@ -17,6 +17,15 @@ const port = (hostPort: string) => Number(hostPort.split(':').at(-1));
 const publishedPorts = (service: string) =>
   (services[service].ports as string[]).map((p) => Number(p.split(':').at(-2)));
 
+/** The mount point of the named volume that holds `file` in `service`, if one does. */
+function namedVolumeHolding(service: string, file: string): string | undefined {
+  return ((services[service].volumes ?? []) as string[])
+    .map((v) => v.split(':'))
+    .filter(([source]) => source! in (compose.volumes ?? {}))
+    .map(([, target]) => target!)
+    .find((target) => file === target || file.startsWith(`${target}/`));
+}
+
 /** Every `...Topic` constant exported by a contract module. */
 async function contractTopics(): Promise<string[]> {
   const dir = path.join(root, 'src', 'contracts');
@@ -65,6 +74,13 @@ describe('docker-compose.yml', () => {
     for (const service of Object.values(services)) {
       for (const p of (service.ports ?? []) as string[]) expect(p).toMatch(/^127\.0\.0\.1:/);
     }
+  });
+
+  it('keeps the Temporal database on a named volume that the image user can write', () => {
+    const db = (services.temporal.command as string[]).find((a) => a.startsWith('--db-filename='))!.split('=')[1]!;
+    // temporalio/temporal runs as uid 1000, which owns only its home; a new named volume takes
+    // the owner of the image directory it is mounted on, so one at /data stays root's.
+    expect(namedVolumeHolding('temporal', db)).toBe('/home/temporal');
   });
 
   it('registers the search attributes the workflows set', () => {
