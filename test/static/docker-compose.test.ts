@@ -13,6 +13,7 @@ const root = path.resolve(__dirname, '..', '..');
 const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
 const services: Record<string, any> = compose.services;
 const defaults = loadConfig({});
+const appServices = ['migrate', 'admin-service', 'workers', 'bridges'];
 const port = (hostPort: string) => Number(hostPort.split(':').at(-1));
 const publishedPorts = (service: string) =>
   (services[service].ports as string[]).map((p) => Number(p.split(':').at(-2)));
@@ -46,7 +47,7 @@ describe('docker-compose.yml', () => {
 
   it('gives the application services only variables the config module knows', () => {
     const known = new Set(configVariables);
-    for (const name of ['migrate', 'admin-service', 'workers', 'bridges']) {
+    for (const name of appServices) {
       const unknown = Object.keys(services[name].environment).filter((v) => !known.has(v));
       expect({ service: name, unknown }).toEqual({ service: name, unknown: [] });
       // And the values are valid config.
@@ -74,6 +75,22 @@ describe('docker-compose.yml', () => {
     for (const service of Object.values(services)) {
       for (const p of (service.ports ?? []) as string[]) expect(p).toMatch(/^127\.0\.0\.1:/);
     }
+  });
+
+  it('advertises Kafka to the host at the config default and to the containers at the address they use', () => {
+    const listeners = (value: string) => new Map(value.split(',').map((l) => l.split('://') as [string, string]));
+    const env = services.kafka.environment;
+    const listening = listeners(env.KAFKA_LISTENERS);
+    const advertised = listeners(env.KAFKA_ADVERTISED_LISTENERS);
+    const forHost = [...advertised].find(([, address]) => address === defaults.KAFKA_BROKERS[0])?.[0];
+    expect(forHost).toBeDefined();
+    expect((services.kafka.ports as string[]).map(port)).toContain(port(listening.get(forHost!)!));
+    for (const name of appServices) {
+      for (const broker of loadConfig(services[name].environment).KAFKA_BROKERS) {
+        expect([...advertised].filter(([listener]) => listener !== forHost).map(([, address]) => address)).toContain(broker);
+      }
+    }
+    expect(listening.has(env.KAFKA_INTER_BROKER_LISTENER_NAME)).toBe(true);
   });
 
   it('keeps the Temporal database on a named volume that the image user can write', () => {
