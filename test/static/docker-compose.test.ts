@@ -100,6 +100,13 @@ describe('docker-compose.yml', () => {
     expect(namedVolumeHolding('temporal', db)).toBe('/home/temporal');
   });
 
+  it('keeps Kafka, PostgreSQL and Redis data on named volumes, as the local stack keeps it across restarts', () => {
+    expect(namedVolumeHolding('kafka', services.kafka.environment.KAFKA_LOG_DIRS)).toBeDefined();
+    expect(namedVolumeHolding('postgres', '/var/lib/postgresql/data')).toBeDefined();
+    // The redis image's working directory, where --appendonly writes.
+    expect(namedVolumeHolding('redis', '/data')).toBeDefined();
+  });
+
   it('registers the search attributes the workflows set', () => {
     const command = (services.temporal.command as string[]).join(' ');
     for (const key of [pipelineStatusKey, failedStepKey, correlationIdKey]) {
