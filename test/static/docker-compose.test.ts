@@ -55,14 +55,37 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs entry points that exist', () => {
-    for (const [name, service] of Object.entries(services)) {
-      if (!service.build) continue;
-      const entry = (service.command as string[]).find((arg) => arg.endsWith('.ts'));
-      expect({ service: name, exists: entry !== undefined && existsSync(path.join(root, entry)) }).toEqual({
-        service: name,
-        exists: true,
+  it('builds the application image once and runs every application service from it', () => {
+    const builders = Object.keys(services).filter((name) => services[name].build);
+    expect(builders).toHaveLength(1);
+    const image = services[builders[0]!].image;
+    expect(image).toBeTruthy();
+    for (const name of appServices) {
+      const { build, pull_policy } = services[name];
+      // Compose would look for the image in a registry before the builder has made it.
+      expect({ name, image: services[name].image, pull_policy }).toEqual({
+        name,
+        image,
+        pull_policy: build ? 'build' : 'never',
       });
+    }
+  });
+
+  it('runs entry points that exist and that the image contains', () => {
+    const copied = readFileSync(path.join(root, 'Dockerfile'), 'utf8')
+      .split('\n')
+      .filter((line) => /^COPY\s/.test(line) && !line.includes('--from'))
+      .flatMap((line) => line.trim().split(/\s+/).slice(1, -1));
+    const ignored = readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').filter(Boolean);
+    const within = (dirs: string[], file: string) => dirs.some((d) => file === d || file.startsWith(`${d}/`));
+    for (const name of appServices) {
+      const entry = (services[name].command as string[]).find((arg) => arg.endsWith('.ts'));
+      expect({ name, entry, inImage: entry !== undefined && within(copied, entry) && !within(ignored, entry) }).toEqual({
+        name,
+        entry,
+        inImage: true,
+      });
+      expect({ name, entry, exists: existsSync(path.join(root, entry!)) }).toEqual({ name, entry, exists: true });
     }
   });
 
