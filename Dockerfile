@@ -1,5 +1,5 @@
-# The application image for docker-compose.yml: workers, bridges, admin service and migrations
-# all run from it with different commands.
+# The application image for docker-compose.yml: workers, bridges, admin service, migrations and
+# topic creation all run from it with different commands.
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -7,5 +7,6 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY migrations ./migrations
+COPY scripts ./scripts
 ENV NODE_ENV=production
 CMD ["npx", "tsx", "src/workers/main.ts"]
