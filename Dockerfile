@@ -7,6 +7,5 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY migrations ./migrations
-COPY scripts ./scripts
 ENV NODE_ENV=production
 CMD ["npx", "tsx", "src/workers/main.ts"]

@@ -1,19 +1,19 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configVariables, loadConfig } from '../../src/config';
-import { correlationIdKey, failedStepKey, pipelineStatusKey } from '../../src/contracts/pipeline';
 
 /**
  * No Docker engine runs here, so docker-compose.yml is checked against the code it must agree
- * with: the config module's variables and defaults, the contracts' topics and search attributes.
+ * with: the config module's variables and defaults (the pipeline list's topics and search
+ * attributes are checked in pipelines.test.ts).
  */
 const root = path.resolve(__dirname, '..', '..');
 const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
 const services: Record<string, any> = compose.services;
 const defaults = loadConfig({});
-const topicScript = 'scripts/stack/create-topics.ts';
+const topicScript = 'src/create-topics.ts';
 const appServices = ['migrate', 'admin-service', 'workers', 'bridges', 'kafka-topics'];
 const port = (hostPort: string) => Number(hostPort.split(':').at(-1));
 const publishedPorts = (service: string) =>
@@ -26,17 +26,6 @@ function namedVolumeHolding(service: string, file: string): string | undefined {
     .filter(([source]) => source! in (compose.volumes ?? {}))
     .map(([, target]) => target!)
     .find((target) => file === target || file.startsWith(`${target}/`));
-}
-
-/** Every `...Topic` constant exported by a contract module. */
-async function contractTopics(): Promise<string[]> {
-  const dir = path.join(root, 'src', 'contracts');
-  const modules = await Promise.all(readdirSync(dir).map((file) => import(path.join(dir, file))));
-  return modules.flatMap((mod) =>
-    Object.entries(mod)
-      .filter(([name, value]) => name.endsWith('Topic') && typeof value === 'string')
-      .map(([, value]) => value as string),
-  );
 }
 
 describe('docker-compose.yml', () => {
@@ -86,7 +75,7 @@ describe('docker-compose.yml', () => {
         entry,
         inImage: true,
       });
-      // Written on the branch that derives topics from the pipeline list; drop this once merged.
+      // Added on main with the pipeline list (b7b6bf6); drop this exception once merged.
       if (entry === topicScript && !existsSync(path.join(root, entry))) continue;
       expect({ name, entry, exists: existsSync(path.join(root, entry!)) }).toEqual({ name, entry, exists: true });
     }
@@ -133,25 +122,9 @@ describe('docker-compose.yml', () => {
     expect(namedVolumeHolding('redis', '/data')).toBeDefined();
   });
 
-  it('registers the search attributes the workflows set', () => {
-    const command = (services.temporal.command as string[]).join(' ');
-    for (const key of [pipelineStatusKey, failedStepKey, correlationIdKey]) {
-      expect(command).toContain(`--search-attribute=${key.name}=Keyword`);
-    }
-  });
-
   it('creates the topics with the script that reads the pipeline list, from the application image', () => {
     expect(services['kafka-topics'].image).toBe(services.migrate.image);
     expect(services['kafka-topics'].command).toContain(topicScript);
-  });
-
-  it('creates every topic the contracts name in the local stack script', async () => {
-    const stackScript = readFileSync(path.join(root, 'scripts', 'stack', 'kafka.sh'), 'utf8');
-    const topics = await contractTopics();
-    expect(topics.length).toBeGreaterThan(0);
-    for (const topic of topics) {
-      expect(stackScript).toContain(topic);
-    }
   });
 
   it('uses the database the config module defaults to', () => {
