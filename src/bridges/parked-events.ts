@@ -11,6 +11,7 @@ export interface ParkedEvent {
   headers: Record<string, string>;
   payload: string | null;
   reason: string;
+  correlationId: string | null;
   parkedAt: Date;
   replayedAt: Date | null;
 }
@@ -24,7 +25,7 @@ export function createParkedEvents(db: Pool) {
   async function select(where: string, params: unknown[]): Promise<ParkedEvent[]> {
     const { rows } = await db.query(
       `SELECT id, topic, kafka_partition AS partition, kafka_offset::text AS offset, message_key AS key, headers,
-              payload, reason, parked_at AS "parkedAt", replayed_at AS "replayedAt"
+              payload, reason, correlation_id AS "correlationId", parked_at AS "parkedAt", replayed_at AS "replayedAt"
          FROM parked_events ${where} ORDER BY id`,
       params,
     );

@@ -18,7 +18,18 @@ async function main(): Promise<void> {
   const parkedEvents = createParkedEvents(db);
   try {
     if (values.list || positionals.length === 0) {
-      console.table((await parkedEvents.list()).map(({ id, topic, partition, offset, reason, parkedAt }) => ({ id, topic, partition, offset, reason, parkedAt })));
+      console.table(
+        (await parkedEvents.list()).map(({ id, topic, partition, offset, correlationId, reason, payload, parkedAt }) => ({
+          id,
+          topic,
+          partition,
+          offset,
+          correlationId,
+          reason,
+          payload: preview(payload),
+          parkedAt,
+        })),
+      );
       return;
     }
     const producer = createProducer(createKafka(config, 'replay-parked'));
@@ -32,6 +43,12 @@ async function main(): Promise<void> {
   } finally {
     await db.end();
   }
+}
+
+/** Enough of the payload to recognise the record in a table row, on one line. */
+function preview(payload: string | null, width = 60): string | null {
+  const line = payload?.replace(/\s+/g, ' ') ?? null;
+  return line && line.length > width ? `${line.slice(0, width - 1)}…` : line;
 }
 
 main().catch((err) => {

@@ -102,7 +102,11 @@ async function main(): Promise<void> {
 
   console.log(`\nTemporal Web UI: ${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows`);
   console.log(`  e.g. ${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${bookingWorkflowId(ids[1]!)}`);
-  console.log(`Parked events: psql "${config.DATABASE_URL}" -c 'SELECT id, topic, reason FROM parked_events WHERE replayed_at IS NULL'\n`);
+  // Secrets never reach the terminal or its scrollback: psql takes the password from PGPASSWORD or asks.
+  const database = new URL(config.DATABASE_URL);
+  database.password = '';
+  console.log(`Parked events: psql "${database}" -c 'SELECT id, topic, reason FROM parked_events WHERE replayed_at IS NULL'`);
+  console.log(`  (the password is the one in DATABASE_URL: export it as PGPASSWORD or type it when psql asks)\n`);
 
   await producer.disconnect();
   await db.end();

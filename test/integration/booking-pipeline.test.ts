@@ -184,6 +184,7 @@ describe('booking pipeline on the real stack', () => {
     expect(unparseable.reason).toMatch(/^unparseable JSON/);
     expect(invalid.reason).toBe('schema violation: guests: Too small: expected number to be >0');
     expect(invalid.headers).toMatchObject({ 'correlation-id': `bad-${bookingId}` });
+    expect(invalid.correlationId).toBe(`bad-${bookingId}`);
 
     await stack.parkedEvents.replay(stack.producer, invalid.id, JSON.stringify(bookingEvent(bookingId)));
     await statusEventually(bookingId, 'Accepted');

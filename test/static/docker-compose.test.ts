@@ -13,9 +13,20 @@ const root = path.resolve(__dirname, '..', '..');
 const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
 const services: Record<string, any> = compose.services;
 const defaults = loadConfig({});
+const topicScript = 'src/create-topics.ts';
+const appServices = ['migrate', 'admin-service', 'workers', 'bridges', 'kafka-topics'];
 const port = (hostPort: string) => Number(hostPort.split(':').at(-1));
 const publishedPorts = (service: string) =>
   (services[service].ports as string[]).map((p) => Number(p.split(':').at(-2)));
+
+/** The mount point of the named volume that holds `file` in `service`, if one does. */
+function namedVolumeHolding(service: string, file: string): string | undefined {
+  return ((services[service].volumes ?? []) as string[])
+    .map((v) => v.split(':'))
+    .filter(([source]) => source! in (compose.volumes ?? {}))
+    .map(([, target]) => target!)
+    .find((target) => file === target || file.startsWith(`${target}/`));
+}
 
 describe('docker-compose.yml', () => {
   it('runs the whole system: Temporal, Kafka, PostgreSQL, Redis, admin service, migrations, workers and bridges', () => {
@@ -26,7 +37,7 @@ describe('docker-compose.yml', () => {
 
   it('gives the application services only variables the config module knows', () => {
     const known = new Set(configVariables);
-    for (const name of ['migrate', 'admin-service', 'workers', 'bridges']) {
+    for (const name of appServices) {
       const unknown = Object.keys(services[name].environment).filter((v) => !known.has(v));
       expect({ service: name, unknown }).toEqual({ service: name, unknown: [] });
       // And the values are valid config.
@@ -34,14 +45,37 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs entry points that exist', () => {
-    for (const [name, service] of Object.entries(services)) {
-      if (!service.build) continue;
-      const entry = (service.command as string[]).find((arg) => arg.endsWith('.ts'));
-      expect({ service: name, exists: entry !== undefined && existsSync(path.join(root, entry)) }).toEqual({
-        service: name,
-        exists: true,
+  it('builds the application image once and runs every application service from it', () => {
+    const builders = Object.keys(services).filter((name) => services[name].build);
+    expect(builders).toHaveLength(1);
+    const image = services[builders[0]!].image;
+    expect(image).toBeTruthy();
+    for (const name of appServices) {
+      const { build, pull_policy } = services[name];
+      // Compose would look for the image in a registry before the builder has made it.
+      expect({ name, image: services[name].image, pull_policy }).toEqual({
+        name,
+        image,
+        pull_policy: build ? 'build' : 'never',
       });
+    }
+  });
+
+  it('runs entry points that exist and that the image contains', () => {
+    const copied = readFileSync(path.join(root, 'Dockerfile'), 'utf8')
+      .split('\n')
+      .filter((line) => /^COPY\s/.test(line) && !line.includes('--from'))
+      .flatMap((line) => line.trim().split(/\s+/).slice(1, -1));
+    const ignored = readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').filter(Boolean);
+    const within = (dirs: string[], file: string) => dirs.some((d) => file === d || file.startsWith(`${d}/`));
+    for (const name of appServices) {
+      const entry = (services[name].command as string[]).find((arg) => arg.endsWith('.ts'));
+      expect({ name, entry, inImage: entry !== undefined && within(copied, entry) && !within(ignored, entry) }).toEqual({
+        name,
+        entry,
+        inImage: true,
+      });
+      expect({ name, entry, exists: existsSync(path.join(root, entry!)) }).toEqual({ name, entry, exists: true });
     }
   });
 
@@ -54,6 +88,41 @@ describe('docker-compose.yml', () => {
     for (const service of Object.values(services)) {
       for (const p of (service.ports ?? []) as string[]) expect(p).toMatch(/^127\.0\.0\.1:/);
     }
+  });
+
+  it('advertises Kafka to the host at the config default and to the containers at the address they use', () => {
+    const listeners = (value: string) => new Map(value.split(',').map((l) => l.split('://') as [string, string]));
+    const env = services.kafka.environment;
+    const listening = listeners(env.KAFKA_LISTENERS);
+    const advertised = listeners(env.KAFKA_ADVERTISED_LISTENERS);
+    const forHost = [...advertised].find(([, address]) => address === defaults.KAFKA_BROKERS[0])?.[0];
+    expect(forHost).toBeDefined();
+    expect((services.kafka.ports as string[]).map(port)).toContain(port(listening.get(forHost!)!));
+    for (const name of appServices) {
+      for (const broker of loadConfig(services[name].environment).KAFKA_BROKERS) {
+        expect([...advertised].filter(([listener]) => listener !== forHost).map(([, address]) => address)).toContain(broker);
+      }
+    }
+    expect(listening.has(env.KAFKA_INTER_BROKER_LISTENER_NAME)).toBe(true);
+  });
+
+  it('keeps the Temporal database on a named volume that the image user can write', () => {
+    const db = (services.temporal.command as string[]).find((a) => a.startsWith('--db-filename='))!.split('=')[1]!;
+    // temporalio/temporal runs as uid 1000, which owns only its home; a new named volume takes
+    // the owner of the image directory it is mounted on, so one at /data stays root's.
+    expect(namedVolumeHolding('temporal', db)).toBe('/home/temporal');
+  });
+
+  it('keeps Kafka, PostgreSQL and Redis data on named volumes, as the local stack keeps it across restarts', () => {
+    expect(namedVolumeHolding('kafka', services.kafka.environment.KAFKA_LOG_DIRS)).toBeDefined();
+    expect(namedVolumeHolding('postgres', '/var/lib/postgresql/data')).toBeDefined();
+    // The redis image's working directory, where --appendonly writes.
+    expect(namedVolumeHolding('redis', '/data')).toBeDefined();
+  });
+
+  it('creates the topics with the script that reads the pipeline list, from the application image', () => {
+    expect(services['kafka-topics'].image).toBe(services.migrate.image);
+    expect(services['kafka-topics'].command).toContain(topicScript);
   });
 
   it('uses the database the config module defaults to', () => {

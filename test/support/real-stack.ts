@@ -8,6 +8,7 @@ import { createKafka, createPool, createProducer, createTemporalClient } from '.
 import { runBridge, type Route } from '../../src/bridges/kafka-bridge';
 import { createParkedEvents, type ParkedEvents } from '../../src/bridges/parked-events';
 import { createBookingActivities } from '../../src/activities/booking';
+import { migrate } from '../../src/migrate';
 import { installTemporalRuntime } from '../../src/workers/runtime';
 import { workflowCode } from '../../src/workers/workflows-path';
 
@@ -41,6 +42,8 @@ export async function connectRealStack(): Promise<RealStack> {
   const producer = createProducer(kafka);
   await producer.connect();
   const db = createPool(config);
+  // Here rather than in a global setup, so the tests that need no database run with the stack down.
+  await migrate(db);
   const client = await createTemporalClient(config);
   const parkedEvents = createParkedEvents(db);
   const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
