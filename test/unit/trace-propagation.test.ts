@@ -280,53 +280,36 @@ describe('trace context through Temporal headers, with no trace argument anywher
     // client interceptor, as the header.
     const send = withTrace;
 
-    it("a cancellation's step sees the cancellation's trace, not the booking's that started the run", async () => {
-      const [bookingTrace, cancellationTrace] = [newTrace('booking'), newTrace('cancellation')];
-      const { activities, steps } = recordingActivities();
+    it.each([
+      ["a cancellation's step sees the cancellation's trace, not the booking's that started the run", 'booking'],
+      ["when a cancellation starts the run, the booking's steps still see the booking event's trace", 'cancellation'],
+    ] as const)('%s', async (_name, first) => {
+      const traces = { booking: newTrace('booking'), cancellation: newTrace('cancellation') };
       const bookingId = `b_${randomUUID()}`;
+      const events = {
+        booking: { signal: bookingRequestedSignal, arg: booking(bookingId, traces.booking) },
+        cancellation: { signal: cancellationRequestedSignal, arg: cancellation(bookingId, traces.cancellation) },
+      };
+      const second = first === 'booking' ? 'cancellation' : 'booking';
+      const { activities, steps } = recordingActivities();
       const result = await withWorker(env, activities, async (taskQueue) => {
-        const handle = await send(bookingTrace, () =>
+        const handle = await send(traces[first], () =>
           client.workflow.signalWithStart(bookingWorkflow, {
             taskQueue,
             workflowId: `booking-${bookingId}`,
-            signal: bookingRequestedSignal,
-            signalArgs: [booking(bookingId, bookingTrace)],
+            signal: events[first].signal as typeof bookingRequestedSignal,
+            signalArgs: [events[first].arg as never],
           }),
         );
-        await send(cancellationTrace, () => handle.signal(cancellationRequestedSignal, cancellation(bookingId, cancellationTrace)));
+        await send(traces[second], () => handle.signal(events[second].signal as typeof bookingRequestedSignal, events[second].arg as never));
         return handle.result();
       });
       expect(result.status).toBe('Cancelled');
       expect(steps).toEqual([
-        ['resolveUser', bookingTrace.correlationId],
-        ['resolveRoom', bookingTrace.correlationId],
-        ['createBooking', bookingTrace.correlationId],
-        ['cancelBooking', cancellationTrace.correlationId],
-      ]);
-    });
-
-    it("when a cancellation starts the run, the booking's steps still see the booking event's trace", async () => {
-      const [bookingTrace, cancellationTrace] = [newTrace('booking'), newTrace('cancellation')];
-      const { activities, steps } = recordingActivities();
-      const bookingId = `b_${randomUUID()}`;
-      const result = await withWorker(env, activities, async (taskQueue) => {
-        const handle = await send(cancellationTrace, () =>
-          client.workflow.signalWithStart(bookingWorkflow, {
-            taskQueue,
-            workflowId: `booking-${bookingId}`,
-            signal: cancellationRequestedSignal,
-            signalArgs: [cancellation(bookingId, cancellationTrace)],
-          }),
-        );
-        await send(bookingTrace, () => handle.signal(bookingRequestedSignal, booking(bookingId, bookingTrace)));
-        return handle.result();
-      });
-      expect(result.status).toBe('Cancelled');
-      expect(steps).toEqual([
-        ['resolveUser', bookingTrace.correlationId],
-        ['resolveRoom', bookingTrace.correlationId],
-        ['createBooking', bookingTrace.correlationId],
-        ['cancelBooking', cancellationTrace.correlationId],
+        ['resolveUser', traces.booking.correlationId],
+        ['resolveRoom', traces.booking.correlationId],
+        ['createBooking', traces.booking.correlationId],
+        ['cancelBooking', traces.cancellation.correlationId],
       ]);
     });
   });
