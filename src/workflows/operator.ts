@@ -206,15 +206,16 @@ export function operatorControls(): OperatorControls {
     ];
     if (a.nextRetryAt) lines.push(`Retrying by itself at ${a.nextRetryAt} (until ${a.retriesBySelfUntil}); nothing to do if the outage ends.`, '');
     else if (a.kind === 'Outage') lines.push(`Stopped retrying by itself at ${a.retriesBySelfUntil}.`, '');
+    // Commands are broken over short lines and the text ends in prose: the Web UI sizes the
+    // details frame to its text and cuts wide or trailing code blocks.
+    const signal = (decision: OperatorDecision) =>
+      ['```', 'temporal workflow signal \\', `  --workflow-id ${workflowId} \\`, `  --name operatorDecision --input '"${decision}"'`, '```'];
     lines.push(
       'Retry the step now:',
-      '```',
-      `temporal workflow signal --workflow-id ${workflowId} --name operatorDecision --input '"retry"'`,
-      '```',
+      ...signal('retry'),
       'or give up on it (undoes the steps before it):',
-      '```',
-      `temporal workflow signal --workflow-id ${workflowId} --name operatorDecision --input '"abort"'`,
-      '```',
+      ...signal('abort'),
+      `What failed and when: \`temporal workflow query --workflow-id ${workflowId} --name attention\`.`,
     );
     return lines.join('\n');
   }

@@ -73,7 +73,7 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
     const details = (await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata')).currentDetails;
     expect(details).toContain('`createBooking`: outage');
     expect(details).toContain('bookings table is read-only (test outage)');
-    expect(details).toContain(`temporal workflow signal --workflow-id ${workflowId} --name operatorDecision --input '"retry"'`);
+    expect(details).toContain(`temporal workflow signal \\\n  --workflow-id ${workflowId} \\\n  --name operatorDecision --input '"retry"'`);
     const started = (await handle.fetchHistory()).events![0]!.workflowExecutionStartedEventAttributes!;
     const input = JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString());
     expect(input).toMatchObject({ bookingId, userId: `user_${stack.runId}`, trace: { correlationId: `corr-${bookingId}` } });

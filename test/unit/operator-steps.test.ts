@@ -110,7 +110,7 @@ describe('operator steps: outage versus refusal, and compensation', () => {
       expect(parked.nextRetryAt).toBeDefined();
       expect(await searchAttributes(handle)).toEqual({ status: 'NeedsAttention', failedStep: 'chargeCard', kind: 'Outage' });
       expect(await currentDetails(handle)).toContain(
-        `temporal workflow signal --workflow-id ${handle.workflowId} --name operatorDecision --input '"retry"'`,
+        `temporal workflow signal \\\n  --workflow-id ${handle.workflowId} \\\n  --name operatorDecision --input '"retry"'`,
       );
 
       // Each slow retry is one more round of the step's five fast attempts.
