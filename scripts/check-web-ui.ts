@@ -1,0 +1,217 @@
+/**
+ * `npm run check:web-ui`: what an operator sees of a parked booking in the Temporal Web UI, read
+ * from the pages a real headless Chromium renders. Through the real bridge and a real worker it
+ * parks one booking at `createBooking` with a real database outage, checks the run's pages and the
+ * NeedsAttention list, ends the outage, retries the run with the CLI as an operator would, and
+ * checks again. One PASS/FAIL line per check, screenshots in the folder it prints, exit 1 if any
+ * check failed. Run through scripts/check-web-ui.sh, which installs Chromium and starts the stack.
+ */
+import { mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type Locator, type Page } from 'playwright-core';
+import { bookingRoutes } from '../src/bridges/booking-routes';
+import { bookingStateQuery, bookingWorkflowId } from '../src/contracts/booking';
+import { operatorDecisionSignal, pipelineStatusKey } from '../src/contracts/pipeline';
+import { bookingRequested } from '../test/support/booking-events';
+import { connectRealStack, eventually } from '../test/support/real-stack';
+import { temporalCli } from '../test/support/temporal-cli';
+
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** How long a page may take to show what is checked: the UI loads its parts one by one. */
+const uiTimeoutMs = 20_000;
+
+let failures = 0;
+
+async function main(): Promise<void> {
+  const stack = await connectRealStack();
+  const id = stack.runId;
+  const bookingId = `booking_web_ui_${id}`;
+  const userId = `user_web_ui_${id}`;
+  const roomId = `room_web_ui_${id}`;
+  const correlationId = `corr-web-ui-${id}`;
+  const workflowId = bookingWorkflowId(bookingId);
+  const outage = 'bookings table is read-only (web UI check outage)';
+  const trigger = `fail_booking_${id}`;
+  const topics = { bookingEvents: `booking-events-${id}`, cancellations: `booking-cancellations-${id}` };
+  const retryCommand = `temporal workflow signal --workflow-id ${workflowId} --name ${operatorDecisionSignal.name} --input '"retry"'`;
+  const shots = process.env.WEB_UI_CHECK_DIR ?? path.join(os.tmpdir(), `web-ui-check-${id}`);
+  mkdirSync(shots, { recursive: true });
+  console.log(`Screenshots: ${shots}`);
+
+  // playwright's launch() gives every browser a fresh, throw-away profile (user-data dir).
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    // The scenario of test/integration/operator-retry.test.ts: a real database failure for this one booking.
+    await stack.db.query('INSERT INTO users (user_ref) VALUES ($1)', [userId]);
+    await stack.db.query('INSERT INTO rooms (internal_id) VALUES ($1)', [roomId]);
+    await stack.db.query(`
+      CREATE FUNCTION ${trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.booking_id = '${bookingId}' THEN RAISE EXCEPTION '${outage}'; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER ${trigger} BEFORE INSERT ON bookings FOR EACH ROW EXECUTE FUNCTION ${trigger}();`);
+    await stack.createTopics(topics.bookingEvents, topics.cancellations);
+    await stack.startWorker(`bookings-${id}`);
+    await stack.startBridge(bookingRoutes({ taskQueue: `bookings-${id}`, topics }));
+    await stack.publish(topics.bookingEvents, bookingId, bookingRequested(bookingId, userId, roomId), {
+      'correlation-id': correlationId,
+    });
+    const handle = stack.client.workflow.getHandle(workflowId);
+    console.log(`Waiting for ${workflowId} to park at createBooking (about 20 s of fast retries)...`);
+    await eventually(
+      () => handle.describe().then((d) => d.typedSearchAttributes.get(pipelineStatusKey), () => undefined),
+      (status) => status === 'NeedsAttention',
+      90_000,
+    );
+
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1200 } });
+    const workflowsPage = `${stack.config.TEMPORAL_UI_URL}/namespaces/${stack.config.TEMPORAL_NAMESPACE}/workflows`;
+    const runPage = `${workflowsPage}/${encodeURIComponent(workflowId)}`;
+
+    console.log('While parked:');
+    await page.goto(runPage);
+    await check('the Input is the booking event', page, '1-parked-history', () =>
+      missing(sectionText(page, 'Input'), [`"bookingId": "${bookingId}"`, `"userId": "${userId}"`]),
+    );
+    await openTab(page, 'User Metadata');
+    await check('the Summary names the booking and its correlation ID', page, '2-parked-user-metadata', () =>
+      missing(sectionText(page, 'Summary'), [`booking ${bookingId} · correlation ${correlationId}`]),
+    );
+    await check('the Current Details say which step failed, that it is an outage, why, and how to retry', page,
+      '2-parked-user-metadata',
+      () => missing(sectionText(page, 'Current Details'), ['createBooking', 'outage', outage, retryCommand]),
+    );
+    await check('the bookingState query says Processing (not AwaitingBooking)', page, '3-parked-queries', () =>
+      missing(queryResult(page, 'bookingState'), ['"status": "Processing"']),
+    );
+    await page.goto(`${workflowsPage}?query=${encodeURIComponent('PipelineStatus="NeedsAttention"')}`);
+    await check('the workflow list filtered by PipelineStatus="NeedsAttention" lists the run', page,
+      '4-needs-attention-list',
+      () => missing(page.locator('main').innerText(), ['PipelineStatus', 'NeedsAttention', workflowId]),
+    );
+
+    // What the operator does once the outage is over: the command the Current Details gave.
+    await stack.db.query(`DROP TRIGGER ${trigger} ON bookings; DROP FUNCTION ${trigger}()`);
+    await temporalCli('workflow', 'signal', '--workflow-id', workflowId, '--name', operatorDecisionSignal.name, '--input', '"retry"');
+    await eventually(() => handle.query(bookingStateQuery), (state) => state.status === 'Accepted');
+
+    console.log('After the retry:');
+    await page.goto(runPage);
+    await openTab(page, 'User Metadata');
+    // The UI also says "No Current Details" when the metadata query fails; the queries below show it does not.
+    await check('the Current Details are cleared', page, '5-retried-user-metadata', async () => {
+      const text = await sectionText(page, 'Current Details');
+      return text.trim() === 'No Current Details' ? [] : [`"No Current Details", got ${JSON.stringify(text)}`];
+    });
+    await check('the attention query no longer holds the old error', page, '6-retried-queries-attention', async () => {
+      const text = await queryResult(page, 'attention');
+      return [...(await missing(text, ['"status": "Running"'])), ...(text.includes(outage) ? [`no "${outage}"`] : [])];
+    });
+    await check('the bookingState query says Accepted', page, '7-retried-queries-booking-state', () =>
+      missing(queryResult(page, 'bookingState'), ['"status": "Accepted"']),
+    );
+    await openTab(page, 'Search Attributes');
+    await check('the Search Attributes give FailedStep and AttentionKind no value (absent or null)', page,
+      '8-retried-search-attributes',
+      async () => {
+        const text = await sectionText(page, 'Search Attributes');
+        const problems = await missing(text, ['"PipelineStatus": "Running"']);
+        // An attribute removed by upserting null is still listed by DescribeWorkflowExecution, as null.
+        for (const key of ['FailedStep', 'AttentionKind']) {
+          const shown = new RegExp(`"${key}": ("[^"]*")`).exec(text);
+          if (shown) problems.push(`no ${key} value, got ${shown[1]}`);
+        }
+        return problems;
+      },
+    );
+  } finally {
+    await browser.close();
+    await cleanUp(`terminate ${workflowId}`, () =>
+      stack.client.workflow.getHandle(workflowId).terminate('web UI check finished'),
+    );
+    await cleanUp(`drop ${trigger}`, () =>
+      stack.db.query(`DROP TRIGGER IF EXISTS ${trigger} ON bookings; DROP FUNCTION IF EXISTS ${trigger}()`),
+    );
+    await cleanUp('delete the booking, user and room rows', async () => {
+      await stack.db.query('DELETE FROM bookings WHERE booking_id = $1', [bookingId]);
+      await stack.db.query('DELETE FROM users WHERE user_ref = $1', [userId]);
+      await stack.db.query('DELETE FROM rooms WHERE internal_id = $1', [roomId]);
+    });
+    await stack.stop(); // the bridge lets go of the topics before they go
+    await cleanUp('delete the topics', async () => {
+      const admin = stack.kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: Object.values(topics) }).finally(() => admin.disconnect());
+    });
+  }
+  console.log(`${failures ? `${failures} check(s) failed` : 'All checks passed'}; screenshots in ${shots}`);
+  process.exitCode = failures ? 1 : 0;
+
+  /**
+   * Polls `problems` (what the page should show but does not) until it is empty or the page had
+   * its time, then prints one line and saves a screenshot of what the page showed.
+   */
+  async function check(what: string, page: Page, shot: string, problems: () => Promise<string[]>): Promise<void> {
+    let last: string[] = [];
+    const deadline = Date.now() + uiTimeoutMs;
+    do {
+      last = await problems().catch((err: Error) => [`the page to render it (${err.message.split('\n')[0]})`]);
+      if (last.length === 0) break;
+      await page.waitForTimeout(500);
+    } while (Date.now() < deadline);
+    const file = path.join(shots, `${shot}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    if (last.length) failures++;
+    console.log(last.length ? `FAIL ${what}: expected ${last.join('; ')} (${file})` : `PASS ${what}`);
+  }
+}
+
+/** Which of `wanted` the text does not contain. */
+async function missing(text: string | Promise<string>, wanted: string[]): Promise<string[]> {
+  const shown = await text;
+  return wanted.filter((w) => !shown.includes(w)).map((w) => JSON.stringify(w));
+}
+
+async function openTab(page: Page, name: string): Promise<void> {
+  await page.getByRole('tab', { name, exact: true }).click();
+}
+
+/**
+ * The text under a heading of the run page: its code block (Input, Search Attributes) or its
+ * rendered markdown, which the UI shows in an iframe (Summary, Current Details).
+ */
+async function sectionText(page: Page, heading: string): Promise<string> {
+  const section: Locator = page
+    .locator('div')
+    .filter({ has: page.getByRole('heading', { name: heading, exact: true }) })
+    .filter({ has: page.locator('iframe, .cm-content') })
+    .last();
+  const markdown = section.locator('iframe');
+  if (await markdown.count()) return markdown.contentFrame().locator('body').innerText({ timeout: 2_000 });
+  return section.locator('.cm-content').innerText({ timeout: 2_000 });
+}
+
+/** Runs a query from the Queries tab, as an operator would, and returns the result shown. */
+async function queryResult(page: Page, queryType: string): Promise<string> {
+  await openTab(page, 'Queries');
+  await page.locator('button', { has: page.getByTestId('query-select') }).click({ timeout: 5_000 });
+  await page.getByRole('option', { name: queryType, exact: true }).click({ timeout: 2_000 });
+  await page.getByRole('button', { name: /Run Query|Refresh/ }).click({ timeout: 2_000 });
+  await page.waitForTimeout(500);
+  return page.getByTestId('query-result').innerText({ timeout: 2_000 });
+}
+
+async function cleanUp(what: string, step: () => Promise<unknown>): Promise<void> {
+  await step().catch((err: Error) => console.log(`(clean-up: could not ${what}: ${err.message})`));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
