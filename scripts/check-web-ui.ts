@@ -34,7 +34,8 @@ async function main(): Promise<void> {
   const outage = 'bookings table is read-only (web UI check outage)';
   const trigger = `fail_booking_${id}`;
   const topics = { bookingEvents: `booking-events-${id}`, cancellations: `booking-cancellations-${id}` };
-  const retryCommand = `temporal workflow signal --workflow-id ${workflowId} --name ${operatorDecisionSignal.name} --input '"retry"'`;
+  const command = (decision: string) =>
+    `temporal workflow signal \\\n  --workflow-id ${workflowId} \\\n  --name ${operatorDecisionSignal.name} --input '"${decision}"'`;
   const shots = process.env.WEB_UI_CHECK_DIR ?? path.join(os.tmpdir(), `web-ui-check-${id}`);
   mkdirSync(shots, { recursive: true });
   console.log(`Screenshots: ${shots}`);
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
     );
     await check('the Current Details say which step failed, that it is an outage, why, and how to retry', page,
       '2-parked-user-metadata',
-      () => missing(sectionText(page, 'Current Details'), ['createBooking', 'outage', outage, retryCommand]),
+      () => missing(sectionText(page, 'Current Details'), ['createBooking', 'outage', outage, command('retry'), command('abort'), 'What failed and when']),
     );
     await check('the bookingState query says Processing (not AwaitingBooking)', page, '3-parked-queries', () =>
       missing(queryResult(page, 'bookingState'), ['"status": "Processing"']),

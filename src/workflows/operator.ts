@@ -206,16 +206,18 @@ export function operatorControls(): OperatorControls {
     ];
     if (a.nextRetryAt) lines.push(`Retrying by itself at ${a.nextRetryAt} (until ${a.retriesBySelfUntil}); nothing to do if the outage ends.`, '');
     else if (a.kind === 'Outage') lines.push(`Stopped retrying by itself at ${a.retriesBySelfUntil}.`, '');
-    // Commands are broken over short lines and the text ends in prose: the Web UI sizes the
-    // details frame to its text and cuts wide or trailing code blocks.
+    // Commands are broken over short lines, and the last line says nothing essential: the Web UI
+    // (2.42) sizes the details frame a line short of its text and cuts wide lines.
     const signal = (decision: OperatorDecision) =>
       ['```', 'temporal workflow signal \\', `  --workflow-id ${workflowId} \\`, `  --name operatorDecision --input '"${decision}"'`, '```'];
     lines.push(
+      'What failed and when: the `attention` query (Queries tab).',
+      '',
       'Retry the step now:',
       ...signal('retry'),
       'or give up on it (undoes the steps before it):',
       ...signal('abort'),
-      `What failed and when: \`temporal workflow query --workflow-id ${workflowId} --name attention\`.`,
+      'These details clear once the step runs again.',
     );
     return lines.join('\n');
   }
