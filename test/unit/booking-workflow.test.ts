@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BookingActivities } from '../../src/activities/booking';
+import type { BookingActivities, NewBooking } from '../../src/activities/booking';
 import {
   bookingRequestedSignal,
+  bookingStateQuery,
   cancellationRequestedSignal,
   type BookingRequested,
 } from '../../src/contracts/booking';
@@ -34,9 +35,13 @@ const cancellation = (bookingId: string, userId = owner) => ({
   trace,
 });
 
+type Fault = 'outage' | 'refusal' | undefined;
+
 /** In-memory stand-ins with the real activities' types; they record what the workflow asked for. */
-function fakeActivities(options: { failCreate?: () => boolean } = {}) {
+function fakeActivities(options: { failCreate?: () => Fault } = {}) {
   const calls: string[] = [];
+  const created: NewBooking[] = [];
+  const attempts = { createBooking: 0 };
   const users: Record<string, number> = { [owner]: 1, user_other: 2 };
   const activities: BookingActivities = {
     async resolveUser(identifier) {
@@ -48,8 +53,11 @@ function fakeActivities(options: { failCreate?: () => boolean } = {}) {
       return internalId.startsWith('room_') ? 10 : null;
     },
     async createBooking(booking) {
-      if (options.failCreate?.()) throw ApplicationFailure.create({ message: 'database unavailable' });
+      attempts.createBooking++;
+      const fault = options.failCreate?.();
+      if (fault) throw ApplicationFailure.create({ message: `database ${fault}`, nonRetryable: fault === 'refusal' });
       calls.push(`createBooking:${booking.bookingId}`);
+      created.push(booking);
     },
     async rejectBooking(bookingId, reason) {
       calls.push(`rejectBooking:${bookingId}:${reason}`);
@@ -59,7 +67,7 @@ function fakeActivities(options: { failCreate?: () => boolean } = {}) {
       return users[requestedBy] === 1 ? 'Cancelled' : 'NotOwner';
     },
   };
-  return { activities, calls };
+  return { activities, calls, created, attempts };
 }
 
 describe('booking workflow', () => {
@@ -78,6 +86,8 @@ describe('booking workflow', () => {
     env.client.workflow.signalWithStart(bookingWorkflow, {
       taskQueue,
       workflowId: `booking-${randomUUID()}`,
+      // As the bridge starts it: the first event is the run's input too.
+      args: [arg],
       signal,
       signalArgs: [arg],
     });
@@ -98,27 +108,33 @@ describe('booking workflow', () => {
     ]);
   });
 
-  it('when a cancellation arrives before its booking, the booking is created and then cancelled', async () => {
+  it('when a cancellation arrives before its booking, it waits for it; the booking is created and then cancelled', async () => {
     const { activities, calls } = fakeActivities();
     const result = await withWorker(activities, async (tq) => {
       const handle = await start(tq, cancellationRequestedSignal, cancellation('b2'));
+      // The cancellation is held for days, with nothing done, until its booking arrives.
+      await env.sleep('3 days');
+      expect(await handle.query(bookingStateQuery)).toMatchObject({ bookingId: 'b2', status: 'AwaitingBooking' });
+      expect(calls).toEqual([]);
       await handle.signal(bookingRequestedSignal, bookingEvent('b2'));
       return handle.result();
     });
     expect(result.status).toBe('Cancelled');
-    expect(calls.filter((c) => c.startsWith('createBooking'))).toEqual(['createBooking:b2']);
+    expect(calls).toEqual([`resolveUser:${owner}`, 'resolveRoom:room_ocean_001', 'createBooking:b2', `cancelBooking:b2:${owner}`]);
   });
 
-  it('a booking event delivered many times creates the booking once', async () => {
-    const { activities, calls } = fakeActivities();
+  it('a booking event delivered many times creates the booking once, from the first copy', async () => {
+    const { activities, created } = fakeActivities();
     const state = await withWorker(activities, async (tq) => {
       const handle = await start(tq, bookingRequestedSignal, bookingEvent('b3'));
-      for (let i = 0; i < 9; i++) await handle.signal(bookingRequestedSignal, bookingEvent('b3', { guests: 9 }));
+      for (let i = 0; i < 9; i++) await handle.signal(bookingRequestedSignal, bookingEvent('b3', { guests: 9, roomId: 'room_other' }));
       await handle.signal(cancellationRequestedSignal, cancellation('b3'));
       return handle.result();
     });
     expect(state.status).toBe('Cancelled');
-    expect(calls.filter((c) => c.startsWith('createBooking'))).toHaveLength(1);
+    expect(created).toEqual([
+      { bookingId: 'b3', userId: 1, roomId: 10, guests: 2, startDate: '2030-01-15T15:00:00Z', endDate: '2030-01-18T11:00:00Z', trace },
+    ]);
   });
 
   it('refuses a cancellation from someone other than the owner and keeps the booking until the stay ends', async () => {
@@ -154,9 +170,9 @@ describe('booking workflow', () => {
     expect(calls).toEqual([]);
   });
 
-  it('a step that exhausts its retries parks as NeedsAttention until an operator retries it', async () => {
-    let databaseDown = true;
-    const { activities, calls } = fakeActivities({ failCreate: () => databaseDown });
+  it('a refused step parks as NeedsAttention, is not tried again for a day, and an operator retry completes it', async () => {
+    let fault: Fault = 'refusal';
+    const { activities, calls, attempts } = fakeActivities({ failCreate: () => fault });
     const state = await withWorker(activities, async (tq) => {
       const handle = await start(tq, bookingRequestedSignal, bookingEvent('b7'));
       let attention = await handle.query(attentionQuery);
@@ -164,18 +180,41 @@ describe('booking workflow', () => {
         await env.sleep('10 seconds');
         attention = await handle.query(attentionQuery);
       }
-      expect(attention).toMatchObject({ failedStep: 'createBooking', lastError: 'database unavailable' });
-      databaseDown = false;
+      expect(attention).toMatchObject({ failedStep: 'createBooking', kind: 'Refusal', lastError: 'database refusal' });
+      expect(await handle.query(bookingStateQuery)).toMatchObject({ status: 'Processing' });
+      await env.sleep('1 day');
+      expect(await handle.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', failedStep: 'createBooking' });
+      expect(attempts.createBooking).toBe(1);
+
+      fault = undefined;
       await handle.signal(operatorDecisionSignal, 'retry');
       await handle.signal(cancellationRequestedSignal, cancellation('b7'));
       return handle.result();
     });
     expect(state.status).toBe('Cancelled');
+    expect(attempts.createBooking).toBe(2);
     expect(calls).toContain('createBooking:b7');
   });
 
+  it('an outage that outlives the fast retries parks the booking, which completes by itself once the outage ends', async () => {
+    let fault: Fault = 'outage';
+    const { activities, attempts } = fakeActivities({ failCreate: () => fault });
+    const state = await withWorker(activities, async (tq) => {
+      const handle = await start(tq, bookingRequestedSignal, bookingEvent('b10'));
+      while ((await handle.query(attentionQuery)).status !== 'NeedsAttention') await env.sleep('10 seconds');
+      expect(await handle.query(attentionQuery)).toMatchObject({ failedStep: 'createBooking', kind: 'Outage' });
+      expect(attempts.createBooking).toBe(5);
+      await env.sleep('1 hour');
+      expect(attempts.createBooking).toBeGreaterThan(5); // tried again by itself, in rounds
+      fault = undefined; // the outage ends; nobody signals
+      await handle.signal(cancellationRequestedSignal, cancellation('b10'));
+      return handle.result();
+    });
+    expect(state.status).toBe('Cancelled');
+  });
+
   it('an operator may abort a parked workflow, which then fails with the reason', async () => {
-    const { activities } = fakeActivities({ failCreate: () => true });
+    const { activities } = fakeActivities({ failCreate: () => 'refusal' });
     const failure = await withWorker(activities, async (tq) => {
       const handle = await start(tq, bookingRequestedSignal, bookingEvent('b8'));
       while ((await handle.query(attentionQuery)).status !== 'NeedsAttention') await env.sleep('10 seconds');

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -35,7 +37,7 @@ const confirmation = (paymentId: string) => ({
  * In-memory stand-ins with the real activities' types. `adminService` answers each allocation
  * attempt: 'ok', 'down' (an outage, retried) or 'refuse' (no trainer available).
  */
-function fakeActivities(options: { activePurchaseOf?: string; cache?: 'ok' | 'down'; adminService?: () => 'ok' | 'down' | 'refuse' } = {}) {
+function fakeActivities(options: { activePurchaseOf?: string; cache?: 'ok' | 'down'; adminService?: () => 'ok' | 'down' | 'refuse' | 'hang' } = {}) {
   const calls: string[] = [];
   const events: Array<PurchaseCreated | TrainerAllocated> = [];
   const attempts = { cache: 0, allocation: 0 };
@@ -65,6 +67,8 @@ function fakeActivities(options: { activePurchaseOf?: string; cache?: 'ok' | 'do
       attempts.allocation++;
       const answer = options.adminService?.() ?? 'ok';
       if (answer === 'down') throw new Error('admin service answered 503');
+      // Never answers: only the activity's 30 s start-to-close timeout ends the attempt.
+      if (answer === 'hang') await new Promise((resolve) => Context.current().cancellationSignal.addEventListener('abort', resolve));
       if (answer === 'refuse') {
         throw ApplicationFailure.create({ type: allocationRefusedErrorType, nonRetryable: true, message: 'no trainer available for course_typescript' });
       }
@@ -166,17 +170,35 @@ describe('purchase-to-sessions workflow', () => {
     expect(fake.attempts.allocation).toBe(5);
   });
 
+  it('an admin-service call that outlasts its 30 s timeout is abandoned and tried again', async () => {
+    const fake = fakeActivities({ adminService: () => (fake.attempts.allocation === 1 ? 'hang' : 'ok') });
+    const { outcome, elapsedMs } = await withWorker(fake.activities, async (tq) => {
+      const before = await env.currentTimeMs();
+      const outcome = await (await start(tq)).result();
+      const elapsedMs = (await env.currentTimeMs()) - before;
+      await endWindow(outcome.allocationId!);
+      return { outcome, elapsedMs };
+    });
+    expect(outcome.status).toBe('SessionsScheduled');
+    expect(fake.attempts.allocation).toBe(2);
+    expect(elapsedMs).toBeGreaterThanOrEqual(30_000);
+  });
+
   it('an outage longer than 5 attempts parks as NeedsAttention at allocateTrainer', async () => {
     const fake = fakeActivities({ adminService: () => 'down' });
     const attention = await withWorker(fake.activities, async (tq) => {
       const handle = await start(tq);
       while ((await handle.query(attentionQuery)).status !== 'NeedsAttention') await env.sleep('10 seconds');
       await handle.signal(operatorDecisionSignal, 'abort');
-      await handle.result().catch(() => undefined);
+      const failure = await handle.result().catch((err: unknown) => err);
+      expect((failure as WorkflowFailedError).cause).toMatchObject({
+        type: 'OperatorAbort',
+        message: 'Aborted by an operator at step allocateTrainer',
+      });
       return handle.query(attentionQuery);
     });
     expect(fake.attempts.allocation).toBe(5);
-    expect(attention).toMatchObject({ status: 'Aborted', failedStep: 'allocateTrainer' });
+    expect(attention).toMatchObject({ status: 'Aborted', failedStep: 'allocateTrainer', lastError: 'admin service answered 503' });
   });
 
   it('"no trainer available" is not retried: it parks at once, and an operator retry after capacity was added completes it', async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionActivities, SessionSlot } from '../../src/activities/sessions';
@@ -51,6 +52,28 @@ function fakeSessionTable() {
   };
 }
 
+const isWeekday = (date: string) => ![0, 6].includes(new Date(`${date}T00:00:00Z`).getUTCDay());
+const daysBetween = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 86_400_000;
+
+/** 1, or 3 from a Friday and 2 from a Saturday. */
+const daysToNextWeekday = (date: string) => ({ 5: 3, 6: 2 })[new Date(`${date}T00:00:00Z`).getUTCDay() as 5 | 6] ?? 1;
+
+/** Every date a weekday, each the next weekday after the one before (Friday → Monday). */
+function expectConsecutiveWeekdays(dates: string[]): void {
+  expect(dates.filter((d) => !isWeekday(d))).toEqual([]);
+  const wrong = dates.slice(1).filter((d, i) => daysBetween(dates[i]!, d) !== daysToNextWeekday(dates[i]!));
+  expect(wrong).toEqual([]);
+}
+
+describe('weekdaysAfter', () => {
+  it('counts Monday to Friday after the given day, skipping weekends', () => {
+    expect(weekdaysAfter('2030-01-10', 4)).toEqual(['2030-01-11', '2030-01-14', '2030-01-15', '2030-01-16']); // from a Thursday
+    expect(weekdaysAfter('2030-01-12', 2)).toEqual(['2030-01-14', '2030-01-15']); // from a Saturday
+    expect(weekdaysAfter('2029-12-31', 3)).toEqual(['2030-01-01', '2030-01-02', '2030-01-03']); // across a year
+    expect(weekdaysAfter('2030-01-10', 0)).toEqual([]);
+  });
+});
+
 describe('session window', () => {
   let env: TestWorkflowEnvironment;
   beforeAll(async () => {
@@ -98,7 +121,7 @@ describe('session window', () => {
     const dates = table.slots().map((s) => s.date);
     expect(new Set(dates).size).toBe(dates.length);
     expect(dates.filter((d) => [0, 6].includes(new Date(`${d}T00:00:00Z`).getUTCDay()))).toEqual([]);
-    expect(dates.slice(1)).toEqual(weekdaysAfter(dates[0]!, dates.length - 1));
+    expectConsecutiveWeekdays(dates);
     // About four weeks of weekdays, plus the window ahead.
     expect(dates.length).toBeGreaterThanOrEqual(20 + 2);
   });
@@ -114,7 +137,11 @@ describe('session window', () => {
     });
     const [first] = table.topUps;
     expect(first?.futureBefore).toBe(0);
-    expect(first?.added).toEqual(weekdaysAfter(new Date(first!.now).toISOString().slice(0, 10), 7));
+    // The 7 weekdays after the workflow's today, checked without the code under test.
+    const today = new Date(first!.now).toISOString().slice(0, 10);
+    expect(first!.added).toHaveLength(7);
+    expect(daysBetween(today, first!.added[0]!)).toBe(daysToNextWeekday(today));
+    expectConsecutiveWeekdays(first!.added);
     expect(table.topUps).toHaveLength(1);
   });
 
@@ -144,7 +171,12 @@ describe('session window', () => {
       }
       expect(attention).toMatchObject({ failedStep: 'checkSessionWindow', lastError: 'database unavailable' });
       await handle.signal(operatorDecisionSignal, 'abort');
-      await expect(handle.result()).rejects.toThrow();
+      const failure = await handle.result().catch((err: unknown) => err);
+      expect(failure).toBeInstanceOf(WorkflowFailedError);
+      expect((failure as WorkflowFailedError).cause).toMatchObject({
+        type: 'OperatorAbort',
+        message: 'Aborted by an operator at step checkSessionWindow',
+      });
     });
   });
 });
