@@ -11,13 +11,21 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Client } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import type { BookingActivities } from '../src/activities/booking';
 import type { SessionActivities } from '../src/activities/sessions';
 import { createAdminService, ensureAdminSchema, upsertTrainer } from '../src/admin-service/server';
 import { loadConfig } from '../src/config';
 import { createKafka, createPool, createProducer, createRedis, createTemporalClient } from '../src/connections';
 import { withTrace } from '../src/current-trace';
-import { bookingRequestedSignal, bookingWorkflowId, cancellationRequestedSignal } from '../src/contracts/booking';
+import {
+  bookingRequestedSignal,
+  bookingStateQuery,
+  bookingWorkflowId,
+  cancellationRequestedSignal,
+  type BookingWorkflowInput,
+} from '../src/contracts/booking';
 import { operatorDecisionSignal, pipelineStatusKey } from '../src/contracts/pipeline';
 import {
   allocationEndedSignal,
@@ -47,7 +55,8 @@ async function main(): Promise<void> {
   const taskQueue = `record-${run}`;
   const owner = `user_rec_${run}`;
   const room = `room_rec_${run}`;
-  await db.query('INSERT INTO users (user_ref) VALUES ($1)', [owner]);
+  const stranger = `user_rec_other_${run}`;
+  await db.query('INSERT INTO users (user_ref) VALUES ($1), ($2)', [owner, stranger]);
   await db.query('INSERT INTO rooms (internal_id) VALUES ($1)', [room]);
 
   // The purchase pipeline's real dependencies, with this script's own admin service.
@@ -90,10 +99,11 @@ async function main(): Promise<void> {
     trace,
   });
   const cancellation = (bookingId: string) => ({ bookingId, userId: owner, timestamp: '2030-12-01T00:00:00Z', trace });
-  const start = (bookingId: string, signal: any, arg: unknown) =>
+  const start = (bookingId: string, signal: any, arg: BookingWorkflowInput) =>
     client.workflow.signalWithStart(bookingWorkflow, {
       workflowId: bookingWorkflowId(bookingId),
       taskQueue,
+      args: [arg],
       signal,
       signalArgs: [arg],
     });
@@ -155,6 +165,32 @@ async function main(): Promise<void> {
       await h.result();
       return h.workflowId;
     },
+    'booking-ended': async () => {
+      const id = `rec_${run}_ended`;
+      const now = Date.now();
+      const shortStay = { startDate: new Date(now - 86_400_000).toISOString(), endDate: new Date(now + 5_000).toISOString() };
+      const h = await start(id, bookingRequestedSignal, { ...booking(id), ...shortStay });
+      await h.result();
+      return h.workflowId;
+    },
+    'booking-cancellation-refused-then-cancelled': async () => {
+      const id = `rec_${run}_refused`;
+      const h = await start(id, bookingRequestedSignal, booking(id));
+      await h.signal(cancellationRequestedSignal, { ...cancellation(id), userId: stranger });
+      await h.signal(cancellationRequestedSignal, cancellation(id));
+      await h.result();
+      return h.workflowId;
+    },
+    'booking-parked-then-aborted': async () => {
+      const id = `rec_${run}_aborted`;
+      failCreates = true;
+      const h = await start(id, bookingRequestedSignal, booking(id));
+      await waitUntilParked(h.workflowId);
+      failCreates = false;
+      await h.signal(operatorDecisionSignal, 'abort');
+      await h.result().catch(() => undefined); // it fails with OperatorAbort, which the history records
+      return h.workflowId;
+    },
     'purchase-sessions-scheduled': async () => {
       const h = await purchase('scheduled');
       await endWindow((await h.result()).allocationId!);
@@ -209,7 +245,7 @@ async function main(): Promise<void> {
       console.log(`recorded ${path.relative(process.cwd(), file)}`);
     }
   });
-  await recordSessionWindowOverWeeks();
+  await recordOnTestServer();
   await admin.close();
   await producer.disconnect();
   redis.disconnect();
@@ -219,50 +255,125 @@ async function main(): Promise<void> {
 }
 
 /**
- * A window's 6-hourly top-ups and its weekly continue-as-new take days of workflow time: this one is
- * recorded on the time-skipping test server, with an in-memory sessions table. The file holds the
- * first run, which ends by continuing as new.
+ * Histories that take days of workflow time (a window's 6-hourly top-ups and weekly
+ * continue-as-new, a booking that never arrives, an outage retried by itself) are recorded on the
+ * time-skipping test server, with in-memory activities.
  */
-async function recordSessionWindowOverWeeks(): Promise<void> {
-  const file = path.join(historiesDir, `session-window-topped-up-continued-as-new-${HISTORY_VERSION}.json`);
-  if (existsSync(file)) {
-    console.log(`kept     ${path.relative(process.cwd(), file)}`);
-    return;
-  }
-  const env = await createTimeSkippingEnv();
+async function recordOnTestServer(): Promise<void> {
+  // A fresh test server per scenario: one that has seen a run terminated can leave its clock
+  // locked, and the next scenario would wait out its timers in real time.
+  let env: TestWorkflowEnvironment;
+  let client: Client;
+  const trace = { correlationId: 'record-test-server', baggage: 'recorded=true' };
   const dates: string[] = [];
-  const activities: SessionActivities = {
-    async sessionWindowOf(_allocationId, now) {
+  let allocationActive = true;
+  let createAttempts = 0;
+  const activities = {
+    async sessionWindowOf(_allocationId: string, now: string) {
       const future = dates.filter((d) => Date.parse(`${d}T10:00:00Z`) > Date.parse(now)).length;
-      return { allocationActive: true, futureSessions: future, lastScheduledDate: dates.at(-1) ?? null };
+      return { allocationActive, futureSessions: future, lastScheduledDate: dates.at(-1) ?? null };
     },
-    async scheduleSessions(_allocation, slots) {
+    async scheduleSessions(_allocation: unknown, slots: Array<{ date: string }>) {
       dates.push(...slots.map((s) => s.date));
       return slots.length;
     },
-  };
-  try {
-    const taskQueue = `record-window-${randomUUID()}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, ...workflowCode, activities });
-    const client = new Client({ connection: env.connection, interceptors: traceClientInterceptors });
-    await worker.runUntil(async () => {
+    resolveUser: async () => 1,
+    resolveRoom: async () => 1,
+    // Down for the five fast attempts and the first round of retries by itself, then back.
+    async createBooking() {
+      if (++createAttempts <= 7) throw ApplicationFailure.create({ message: 'recorded outage' });
+    },
+    rejectBooking: async () => undefined,
+    cancelBooking: async () => 'Cancelled' as const,
+  } satisfies Partial<SessionActivities & BookingActivities>;
+  const booking = (bookingId: string) => ({
+    bookingId,
+    userId: 'user_rec',
+    roomId: 'room_rec',
+    guests: 2,
+    startDate: '2031-01-15T15:00:00Z',
+    endDate: '2031-01-18T11:00:00Z',
+    trace,
+  });
+  const cancellation = (bookingId: string) => ({ bookingId, userId: 'user_rec', timestamp: '2030-12-01T00:00:00Z', trace });
+
+  const scenarios: Record<string, (taskQueue: string) => Promise<{ workflowId: string; runId?: string; done(): Promise<void> }>> = {
+    'session-window-topped-up-continued-as-new': async (taskQueue) => {
       const allocationId = `alloc_rec_${randomUUID().slice(0, 8)}`;
-      const h = await withTrace({ correlationId: 'record-window' }, () =>
-        client.workflow.start(sessionWindowWorkflow, {
-          workflowId: sessionWindowWorkflowId(allocationId),
-          taskQueue,
-          args: [{ allocationId, studentId: 'student_rec', trainerId: 'trainer_rec' }],
-        }),
-      );
+      const h = await client.workflow.start(sessionWindowWorkflow, {
+        workflowId: sessionWindowWorkflowId(allocationId),
+        taskQueue,
+        args: [{ allocationId, studentId: 'student_rec', trainerId: 'trainer_rec' }],
+      });
       await env.sleep('8 days');
-      const firstRun = client.workflow.getHandle(h.workflowId, h.firstExecutionRunId);
-      await writeFile(file, historyToJSON(await firstRun.fetchHistory()));
-      await h.terminate('recorded');
-    });
-  } finally {
-    await env.teardown();
+      // The file holds the first run, which ends by continuing as new.
+      return { workflowId: h.workflowId, runId: h.firstExecutionRunId, done: () => h.terminate('recorded').then(() => undefined) };
+    },
+    'session-window-allocation-ended': async (taskQueue) => {
+      allocationActive = true;
+      const allocationId = `alloc_rec_${randomUUID().slice(0, 8)}`;
+      const h = await client.workflow.start(sessionWindowWorkflow, {
+        workflowId: sessionWindowWorkflowId(allocationId),
+        taskQueue,
+        args: [{ allocationId, studentId: 'student_rec', trainerId: 'trainer_rec' }],
+      });
+      await env.sleep('7 hours');
+      allocationActive = false; // the allocation ended in the database; the next check sees it
+      // Only the environment's own client and sleep skip time; this client carries the trace.
+      await env.sleep('6 hours');
+      await h.result();
+      return { workflowId: h.workflowId, done: async () => undefined };
+    },
+    'booking-never-booked': async (taskQueue) => {
+      const id = `rec_${randomUUID().slice(0, 8)}_never`;
+      const h = await client.workflow.signalWithStart(bookingWorkflow, {
+        workflowId: bookingWorkflowId(id),
+        taskQueue,
+        args: [cancellation(id)],
+        signal: cancellationRequestedSignal,
+        signalArgs: [cancellation(id)],
+      });
+      await env.sleep('8 days');
+      await h.result();
+      return { workflowId: h.workflowId, done: async () => undefined };
+    },
+    'booking-outage-retried-by-itself': async (taskQueue) => {
+      const id = `rec_${randomUUID().slice(0, 8)}_outage`;
+      const h = await client.workflow.signalWithStart(bookingWorkflow, {
+        workflowId: bookingWorkflowId(id),
+        taskQueue,
+        args: [booking(id)],
+        signal: bookingRequestedSignal,
+        signalArgs: [booking(id)],
+      });
+      while ((await h.query(bookingStateQuery)).status !== 'Accepted') await env.sleep('1 minute');
+      await h.signal(cancellationRequestedSignal, cancellation(id));
+      await h.result();
+      return { workflowId: h.workflowId, done: async () => undefined };
+    },
+  };
+
+  for (const [name, scenario] of Object.entries(scenarios)) {
+    const file = path.join(historiesDir, `${name}-${HISTORY_VERSION}.json`);
+    if (existsSync(file)) {
+      console.log(`kept     ${path.relative(process.cwd(), file)}`);
+      continue;
+    }
+    env = await createTimeSkippingEnv();
+    client = new Client({ connection: env.connection, interceptors: traceClientInterceptors });
+    try {
+      const taskQueue = `record-test-server-${randomUUID()}`;
+      const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, ...workflowCode, activities });
+      await worker.runUntil(async () => {
+        const { workflowId, runId, done } = await withTrace(trace, () => scenario(taskQueue));
+        await writeFile(file, historyToJSON(await client.workflow.getHandle(workflowId, runId).fetchHistory()));
+        await done();
+      });
+    } finally {
+      await env.teardown();
+    }
+    console.log(`recorded ${path.relative(process.cwd(), file)}`);
   }
-  console.log(`recorded ${path.relative(process.cwd(), file)}`);
 }
 
 main().catch((err) => {

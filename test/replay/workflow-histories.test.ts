@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
-import { workflowCode } from '../../src/workers/workflows-path';
+import { workflowCode, workflowCodeOf } from '../../src/workers/workflows-path';
 import * as workflows from '../../src/workflows';
 
 /**
@@ -39,10 +41,33 @@ describe('recorded workflow histories', () => {
     expect(failures).toEqual([]);
   });
 
-  it('catches a change that is not behind patched(): reordered steps fail to replay', async () => {
-    const [first] = await loadHistories();
-    await expect(
-      Worker.runReplayHistory({ workflowsPath: path.resolve(__dirname, '..', 'fixtures', 'reordered-workflows.ts') }, first!.history),
-    ).rejects.toBeInstanceOf(DeterminismViolationError);
+  describe('a copy of the booking workflow, replayed against the history of a booking cancelled by its owner', () => {
+    const source = readFileSync(path.resolve(__dirname, '..', '..', 'src', 'workflows', 'booking.ts'), 'utf8');
+    const resolveUserLine = /^  const userId = await bookingStep\('resolveUser'.*$/m;
+    const resolveRoomLine = /^  const roomId = await bookingStep\('resolveRoom'.*$/m;
+
+    /** Writes the copy beside the fixtures, with its imports pointing back into src/. */
+    async function replayCopy(code: string) {
+      const file = path.resolve(__dirname, '..', 'fixtures', `booking-copy-${randomUUID()}.ts`);
+      writeFileSync(file, code.replaceAll("from '../", "from '../../src/").replaceAll("from './", "from '../../src/workflows/"));
+      try {
+        const history = JSON.parse(await readFile(path.join(historiesDir, 'booking-cancelled-by-owner-v2.json'), 'utf8'));
+        await Worker.runReplayHistory(workflowCodeOf(file), history);
+      } finally {
+        rmSync(file);
+      }
+    }
+
+    it('replays when unchanged (the control)', async () => {
+      await expect(replayCopy(source)).resolves.toBeUndefined();
+    });
+
+    it('fails with a determinism violation when two steps are swapped without patched()', async () => {
+      const userLine = source.match(resolveUserLine)![0];
+      const roomLine = source.match(resolveRoomLine)![0];
+      const swapped = source.replace(userLine, '@@user@@').replace(roomLine, userLine).replace('@@user@@', roomLine);
+      expect(swapped).not.toBe(source);
+      await expect(replayCopy(swapped)).rejects.toBeInstanceOf(DeterminismViolationError);
+    });
   });
 });
