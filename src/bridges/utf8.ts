@@ -26,6 +26,16 @@ function* characters(bytes: Uint8Array): Generator<{ at: number; length: number;
   }
 }
 
+/** The text the bytes encode, or the offset of the first byte that is not valid UTF-8. */
+export function decodeUtf8(bytes: Uint8Array): { text: string } | { invalidAt: number } {
+  try {
+    return { text: strictUtf8.decode(bytes) };
+  } catch {
+    for (const c of characters(bytes)) if (c.text === undefined) return { invalidAt: c.at };
+    throw new Error('UTF-8 decoding failed but every character is valid');
+  }
+}
+
 const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => `\\x${b.toString(16).padStart(2, '0')}`).join('');
 
 /**

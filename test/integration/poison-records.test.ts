@@ -138,4 +138,11 @@ describe('poison records on the real stack', () => {
     expect(parked.correlationId).toBe(`corr\\x00${bookingId}`);
   });
 
+  it('a Latin-1 value is parked as invalid UTF-8 instead of booked with mangled characters', async () => {
+    const bookingId = newBookingId();
+    const value = Buffer.from(bookingJson(bookingId, { paymentId: 'PAGO-ÑUÑEZ' }), 'latin1');
+    const parked = await parkedAfterPoison({ key: Buffer.from(bookingId), value });
+    expect(parked.reason).toBe(`value is not valid UTF-8 at byte ${value.indexOf(0xd1)}`);
+    expect(await bookingStatus(bookingId)).toBeUndefined();
+  });
 });
