@@ -6,6 +6,7 @@ import { withTrace } from '../current-trace';
 import { logger, loggerFor, type Logger } from '../logger';
 import { traceFromMessage, type TraceContext } from '../trace';
 import type { ParkedEvents } from './parked-events';
+import { decodeUtf8 } from './utf8';
 
 /** How one topic's events become workflow starts or signals. */
 export interface Route<E = any> {
@@ -57,9 +58,12 @@ function decode(
   route: Route,
   message: KafkaMessage,
 ): { ok: true; event: unknown; key: string } | { ok: false; reason: string } {
+  // Buffer.toString() would turn bytes that are not UTF-8 into U+FFFD and accept the mangled event.
+  const value = decodeUtf8(message.value ?? Buffer.alloc(0));
+  if ('invalidAt' in value) return { ok: false, reason: `value is not valid UTF-8 at byte ${value.invalidAt}` };
   let json: unknown;
   try {
-    json = JSON.parse(message.value?.toString() ?? '');
+    json = JSON.parse(value.text);
   } catch (err) {
     return { ok: false, reason: `unparseable JSON: ${(err as Error).message}` };
   }

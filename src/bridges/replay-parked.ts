@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
 import { createKafka, createPool, createProducer } from '../connections';
 import { createParkedEvents } from './parked-events';
+import { readable } from './utf8';
 
 /**
  * Operator command: publish a parked record again to its topic, unchanged or corrected.
@@ -19,14 +20,14 @@ async function main(): Promise<void> {
   try {
     if (values.list || positionals.length === 0) {
       console.table(
-        (await parkedEvents.list()).map(({ id, topic, partition, offset, correlationId, reason, payload, parkedAt }) => ({
+        (await parkedEvents.list()).map(({ id, topic, partition, offset, correlationId, reason, record, parkedAt }) => ({
           id,
           topic,
           partition,
           offset,
           correlationId,
           reason,
-          payload: preview(payload),
+          payload: record ? preview(record.value) : '(not stored)',
           parkedAt,
         })),
       );
@@ -45,9 +46,9 @@ async function main(): Promise<void> {
   }
 }
 
-/** Enough of the payload to recognise the record in a table row, on one line. */
-function preview(payload: string | null, width = 60): string | null {
-  const line = payload?.replace(/\s+/g, ' ') ?? null;
+/** Enough of the payload to recognise the record in a table row, on one line, binary or not. */
+function preview(payload: Buffer | null, width = 60): string | null {
+  const line = payload && readable(payload).replace(/\s+/g, ' ');
   return line && line.length > width ? `${line.slice(0, width - 1)}…` : line;
 }
 

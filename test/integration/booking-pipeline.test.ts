@@ -5,6 +5,7 @@ import type { ParkedEvent } from '../../src/bridges/parked-events';
 import { bookingRequested } from '../support/booking-events';
 import { bookingStateQuery, bookingWorkflowId, type BookingState } from '../../src/contracts/booking';
 import { correlationIdKey, pipelineStatusKey } from '../../src/contracts/pipeline';
+import { headersAsText } from '../../src/trace';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 
 /** Kafka → bridge → Temporal → PostgreSQL, all real, as the booking service's events arrive. */
@@ -177,13 +178,13 @@ describe('booking pipeline on the real stack', () => {
     await statusEventually(other, 'Accepted');
 
     const parked = await eventually(
-      async () => (await stack.parkedEvents.list({ topic: topics.bookingEvents })).filter((p) => p.key === bookingId),
+      async () => (await stack.parkedEvents.list({ topic: topics.bookingEvents })).filter((p) => p.record?.key?.toString() === bookingId),
       (ps) => ps.length === 2,
     );
     const [unparseable, invalid] = parked as [ParkedEvent, ParkedEvent];
     expect(unparseable.reason).toMatch(/^unparseable JSON/);
     expect(invalid.reason).toBe('schema violation: guests: Too small: expected number to be >0');
-    expect(invalid.headers).toMatchObject({ 'correlation-id': `bad-${bookingId}` });
+    expect(headersAsText(invalid.record?.headers)).toMatchObject({ 'correlation-id': `bad-${bookingId}` });
     expect(invalid.correlationId).toBe(`bad-${bookingId}`);
 
     await stack.parkedEvents.replay(stack.producer, invalid.id, JSON.stringify(bookingEvent(bookingId)));
