@@ -94,79 +94,114 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
   return consumer;
 }
 
+/**
+ * One batch of one partition, as a process: sort its records into lanes, settle every lane
+ * (deliver each record, retrying while a dependency is down, or park it), then commit.
+ */
 async function settleBatch(payload: EachBatchPayload, route: Route, options: BridgeOptions, log: Logger) {
-  const { batch, heartbeat, isRunning, isStale } = payload;
-  const consumedAtMs = Date.now();
-  type Decoded = ReturnType<typeof decode>;
-  const lanes = new Map<string, Array<[KafkaMessage, Decoded]>>();
-  for (const message of batch.messages) {
-    const d = decode(route, message);
-    const lane = d.ok ? `key:${d.key}` : `offset:${message.offset}`;
-    const queued = lanes.get(lane);
-    if (queued) queued.push([message, d]);
-    else lanes.set(lane, [[message, d]]);
-  }
-
-  /** Retries `attempt` until it succeeds, backing off while the dependency is down. */
-  async function untilDone<T>(what: string, trace: TraceContext, attempt: () => Promise<T>): Promise<T> {
-    for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 10_000)) {
-      try {
-        return await attempt();
-      } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError || isPermanent(err)) throw err;
-        if (!isRunning() || isStale()) throw new Unrecoverable(`consumer stopped while retrying ${what}`);
-        loggerFor(trace, { topic: batch.topic, partition: batch.partition }).warn(
-          { err: (err as Error).message, retryInMs: delayMs },
-          `${what} failed; holding the partition and retrying`,
-        );
-        await sleep(delayMs);
-        await heartbeat();
-      }
-    }
-  }
-
-  async function settle(message: KafkaMessage, d: Decoded): Promise<void> {
-    const trace = traceFromMessage(batch.topic, batch.partition, message);
-    const park = async (reason: string): Promise<Outcome> => {
-      loggerFor(trace, { topic: batch.topic, partition: batch.partition, offset: message.offset }).error(
-        { reason },
-        'Parked an event that cannot become a workflow',
-      );
-      await untilDone('parking', trace, () =>
-        options.parkedEvents.park(batch.topic, batch.partition, message, reason, trace.correlationId),
-      );
-      return 'parked';
-    };
-
-    let outcome: Outcome;
-    if (!d.ok) {
-      outcome = await park(d.reason);
-    } else {
-      try {
-        await untilDone('delivery to Temporal', trace, () =>
-          withTrace(trace, () => route.deliver(options.client, d.event, trace)),
-        );
-        outcome = 'delivered';
-      } catch (err) {
-        if (err instanceof Unrecoverable) throw err;
-        // The workflow for this identity already ran and closed: the event is a late duplicate.
-        if (err instanceof WorkflowExecutionAlreadyStartedError) outcome = 'duplicate';
-        else outcome = await park(`rejected by Temporal: ${(err as Error).message}`);
-      }
-    }
-    options.onSettled?.(batch.topic, message, outcome, consumedAtMs);
-    // A large batch can take longer than the session timeout; kafkajs rate-limits these calls.
-    await heartbeat();
-  }
-
-  await runLanes([...lanes.values()], options.maxInFlight, async (lane) => {
-    for (const [message, d] of lane) await settle(message, d);
+  const batch: BatchContext = { payload, route, options, consumedAtMs: Date.now() };
+  const lanes = buildLanes(route, payload.batch.messages);
+  await runLanes(lanes, options.maxInFlight, async (lane) => {
+    for (const record of lane) await settleRecord(batch, record);
   });
+  await commitBatch(payload);
+  log.debug({ topic: payload.batch.topic, partition: payload.batch.partition, count: payload.batch.messages.length }, 'Batch settled');
+}
 
-  payload.resolveOffset(batch.lastOffset());
+interface BatchContext {
+  payload: EachBatchPayload;
+  route: Route;
+  options: BridgeOptions;
+  /** When the batch arrived, for `onSettled`. */
+  consumedAtMs: number;
+}
+
+interface BatchRecord {
+  message: KafkaMessage;
+  decoded: ReturnType<typeof decode>;
+}
+
+/**
+ * Job 1, lanes: records of one ordering key form a lane, in offset order; a record that cannot be
+ * decoded has no key and is a lane of its own, so parking it holds up nobody.
+ */
+function buildLanes(route: Route, messages: KafkaMessage[]): BatchRecord[][] {
+  const lanes = new Map<string, BatchRecord[]>();
+  for (const message of messages) {
+    const decoded = decode(route, message);
+    const lane = decoded.ok ? `key:${decoded.key}` : `offset:${message.offset}`;
+    const queued = lanes.get(lane);
+    if (queued) queued.push({ message, decoded });
+    else lanes.set(lane, [{ message, decoded }]);
+  }
+  return [...lanes.values()];
+}
+
+/** One record: delivered to Temporal, or parked with the reason it never can be. */
+async function settleRecord(batch: BatchContext, { message, decoded }: BatchRecord): Promise<void> {
+  const { topic, partition } = batch.payload.batch;
+  const trace = traceFromMessage(topic, partition, message);
+  let outcome: Outcome;
+  if (!decoded.ok) {
+    outcome = await park(batch, message, trace, decoded.reason);
+  } else {
+    try {
+      outcome = await deliver(batch, decoded.event, trace);
+    } catch (err) {
+      if (err instanceof Unrecoverable) throw err;
+      // The workflow for this identity already ran and closed: the event is a late duplicate.
+      if (err instanceof WorkflowExecutionAlreadyStartedError) outcome = 'duplicate';
+      else outcome = await park(batch, message, trace, `rejected by Temporal: ${(err as Error).message}`);
+    }
+  }
+  batch.options.onSettled?.(topic, message, outcome, batch.consumedAtMs);
+  // A large batch can take longer than the session timeout; kafkajs rate-limits these calls.
+  await batch.payload.heartbeat();
+}
+
+/** Job 2, delivery: the route's start or signal, retried while Temporal is unreachable. */
+async function deliver(batch: BatchContext, event: unknown, trace: TraceContext): Promise<Outcome> {
+  const { route, options } = batch;
+  await untilDone(batch, 'delivery to Temporal', trace, () =>
+    withTrace(trace, () => route.deliver(options.client, event, trace)),
+  );
+  return 'delivered';
+}
+
+/** Job 3, parking: the record and the reason it cannot become a workflow, retried while PostgreSQL is down. */
+async function park(batch: BatchContext, message: KafkaMessage, trace: TraceContext, reason: string): Promise<Outcome> {
+  const { topic, partition } = batch.payload.batch;
+  loggerFor(trace, { topic, partition, offset: message.offset }).error({ reason }, 'Parked an event that cannot become a workflow');
+  await untilDone(batch, 'parking', trace, () =>
+    batch.options.parkedEvents.park(topic, partition, message, reason, trace.correlationId),
+  );
+  return 'parked';
+}
+
+/** Retries `attempt` until it succeeds, backing off while the dependency is down. */
+async function untilDone<T>(batch: BatchContext, what: string, trace: TraceContext, attempt: () => Promise<T>): Promise<T> {
+  const { batch: kafkaBatch, heartbeat, isRunning, isStale } = batch.payload;
+  for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 10_000)) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError || isPermanent(err)) throw err;
+      if (!isRunning() || isStale()) throw new Unrecoverable(`consumer stopped while retrying ${what}`);
+      loggerFor(trace, { topic: kafkaBatch.topic, partition: kafkaBatch.partition }).warn(
+        { err: (err as Error).message, retryInMs: delayMs },
+        `${what} failed; holding the partition and retrying`,
+      );
+      await sleep(delayMs);
+      await heartbeat();
+    }
+  }
+}
+
+/** Job 4, commit: every record of the batch is acknowledged or parked, so its last offset may be committed. */
+async function commitBatch(payload: EachBatchPayload): Promise<void> {
+  payload.resolveOffset(payload.batch.lastOffset());
   await payload.commitOffsetsIfNecessary();
-  await heartbeat();
-  log.debug({ topic: batch.topic, partition: batch.partition, count: batch.messages.length }, 'Batch settled');
+  await payload.heartbeat();
 }
 
 /** Runs lanes with at most `limit` at a time; the first failure stops the batch. */
