@@ -39,6 +39,13 @@ export type Outcome = 'delivered' | 'duplicate' | 'parked';
 
 class Unrecoverable extends Error {}
 
+/** Temporal refused the record itself (`cause`): retrying cannot change the answer. */
+class Refused extends Error {
+  constructor(override readonly cause: unknown) {
+    super('refused', { cause });
+  }
+}
+
 // gRPC codes that mean the request itself is wrong and will never succeed as sent.
 const permanentGrpcCodes = new Set([3 /* INVALID_ARGUMENT */, 7 /* PERMISSION_DENIED */, 12 /* UNIMPLEMENTED */]);
 
@@ -141,31 +148,31 @@ function buildLanes(route: Route, messages: KafkaMessage[]): BatchRecord[][] {
 async function settleRecord(batch: BatchContext, { message, decoded }: BatchRecord): Promise<void> {
   const { topic, partition } = batch.payload.batch;
   const trace = traceFromMessage(topic, partition, message);
-  let outcome: Outcome;
-  if (!decoded.ok) {
-    outcome = await park(batch, message, trace, decoded.reason);
-  } else {
-    try {
-      outcome = await deliver(batch, decoded.event, trace);
-    } catch (err) {
-      if (err instanceof Unrecoverable) throw err;
-      // The workflow for this identity already ran and closed: the event is a late duplicate.
-      if (err instanceof WorkflowExecutionAlreadyStartedError) outcome = 'duplicate';
-      else outcome = await park(batch, message, trace, `rejected by Temporal: ${(err as Error).message}`);
-    }
-  }
+  const result = decoded.ok ? await deliver(batch, decoded.event, trace) : { refused: decoded.reason };
+  const outcome = typeof result === 'string' ? result : await park(batch, message, trace, result.refused);
   batch.options.onSettled?.(topic, message, outcome, batch.consumedAtMs);
   // A large batch can take longer than the session timeout; kafkajs rate-limits these calls.
   await batch.payload.heartbeat();
 }
 
-/** Job 2, delivery: the route's start or signal, retried while Temporal is unreachable. */
-async function deliver(batch: BatchContext, event: unknown, trace: TraceContext): Promise<Outcome> {
+/**
+ * Job 2, delivery: the route's start or signal, retried while Temporal is unreachable. Only
+ * Temporal's own refusal of the record makes it a refusal; any other error (a heartbeat that finds
+ * the group rebalancing, the consumer stopping) ends the batch unresolved and kafkajs delivers it again.
+ */
+async function deliver(batch: BatchContext, event: unknown, trace: TraceContext): Promise<Outcome | { refused: string }> {
   const { route, options } = batch;
-  await untilDone(batch, 'delivery to Temporal', trace, () =>
-    withTrace(trace, () => route.deliver(options.client, event, trace)),
-  );
-  return 'delivered';
+  try {
+    await untilDone(batch, 'delivery to Temporal', trace, () =>
+      withTrace(trace, () => route.deliver(options.client, event, trace)),
+    );
+    return 'delivered';
+  } catch (err) {
+    if (!(err instanceof Refused)) throw err;
+    // The workflow for this identity already ran and closed: the event is a late duplicate.
+    if (err.cause instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
+    return { refused: `rejected by Temporal: ${(err.cause as Error).message}` };
+  }
 }
 
 /** Job 3, parking: the record and the reason it cannot become a workflow, retried while PostgreSQL is down. */
@@ -178,22 +185,28 @@ async function park(batch: BatchContext, message: KafkaMessage, trace: TraceCont
   return 'parked';
 }
 
-/** Retries `attempt` until it succeeds, backing off while the dependency is down. */
+/**
+ * Retries `attempt` until it succeeds, backing off while the dependency is down. An error the
+ * attempt will always get again comes back as `Refused`; anything thrown while waiting (heartbeat)
+ * is not the record's fault and propagates as it is.
+ */
 async function untilDone<T>(batch: BatchContext, what: string, trace: TraceContext, attempt: () => Promise<T>): Promise<T> {
   const { batch: kafkaBatch, heartbeat, isRunning, isStale } = batch.payload;
   for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 10_000)) {
+    let failure: unknown;
     try {
       return await attempt();
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError || isPermanent(err)) throw err;
-      if (!isRunning() || isStale()) throw new Unrecoverable(`consumer stopped while retrying ${what}`);
-      loggerFor(trace, { topic: kafkaBatch.topic, partition: kafkaBatch.partition }).warn(
-        { err: (err as Error).message, retryInMs: delayMs },
-        `${what} failed; holding the partition and retrying`,
-      );
-      await sleep(delayMs);
-      await heartbeat();
+      failure = err;
     }
+    if (failure instanceof WorkflowExecutionAlreadyStartedError || isPermanent(failure)) throw new Refused(failure);
+    if (!isRunning() || isStale()) throw new Unrecoverable(`consumer stopped while retrying ${what}`);
+    loggerFor(trace, { topic: kafkaBatch.topic, partition: kafkaBatch.partition }).warn(
+      { err: (failure as Error).message, retryInMs: delayMs },
+      `${what} failed; holding the partition and retrying`,
+    );
+    await sleep(delayMs);
+    await heartbeat();
   }
 }
 

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { startFakeBridge, thingRoute } from '../support/fake-bridge';
+import { startFakeBridge, temporalRefusal, thingRoute } from '../support/fake-bridge';
+
+/** What kafkajs' heartbeat() throws when the group rebalances while a batch is in flight. */
+const rebalancing = () =>
+  Object.assign(new Error('The group is rebalancing, so a rejoin is needed'), {
+    name: 'KafkaJSProtocolError',
+    type: 'REBALANCE_IN_PROGRESS',
+    retriable: false,
+  });
+
 
 const thing = (id: string, n: number) => ({ key: id, value: { id, n } });
 
@@ -16,5 +25,22 @@ describe('the Kafka bridge, on fake batches', () => {
     expect(bridge.parked).toMatchObject([{ offset: '2', reason: expect.stringMatching(/^unparseable JSON/) }]);
     expect(payload.resolveOffset).toHaveBeenCalledWith('3');
     expect(payload.commitOffsetsIfNecessary).toHaveBeenCalled();
+  });
+
+  it('a heartbeat that finds the group rebalancing during a Temporal outage parks nothing and resolves no offset', async () => {
+    let calls = 0;
+    const bridge = await startFakeBridge({
+      routes: [
+        thingRoute(async () => {
+          if (calls++ === 0) throw temporalRefusal(14, 'connection refused');
+        }),
+      ],
+    });
+    const { payload, done } = bridge.settle([thing('a', 1), thing('a', 2)], {});
+    payload.heartbeat.mockRejectedValueOnce(rebalancing());
+    await expect(done).rejects.toMatchObject({ type: 'REBALANCE_IN_PROGRESS' });
+    expect(bridge.parked).toEqual([]);
+    expect(payload.resolveOffset).not.toHaveBeenCalled();
+    expect(payload.commitOffsetsIfNecessary).not.toHaveBeenCalled();
   });
 });
