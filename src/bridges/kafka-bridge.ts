@@ -106,10 +106,14 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
  * (deliver each record, retrying while a dependency is down, or park it), then commit.
  */
 async function settleBatch(payload: EachBatchPayload, route: Route, options: BridgeOptions, log: Logger) {
-  const batch: BatchContext = { payload, route, options, consumedAtMs: Date.now() };
+  const stop = new AbortController();
+  const batch: BatchContext = { payload, route, options, consumedAtMs: Date.now(), signal: stop.signal };
   const lanes = buildLanes(route, payload.batch.messages);
-  await runLanes(lanes, options.maxInFlight, async (lane) => {
-    for (const record of lane) await settleRecord(batch, record);
+  await runLanes(lanes, options.maxInFlight, stop, async (lane) => {
+    for (const record of lane) {
+      batch.signal.throwIfAborted();
+      await settleRecord(batch, record);
+    }
   });
   await commitBatch(payload);
   log.debug({ topic: payload.batch.topic, partition: payload.batch.partition, count: payload.batch.messages.length }, 'Batch settled');
@@ -121,6 +125,8 @@ interface BatchContext {
   options: BridgeOptions;
   /** When the batch arrived, for `onSettled`. */
   consumedAtMs: number;
+  /** Aborted when the batch has failed: its lanes stop delivering, because kafkajs will deliver it all again. */
+  signal: AbortSignal;
 }
 
 interface BatchRecord {
@@ -205,7 +211,7 @@ async function untilDone<T>(batch: BatchContext, what: string, trace: TraceConte
       { err: (failure as Error).message, retryInMs: delayMs },
       `${what} failed; holding the partition and retrying`,
     );
-    await sleep(delayMs);
+    await sleep(delayMs, undefined, { signal: batch.signal });
     await heartbeat();
   }
 }
@@ -217,11 +223,20 @@ async function commitBatch(payload: EachBatchPayload): Promise<void> {
   await payload.heartbeat();
 }
 
-/** Runs lanes with at most `limit` at a time; the first failure stops the batch. */
-async function runLanes<T>(lanes: T[], limit: number, run: (lane: T) => Promise<void>): Promise<void> {
+/**
+ * Runs lanes with at most `limit` at a time. The first failure stops the others (`stop`) and is
+ * rethrown only once none is still delivering: kafkajs then delivers the batch again from its first
+ * offset, and a lane left running could get an older record to Temporal after a newer one.
+ */
+async function runLanes<T>(lanes: T[], limit: number, stop: AbortController, run: (lane: T) => Promise<void>): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, lanes.length) }, async () => {
-    while (next < lanes.length) await run(lanes[next++]!);
+    try {
+      while (next < lanes.length && !stop.signal.aborted) await run(lanes[next++]!);
+    } catch (err) {
+      if (!stop.signal.aborted) stop.abort(err);
+    }
   });
   await Promise.all(workers);
+  if (stop.signal.aborted) throw stop.signal.reason;
 }

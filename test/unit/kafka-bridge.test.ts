@@ -43,4 +43,30 @@ describe('the Kafka bridge, on fake batches', () => {
     expect(payload.resolveOffset).not.toHaveBeenCalled();
     expect(payload.commitOffsetsIfNecessary).not.toHaveBeenCalled();
   });
+
+  it('when one lane fails, the other lanes of the batch stop before it fails, so kafkajs redelivers it in order', async () => {
+    const events: string[] = [];
+    let aFailed = false;
+    const bridge = await startFakeBridge({
+      maxInFlight: 2,
+      routes: [
+        thingRoute(async (e) => {
+          if (e.id === 'a' && !aFailed) {
+            aFailed = true;
+            throw temporalRefusal(14, 'connection refused');
+          }
+          if (e.id === 'b' && e.n === 1) await new Promise((r) => setTimeout(r, 300));
+          events.push(`${e.id}:${e.n}`);
+        }),
+      ],
+    });
+    const { payload, done } = bridge.settle([thing('a', 1), thing('b', 1), thing('b', 2), thing('c', 1)]);
+    // Lane a's retry wait ends in a heartbeat that finds the group rebalancing.
+    payload.heartbeat.mockRejectedValueOnce(rebalancing());
+    await done.catch(() => events.push('batch failed'));
+    await new Promise((r) => setTimeout(r, 400));
+    // b:1 was already with Temporal when a failed; nothing started after that.
+    expect(events).toEqual(['b:1', 'batch failed']);
+    expect(payload.resolveOffset).not.toHaveBeenCalled();
+  });
 });
