@@ -31,11 +31,36 @@ export interface BridgeOptions {
   routes: Route[];
   /** Deliveries in flight per partition. */
   maxInFlight: number;
+  /** Tests shorten these; see `bridgeTimings`. */
+  timings?: Partial<BridgeTimings>;
   /** Called after each record is acknowledged or parked, with when its batch arrived; the benchmark uses it. */
   onSettled?: (topic: string, message: KafkaMessage, outcome: Outcome, consumedAtMs: number) => void;
 }
 
 export type Outcome = 'delivered' | 'duplicate' | 'parked';
+
+/**
+ * The bridge's clocks, and why they fit together. kafkajs sends a heartbeat only when the bridge
+ * calls `heartbeat()`, and the group evicts a member that sent none for `sessionTimeoutMs`:
+ * - while a batch is in flight a timer heartbeats every `heartbeatIntervalMs` (3 s), whatever its
+ *   lanes wait for, so a hanging Temporal or PostgreSQL cannot get the member evicted mid-batch;
+ * - no Temporal call waits longer than 10 s, no parking longer than 5 s and no retry sleeps longer
+ *   than 10 s, so a lane sees that its batch has stopped within about 10 s;
+ * - the session timeout (30 s) is ten heartbeat intervals and three times the longest wait, so
+ *   only a process that is stuck itself is evicted;
+ * - a rebalance waits up to `rebalanceTimeoutMs` (60 s) for members to rejoin; a batch learns of it
+ *   from its next heartbeat (3 s) and ends within the longest wait (10 s), well inside it.
+ */
+export const bridgeTimings = {
+  sessionTimeoutMs: 30_000,
+  rebalanceTimeoutMs: 60_000,
+  heartbeatIntervalMs: 3_000,
+  maxBackoffMs: 10_000,
+  temporalCallTimeoutMs: 10_000,
+  parkingTimeoutMs: 5_000,
+};
+
+export type BridgeTimings = typeof bridgeTimings;
 
 class Unrecoverable extends Error {}
 
@@ -87,7 +112,14 @@ function decode(
  */
 export async function runBridge(options: BridgeOptions): Promise<Consumer> {
   const routes = new Map(options.routes.map((r) => [r.topic, r]));
-  const consumer = options.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
+  const timings = { ...bridgeTimings, ...options.timings };
+  const consumer = options.kafka.consumer({
+    groupId: options.groupId,
+    allowAutoTopicCreation: false,
+    sessionTimeout: timings.sessionTimeoutMs,
+    rebalanceTimeout: timings.rebalanceTimeoutMs,
+    heartbeatInterval: timings.heartbeatIntervalMs,
+  });
   const log = logger.child({ component: 'bridge', groupId: options.groupId });
 
   await consumer.connect();
@@ -96,7 +128,7 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
   await consumer.run({
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: 3,
-    eachBatch: (payload) => settleBatch(payload, routes.get(payload.batch.topic)!, options, log),
+    eachBatch: (payload) => settleBatch(payload, routes.get(payload.batch.topic)!, { ...options, timings }, log),
   });
   return consumer;
 }
@@ -105,24 +137,35 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
  * One batch of one partition, as a process: sort its records into lanes, settle every lane
  * (deliver each record, retrying while a dependency is down, or park it), then commit.
  */
-async function settleBatch(payload: EachBatchPayload, route: Route, options: BridgeOptions, log: Logger) {
+async function settleBatch(payload: EachBatchPayload, route: Route, options: TimedOptions, log: Logger) {
   const stop = new AbortController();
   const batch: BatchContext = { payload, route, options, consumedAtMs: Date.now(), signal: stop.signal };
   const lanes = buildLanes(route, payload.batch.messages);
-  await runLanes(lanes, options.maxInFlight, stop, async (lane) => {
-    for (const record of lane) {
-      batch.signal.throwIfAborted();
-      await settleRecord(batch, record);
-    }
-  });
+  // A heartbeat that fails (the group is rebalancing) stops the batch like a failed lane.
+  const keepAlive = setInterval(
+    () => payload.heartbeat().catch((err) => stop.signal.aborted || stop.abort(err)),
+    options.timings.heartbeatIntervalMs,
+  );
+  try {
+    await runLanes(lanes, options.maxInFlight, stop, async (lane) => {
+      for (const record of lane) {
+        batch.signal.throwIfAborted();
+        await settleRecord(batch, record);
+      }
+    });
+  } finally {
+    clearInterval(keepAlive);
+  }
   await commitBatch(payload);
   log.debug({ topic: payload.batch.topic, partition: payload.batch.partition, count: payload.batch.messages.length }, 'Batch settled');
 }
 
+type TimedOptions = BridgeOptions & { timings: BridgeTimings };
+
 interface BatchContext {
   payload: EachBatchPayload;
   route: Route;
-  options: BridgeOptions;
+  options: TimedOptions;
   /** When the batch arrived, for `onSettled`. */
   consumedAtMs: number;
   /** Aborted when the batch has failed: its lanes stop delivering, because kafkajs will deliver it all again. */
@@ -157,7 +200,7 @@ async function settleRecord(batch: BatchContext, { message, decoded }: BatchReco
   const result = decoded.ok ? await deliver(batch, decoded.event, trace) : { refused: decoded.reason };
   const outcome = typeof result === 'string' ? result : await park(batch, message, trace, result.refused);
   batch.options.onSettled?.(topic, message, outcome, batch.consumedAtMs);
-  // A large batch can take longer than the session timeout; kafkajs rate-limits these calls.
+  // Learns of a rebalance between records, sooner than the timer; kafkajs rate-limits these calls.
   await batch.payload.heartbeat();
 }
 
@@ -169,8 +212,13 @@ async function settleRecord(batch: BatchContext, { message, decoded }: BatchReco
 async function deliver(batch: BatchContext, event: unknown, trace: TraceContext): Promise<Outcome | { refused: string }> {
   const { route, options } = batch;
   try {
+    const timeoutMs = options.timings.temporalCallTimeoutMs;
     await untilDone(batch, 'delivery to Temporal', trace, () =>
-      withTrace(trace, () => route.deliver(options.client, event, trace)),
+      withTimeLimit('delivery to Temporal', timeoutMs, () =>
+        options.client.withDeadline(Date.now() + timeoutMs, () =>
+          withTrace(trace, () => route.deliver(options.client, event, trace)),
+        ),
+      ),
     );
     return 'delivered';
   } catch (err) {
@@ -186,7 +234,9 @@ async function park(batch: BatchContext, message: KafkaMessage, trace: TraceCont
   const { topic, partition } = batch.payload.batch;
   loggerFor(trace, { topic, partition, offset: message.offset }).error({ reason }, 'Parked an event that cannot become a workflow');
   await untilDone(batch, 'parking', trace, () =>
-    batch.options.parkedEvents.park(topic, partition, message, reason, trace.correlationId),
+    withTimeLimit('parking', batch.options.timings.parkingTimeoutMs, () =>
+      batch.options.parkedEvents.park(topic, partition, message, reason, trace.correlationId),
+    ),
   );
   return 'parked';
 }
@@ -198,7 +248,7 @@ async function park(batch: BatchContext, message: KafkaMessage, trace: TraceCont
  */
 async function untilDone<T>(batch: BatchContext, what: string, trace: TraceContext, attempt: () => Promise<T>): Promise<T> {
   const { batch: kafkaBatch, heartbeat, isRunning, isStale } = batch.payload;
-  for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 10_000)) {
+  for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, batch.options.timings.maxBackoffMs)) {
     let failure: unknown;
     try {
       return await attempt();
@@ -213,6 +263,22 @@ async function untilDone<T>(batch: BatchContext, what: string, trace: TraceConte
     );
     await sleep(delayMs, undefined, { signal: batch.signal });
     await heartbeat();
+  }
+}
+
+/**
+ * `fn`, or an error after `ms`: the retry loop then tries again. The call may still finish in the
+ * background; every delivery and parking is idempotent, so that is harmless.
+ */
+async function withTimeLimit<T>(what: string, ms: number, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([fn(), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -3,14 +3,14 @@ import { loadConfig } from '../config';
 import { createKafka, createPool, createTemporalClient } from '../connections';
 import { logger } from '../logger';
 import { pipelines } from '../pipelines';
-import { runBridge } from './kafka-bridge';
+import { bridgeTimings, runBridge } from './kafka-bridge';
 import { createParkedEvents } from './parked-events';
 
 /** Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
   const config = loadConfig();
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-bridge`);
-  const db = createPool(config);
+  const db = createPool(config, 10, bridgeTimings.parkingTimeoutMs);
   const client = await createTemporalClient(config);
   const shared = { kafka, client, parkedEvents: createParkedEvents(db), maxInFlight: config.BRIDGE_MAX_IN_FLIGHT };
 

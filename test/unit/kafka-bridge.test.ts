@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { startFakeBridge, temporalRefusal, thingRoute } from '../support/fake-bridge';
+import { bridgeTimings } from '../../src/bridges/kafka-bridge';
+import { fakeClient, startFakeBridge, temporalRefusal, thingRoute } from '../support/fake-bridge';
 
 /** What kafkajs' heartbeat() throws when the group rebalances while a batch is in flight. */
 const rebalancing = () =>
@@ -68,5 +69,68 @@ describe('the Kafka bridge, on fake batches', () => {
     // b:1 was already with Temporal when a failed; nothing started after that.
     expect(events).toEqual(['b:1', 'batch failed']);
     expect(payload.resolveOffset).not.toHaveBeenCalled();
+  });
+
+  describe('deadlines, so a hanging server cannot get the member evicted mid-batch', () => {
+    const hangOnce = () => {
+      let calls = 0;
+      return () => (calls++ === 0 ? new Promise<void>(() => undefined) : Promise.resolve());
+    };
+
+    it('gives each Temporal call a gRPC deadline, and tries again when a call hangs past it', async () => {
+      const deadlines: number[] = [];
+      const client = fakeClient();
+      client.withDeadline = (async (deadline: number, fn: () => Promise<unknown>) => {
+        deadlines.push(deadline - Date.now());
+        return fn();
+      }) as typeof client.withDeadline;
+      const delivered: string[] = [];
+      const hang = hangOnce();
+      const bridge = await startFakeBridge({
+        client,
+        timings: { temporalCallTimeoutMs: 50 },
+        routes: [thingRoute(async (e) => hang().then(() => void delivered.push(e.id)))],
+      });
+      const { payload, done } = bridge.settle([thing('a', 1)]);
+      await done;
+      expect(delivered).toEqual(['a']);
+      expect(deadlines[0]).toBeGreaterThan(0);
+      expect(deadlines[0]).toBeLessThanOrEqual(50);
+      expect(payload.resolveOffset).toHaveBeenCalledWith('0');
+    }, 3_000);
+
+    it('tries parking again when PostgreSQL hangs past the parking deadline', async () => {
+      const hang = hangOnce();
+      const parked: string[] = [];
+      const bridge = await startFakeBridge(
+        { timings: { parkingTimeoutMs: 50 }, routes: [thingRoute(async () => undefined)] },
+        { park: async (_t, _p, message) => hang().then(() => void parked.push(message.offset)) },
+      );
+      await bridge.settle([{ key: 'a', value: 'not json' }]).done;
+      expect(parked).toEqual(['0']);
+    }, 3_000);
+
+    it('heartbeats on a timer while a record is in flight, however long its call takes', async () => {
+      const bridge = await startFakeBridge({
+        timings: { heartbeatIntervalMs: 20 },
+        routes: [thingRoute(() => new Promise((r) => setTimeout(r, 300)))],
+      });
+      const { payload, done } = bridge.settle([thing('a', 1)]);
+      await done;
+      expect(payload.heartbeat.mock.calls.length).toBeGreaterThanOrEqual(8);
+    });
+
+    it('asks the group for a session that outlasts the longest wait, and heartbeats well within it', async () => {
+      const bridge = await startFakeBridge({ routes: [thingRoute(async () => undefined)] });
+      expect(bridge.consumerConfig).toMatchObject({
+        sessionTimeout: bridgeTimings.sessionTimeoutMs,
+        heartbeatInterval: bridgeTimings.heartbeatIntervalMs,
+        rebalanceTimeout: bridgeTimings.rebalanceTimeoutMs,
+      });
+      const longestWait = Math.max(bridgeTimings.maxBackoffMs, bridgeTimings.temporalCallTimeoutMs, bridgeTimings.parkingTimeoutMs);
+      expect(longestWait * 3).toBeLessThanOrEqual(bridgeTimings.sessionTimeoutMs);
+      expect(bridgeTimings.heartbeatIntervalMs * 3).toBeLessThanOrEqual(bridgeTimings.sessionTimeoutMs);
+      expect(longestWait + bridgeTimings.heartbeatIntervalMs).toBeLessThan(bridgeTimings.rebalanceTimeoutMs);
+    });
   });
 });
