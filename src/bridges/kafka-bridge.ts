@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isGrpcServiceError, WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { z } from 'zod';
 import { withTrace } from '../current-trace';
 import { logger, loggerFor, type Logger } from '../logger';
 import { traceFromMessage, type TraceContext } from '../trace';
 import type { ParkedEvents } from './parked-events';
+import { judgeTemporalError, ParkingBreaker, type Verdict } from './temporal-refusals';
 
 /** How one topic's events become workflow starts or signals. */
 export interface Route<E = any> {
@@ -31,6 +32,11 @@ export interface BridgeOptions {
   routes: Route[];
   /** Deliveries in flight per partition. */
   maxInFlight: number;
+  /**
+   * After this many identical refusals in a row the bridge stops parking and holds the partition
+   * (BRIDGE_PARKING_BREAKER_THRESHOLD); 5 if not given.
+   */
+  parkingBreakerThreshold?: number;
   /** Tests shorten these; see `bridgeTimings`. */
   timings?: Partial<BridgeTimings>;
   /** Called after each record is acknowledged or parked, with when its batch arrived; the benchmark uses it. */
@@ -69,16 +75,6 @@ class Refused extends Error {
   constructor(override readonly cause: unknown) {
     super('refused', { cause });
   }
-}
-
-// gRPC codes that mean the request itself is wrong and will never succeed as sent.
-const permanentGrpcCodes = new Set([3 /* INVALID_ARGUMENT */, 7 /* PERMISSION_DENIED */, 12 /* UNIMPLEMENTED */]);
-
-function isPermanent(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    if (isGrpcServiceError(e)) return permanentGrpcCodes.has(e.code);
-  }
-  return false;
 }
 
 function describeSchemaError(error: z.ZodError): string {
@@ -122,13 +118,15 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
   });
   const log = logger.child({ component: 'bridge', groupId: options.groupId });
 
+  const running: RunningOptions = { ...options, timings, breaker: new ParkingBreaker(options.parkingBreakerThreshold ?? 5) };
+
   await consumer.connect();
   for (const topic of routes.keys()) await consumer.subscribe({ topic, fromBeginning: true });
 
   await consumer.run({
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: 3,
-    eachBatch: (payload) => settleBatch(payload, routes.get(payload.batch.topic)!, { ...options, timings }, log),
+    eachBatch: (payload) => settleBatch(payload, routes.get(payload.batch.topic)!, running, log),
   });
   return consumer;
 }
@@ -137,7 +135,7 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
  * One batch of one partition, as a process: sort its records into lanes, settle every lane
  * (deliver each record, retrying while a dependency is down, or park it), then commit.
  */
-async function settleBatch(payload: EachBatchPayload, route: Route, options: TimedOptions, log: Logger) {
+async function settleBatch(payload: EachBatchPayload, route: Route, options: RunningOptions, log: Logger) {
   const stop = new AbortController();
   const batch: BatchContext = { payload, route, options, consumedAtMs: Date.now(), signal: stop.signal };
   const lanes = buildLanes(route, payload.batch.messages);
@@ -160,12 +158,13 @@ async function settleBatch(payload: EachBatchPayload, route: Route, options: Tim
   log.debug({ topic: payload.batch.topic, partition: payload.batch.partition, count: payload.batch.messages.length }, 'Batch settled');
 }
 
-type TimedOptions = BridgeOptions & { timings: BridgeTimings };
+/** The options with what one running bridge shares between its batches. */
+type RunningOptions = BridgeOptions & { timings: BridgeTimings; breaker: ParkingBreaker };
 
 interface BatchContext {
   payload: EachBatchPayload;
   route: Route;
-  options: TimedOptions;
+  options: RunningOptions;
   /** When the batch arrived, for `onSettled`. */
   consumedAtMs: number;
   /** Aborted when the batch has failed: its lanes stop delivering, because kafkajs will deliver it all again. */
@@ -205,21 +204,23 @@ async function settleRecord(batch: BatchContext, { message, decoded }: BatchReco
 }
 
 /**
- * Job 2, delivery: the route's start or signal, retried while Temporal is unreachable. Only
- * Temporal's own refusal of the record makes it a refusal; any other error (a heartbeat that finds
- * the group rebalancing, the consumer stopping) ends the batch unresolved and kafkajs delivers it again.
+ * Job 2, delivery: the route's start or signal, retried while Temporal is unreachable or refuses
+ * every record alike. Only Temporal's own refusal of the record makes it a refusal; any other error
+ * (a heartbeat that finds the group rebalancing, the consumer stopping) ends the batch unresolved
+ * and kafkajs delivers it again.
  */
 async function deliver(batch: BatchContext, event: unknown, trace: TraceContext): Promise<Outcome | { refused: string }> {
   const { route, options } = batch;
   try {
     const timeoutMs = options.timings.temporalCallTimeoutMs;
-    await untilDone(batch, 'delivery to Temporal', trace, () =>
+    await untilDone(batch, 'delivery to Temporal', trace, judgeDelivery(options.breaker), () =>
       withTimeLimit('delivery to Temporal', timeoutMs, () =>
         options.client.withDeadline(Date.now() + timeoutMs, () =>
           withTrace(trace, () => route.deliver(options.client, event, trace)),
         ),
       ),
     );
+    options.breaker.delivered();
     return 'delivered';
   } catch (err) {
     if (!(err instanceof Refused)) throw err;
@@ -229,11 +230,32 @@ async function deliver(batch: BatchContext, event: unknown, trace: TraceContext)
   }
 }
 
+/** What a failed delivery means; the breaker turns a run of identical refusals into a hold. */
+const judgeDelivery =
+  (breaker: ParkingBreaker) =>
+  (err: unknown): Verdict => {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return { action: 'park', why: 'already started' };
+    const verdict = judgeTemporalError(err);
+    if (verdict.action === 'hold') {
+      return { action: 'hold', why: `Temporal refuses every record alike (${verdict.why}); parking would drain the topic` };
+    }
+    if (verdict.action === 'park' && !breaker.mayPark(verdict.why)) {
+      return {
+        action: 'hold',
+        why: `${breaker.threshold} identical refusals in a row (${verdict.why}); a refusal every record gets is not the records' fault, so the bridge stops parking`,
+      };
+    }
+    return verdict;
+  };
+
+// PostgreSQL refuses no record: every parking failure is an outage.
+const judgeParking = (): Verdict => ({ action: 'retry' });
+
 /** Job 3, parking: the record and the reason it cannot become a workflow, retried while PostgreSQL is down. */
 async function park(batch: BatchContext, message: KafkaMessage, trace: TraceContext, reason: string): Promise<Outcome> {
   const { topic, partition } = batch.payload.batch;
   loggerFor(trace, { topic, partition, offset: message.offset }).error({ reason }, 'Parked an event that cannot become a workflow');
-  await untilDone(batch, 'parking', trace, () =>
+  await untilDone(batch, 'parking', trace, judgeParking, () =>
     withTimeLimit('parking', batch.options.timings.parkingTimeoutMs, () =>
       batch.options.parkedEvents.park(topic, partition, message, reason, trace.correlationId),
     ),
@@ -242,11 +264,17 @@ async function park(batch: BatchContext, message: KafkaMessage, trace: TraceCont
 }
 
 /**
- * Retries `attempt` until it succeeds, backing off while the dependency is down. An error the
- * attempt will always get again comes back as `Refused`; anything thrown while waiting (heartbeat)
- * is not the record's fault and propagates as it is.
+ * Retries `attempt` until it succeeds, backing off while the dependency is down or refuses every
+ * record alike. An error `judge` says the record will always get comes back as `Refused`; anything
+ * thrown while waiting (heartbeat) is not the record's fault and propagates as it is.
  */
-async function untilDone<T>(batch: BatchContext, what: string, trace: TraceContext, attempt: () => Promise<T>): Promise<T> {
+async function untilDone<T>(
+  batch: BatchContext,
+  what: string,
+  trace: TraceContext,
+  judge: (err: unknown) => Verdict,
+  attempt: () => Promise<T>,
+): Promise<T> {
   const { batch: kafkaBatch, heartbeat, isRunning, isStale } = batch.payload;
   for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, batch.options.timings.maxBackoffMs)) {
     let failure: unknown;
@@ -255,12 +283,15 @@ async function untilDone<T>(batch: BatchContext, what: string, trace: TraceConte
     } catch (err) {
       failure = err;
     }
-    if (failure instanceof WorkflowExecutionAlreadyStartedError || isPermanent(failure)) throw new Refused(failure);
+    const verdict = judge(failure);
+    if (verdict.action === 'park') throw new Refused(failure);
     if (!isRunning() || isStale()) throw new Unrecoverable(`consumer stopped while retrying ${what}`);
-    loggerFor(trace, { topic: kafkaBatch.topic, partition: kafkaBatch.partition }).warn(
-      { err: (failure as Error).message, retryInMs: delayMs },
-      `${what} failed; holding the partition and retrying`,
-    );
+    const log = loggerFor(trace, { topic: kafkaBatch.topic, partition: kafkaBatch.partition });
+    if (verdict.action === 'hold') {
+      log.error({ err: (failure as Error).message, retryInMs: delayMs }, `${what} held: ${verdict.why}; holding the partition until this is fixed`);
+    } else {
+      log.warn({ err: (failure as Error).message, retryInMs: delayMs }, `${what} failed; holding the partition and retrying`);
+    }
     await sleep(delayMs, undefined, { signal: batch.signal });
     await heartbeat();
   }

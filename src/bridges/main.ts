@@ -12,7 +12,13 @@ async function main(): Promise<void> {
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-bridge`);
   const db = createPool(config, 10, bridgeTimings.parkingTimeoutMs);
   const client = await createTemporalClient(config);
-  const shared = { kafka, client, parkedEvents: createParkedEvents(db), maxInFlight: config.BRIDGE_MAX_IN_FLIGHT };
+  const shared = {
+    kafka,
+    client,
+    parkedEvents: createParkedEvents(db),
+    maxInFlight: config.BRIDGE_MAX_IN_FLIGHT,
+    parkingBreakerThreshold: config.BRIDGE_PARKING_BREAKER_THRESHOLD,
+  };
 
   const consumers: Consumer[] = [];
   for (const pipeline of pipelines) {

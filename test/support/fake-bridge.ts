@@ -4,6 +4,7 @@ import { vi } from 'vitest';
 import { z } from 'zod';
 import { route, runBridge, type BridgeOptions, type Route } from '../../src/bridges/kafka-bridge';
 import type { ParkedEvents } from '../../src/bridges/parked-events';
+import { logger } from '../../src/logger';
 
 /**
  * The bridge without Kafka, Temporal or PostgreSQL: `runBridge` on a fake kafkajs consumer whose
@@ -145,4 +146,34 @@ export function temporalRefusal(code: number, details: string, call = 'signalWit
     metadata: { getMap: () => ({}) },
   });
   return new Error(`Failed to ${call} Workflow`, { cause: grpc });
+}
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+/** The bridge's log lines (every child of the shared logger) until `vi.restoreAllMocks()`. */
+export function captureLogs(): LogLine[] {
+  const lines: LogLine[] = [];
+  const child = (bindings: Record<string, unknown>): unknown => {
+    const at = (level: string) => (fields: unknown, msg?: string) =>
+      void lines.push(
+        typeof fields === 'string'
+          ? { level, msg: fields, fields: bindings }
+          : { level, msg: msg ?? '', fields: { ...bindings, ...(fields as object) } },
+      );
+    return {
+      trace: at('trace'),
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+      fatal: at('fatal'),
+      child: (more: Record<string, unknown>) => child({ ...bindings, ...more }),
+    };
+  };
+  vi.spyOn(logger, 'child').mockImplementation(child as never);
+  return lines;
 }

@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bridgeTimings } from '../../src/bridges/kafka-bridge';
-import { fakeClient, startFakeBridge, temporalRefusal, thingRoute } from '../support/fake-bridge';
+import { captureLogs, fakeClient, startFakeBridge, temporalRefusal, thingRoute } from '../support/fake-bridge';
 
 /** What kafkajs' heartbeat() throws when the group rebalances while a batch is in flight. */
 const rebalancing = () =>
@@ -14,6 +14,8 @@ const rebalancing = () =>
 const thing = (id: string, n: number) => ({ key: id, value: { id, n } });
 
 describe('the Kafka bridge, on fake batches', () => {
+  afterEach(() => void vi.restoreAllMocks());
+
   it('delivers each key in offset order, parks what cannot be decoded, then commits the whole batch', async () => {
     const delivered: string[] = [];
     const bridge = await startFakeBridge({
@@ -131,6 +133,89 @@ describe('the Kafka bridge, on fake batches', () => {
       expect(longestWait * 3).toBeLessThanOrEqual(bridgeTimings.sessionTimeoutMs);
       expect(bridgeTimings.heartbeatIntervalMs * 3).toBeLessThanOrEqual(bridgeTimings.sessionTimeoutMs);
       expect(longestWait + bridgeTimings.heartbeatIntervalMs).toBeLessThan(bridgeTimings.rebalanceTimeoutMs);
+    });
+  });
+
+  describe('permanent and transient refusals', () => {
+    /** A route whose Temporal gives `refusal` for the first `times` calls, then accepts. */
+    const refusingRoute = (refusal: () => Error, times = Infinity) => {
+      const delivered: string[] = [];
+      let calls = 0;
+      const r = thingRoute(async (e) => {
+        if (calls++ < times) throw refusal();
+        delivered.push(`${e.id}:${e.n}`);
+      });
+      return { route: r, delivered };
+    };
+
+    for (const [name, refusal] of [
+      ['PERMISSION_DENIED', () => temporalRefusal(7, 'Request unauthorized.')],
+      ['UNIMPLEMENTED', () => temporalRefusal(12, 'unknown method SignalWithStartWorkflowExecution')],
+      ['an unregistered search attribute', () => temporalRefusal(3, 'search attribute CorrelationId is not defined')],
+    ] as const) {
+      it(`holds the partition on ${name}, says why at error level, and parks nothing`, async () => {
+        const logs = captureLogs();
+        const { route: r, delivered } = refusingRoute(refusal, 3);
+        const bridge = await startFakeBridge({ routes: [r] });
+        const { payload, done } = bridge.settle([thing('a', 1), thing('b', 1)], {});
+        await done;
+        expect(bridge.parked).toEqual([]);
+        expect(delivered.sort()).toEqual(['a:1', 'b:1']);
+        expect(payload.resolveOffset).toHaveBeenCalledWith('1');
+        expect(logs.filter((l) => l.level === 'error').map((l) => l.msg)).toContainEqual(
+          expect.stringMatching(/Temporal refuses every record alike .*parking would drain the topic.*holding the partition/),
+        );
+      });
+    }
+
+    for (const [name, refusal] of [
+      ['RESOURCE_EXHAUSTED, message too large', () => temporalRefusal(8, 'grpc: received message larger than max (5242880 vs. 4194304)')],
+      ['INVALID_ARGUMENT, blob size', () => temporalRefusal(3, 'Blob data size exceeds limit.')],
+    ] as const) {
+      it(`parks a record Temporal refuses for its size (${name}) instead of retrying it forever`, async () => {
+        const { route: r } = refusingRoute(refusal);
+        const bridge = await startFakeBridge({ routes: [r] });
+        const { payload, done } = bridge.settle([thing('a', 1)]);
+        await done;
+        expect(bridge.parked).toMatchObject([{ offset: '0' }]);
+        expect(payload.resolveOffset).toHaveBeenCalledWith('0');
+      }, 3_000);
+    }
+
+    it('keeps retrying a rate limit (RESOURCE_EXHAUSTED without a size)', async () => {
+      const { route: r, delivered } = refusingRoute(() => temporalRefusal(8, 'namespace rate limit exceeded'), 2);
+      const bridge = await startFakeBridge({ routes: [r] });
+      await bridge.settle([thing('a', 1)]).done;
+      expect(bridge.parked).toEqual([]);
+      expect(delivered).toEqual(['a:1']);
+    });
+
+    it('after N identical refusals in a row stops parking and holds, saying why, until Temporal accepts again', async () => {
+      const logs = captureLogs();
+      let refusing = true;
+      const delivered: string[] = [];
+      let size = 3000;
+      const bridge = await startFakeBridge({
+        maxInFlight: 1,
+        parkingBreakerThreshold: 3,
+        routes: [
+          thingRoute(async (e) => {
+            if (refusing) throw temporalRefusal(3, `search attribute CorrelationId value size ${size++} exceeds size limit 2048`);
+            delivered.push(e.id);
+          }),
+        ],
+      });
+      const { payload, done } = bridge.settle(['a', 'b', 'c', 'd', 'e', 'f'].map((id) => thing(id, 1)));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(bridge.parked.map((p) => p.offset)).toEqual(['0', '1', '2']);
+      expect(payload.resolveOffset).not.toHaveBeenCalled();
+      expect(logs.filter((l) => l.level === 'error').map((l) => l.msg)).toContainEqual(
+        expect.stringMatching(/3 identical refusals in a row .*stops parking.*holding the partition/),
+      );
+      refusing = false;
+      await done;
+      expect(delivered).toEqual(['d', 'e', 'f']);
+      expect(bridge.parked).toHaveLength(3);
     });
   });
 });
