@@ -6,7 +6,7 @@ import { withTrace } from '../current-trace';
 import { logger, loggerFor, type Logger } from '../logger';
 import { traceFromMessage, type TraceContext } from '../trace';
 import type { ParkedEvents } from './parked-events';
-import { judgeTemporalError, ParkingBreaker, type Verdict } from './temporal-refusals';
+import { describeError, judgeTemporalError, ParkingBreaker, type Verdict } from './temporal-refusals';
 
 /** How one topic's events become workflow starts or signals. */
 export interface Route<E = any> {
@@ -226,7 +226,7 @@ async function deliver(batch: BatchContext, event: unknown, trace: TraceContext)
     if (!(err instanceof Refused)) throw err;
     // The workflow for this identity already ran and closed: the event is a late duplicate.
     if (err.cause instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
-    return { refused: `rejected by Temporal: ${(err.cause as Error).message}` };
+    return { refused: `rejected by Temporal: ${describeError(err.cause)}` };
   }
 }
 
@@ -288,9 +288,9 @@ async function untilDone<T>(
     if (!isRunning() || isStale()) throw new Unrecoverable(`consumer stopped while retrying ${what}`);
     const log = loggerFor(trace, { topic: kafkaBatch.topic, partition: kafkaBatch.partition });
     if (verdict.action === 'hold') {
-      log.error({ err: (failure as Error).message, retryInMs: delayMs }, `${what} held: ${verdict.why}; holding the partition until this is fixed`);
+      log.error({ err: describeError(failure), retryInMs: delayMs }, `${what} held: ${verdict.why}; holding the partition until this is fixed`);
     } else {
-      log.warn({ err: (failure as Error).message, retryInMs: delayMs }, `${what} failed; holding the partition and retrying`);
+      log.warn({ err: describeError(failure), retryInMs: delayMs }, `${what} failed; holding the partition and retrying`);
     }
     await sleep(delayMs, undefined, { signal: batch.signal });
     await heartbeat();

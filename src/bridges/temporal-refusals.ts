@@ -53,6 +53,23 @@ export function judgeTemporalError(err: unknown): Verdict {
   return { action: 'retry' };
 }
 
+/**
+ * The error with every cause under it, gRPC errors as code and details: the client's own message
+ * ("Failed to signalWithStart Workflow") says what failed, the causes say why.
+ */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e && depth < 10; e = (e as { cause?: unknown }).cause, depth++) {
+    const text = isGrpcServiceError(e)
+      ? `${grpcCodeNames[e.code] ?? e.code}: ${e.details}`
+      : e instanceof Error
+        ? e.message
+        : String(e);
+    if (text && !parts.some((p) => p.includes(text))) parts.push(text);
+  }
+  return parts.join(': ');
+}
+
 function grpcErrorIn(err: unknown): { code: number; details: string } | undefined {
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
     if (isGrpcServiceError(e)) return e;

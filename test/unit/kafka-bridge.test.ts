@@ -218,4 +218,22 @@ describe('the Kafka bridge, on fake batches', () => {
       expect(bridge.parked).toHaveLength(3);
     });
   });
+
+  it("parks a refused record with Temporal's reason, not only the client's 'Failed to signalWithStart Workflow'", async () => {
+    const bridge = await startFakeBridge({
+      routes: [
+        thingRoute(async () => {
+          throw temporalRefusal(3, 'search attribute CorrelationId value size 3002 exceeds size limit 2048');
+        }),
+      ],
+    });
+    await bridge.settle([thing('a', 1)]).done;
+    expect(bridge.parked).toEqual([
+      {
+        offset: '0',
+        reason:
+          'rejected by Temporal: Failed to signalWithStart Workflow: INVALID_ARGUMENT: search attribute CorrelationId value size 3002 exceeds size limit 2048',
+      },
+    ]);
+  });
 });
