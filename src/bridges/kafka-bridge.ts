@@ -6,6 +6,7 @@ import { withTrace } from '../current-trace';
 import { logger, loggerFor, type Logger } from '../logger';
 import { traceFromMessage, type TraceContext } from '../trace';
 import type { ParkedEvents } from './parked-events';
+import { boundedTrace } from './start-options';
 import { describeError, judgeTemporalError, ParkingBreaker, type Verdict } from './temporal-refusals';
 
 /** How one topic's events become workflow starts or signals. */
@@ -195,7 +196,7 @@ function buildLanes(route: Route, messages: KafkaMessage[]): BatchRecord[][] {
 /** One record: delivered to Temporal, or parked with the reason it never can be. */
 async function settleRecord(batch: BatchContext, { message, decoded }: BatchRecord): Promise<void> {
   const { topic, partition } = batch.payload.batch;
-  const trace = traceFromMessage(topic, partition, message);
+  const trace = boundedTrace(traceFromMessage(topic, partition, message));
   const result = decoded.ok ? await deliver(batch, decoded.event, trace) : { refused: decoded.reason };
   const outcome = typeof result === 'string' ? result : await park(batch, message, trace, result.refused);
   batch.options.onSettled?.(topic, message, outcome, batch.consumedAtMs);
