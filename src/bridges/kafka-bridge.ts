@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { z } from 'zod';
 import { withTrace } from '../current-trace';
@@ -20,6 +20,13 @@ export interface Route<E = any> {
    * `withTrace(trace)`, so the client sends the trace as a header too.
    */
   deliver(client: Client, event: E, trace: TraceContext): Promise<void>;
+  /**
+   * What an event means when its workflow's run has already closed (Temporal answers
+   * AlreadyStarted: the reuse policy is REJECT_DUPLICATE). `duplicate`: a start-only route, whose
+   * run already did what the event asks (the payment ran). `undelivered`: a signal-with-start
+   * route, whose closed run never saw the event; it is parked for an operator.
+   */
+  closedRun: 'duplicate' | 'undelivered';
 }
 
 /** Keeps the event's type when a route is written inline. */
@@ -213,29 +220,78 @@ async function settleRecord(batch: BatchContext, { message, decoded }: BatchReco
 async function deliver(batch: BatchContext, event: unknown, trace: TraceContext): Promise<Outcome | { refused: string }> {
   const { route, options } = batch;
   try {
-    const timeoutMs = options.timings.temporalCallTimeoutMs;
-    await untilDone(batch, 'delivery to Temporal', trace, judgeDelivery(options.breaker), () =>
-      withTimeLimit('delivery to Temporal', timeoutMs, () =>
-        options.client.withDeadline(Date.now() + timeoutMs, () =>
-          withTrace(trace, () => route.deliver(options.client, event, trace)),
-        ),
-      ),
+    const outcome = await untilDone(batch, 'delivery to Temporal', trace, judgeDelivery(options.breaker), () =>
+      callTemporal(batch, async () => {
+        try {
+          await withTrace(trace, () => route.deliver(options.client, event, trace));
+          return 'delivered' as const;
+        } catch (err) {
+          if (err instanceof WorkflowExecutionAlreadyStartedError) return await alreadyStarted(batch, err, trace);
+          throw err;
+        }
+      }),
     );
     options.breaker.delivered();
-    return 'delivered';
+    return outcome;
   } catch (err) {
     if (!(err instanceof Refused)) throw err;
-    // The workflow for this identity already ran and closed: the event is a late duplicate.
-    if (err.cause instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
     return { refused: `rejected by Temporal: ${describeError(err.cause)}` };
   }
+}
+
+/** One Temporal call (or a few that belong together) with the bridge's deadline. */
+function callTemporal<T>(batch: BatchContext, fn: () => Promise<T>): Promise<T> {
+  const { client, timings } = batch.options;
+  const timeoutMs = timings.temporalCallTimeoutMs;
+  return withTimeLimit('delivery to Temporal', timeoutMs, () => client.withDeadline(Date.now() + timeoutMs, fn));
+}
+
+/**
+ * The event's workflow ID is taken by a closed run. Whether that makes it a duplicate or an event
+ * the workflow never saw is the route's to say (`closedRun`); either way it is logged, since a
+ * booking signalled after its run ended (cancellation first, booking more than 7 days late) used
+ * to vanish here as a "duplicate".
+ */
+async function alreadyStarted(
+  batch: BatchContext,
+  err: WorkflowExecutionAlreadyStartedError,
+  trace: TraceContext,
+): Promise<Outcome | { refused: string }> {
+  const run = await describeClosedRun(batch.options.client, err.workflowId);
+  const log = loggerFor(trace, { topic: batch.payload.batch.topic, partition: batch.payload.batch.partition, workflowId: err.workflowId });
+  if (run === undefined) {
+    // Closed and started again between the two calls, or a policy that let it run: deliver again.
+    throw new Error(`workflow ${err.workflowId} answered AlreadyStarted but is running; delivering again`);
+  }
+  log.warn({ run, closedRun: batch.route.closedRun }, `Workflow ${err.workflowId} already started and closed (${run})`);
+  if (batch.route.closedRun === 'duplicate') return 'duplicate';
+  return { refused: `workflow ${err.workflowId} already closed (${run}); the event was not delivered` };
+}
+
+/** "Completed: NeverBooked", "Terminated", ...; undefined while the workflow's latest run is open. */
+async function describeClosedRun(client: Client, workflowId: string): Promise<string | undefined> {
+  const handle = client.workflow.getHandle(workflowId);
+  let status: string;
+  try {
+    status = (await handle.describe()).status.name;
+  } catch (err) {
+    // Closed past its retention: the next start will go through.
+    if (err instanceof WorkflowNotFoundError) throw new Error(`workflow ${workflowId} no longer exists; starting it again`);
+    throw err;
+  }
+  if (status === 'RUNNING' || status === 'PAUSED') return undefined;
+  const name = status.charAt(0) + status.slice(1).toLowerCase().replace(/_/g, ' ');
+  if (status !== 'COMPLETED') return name;
+  const result: unknown = await handle.result();
+  const outcome =
+    typeof result === 'string' ? result : typeof (result as { status?: unknown })?.status === 'string' ? (result as { status: string }).status : undefined;
+  return outcome ? `${name}: ${outcome}` : name;
 }
 
 /** What a failed delivery means; the breaker turns a run of identical refusals into a hold. */
 const judgeDelivery =
   (breaker: ParkingBreaker) =>
   (err: unknown): Verdict => {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return { action: 'park', why: 'already started' };
     const verdict = judgeTemporalError(err);
     if (verdict.action === 'hold') {
       return { action: 'hold', why: `Temporal refuses every record alike (${verdict.why}); parking would drain the topic` };

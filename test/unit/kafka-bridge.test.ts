@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { bridgeTimings } from '../../src/bridges/kafka-bridge';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { bookingRoutes } from '../../src/bridges/booking-routes';
+import { bridgeTimings, type Outcome } from '../../src/bridges/kafka-bridge';
+import { purchaseRoutes } from '../../src/bridges/purchase-routes';
 import { captureLogs, fakeClient, startFakeBridge, temporalRefusal, thingRoute } from '../support/fake-bridge';
 
 /** What kafkajs' heartbeat() throws when the group rebalances while a batch is in flight. */
@@ -235,5 +238,52 @@ describe('the Kafka bridge, on fake batches', () => {
           'rejected by Temporal: Failed to signalWithStart Workflow: INVALID_ARGUMENT: search attribute CorrelationId value size 3002 exceeds size limit 2048',
       },
     ]);
+  });
+
+  describe('an event whose workflow run has already closed', () => {
+    /** Temporal as it answers once `workflowId`'s run closed with `status` and `result`. */
+    const closedRunClient = (status: string, result: unknown) => {
+      const alreadyStarted = (_workflow: unknown, options: { workflowId: string }) =>
+        Promise.reject(new WorkflowExecutionAlreadyStartedError('Workflow execution already started', options.workflowId, 'someWorkflow'));
+      return fakeClient({
+        signalWithStart: alreadyStarted as never,
+        start: alreadyStarted as never,
+        getHandle: (() => ({
+          describe: async () => ({ status: { name: status } }),
+          result: async () => result,
+        })) as never,
+      });
+    };
+    const booking = { bookingId: 'b1', userId: 'u1', roomId: 'r1', guests: 2, startDate: '2031-01-15T15:00:00Z', endDate: '2031-01-18T11:00:00Z' };
+    const purchase = { paymentId: 'pay1', studentId: 's1', courseId: 'c1', confirmedAt: '2031-01-01T00:00:00Z' };
+
+    it('parks a booking event that reached a run closed without it, saying which run and how it ended', async () => {
+      const logs = captureLogs();
+      const bridge = await startFakeBridge({
+        client: closedRunClient('COMPLETED', { bookingId: 'b1', status: 'NeverBooked', refusedCancellations: 0 }),
+        routes: bookingRoutes({ topics: { bookingEvents: 'things', cancellations: 'things-cancellations' } }),
+      });
+      const { payload, done } = bridge.settle([{ key: 'b1', value: booking }]);
+      await done;
+      expect(bridge.parked).toEqual([
+        { offset: '0', reason: 'workflow booking-b1 already closed (Completed: NeverBooked); the event was not delivered' },
+      ]);
+      expect(payload.resolveOffset).toHaveBeenCalledWith('0');
+      expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/booking-b1 already started and closed/) }));
+    });
+
+    it('acknowledges a purchase confirmation whose run closed as a duplicate (the payment already ran), and logs it', async () => {
+      const logs = captureLogs();
+      const outcomes: Outcome[] = [];
+      const bridge = await startFakeBridge({
+        client: closedRunClient('COMPLETED', undefined),
+        routes: purchaseRoutes({ topic: 'things' }),
+        onSettled: (_t, _m, outcome) => void outcomes.push(outcome),
+      });
+      await bridge.settle([{ key: 's1', value: purchase }]).done;
+      expect(outcomes).toEqual(['duplicate']);
+      expect(bridge.parked).toEqual([]);
+      expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/purchase-pay1 already started and closed \(Completed\)/) }));
+    });
   });
 });
