@@ -16,6 +16,11 @@ export interface Route<E = any> {
   /** Events with the same key are delivered one after another, in offset order. */
   orderingKey(event: E): string;
   /**
+   * The Kafka record key producers give this event, which chose its partition; the ordering key
+   * unless it is coarser (purchases are keyed by student, ordered per student and course).
+   */
+  kafkaKey?(event: E): string;
+  /**
    * Starts or signals the workflow. Must be idempotent: the same event may come again. Runs inside
    * `withTrace(trace)`, so the client sends the trace as a header too.
    */
@@ -187,17 +192,34 @@ interface BatchRecord {
 /**
  * Job 1, lanes: records of one ordering key form a lane, in offset order; a record that cannot be
  * decoded has no key and is a lane of its own, so parking it holds up nobody.
+ *
+ * The lanes use the event's own key, and a record whose Kafka key says otherwise is parked with
+ * both: Kafka orders only within a partition, and the producer's key chose it, so an entity's
+ * events under different keys may be on different partitions and reach Temporal in any order. A
+ * null key is accepted: that producer chose no partition by entity, there is nothing to
+ * contradict, and the workflow ID still brings the entity's events to one run.
  */
 function buildLanes(route: Route, messages: KafkaMessage[]): BatchRecord[][] {
   const lanes = new Map<string, BatchRecord[]>();
   for (const message of messages) {
-    const decoded = decode(route, message);
+    const decoded = keyAgrees(route, message, decode(route, message));
     const lane = decoded.ok ? `key:${decoded.key}` : `offset:${message.offset}`;
     const queued = lanes.get(lane);
     if (queued) queued.push({ message, decoded });
     else lanes.set(lane, [{ message, decoded }]);
   }
   return [...lanes.values()];
+}
+
+function keyAgrees(route: Route, message: KafkaMessage, decoded: ReturnType<typeof decode>): ReturnType<typeof decode> {
+  if (!decoded.ok || message.key === null || message.key === undefined) return decoded;
+  const expected = route.kafkaKey ? route.kafkaKey(decoded.event) : decoded.key;
+  const actual = message.key.toString();
+  if (actual === expected) return decoded;
+  return {
+    ok: false,
+    reason: `Kafka key ${JSON.stringify(actual)} contradicts the event's key ${JSON.stringify(expected)}: its partition may not hold the entity's other events, so their order is lost`,
+  };
 }
 
 /** One record: delivered to Temporal, or parked with the reason it never can be. */

@@ -286,4 +286,34 @@ describe('the Kafka bridge, on fake batches', () => {
       expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/purchase-pay1 already started and closed \(Completed\)/) }));
     });
   });
+
+  describe('the Kafka key and the event key', () => {
+    it("parks a record whose Kafka key contradicts its event's key, naming both, and delivers the rest", async () => {
+      const delivered: string[] = [];
+      const bridge = await startFakeBridge({ routes: [thingRoute(async (e) => void delivered.push(e.id))] });
+      await bridge.settle([{ key: 'b', value: { id: 'a', n: 1 } }, thing('a', 2)]).done;
+      expect(bridge.parked).toEqual([
+        { offset: '0', reason: expect.stringMatching(/^Kafka key "b" contradicts the event's key "a"/) },
+      ]);
+      expect(delivered).toEqual(['a']);
+    });
+
+    it('accepts a record without a Kafka key', async () => {
+      const delivered: string[] = [];
+      const bridge = await startFakeBridge({ routes: [thingRoute(async (e) => void delivered.push(e.id))] });
+      await bridge.settle([{ key: null, value: { id: 'a', n: 1 } }]).done;
+      expect(bridge.parked).toEqual([]);
+      expect(delivered).toEqual(['a']);
+    });
+
+    it("compares with the route's Kafka key where it is coarser than the ordering key (purchases: by student)", async () => {
+      const started: string[] = [];
+      const client = fakeClient({ start: (async (_w: unknown, o: { workflowId: string }) => void started.push(o.workflowId)) as never });
+      const bridge = await startFakeBridge({ client, routes: purchaseRoutes({ topic: 'things' }) });
+      const purchase = { paymentId: 'pay1', studentId: 's1', courseId: 'c1', confirmedAt: '2031-01-01T00:00:00Z' };
+      await bridge.settle([{ key: 's1', value: purchase }, { key: 's2', value: { ...purchase, paymentId: 'pay2' } }]).done;
+      expect(started).toEqual(['purchase-pay1']);
+      expect(bridge.parked).toMatchObject([{ offset: '1', reason: expect.stringMatching(/^Kafka key "s2" contradicts the event's key "s1"/) }]);
+    });
+  });
 });
