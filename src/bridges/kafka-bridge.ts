@@ -50,6 +50,12 @@ export interface BridgeOptions {
    * (BRIDGE_PARKING_BREAKER_THRESHOLD); 5 if not given.
    */
   parkingBreakerThreshold?: number;
+  /**
+   * Called when kafkajs has given up on the consumer (a crash it will not restart from): the
+   * consumer then consumes nothing while the process lives on. The entry point exits, so its
+   * supervisor restarts it; without this option the bridge only logs it.
+   */
+  onConsumerGaveUp?: (error: Error) => void;
   /** Tests shorten these; see `bridgeTimings`. */
   timings?: Partial<BridgeTimings>;
   /** Called after each record is acknowledged or parked, with when its batch arrived; the benchmark uses it. */
@@ -133,6 +139,7 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
 
   const running: RunningOptions = { ...options, timings, breaker: new ParkingBreaker(options.parkingBreakerThreshold ?? 5) };
 
+  watchForCrash(consumer, log, options.onConsumerGaveUp);
   await consumer.connect();
   for (const topic of routes.keys()) await consumer.subscribe({ topic, fromBeginning: true });
 
@@ -142,6 +149,22 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
     eachBatch: (payload) => settleBatch(payload, routes.get(payload.batch.topic)!, running, log),
   });
   return consumer;
+}
+
+/** kafkajs restarts the consumer after most crashes by itself; the rest are `onGaveUp`'s to handle. */
+export function watchForCrash(
+  consumer: Pick<Consumer, 'on' | 'events'>,
+  log: Logger,
+  onGaveUp: (error: Error) => void = () => undefined,
+): void {
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (payload.restart) {
+      log.error({ err: describeError(payload.error) }, 'Kafka consumer crashed; kafkajs restarts it');
+      return;
+    }
+    log.fatal({ err: describeError(payload.error) }, 'Kafka consumer crashed and kafkajs will not restart it');
+    onGaveUp(payload.error);
+  });
 }
 
 /**

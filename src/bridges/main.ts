@@ -22,7 +22,9 @@ async function main(): Promise<void> {
 
   const consumers: Consumer[] = [];
   for (const pipeline of pipelines) {
-    consumers.push(await runBridge({ ...shared, groupId: pipeline.consumerGroup, routes: pipeline.routes() }));
+    consumers.push(
+      await runBridge({ ...shared, groupId: pipeline.consumerGroup, routes: pipeline.routes(), onConsumerGaveUp: exitForRestart }),
+    );
   }
   logger.info({ groups: pipelines.map((p) => p.consumerGroup) }, 'Bridges started');
 
@@ -35,6 +37,15 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/**
+ * A consumer kafkajs gave up on consumes nothing while the process looks alive: exit non-zero, so
+ * the supervisor (docker compose `restart`, systemd, Kubernetes) starts the bridge again.
+ */
+function exitForRestart(error: Error): void {
+  logger.fatal({ err: error }, 'A Kafka consumer stopped for good; exiting so the bridge is restarted');
+  process.exit(1);
 }
 
 main().catch((err) => {

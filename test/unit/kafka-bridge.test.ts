@@ -316,4 +316,31 @@ describe('the Kafka bridge, on fake batches', () => {
       expect(bridge.parked).toMatchObject([{ offset: '1', reason: expect.stringMatching(/^Kafka key "s2" contradicts the event's key "s1"/) }]);
     });
   });
+
+  describe('a consumer that kafkajs gives up on', () => {
+    const crash = (restart: boolean) => ({
+      id: 1,
+      type: 'consumer.crash',
+      timestamp: Date.now(),
+      payload: { error: new Error('The coordinator is not available'), groupId: 'fake-group', restart },
+    });
+
+    it('is handed to onConsumerGaveUp (the entry point exits for its supervisor), with the reason at fatal level', async () => {
+      const logs = captureLogs();
+      const gaveUp: Error[] = [];
+      const bridge = await startFakeBridge({ routes: [thingRoute(async () => undefined)], onConsumerGaveUp: (err) => void gaveUp.push(err) });
+      bridge.listeners.get('consumer.crash')!(crash(false));
+      expect(gaveUp.map((e) => e.message)).toEqual(['The coordinator is not available']);
+      expect(logs).toContainEqual(
+        expect.objectContaining({ level: 'fatal', fields: expect.objectContaining({ err: 'The coordinator is not available' }) }),
+      );
+    });
+
+    it('is left to kafkajs when it restarts the consumer itself', async () => {
+      const gaveUp: Error[] = [];
+      const bridge = await startFakeBridge({ routes: [thingRoute(async () => undefined)], onConsumerGaveUp: (err) => void gaveUp.push(err) });
+      bridge.listeners.get('consumer.crash')!(crash(true));
+      expect(gaveUp).toEqual([]);
+    });
+  });
 });
