@@ -30,6 +30,11 @@ const schema = z.object({
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(10_000),
   /** Starts in flight per partition; ordering per message key is kept regardless. */
   BRIDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(64),
+  /**
+   * After this many identical refusals from Temporal in a row the bridge stops parking and holds
+   * the partition: a refusal every record gets is systemic, and parking would drain the topic.
+   */
+  BRIDGE_PARKING_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(5),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -28,9 +28,16 @@ export function createProducer(kafka: Kafka): Producer {
   return kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
 }
 
-export function createPool(config: Config, max = 10): Pool {
+/** `queryTimeoutMs`: for callers that must not wait on a hanging server (the bridge, which holds a Kafka session). */
+export function createPool(config: Config, max = 10, queryTimeoutMs?: number): Pool {
   // A query waiting for a free connection fails after 5 s instead of hanging past its activity's timeout.
-  const pool = new Pool({ connectionString: config.DATABASE_URL, max, connectionTimeoutMillis: 5_000 });
+  const pool = new Pool({
+    connectionString: config.DATABASE_URL,
+    max,
+    connectionTimeoutMillis: 5_000,
+    // The server cancels the statement, and the client gives up even if the server never answers.
+    ...(queryTimeoutMs ? { statement_timeout: queryTimeoutMs, query_timeout: queryTimeoutMs } : {}),
+  });
   // An idle connection dropped by a PostgreSQL restart must not crash the process; the next query reconnects.
   pool.on('error', (err) => logger.warn({ err: err.message, component: 'pg' }, 'Idle PostgreSQL connection lost'));
   return pool;

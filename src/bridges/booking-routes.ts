@@ -29,6 +29,8 @@ export function bookingRoutes(options: BookingRouteOptions = {}): Route[] {
       topic: topics.bookingEvents,
       schema: bookingRequestedSchema,
       orderingKey: (event) => event.bookingId,
+      // A signal to a closed run is lost, not a duplicate: see Route.closedRun.
+      closedRun: 'undelivered',
       deliver: async (client, event, trace) => {
         await client.workflow.signalWithStart(bookingWorkflow, {
           workflowId: bookingWorkflowId(event.bookingId),
@@ -45,6 +47,7 @@ export function bookingRoutes(options: BookingRouteOptions = {}): Route[] {
       topic: topics.cancellations,
       schema: cancellationRequestedSchema,
       orderingKey: (event) => event.bookingId,
+      closedRun: 'undelivered',
       deliver: async (client, event, trace) => {
         await client.workflow.signalWithStart(bookingWorkflow, {
           workflowId: bookingWorkflowId(event.bookingId),

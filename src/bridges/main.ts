@@ -3,20 +3,28 @@ import { loadConfig } from '../config';
 import { createKafka, createPool, createTemporalClient } from '../connections';
 import { logger } from '../logger';
 import { pipelines } from '../pipelines';
-import { runBridge } from './kafka-bridge';
+import { bridgeTimings, runBridge } from './kafka-bridge';
 import { createParkedEvents } from './parked-events';
 
 /** Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
   const config = loadConfig();
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-bridge`);
-  const db = createPool(config);
+  const db = createPool(config, 10, bridgeTimings.parkingTimeoutMs);
   const client = await createTemporalClient(config);
-  const shared = { kafka, client, parkedEvents: createParkedEvents(db), maxInFlight: config.BRIDGE_MAX_IN_FLIGHT };
+  const shared = {
+    kafka,
+    client,
+    parkedEvents: createParkedEvents(db),
+    maxInFlight: config.BRIDGE_MAX_IN_FLIGHT,
+    parkingBreakerThreshold: config.BRIDGE_PARKING_BREAKER_THRESHOLD,
+  };
 
   const consumers: Consumer[] = [];
   for (const pipeline of pipelines) {
-    consumers.push(await runBridge({ ...shared, groupId: pipeline.consumerGroup, routes: pipeline.routes() }));
+    consumers.push(
+      await runBridge({ ...shared, groupId: pipeline.consumerGroup, routes: pipeline.routes(), onConsumerGaveUp: exitForRestart }),
+    );
   }
   logger.info({ groups: pipelines.map((p) => p.consumerGroup) }, 'Bridges started');
 
@@ -29,6 +37,15 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/**
+ * A consumer kafkajs gave up on consumes nothing while the process looks alive: exit non-zero, so
+ * the supervisor (docker compose `restart`, systemd, Kubernetes) starts the bridge again.
+ */
+function exitForRestart(error: Error): void {
+  logger.fatal({ err: error }, 'A Kafka consumer stopped for good; exiting so the bridge is restarted');
+  process.exit(1);
 }
 
 main().catch((err) => {

@@ -26,6 +26,10 @@ export function purchaseRoutes(options: PurchaseRouteOptions = {}): Route[] {
       topic: options.topic ?? purchaseConfirmedTopic,
       schema: purchaseConfirmedSchema,
       orderingKey: (event) => `${event.studentId}/${event.courseId}`,
+      // Purchase events are keyed by student (docs/purchase-to-sessions.md), confirmations too.
+      kafkaKey: (event) => event.studentId,
+      // REJECT_DUPLICATE: a closed run of this payment already ran it.
+      closedRun: 'duplicate',
       deliver: async (client, event, trace) => {
         await client.workflow.start(purchaseToSessionsWorkflow, {
           workflowId: purchaseWorkflowId(event.paymentId),

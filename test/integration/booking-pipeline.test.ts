@@ -1,4 +1,5 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import type { ParkedEvent } from '../../src/bridges/parked-events';
@@ -44,6 +45,14 @@ describe('booking pipeline on the real stack', () => {
     );
     await stack?.stop();
   });
+
+  /** The partition the producer's default partitioner picks for `key` on a 3-partition topic. */
+  const partitionOf = (key: string) =>
+    Partitioners.DefaultPartitioner()({
+      topic: topics.bookingEvents,
+      partitionMetadata: [0, 1, 2].map((partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] })),
+      message: { key, value: null },
+    });
 
   const newBookingId = () => {
     const bookingId = `booking_${stack.runId}_${started.length}`;
@@ -170,11 +179,13 @@ describe('booking pipeline on the real stack', () => {
 
   it('parks unparseable and invalid events with the reason, keeps the partition moving, and replays a fixed one', async () => {
     const bookingId = newBookingId();
-    // Same key, so all three land on one partition in this order.
+    // Same key, so both land on one partition in this order.
     await publish(topics.bookingEvents, bookingId, '{"bookingId": ');
     await publish(topics.bookingEvents, bookingId, { ...bookingEvent(bookingId), guests: 0 }, { 'correlation-id': `bad-${bookingId}` });
-    const other = newBookingId();
-    await publish(topics.bookingEvents, bookingId, bookingEvent(other));
+    // Another booking under its own key (the bridge parks a key that contradicts the event), on the same partition.
+    let other = newBookingId();
+    while (partitionOf(other) !== partitionOf(bookingId)) other = newBookingId();
+    await publish(topics.bookingEvents, other, bookingEvent(other));
     await statusEventually(other, 'Accepted');
 
     const parked = await eventually(

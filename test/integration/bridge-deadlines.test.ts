@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config';
+import { createPool } from '../../src/connections';
+
+describe("the bridge's PostgreSQL pool", () => {
+  it('gives up on a statement that runs past its timeout instead of holding the Kafka session', async () => {
+    const db = createPool(loadConfig(), 1, 200);
+    try {
+      const started = Date.now();
+      await expect(db.query('SELECT pg_sleep(5)')).rejects.toThrow(/timeout|cancel/i);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      await db.end();
+    }
+  });
+});
