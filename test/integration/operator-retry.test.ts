@@ -56,11 +56,15 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
       90_000,
     );
     expect(parked).toContain(workflowId);
-    const attention = JSON.parse(
+    const [attention] = JSON.parse(
       await temporalCli('workflow', 'query', '--workflow-id', workflowId, '--name', 'attention', '--output', 'json'),
-    );
-    expect(JSON.stringify(attention)).toContain('createBooking');
-    expect(JSON.stringify(attention)).toContain('test outage');
+    ).queryResult;
+    expect(attention).toMatchObject({
+      status: 'NeedsAttention',
+      failedStep: 'createBooking',
+      kind: 'Outage',
+      lastError: 'bookings table is read-only (test outage)',
+    });
     expect((await stack.db.query('SELECT 1 FROM bookings WHERE booking_id = $1', [bookingId])).rowCount).toBe(0);
 
     // What the Web UI shows of it: whose run, what it is doing, what failed and what to run.
@@ -78,7 +82,13 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
     const input = JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString());
     expect(input).toMatchObject({ bookingId, userId: `user_${stack.runId}`, trace: { correlationId: `corr-${bookingId}` } });
 
+    // The outage is over, but the run's next retry by itself is minutes away: without the
+    // operator's signal it is still parked a few seconds later.
     await stack.db.query(`DROP TRIGGER ${trigger()} ON bookings`);
+    expect(Date.parse(attention.nextRetryAt) - Date.now()).toBeGreaterThan(30_000);
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await handle.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', failedStep: 'createBooking' });
+    expect((await stack.db.query('SELECT 1 FROM bookings WHERE booking_id = $1', [bookingId])).rowCount).toBe(0);
     await temporalCli('workflow', 'signal', '--workflow-id', workflowId, '--name', 'operatorDecision', '--input', '"retry"');
 
     const rows = await eventually(
