@@ -125,7 +125,36 @@ describe('docker-compose.yml', () => {
     expect(services['kafka-topics'].command).toContain(topicScript);
   });
 
-  it('uses the database the config module defaults to', () => {
-    expect(services.postgres.environment.POSTGRES_DB).toBe(new URL(defaults.DATABASE_URL).pathname.slice(1));
+  it('points every application service at the other containers, never at a loopback default', () => {
+    // A variable left out falls back to the config default, 127.0.0.1, which inside a container is
+    // the container itself.
+    const addresses = {
+      TEMPORAL_ADDRESS: (v: string) => v.split(':')[0],
+      KAFKA_BROKERS: (v: string) => v.split(':')[0],
+      DATABASE_URL: (v: string) => new URL(v).hostname,
+      REDIS_URL: (v: string) => new URL(v).hostname,
+      ADMIN_SERVICE_URL: (v: string) => new URL(v).hostname,
+    };
+    for (const name of appServices) {
+      const env = services[name].environment as Record<string, string>;
+      for (const [variable, hostOf] of Object.entries(addresses)) {
+        const value = env[variable];
+        expect({ service: name, variable, set: value !== undefined }).toEqual({ service: name, variable, set: true });
+        expect({ service: name, variable, host: hostOf(value!) }).toEqual({
+          service: name,
+          variable,
+          host: expect.toSatisfy((host: string) => host in services),
+        });
+      }
+    }
+  });
+
+  it("creates the database, user and password the application services' DATABASE_URL names", () => {
+    const url = new URL(services.workers.environment.DATABASE_URL);
+    expect(services.postgres.environment).toMatchObject({
+      POSTGRES_DB: url.pathname.slice(1),
+      POSTGRES_USER: url.username,
+      POSTGRES_PASSWORD: url.password,
+    });
   });
 });
