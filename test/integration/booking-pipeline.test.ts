@@ -112,6 +112,22 @@ describe('booking pipeline on the real stack', () => {
     expect(description.typedSearchAttributes.get(correlationIdKey)).toBe(`corr-${bookingId}`);
     expect(description.typedSearchAttributes.get(pipelineStatusKey)).toBe('Completed');
     expect(description.memo).toMatchObject({ trace: { correlationId: `corr-${bookingId}`, baggage: 'tenant=acme,region=eu' } });
+
+    // One booking written and one cancellation, by the history itself (the unique booking_id alone
+    // would hide a second createBooking).
+    const scheduled = (await handle.fetchHistory()).events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    expect(scheduled.filter((t) => t === 'createBooking')).toHaveLength(1);
+    expect(scheduled.filter((t) => t === 'cancelBooking')).toHaveLength(1);
+
+    // A copy delivered after the run closed starts nothing: it is kept for an operator instead.
+    await publish(topics.bookingEvents, bookingId, bookingEvent(bookingId), headers);
+    const late = await eventually(
+      async () => (await stack.parkedEvents.list({ topic: topics.bookingEvents })).filter((p) => p.record?.key?.toString() === bookingId),
+      (parked) => parked.length === 1,
+    );
+    expect(late[0]!.reason).toBe(`workflow ${bookingWorkflowId(bookingId)} already closed (Completed: Cancelled); the event was not delivered`);
+    expect((await stack.client.workflow.count(`WorkflowId = '${bookingWorkflowId(bookingId)}'`)).count).toBe(1);
+    expect(await rowsOf(bookingId)).toHaveLength(1);
   });
 
   it('when a cancellation arrives before its booking, the booking ends cancelled, recorded under the booking event\'s correlation ID', async () => {
