@@ -1,5 +1,5 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { Partitioners } from 'kafkajs';
+import { Partitioners, type Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import type { ParkedEvent } from '../../src/bridges/parked-events';
@@ -13,6 +13,7 @@ import { connectRealStack, eventually, type RealStack } from '../support/real-st
 describe('booking pipeline on the real stack', () => {
   let stack: RealStack;
   let topics: { bookingEvents: string; cancellations: string };
+  let bridge: Consumer;
   let owner: string;
   let stranger: string;
   let room: string;
@@ -33,7 +34,7 @@ describe('booking pipeline on the real stack', () => {
     await stack.createTopics(topics.bookingEvents, topics.cancellations);
     const taskQueue = `bookings-${id}`;
     await stack.startWorker(taskQueue);
-    await stack.startBridge(bookingRoutes({ taskQueue, topics }));
+    bridge = await stack.startBridge(bookingRoutes({ taskQueue, topics }));
   });
 
   afterAll(async () => {
@@ -201,8 +202,11 @@ describe('booking pipeline on the real stack', () => {
     // Another booking under its own key (the bridge parks a key that contradicts the event), on the same partition.
     let other = newBookingId();
     while (partitionOf(other) !== partitionOf(bookingId)) other = newBookingId();
-    await publish(topics.bookingEvents, other, bookingEvent(other));
+    const [sent] = await stack.producer.send({ topic: topics.bookingEvents, messages: [{ key: other, value: JSON.stringify(bookingEvent(other)) }] });
+    expect(sent!.partition).toBe(partitionOf(bookingId));
     await statusEventually(other, 'Accepted');
+    // The group has committed past all three: nothing of that partition is held back.
+    await eventually(() => stack.committedOffset(bridge, topics.bookingEvents, sent!.partition), (o) => o > Number(sent!.baseOffset));
 
     const parked = await eventually(
       async () => (await stack.parkedEvents.list({ topic: topics.bookingEvents })).filter((p) => p.record?.key?.toString() === bookingId),
@@ -210,6 +214,8 @@ describe('booking pipeline on the real stack', () => {
     );
     const [unparseable, invalid] = parked as [ParkedEvent, ParkedEvent];
     expect(unparseable.reason).toMatch(/^unparseable JSON/);
+    expect(unparseable.record?.value?.toString()).toBe('{"bookingId": ');
+    expect(JSON.parse(invalid.record!.value!.toString())).toEqual({ ...bookingEvent(bookingId), guests: 0 });
     expect(invalid.reason).toBe('schema violation: guests: Too small: expected number to be >0');
     expect(headersAsText(invalid.record?.headers)).toMatchObject({ 'correlation-id': `bad-${bookingId}` });
     expect(invalid.correlationId).toBe(`bad-${bookingId}`);

@@ -45,18 +45,6 @@ describe('poison records on the real stack', () => {
   const bookingStatus = async (bookingId: string): Promise<string | undefined> =>
     (await stack.db.query('SELECT status FROM bookings WHERE booking_id = $1', [bookingId])).rows[0]?.status;
 
-  async function committedOffset(consumer: Consumer, topic: string, partition: number): Promise<number> {
-    const { groupId } = await consumer.describeGroup();
-    const admin = stack.kafka.admin();
-    await admin.connect();
-    try {
-      const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      return Number(offsets!.partitions.find((p) => p.partition === partition)!.offset);
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
   /** The record at `offset` and after, as a consumer group of its own reads it. */
   async function readBack(topic: string, partition: number, after: string): Promise<KafkaMessage> {
     const consumer = stack.kafka.consumer({ groupId: `poison-readback-${stack.runId}-${topic}` });
@@ -94,7 +82,7 @@ describe('poison records on the real stack', () => {
 
     await eventually(() => bookingStatus(next), (s) => s === 'Accepted');
     await eventually(
-      () => committedOffset(consumer, topic, sent!.partition),
+      () => stack.committedOffset(consumer, topic, sent!.partition),
       (offset) => offset > Number(after!.baseOffset),
     );
     const [parked] = (await stack.parkedEvents.list({ topic })).filter(

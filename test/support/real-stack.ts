@@ -31,6 +31,8 @@ export interface RealStack {
   /** Runs a worker with `activities` (the real booking ones by default) on `taskQueue` until `stop()`. */
   startWorker(taskQueue: string, activities?: object): Promise<void>;
   startBridge(routes: Route[]): Promise<Consumer>;
+  /** The offset `consumer`'s group has committed on `topic`'s `partition` (-1 before any commit). */
+  committedOffset(consumer: Consumer, topic: string, partition: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -94,6 +96,17 @@ export async function connectRealStack(): Promise<RealStack> {
       });
       consumers.push(consumer);
       return consumer;
+    },
+    async committedOffset(consumer, topic, partition) {
+      const { groupId } = await consumer.describeGroup();
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+        return Number(offsets!.partitions.find((p) => p.partition === partition)!.offset);
+      } finally {
+        await admin.disconnect();
+      }
     },
     async stop() {
       await Promise.all(consumers.map((c) => c.disconnect()));
