@@ -62,6 +62,11 @@ describe('the bridge while Temporal is unreachable', () => {
       }),
       maxInFlight: 8,
     });
+    // Evidence that the bridge has the records in hand: kafkajs reports each batch it starts.
+    const batchesStarted: number[] = [];
+    const batchesEnded: number[] = [];
+    consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => void batchesStarted.push(payload.batchSize));
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => void batchesEnded.push(payload.batchSize));
     try {
       await proxy.cut();
       for (let i = 0; i < 12; i++) {
@@ -69,8 +74,11 @@ describe('the bridge while Temporal is unreachable', () => {
         ids.push(bookingId);
         await stack.publish(topic(), bookingId, bookingRequested(bookingId, `user_${stack.runId}`, `room_${stack.runId}`));
       }
-      // Temporal is unreachable for a while: nothing is acknowledged, so nothing is committed.
-      await new Promise((r) => setTimeout(r, 4000));
+      // Temporal is unreachable: the bridge has fetched the records and keeps retrying them, so
+      // none is acknowledged and nothing is committed.
+      await eventually(async () => batchesStarted.reduce((a, b) => a + b, 0), (n) => n > 0, 30_000);
+      await new Promise((r) => setTimeout(r, 4000)); // several retry rounds (100 ms doubling)
+      expect(batchesEnded).toEqual([]);
       expect(await committedOffsets()).toBe(0);
       expect((await stack.db.query('SELECT 1 FROM bookings WHERE booking_id = ANY($1)', [ids])).rowCount).toBe(0);
 
@@ -82,6 +90,12 @@ describe('the bridge while Temporal is unreachable', () => {
       expect(rows).toHaveLength(12);
       expect(await eventually(committedOffsets, (n) => n === 12)).toBe(12);
       expect(await stack.parkedEvents.list({ topic: topic() })).toEqual([]);
+      // Retried through the outage, yet each run was signalled exactly once.
+      for (const id of ids) {
+        const { events } = await stack.client.workflow.getHandle(bookingWorkflowId(id)).fetchHistory();
+        const signals = events!.filter((e) => e.workflowExecutionSignaledEventAttributes).length;
+        expect({ id, signals }).toEqual({ id, signals: 1 });
+      }
     } finally {
       await consumer.disconnect();
     }
