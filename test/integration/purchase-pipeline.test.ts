@@ -30,6 +30,7 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
   let adminUrl: string;
   let redis: Redis;
   let eventsConsumer: Consumer;
+  let bridge: Consumer;
   let topics: { confirmed: string; created: string; allocated: string };
   let course: string;
   let fullCourse: string;
@@ -62,7 +63,7 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
         eventTopics: { purchaseCreated: topics.created, trainerAllocated: topics.allocated },
       }),
     );
-    await stack.startBridge(purchaseRoutes({ taskQueue, topic: topics.confirmed }));
+    bridge = await stack.startBridge(purchaseRoutes({ taskQueue, topic: topics.confirmed }));
 
     // What the existing consumers of the legacy topics would see.
     eventsConsumer = stack.kafka.consumer({ groupId: `test-purchase-events-${id}` });
@@ -193,8 +194,22 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     expect(await outcomeOf(second.paymentId)).toEqual({ status: 'AlreadyPurchased', purchaseId: outcome.purchaseId });
 
     await expectCompletedPurchase(p, outcome);
-    const runs = await stack.client.workflow.count(`WorkflowId = '${purchaseWorkflowId(p.paymentId)}'`);
-    expect(runs.count).toBe(1);
+
+    // Delivered again after the run closed and the bridge committed past every copy: still the one
+    // run (its ID is the latest run's), nothing parked, nothing written.
+    const handle = stack.client.workflow.getHandle(purchaseWorkflowId(p.paymentId));
+    const firstRunId = (await handle.describe()).runId;
+    const late = await stack.producer.send({
+      topic: topics.confirmed,
+      messages: [{ key: p.studentId, value: JSON.stringify(confirmation(p)), headers: { 'correlation-id': `corr-${p.paymentId}` } }],
+    });
+    await eventually(
+      () => stack.committedOffset(bridge, topics.confirmed, late[0]!.partition),
+      (offset) => offset > Number(late[0]!.baseOffset),
+    );
+    expect((await handle.describe()).runId).toBe(firstRunId);
+    expect((await stack.parkedEvents.list({ topic: topics.confirmed })).filter((e) => e.correlationId === `corr-${p.paymentId}`)).toEqual([]);
+    await expectCompletedPurchase(p, outcome);
   });
 
   it('the admin service failing three times and answering slowly (300 ms, well within its timeout), then recovering, changes nothing in the outcome', async () => {
