@@ -7,12 +7,12 @@ import { readable } from './utf8';
 /**
  * Operator command: publish a parked record again to its topic, unchanged or corrected.
  *   npm run replay-parked -- <id> [--payload '<json>']
- *   npm run replay-parked -- --list
+ *   npm run replay-parked -- --list [--topic <topic>]
  */
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { payload: { type: 'string' }, list: { type: 'boolean' } },
+    options: { payload: { type: 'string' }, list: { type: 'boolean' }, topic: { type: 'string' } },
   });
   const config = loadConfig();
   const db = createPool(config);
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   try {
     if (values.list || positionals.length === 0) {
       console.table(
-        (await parkedEvents.list()).map(({ id, topic, partition, offset, correlationId, reason, record, parkedAt }) => ({
+        (await parkedEvents.list({ topic: values.topic })).map(({ id, topic, partition, offset, correlationId, reason, record, parkedAt }) => ({
           id,
           topic,
           partition,

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Partitioners, type Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +74,10 @@ describe('booking pipeline on the real stack', () => {
   });
 
   const publish: RealStack['publish'] = (...args) => stack.publish(...args);
+
+  /** `npm run replay-parked -- <args>`, as an operator runs it; returns what it printed. */
+  const replayParked = async (...args: string[]) =>
+    (await promisify(execFile)('node', ['--import', 'tsx', 'src/bridges/replay-parked.ts', ...args], { timeout: 60_000 })).stdout;
 
   const rowsOf = async (bookingId: string) =>
     (await stack.db.query('SELECT status, rejection_reason, correlation_id FROM bookings WHERE booking_id = $1', [bookingId]))
@@ -220,7 +226,13 @@ describe('booking pipeline on the real stack', () => {
     expect(headersAsText(invalid.record?.headers)).toMatchObject({ 'correlation-id': `bad-${bookingId}` });
     expect(invalid.correlationId).toBe(`bad-${bookingId}`);
 
-    await stack.parkedEvents.replay(stack.producer, invalid.id, JSON.stringify(bookingEvent(bookingId)));
+    // What the operator runs: the list, then a replay with a corrected payload.
+    const listed = await replayParked('--list', '--topic', topics.bookingEvents);
+    expect(listed).toContain(`bad-${bookingId}`);
+    expect(listed).toContain('schema violation: guests: Too small');
+    expect(await replayParked(String(invalid.id), '--payload', JSON.stringify(bookingEvent(bookingId)))).toContain(
+      `Replayed parked event ${invalid.id} to ${topics.bookingEvents} with a corrected payload`,
+    );
     await statusEventually(bookingId, 'Accepted');
     expect((await stack.parkedEvents.list({ topic: topics.bookingEvents })).map((p) => p.id)).not.toContain(invalid.id);
   });

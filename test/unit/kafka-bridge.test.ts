@@ -33,6 +33,44 @@ describe('the Kafka bridge, on fake batches', () => {
     expect(payload.commitOffsetsIfNecessary).toHaveBeenCalled();
   });
 
+  it('delivers different keys concurrently, at most maxInFlight at a time, and one key strictly one after another', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const perKey = new Map<string, number[]>();
+    const bridge = await startFakeBridge({
+      maxInFlight: 3,
+      routes: [
+        thingRoute(async (e) => {
+          most = Math.max(most, ++inFlight);
+          await new Promise((r) => setTimeout(r, 20));
+          perKey.set(e.id, [...(perKey.get(e.id) ?? []), e.n]);
+          inFlight--;
+        }),
+      ],
+    });
+    const messages = ['a', 'b', 'c', 'd', 'e'].flatMap((id) => [thing(id, 1), thing(id, 2), thing(id, 3)]);
+    await bridge.settle(messages).done;
+    expect(most).toBe(3);
+    for (const id of ['a', 'b', 'c', 'd', 'e']) expect(perKey.get(id)).toEqual([1, 2, 3]);
+  });
+
+  it('holds the batch while PostgreSQL refuses connections for parking, and parks and commits once it is back', async () => {
+    let refusals = 3;
+    const parked: string[] = [];
+    const bridge = await startFakeBridge({ routes: [thingRoute(async () => undefined)] }, {
+      park: async (_t, _p, message) => {
+        if (refusals-- > 0) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+        parked.push(message.offset);
+      },
+    });
+    const { payload, done } = bridge.settle([{ key: 'a', value: 'not json' }, thing('b', 1)]);
+    await done;
+    expect(parked).toEqual(['0']);
+    expect(refusals).toBe(-1);
+    expect(payload.resolveOffset).toHaveBeenCalledTimes(1);
+    expect(payload.resolveOffset).toHaveBeenCalledWith('1');
+  });
+
   it('a heartbeat that finds the group rebalancing during a Temporal outage parks nothing and resolves no offset', async () => {
     let calls = 0;
     const bridge = await startFakeBridge({
