@@ -10,6 +10,7 @@
  *   CHAOS_EVENTS (5000; 300 with CHAOS_QUICK=1)   CHAOS_SEED (random; printed)
  *   CHAOS_RATE events/s (25; 15 quick)            CHAOS_PG_STOP_S (60; 20 quick)
  *   CHAOS_DRAIN_TIMEOUT_S (1200; 600 quick)       CHAOS_SETTLE_S (90)
+ *   CHAOS_POISON: the poison kinds to send, comma-separated (all of them by default; see stream.ts)
  */
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,7 +21,7 @@ import { bookingTaskQueue } from '../../src/contracts/booking';
 import { purchaseTaskQueue } from '../../src/contracts/purchase';
 import { evaluate, readState, runsStartedTwice, type Figures } from './check';
 import { faults, Supervised, type Fault } from './processes';
-import { buildStream, chaosRooms, chaosTrainers, chaosUsers, type ChaosRecord } from './stream';
+import { buildStream, chaosRooms, chaosTrainers, chaosUsers, poisonKinds, type ChaosRecord, type PoisonKind } from './stream';
 
 const quick = process.env.CHAOS_QUICK === '1';
 const env = (name: string, fallback: number, quickFallback = fallback) => Number(process.env[name] ?? (quick ? quickFallback : fallback));
@@ -32,6 +33,11 @@ const settings = {
   drainTimeoutSeconds: env('CHAOS_DRAIN_TIMEOUT_S', 1200, 600),
   settleSeconds: env('CHAOS_SETTLE_S', 90),
 };
+const poison = (process.env.CHAOS_POISON?.split(',').map((k) => k.trim()).filter(Boolean) ?? [...poisonKinds]) as PoisonKind[];
+const unknownPoison = poison.filter((k) => !poisonKinds.includes(k));
+if (unknownPoison.length) throw new Error(`CHAOS_POISON: unknown kinds ${unknownPoison.join(', ')}; known: ${poisonKinds.join(', ')}`);
+const poisonLeftOut = poisonKinds.filter((k) => !poison.includes(k));
+
 /**
  * A run parked at an outage retries by itself every 2 minutes (a database step) or 5 minutes (the
  * admin service): while any is parked, quiet is only taken as the end after longer than that.
@@ -53,8 +59,9 @@ const say = (line: string) => console.log(`[chaos ${clock()}] ${line}`);
 
 async function main(): Promise<number> {
   const tag = `c${settings.seed.toString(36)}${(Date.now() % 46656).toString(36)}`;
-  const stream = buildStream(settings.seed, tag, settings.events);
+  const stream = buildStream(settings.seed, tag, settings.events, poison);
   say(`seed ${settings.seed} (repeat with CHAOS_SEED=${settings.seed}${quick ? ' CHAOS_QUICK=1' : ''}), run tag ${tag}, ${stream.records.length} events`);
+  if (poisonLeftOut.length) say(`poison kinds left out (CHAOS_POISON): ${poisonLeftOut.join(', ')}`);
   say(`stories: ${Object.entries(stream.stories).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 
   const db = createPool(config);
@@ -268,6 +275,7 @@ function report(r: {
     if (items.length > 5) console.log(`${''.padEnd(38)}... and ${items.length - 5} more`);
   };
   console.log(`\n== Chaos figures: seed ${settings.seed}, ${os.cpus().length} vCPU ${os.cpus()[0]?.model.trim()}, ${new Date().toISOString()} ==`);
+  if (poisonLeftOut.length) console.log(`(poison kinds left out by CHAOS_POISON: ${poisonLeftOut.join(', ')})`);
   line('events sent', `${r.produced.sent} (${Object.entries(byTopic).map(([t, n]) => `${t} ${n}`).join(', ')}; ${f.poisonExpected} poison; ${r.produced.resent} resent after producer errors)`);
   line('rows expected and found', `bookings ${f.bookingsFound}/${f.bookingsExpected}, purchases ${f.purchasesFound}/${f.purchasesExpected}`);
   line('lost', String(f.lost.length), '0');
