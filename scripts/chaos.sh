@@ -81,6 +81,8 @@ echo "==> chaos: starting the isolated stack (log: $STACK_STATE_DIR/logs/chaos-s
 mkdir -p "$STACK_STATE_DIR/logs"
 bash scripts/stack.sh up >"$STACK_STATE_DIR/logs/chaos-stack-up.log" 2>&1 || {
   tail -n 30 "$STACK_STATE_DIR/logs/chaos-stack-up.log" >&2
+  # The component's own log says why; it would go with the temp dir.
+  CHAOS_KEEP=1
   exit 1
 }
 LOG_LEVEL=warn node --import tsx src/migrate.ts
