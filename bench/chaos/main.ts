@@ -1,0 +1,307 @@
+/**
+ * `npm run chaos` (not a test): thousands of mixed booking and purchase events, with duplicates,
+ * reordering, cancellations first and poison records of every kind, pushed through the real
+ * workers and bridges on an isolated stack while the worker, the bridge, the Temporal dev server
+ * and Kafka are SIGKILLed and PostgreSQL is stopped for a minute. Then the final state is
+ * checked against what the stream implies, one line per figure, with the goal beside each.
+ *
+ * scripts/chaos.sh starts the isolated stack (its own state directory and ports), applies the
+ * migrations, runs this, and tears everything down. Variables:
+ *   CHAOS_EVENTS (5000; 300 with CHAOS_QUICK=1)   CHAOS_SEED (random; printed)
+ *   CHAOS_RATE events/s (25; 15 quick)            CHAOS_PG_STOP_S (60; 20 quick)
+ *   CHAOS_DRAIN_TIMEOUT_S (1200; 600 quick)       CHAOS_SETTLE_S (90)
+ *   CHAOS_POISON: the poison kinds to send, comma-separated (all of them by default; see stream.ts)
+ */
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { loadConfig } from '../../src/config';
+import { createPool, createTemporalClient } from '../../src/connections';
+import { bookingTaskQueue } from '../../src/contracts/booking';
+import { purchaseTaskQueue } from '../../src/contracts/purchase';
+import { evaluate, readState, runsStartedTwice, type Figures } from './check';
+import { faults, Supervised, type Fault } from './processes';
+import { buildStream, chaosRooms, chaosTrainers, chaosUsers, poisonKinds, type ChaosRecord, type PoisonKind } from './stream';
+
+const quick = process.env.CHAOS_QUICK === '1';
+const env = (name: string, fallback: number, quickFallback = fallback) => Number(process.env[name] ?? (quick ? quickFallback : fallback));
+const settings = {
+  events: env('CHAOS_EVENTS', 5000, 300),
+  seed: env('CHAOS_SEED', Math.floor(Math.random() * 2 ** 31)),
+  rate: env('CHAOS_RATE', 25, 15),
+  postgresStopSeconds: env('CHAOS_PG_STOP_S', 60, 20),
+  drainTimeoutSeconds: env('CHAOS_DRAIN_TIMEOUT_S', 1200, 600),
+  settleSeconds: env('CHAOS_SETTLE_S', 90),
+};
+const poison = (process.env.CHAOS_POISON?.split(',').map((k) => k.trim()).filter(Boolean) ?? [...poisonKinds]) as PoisonKind[];
+const unknownPoison = poison.filter((k) => !poisonKinds.includes(k));
+if (unknownPoison.length) throw new Error(`CHAOS_POISON: unknown kinds ${unknownPoison.join(', ')}; known: ${poisonKinds.join(', ')}`);
+const poisonLeftOut = poisonKinds.filter((k) => !poison.includes(k));
+
+/**
+ * A run parked at an outage retries by itself every 2 minutes (a database step) or 5 minutes (the
+ * admin service): while any is parked, quiet is only taken as the end after longer than that.
+ */
+const outageSettleSeconds = 330;
+/** Seconds after the stream started; each fault also waits until the one before it is over. */
+const schedule = quick
+  ? { worker: 5, bridge: 12, temporal: 20, kafka: 35, postgres: 55 }
+  : { worker: 30, bridge: 60, temporal: 90, kafka: 130, postgres: 180 };
+
+const config = loadConfig();
+const childEnv = { ...process.env, LOG_LEVEL: process.env.CHAOS_CHILD_LOG_LEVEL ?? 'warn' };
+const workers = new Supervised('workers', 'src/workers/main.ts', childEnv, (line) => say(line));
+const bridges = new Supervised('bridges', 'src/bridges/main.ts', childEnv, (line) => say(line));
+const stopChildren = () => Promise.all([workers.stop(), bridges.stop()]);
+const runStart = Date.now();
+const clock = () => `${((Date.now() - runStart) / 1000).toFixed(0).padStart(5)}s`;
+const say = (line: string) => console.log(`[chaos ${clock()}] ${line}`);
+
+async function main(): Promise<number> {
+  const tag = `c${settings.seed.toString(36)}${(Date.now() % 46656).toString(36)}`;
+  const stream = buildStream(settings.seed, tag, settings.events, poison);
+  say(`seed ${settings.seed} (repeat with CHAOS_SEED=${settings.seed}${quick ? ' CHAOS_QUICK=1' : ''}), run tag ${tag}, ${stream.records.length} events`);
+  if (poisonLeftOut.length) say(`poison kinds left out (CHAOS_POISON): ${poisonLeftOut.join(', ')}`);
+  say(`stories: ${Object.entries(stream.stories).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+
+  const db = createPool(config);
+  const client = await createTemporalClient(config);
+  await seed(db);
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      say(`${signal}: stopping the workers and bridges`);
+      void stopChildren().finally(() => process.exit(130));
+    });
+  }
+  workers.start();
+  bridges.start();
+  await waitForPollers(client);
+  say('workers are polling both task queues; starting the stream and the faults');
+
+  const streamStart = Date.now();
+  const faultList = faults({ workers, bridges, postgresStopSeconds: settings.postgresStopSeconds, schedule });
+  const [produced, lastFaultEnd] = await Promise.all([
+    produce(stream.records),
+    injectFaults(faultList, streamStart),
+  ]);
+  say(`stream sent: ${produced.sent} events in ${((produced.doneAt - streamStart) / 1000).toFixed(0)} s (${produced.resent} resent after producer errors)`);
+
+  const drain = await waitUntilDrained(db, client, tag, stream.expect, lastFaultEnd);
+  const final = drain.figures ?? evaluate(stream.expect, await readState(db, client, tag));
+  const twice = await runsStartedTwice(client).catch((err) => [`(could not list runs: ${(err as Error).message})`]);
+  await stopChildren();
+
+  const met = report({ stream, produced, final, twice, drain });
+  await db.end();
+  await client.connection.close();
+  return met ? 0 : 1;
+}
+
+async function seed(db: ReturnType<typeof createPool>): Promise<void> {
+  for (const u of chaosUsers) {
+    await db.query(`INSERT INTO users (user_ref, email, username) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [u.userRef, u.email, u.username]);
+  }
+  for (const r of chaosRooms) await db.query(`INSERT INTO rooms (internal_id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING`, [r]);
+  // Through the admin service's own API: its tables are its business, not ours.
+  for (const { trainerId, ...body } of chaosTrainers) {
+    const res = await fetch(new URL(`/trainers/${trainerId}`, config.ADMIN_SERVICE_URL), {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`admin service refused trainer ${trainerId}: ${res.status} ${await res.text()}`);
+  }
+}
+
+/** The workers bundle their workflows first; the stream starts once both queues have a poller. */
+async function waitForPollers(client: Awaited<ReturnType<typeof createTemporalClient>>): Promise<void> {
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const polled = await Promise.all(
+      [bookingTaskQueue, purchaseTaskQueue].map((name) =>
+        client.workflowService
+          .describeTaskQueue({ namespace: config.TEMPORAL_NAMESPACE, taskQueue: { name }, taskQueueType: 1 })
+          .then((r) => r.pollers.length > 0)
+          .catch(() => false),
+      ),
+    );
+    if (polled.every(Boolean)) return;
+    if (Date.now() > deadline) throw new Error('the workers did not poll within 3 minutes; see the workers log');
+    await sleep(1_000);
+  }
+}
+
+/** Sends the stream at the configured rate, in order, retrying a batch until Kafka takes it. */
+async function produce(records: ChaosRecord[]): Promise<{ sent: number; resent: number; doneAt: number }> {
+  const kafka = new Kafka({ clientId: 'chaos-producer', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+  let producer: Producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const perBatch = Math.max(1, Math.round(settings.rate / 5));
+  const start = Date.now();
+  const deadline = start + ((records.length / settings.rate) * 3 + 600) * 1000;
+  let resent = 0;
+  for (let i = 0; i < records.length; i += perBatch) {
+    const batch = records.slice(i, i + perBatch);
+    const topicMessages = [...new Set(batch.map((r) => r.topic))].map((topic) => ({
+      topic,
+      messages: batch.filter((r) => r.topic === topic).map(({ key, value, headers }) => ({ key, value, headers })),
+    }));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await producer.sendBatch({ topicMessages, acks: -1 });
+        break;
+      } catch (err) {
+        // Part of a failed batch may have been written: Kafka then has those records twice, as a
+        // producer retry would. The pipeline must take that too.
+        resent += batch.length;
+        if (Date.now() > deadline) throw new Error(`producing gave up at event ${i}: ${(err as Error).message}`);
+        if (attempt === 1) say(`producer: ${(err as Error).message}; retrying until Kafka is back`);
+        if (attempt % 5 === 0) {
+          await producer.disconnect().catch(() => undefined);
+          producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+          await producer.connect().catch(() => undefined);
+        }
+        await sleep(1_000);
+      }
+    }
+    const due = start + ((i + perBatch) / settings.rate) * 1000;
+    if (due > Date.now()) await sleep(due - Date.now());
+  }
+  await producer.disconnect().catch(() => undefined);
+  return { sent: records.length, resent, doneAt: Date.now() };
+}
+
+/** Runs the faults one after another at their times; resolves with when the last one was over. */
+async function injectFaults(list: Fault[], streamStart: number): Promise<number> {
+  let previousEnd = streamStart;
+  for (const fault of list) {
+    const at = Math.max(streamStart + fault.at * 1000, previousEnd + 5_000);
+    if (at > Date.now()) await sleep(at - Date.now());
+    say(`fault: ${fault.name}`);
+    try {
+      await Promise.race([
+        fault.inject(say),
+        sleep(300_000).then(() => Promise.reject(new Error('not over after 5 minutes'))),
+      ]);
+    } catch (err) {
+      say(`fault ${fault.name} failed: ${(err as Error).message}`);
+    }
+    previousEnd = Date.now();
+  }
+  say('all faults injected and recovered from');
+  return previousEnd;
+}
+
+interface Drain {
+  figures?: Figures;
+  /** When the state last changed, counted from the end of the last fault. */
+  drainSeconds: number;
+  outcome: 'drained' | 'stalled' | 'timed out';
+}
+
+/**
+ * Polls the final state until it is what the stream implies (drained), or nothing has changed for
+ * a while (stalled), or the drain timeout passed. A poll that fails (PostgreSQL or Temporal still
+ * coming back) counts as no change.
+ */
+async function waitUntilDrained(
+  db: ReturnType<typeof createPool>,
+  client: Awaited<ReturnType<typeof createTemporalClient>>,
+  tag: string,
+  expect: ReturnType<typeof buildStream>['expect'],
+  lastFaultEnd: number,
+): Promise<Drain> {
+  const deadline = lastFaultEnd + settings.drainTimeoutSeconds * 1000;
+  let lastChange = lastFaultEnd;
+  let signature = '';
+  let figures: Figures | undefined;
+  let lastReport = 0;
+  for (;;) {
+    try {
+      const state = await readState(db, client, tag);
+      figures = evaluate(expect, state);
+      if (figures.signature !== signature) {
+        signature = figures.signature;
+        lastChange = Date.now();
+      }
+      const outageParked = state.needsAttention.some((w) => w.kind === 'Outage');
+      const quietFor = (Date.now() - lastChange) / 1000;
+      if (Date.now() - lastReport > 30_000) {
+        lastReport = Date.now();
+        say(
+          `draining: bookings ${figures.bookingsFound}/${figures.bookingsExpected}, purchases ${figures.purchasesFound}/${figures.purchasesExpected}, ` +
+            `poison parked ${figures.poisonParked}/${figures.poisonExpected}, needing a person ${state.needsAttention.length}, ` +
+            `lost ${figures.lost.length}, wrong ${figures.wrong.length}; quiet for ${quietFor.toFixed(0)} s`,
+        );
+      }
+      const drainSeconds = Math.max(0, (lastChange - lastFaultEnd) / 1000);
+      if (figures.complete) return { figures, drainSeconds, outcome: 'drained' };
+      if (quietFor >= (outageParked ? outageSettleSeconds : settings.settleSeconds)) return { figures, drainSeconds, outcome: 'stalled' };
+    } catch (err) {
+      say(`poll failed: ${(err as Error).message}`);
+    }
+    if (Date.now() > deadline) {
+      return { figures, drainSeconds: Math.max(0, (lastChange - lastFaultEnd) / 1000), outcome: 'timed out' };
+    }
+    await sleep(5_000);
+  }
+}
+
+function report(r: {
+  stream: ReturnType<typeof buildStream>;
+  produced: { sent: number; resent: number };
+  final: Figures;
+  twice: string[];
+  drain: Drain;
+}): boolean {
+  const { stream, final: f } = r;
+  const byTopic: Record<string, number> = {};
+  for (const rec of stream.records) byTopic[rec.topic] = (byTopic[rec.topic] ?? 0) + 1;
+  const duplicated = [...f.duplicated, ...r.twice.map((id) => `workflow ${id}: more than one run`)];
+  const poisonMissing = f.poisonExpected - f.poisonParked;
+  const met =
+    r.drain.outcome === 'drained' &&
+    f.lost.length === 0 &&
+    duplicated.length === 0 &&
+    f.wrong.length === 0 &&
+    poisonMissing === 0 &&
+    f.unexpectedParked.length === 0 &&
+    f.needingPersonOther.length === 0;
+
+  const line = (figure: string, value: string, goal = '') => console.log(`${figure.padEnd(36)} ${value}${goal ? `   [goal: ${goal}]` : ''}`);
+  const examples = (items: string[]) => {
+    for (const item of items.slice(0, 5)) console.log(`${''.padEnd(38)}e.g. ${item}`);
+    if (items.length > 5) console.log(`${''.padEnd(38)}... and ${items.length - 5} more`);
+  };
+  console.log(`\n== Chaos figures: seed ${settings.seed}, ${os.cpus().length} vCPU ${os.cpus()[0]?.model.trim()}, ${new Date().toISOString()} ==`);
+  if (poisonLeftOut.length) console.log(`(poison kinds left out by CHAOS_POISON: ${poisonLeftOut.join(', ')})`);
+  line('events sent', `${r.produced.sent} (${Object.entries(byTopic).map(([t, n]) => `${t} ${n}`).join(', ')}; ${f.poisonExpected} poison; ${r.produced.resent} resent after producer errors)`);
+  line('rows expected and found', `bookings ${f.bookingsFound}/${f.bookingsExpected}, purchases ${f.purchasesFound}/${f.purchasesExpected}`);
+  line('lost', String(f.lost.length), '0');
+  examples(f.lost);
+  line('duplicated', String(duplicated.length), '0');
+  examples(duplicated);
+  line('wrong status', String(f.wrong.length), '0');
+  examples(f.wrong);
+  line('parked (expected)', `${f.poisonParked} of ${f.poisonExpected} poison records, each with its reason`, 'every poison record');
+  console.log(`${''.padEnd(38)}by kind: ${Object.entries(f.poisonByKind).map(([k, v]) => `${k} ${v.parked}/${v.sent}`).join(', ')}`);
+  line('parked (unexpected)', String(f.unexpectedParked.length), '0');
+  examples(f.unexpectedParked);
+  line('runs needing a person', `${f.needingPersonOther.length} (plus ${f.refusalsFound} of ${f.refusalsExpected} expected refusals: no trainer)`, '0 after outages that ended');
+  examples(f.needingPersonOther);
+  line('time to drain after the last fault', `${r.drain.drainSeconds.toFixed(0)} s (${r.drain.outcome})`);
+  line('process restarts', `workers ${workers.restarts} (${workers.crashes} crashes), bridges ${bridges.restarts} (${bridges.crashes} crashes)`);
+  console.log(met ? 'GOAL MET' : 'GOAL NOT MET');
+  return met;
+}
+
+main()
+  .catch((err) => {
+    say(`failed: ${(err as Error).stack ?? err}`);
+    return 2;
+  })
+  .then(async (code) => {
+    await stopChildren();
+    process.exit(code);
+  });

@@ -1,0 +1,342 @@
+/**
+ * The chaos run's event stream and what it implies, both derived from one seed so that a failing
+ * run can be repeated exactly (`CHAOS_SEED=<seed> npm run chaos`). Only the run tag in the IDs
+ * differs between two runs of one seed, so a reused state directory never sees an old ID.
+ *
+ * The stream is a list of stories (one booking, one purchase, one poison record...), each a few
+ * Kafka records in their own order; the stories are then interleaved, and redeliveries land a
+ * while after the original, so the bridge sees duplicates and reordering across entities.
+ */
+import type { IHeaders } from 'kafkajs';
+import { bookingCancellationsTopic, bookingEventsTopic } from '../../src/contracts/booking';
+import { purchaseConfirmedTopic } from '../../src/contracts/purchase';
+
+export interface ChaosRecord {
+  topic: string;
+  key: string | Buffer | null;
+  value: string | Buffer;
+  headers: IHeaders;
+}
+
+export type BookingOutcome = 'Accepted' | 'Cancelled' | 'Rejected';
+
+/**
+ * Records that can never become a workflow; the bridge must park each with its reason.
+ * `key-mismatch`: the Kafka key names another booking than the payload does.
+ */
+export const poisonKinds = [
+  'unparseable',
+  'schema',
+  'nul-value',
+  'nul-key',
+  'nul-header',
+  'latin1',
+  'escaped-nul',
+  'key-mismatch',
+] as const;
+export type PoisonKind = (typeof poisonKinds)[number];
+
+export interface ExpectedPurchase {
+  studentId: string;
+  courseId: string;
+  /** Every payment for this student and course; exactly one of them must hold the purchase. */
+  payments: string[];
+  /** False for a course no trainer teaches: the run waits for a person (an expected refusal). */
+  trainer: boolean;
+}
+
+export interface PoisonRecord {
+  kind: PoisonKind;
+  topic: string;
+}
+
+export interface Expectations {
+  /** booking_id → its one row's status. */
+  bookings: Map<string, BookingOutcome>;
+  /** `studentId/courseId` → the purchase it must end with. */
+  purchases: Map<string, ExpectedPurchase>;
+  /** Correlation ID (the record's marker) → the poison record it was sent on. */
+  poison: Map<string, PoisonRecord>;
+  /** Booking and payment IDs carried only by poison records: a row for one means poison got through. */
+  poisonIds: Set<string>;
+  /** Workflow IDs that legitimately end waiting for a person (no trainer for the course). */
+  refusals: Set<string>;
+}
+
+export interface ChaosStream {
+  records: ChaosRecord[];
+  expect: Expectations;
+  /** How many stories of each kind the stream holds. */
+  stories: Record<string, number>;
+}
+
+/** Seeded into the run's database before the stream starts (users, rooms, admin-service trainers). */
+export const chaosUsers = Array.from({ length: 20 }, (_, i) => ({
+  userRef: `chaos_user_${i}`,
+  email: `chaos.user${i}@example.com`,
+  username: `chaos_u${i}`,
+}));
+export const chaosRooms = Array.from({ length: 8 }, (_, i) => `chaos_room_${i}`);
+export const taughtCourses = ['course_typescript', 'course_temporal', 'course_kafka'];
+/** No trainer teaches it: allocation is refused and the run waits for a person. */
+export const untaughtCourse = 'course_cobol';
+/** Enough capacity that every taught purchase of the run gets a trainer. */
+export const chaosTrainers = [
+  { trainerId: 'trainer_chaos_1', name: 'Chaos One', courses: taughtCourses, capacity: 100_000 },
+  { trainerId: 'trainer_chaos_2', name: 'Chaos Two', courses: taughtCourses, capacity: 100_000 },
+];
+
+/** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A record at a position in the interleaved stream. */
+interface Placed {
+  at: number;
+  seq: number;
+  record: ChaosRecord;
+}
+
+type Story = (n: number) => void;
+
+/** `poison` narrows the poison kinds sent (all by default), e.g. to see past one that stalls a partition. */
+export function buildStream(seed: number, tag: string, events: number, poison: readonly PoisonKind[] = poisonKinds): ChaosStream {
+  const rnd = random(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)]!;
+
+  const expect: Expectations = {
+    bookings: new Map(),
+    purchases: new Map(),
+    poison: new Map(),
+    poisonIds: new Set(),
+    refusals: new Set(),
+  };
+  const stories: Record<string, number> = {};
+  const placed: Placed[] = [];
+  let seq = 0;
+  let slot = 0;
+  const epoch = Date.parse('2030-06-01T00:00:00Z');
+
+  /** Each record gets a correlation ID that is also its marker in parked_events and the logs. */
+  const marker = () => `chaos-${tag}-${seq}`;
+  const place = (at: number, topic: string, key: ChaosRecord['key'], value: ChaosRecord['value'], headers: IHeaders = {}) => {
+    const correlationId = marker();
+    placed.push({ at, seq: seq++, record: { topic, key, value, headers: { 'correlation-id': correlationId, ...headers } } });
+    return correlationId;
+  };
+  /** Positions after `at`, in order: a story's own events keep their order, other stories' come between. */
+  const later = (at: number, spread: number) => at + 1 + int(0, spread);
+
+  const userIdentity = (u: (typeof chaosUsers)[number]) =>
+    pick([u.userRef, u.userRef, u.email, u.email.toUpperCase(), u.username]);
+  const bookingEvent = (bookingId: string, userId: string, roomId: string) => {
+    const start = epoch + int(0, 365) * 86_400_000;
+    return {
+      bookingId,
+      userId,
+      roomId,
+      guests: int(1, 6),
+      startDate: new Date(start).toISOString(),
+      endDate: new Date(start + int(1, 14) * 86_400_000).toISOString(),
+      paymentId: `pay_${bookingId}`,
+    };
+  };
+  const cancellation = (bookingId: string, userId: string) => ({
+    bookingId,
+    userId,
+    timestamp: new Date(epoch - int(1, 1_000_000) * 1000).toISOString(),
+  });
+  const confirmation = (paymentId: string, studentId: string, courseId: string) => ({
+    type: 'PURCHASE_CONFIRMED',
+    paymentId,
+    studentId,
+    courseId,
+    amount: int(10, 500),
+    currency: 'EUR',
+    confirmedAt: new Date(epoch - int(1, 1_000_000) * 1000).toISOString(),
+  });
+  const json = (v: object) => JSON.stringify(v);
+
+  /** A booking delivered once or more, the redeliveries a while later. */
+  const sendBooking = (at: number, event: ReturnType<typeof bookingEvent>, deliveries = int(1, 3), headers: IHeaders = {}) => {
+    place(at, bookingEventsTopic, event.bookingId, json(event), headers);
+    for (let i = 1; i < deliveries; i++) place(later(at, 300), bookingEventsTopic, event.bookingId, json(event));
+  };
+  const bookingStory = (status: BookingOutcome, n: number) => {
+    const bookingId = `${tag}_b${n}`;
+    expect.bookings.set(bookingId, status);
+    return { bookingId, owner: pick(chaosUsers), room: pick(chaosRooms), at: slot };
+  };
+
+  const bookingStories: Record<string, [number, Story]> = {
+    accepted: [28, (n) => {
+      const b = bookingStory('Accepted', n);
+      sendBooking(b.at, bookingEvent(b.bookingId, userIdentity(b.owner), b.room));
+    }],
+    cancelledByOwner: [10, (n) => {
+      const b = bookingStory('Cancelled', n);
+      sendBooking(b.at, bookingEvent(b.bookingId, userIdentity(b.owner), b.room));
+      place(later(b.at, 60), bookingCancellationsTopic, b.bookingId, json(cancellation(b.bookingId, userIdentity(b.owner))));
+    }],
+    cancellationFirst: [8, (n) => {
+      const b = bookingStory('Cancelled', n);
+      place(b.at, bookingCancellationsTopic, b.bookingId, json(cancellation(b.bookingId, userIdentity(b.owner))));
+      sendBooking(later(b.at, 60), bookingEvent(b.bookingId, userIdentity(b.owner), b.room));
+    }],
+    foreignCancellation: [6, (n) => {
+      const b = bookingStory('Accepted', n);
+      const stranger = pick(chaosUsers.filter((u) => u !== b.owner));
+      sendBooking(b.at, bookingEvent(b.bookingId, userIdentity(b.owner), b.room));
+      place(later(b.at, 60), bookingCancellationsTopic, b.bookingId, json(cancellation(b.bookingId, userIdentity(stranger))));
+    }],
+    doubleCancellation: [5, (n) => {
+      const b = bookingStory('Cancelled', n);
+      sendBooking(b.at, bookingEvent(b.bookingId, userIdentity(b.owner), b.room));
+      const first = later(b.at, 60);
+      place(first, bookingCancellationsTopic, b.bookingId, json(cancellation(b.bookingId, userIdentity(b.owner))));
+      place(later(first, 200), bookingCancellationsTopic, b.bookingId, json(cancellation(b.bookingId, userIdentity(b.owner))));
+    }],
+    unknownUser: [3, (n) => {
+      const b = bookingStory('Rejected', n);
+      sendBooking(b.at, bookingEvent(b.bookingId, `ghost_user_${n}`, b.room));
+    }],
+    unknownRoom: [3, (n) => {
+      const b = bookingStory('Rejected', n);
+      sendBooking(b.at, bookingEvent(b.bookingId, userIdentity(b.owner), `ghost_room_${n}`));
+    }],
+    // A 3,000-character correlation ID is unusual but valid: it must become a booking, not be parked.
+    hugeCorrelationId: [1, (n) => {
+      const b = bookingStory('Accepted', n);
+      const event = bookingEvent(b.bookingId, userIdentity(b.owner), b.room);
+      const id = `${marker()}-`;
+      sendBooking(b.at, event, 1, { 'correlation-id': id + 'x'.repeat(3000 - id.length) });
+    }],
+    // Not produced: a booking arriving after its cancellation-first run ended. That run waits 7
+    // days for its booking, far longer than a chaos run lasts.
+  };
+
+  const purchaseStory = (n: number, courseId: string) => {
+    const studentId = `${tag}_s${n}`;
+    const p: ExpectedPurchase = { studentId, courseId, payments: [], trainer: courseId !== untaughtCourse };
+    expect.purchases.set(`${studentId}/${courseId}`, p);
+    return p;
+  };
+  const sendConfirmation = (at: number, p: ExpectedPurchase, paymentId: string, deliveries: number) => {
+    p.payments.push(paymentId);
+    const value = json(confirmation(paymentId, p.studentId, p.courseId));
+    place(at, purchaseConfirmedTopic, p.studentId, value);
+    for (let i = 1; i < deliveries; i++) place(later(at, 300), purchaseConfirmedTopic, p.studentId, value);
+  };
+  const purchaseStories: Record<string, [number, Story]> = {
+    // Payment services redeliver confirmations; up to five copies of one.
+    purchase: [22, (n) => sendConfirmation(slot, purchaseStory(n, pick(taughtCourses)), `${tag}_pay${n}`, int(1, 5))],
+    secondPayment: [4, (n) => {
+      const p = purchaseStory(n, pick(taughtCourses));
+      sendConfirmation(slot, p, `${tag}_pay${n}`, int(1, 2));
+      sendConfirmation(later(slot, 400), p, `${tag}_pay${n}_again`, 1);
+    }],
+    noTrainer: [0.5, (n) => {
+      const p = purchaseStory(n, untaughtCourse);
+      sendConfirmation(slot, p, `${tag}_pay${n}`, int(1, 2));
+      expect.refusals.add(`purchase-${tag}_pay${n}`);
+    }],
+  };
+
+  /** One poison record of `kind` on `topic`; its payload IDs must never show up in a table. */
+  const poisonRecord = (kind: PoisonKind, topic: string, n: number) => {
+    const id = `${tag}_x${n}`;
+    expect.poisonIds.add(id);
+    const owner = pick(chaosUsers);
+    const valid =
+      topic === bookingEventsTopic
+        ? bookingEvent(id, owner.userRef, pick(chaosRooms))
+        : topic === bookingCancellationsTopic
+          ? cancellation(id, owner.userRef)
+          : confirmation(id, id, pick(taughtCourses));
+    const key = id;
+    let record: [ChaosRecord['key'], ChaosRecord['value'], IHeaders?];
+    switch (kind) {
+      case 'unparseable':
+        record = [key, json(valid).slice(0, -7)];
+        break;
+      case 'schema':
+        record = [key, json({ ...valid, guests: -1, userId: undefined, studentId: 42, timestamp: 'yesterday' })];
+        break;
+      case 'nul-value': // Confluent wire format: magic byte 0, a 4-byte schema ID, then the payload.
+        record = [key, Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), Buffer.from(json(valid))])];
+        break;
+      case 'nul-key':
+        record = [`${key}\u0000`, json(valid)];
+        break;
+      case 'nul-header':
+        record = [key, json(valid), { 'x-origin': Buffer.from('legacy\u0000booking-service') }];
+        break;
+      case 'latin1': { // "José" as ISO-8859-1: the byte 0xE9 is not UTF-8.
+        const person = topic === purchaseConfirmedTopic ? { studentId: `José_${n}` } : { userId: `José_${n}` };
+        record = [key, Buffer.from(json({ ...valid, ...person }), 'latin1')];
+        break;
+      }
+      case 'escaped-nul': // valid JSON, but a \u0000 escape puts a NUL into a text field.
+        record = [key, json(valid).replace(`"${id}"`, `"${id}\\u0000"`)];
+        break;
+      case 'key-mismatch': // keyed (and so ordered) as one booking, but its payload is another.
+        record = [`${tag}_b${Math.max(0, n - 1)}`, json(valid)];
+        break;
+    }
+    const [k, v, h] = record;
+    const correlationId = place(slot, topic, k, v, h);
+    expect.poison.set(correlationId, { kind, topic });
+  };
+  const poisonTopics: Record<PoisonKind, string[]> = {
+    unparseable: [bookingEventsTopic, bookingCancellationsTopic, purchaseConfirmedTopic],
+    schema: [bookingEventsTopic, bookingCancellationsTopic, purchaseConfirmedTopic],
+    'nul-value': [bookingEventsTopic, bookingCancellationsTopic, purchaseConfirmedTopic],
+    'nul-key': [bookingEventsTopic, purchaseConfirmedTopic],
+    'nul-header': [bookingEventsTopic, purchaseConfirmedTopic],
+    latin1: [bookingEventsTopic, purchaseConfirmedTopic],
+    'escaped-nul': [bookingEventsTopic, purchaseConfirmedTopic],
+    'key-mismatch': [bookingEventsTopic],
+  };
+  const poisonStories: Record<string, [number, Story]> = Object.fromEntries(
+    poison.flatMap((kind) =>
+      poisonTopics[kind].map((topic): [string, [number, Story]] => [`poison ${kind} on ${topic}`, [0.25, (n) => poisonRecord(kind, topic, n)]]),
+    ),
+  );
+
+  const all = { ...bookingStories, ...purchaseStories, ...poisonStories };
+  const total = Object.values(all).reduce((s, [w]) => s + w, 0);
+  const run = (name: string, n: number) => {
+    stories[name] = (stories[name] ?? 0) + 1;
+    all[name]![1](n);
+  };
+  // Every poison kind on every topic, the huge header and a refusal appear at least once, spread
+  // over the stream rather than bunched at its start.
+  const mustHave = [...Object.keys(poisonStories), 'hugeCorrelationId', 'noTrainer'];
+  const expectedStories = Math.max(mustHave.length * 2, Math.round(events / 1.8));
+  const mustAt = new Map(mustHave.map((name) => [int(0, expectedStories - 1), name]));
+  for (let n = 0; placed.length < events; n++) {
+    slot = n * 2;
+    const forced = mustAt.get(n);
+    if (forced) {
+      run(forced, n);
+      continue;
+    }
+    let r = rnd() * total;
+    const name = Object.keys(all).find((k) => (r -= all[k]![0]) < 0) ?? 'accepted';
+    run(name, n);
+  }
+  // Forced stories whose slot lay past the end still come, at the end.
+  for (const [n, name] of mustAt) if (!stories[name]) run(name, n);
+
+  placed.sort((a, b) => a.at - b.at || a.seq - b.seq);
+  return { records: placed.map((p) => p.record), expect, stories };
+}
