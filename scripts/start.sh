@@ -18,12 +18,27 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Supervises one process: a bridge or worker that exits non-zero (e.g. kafkajs gave up on a
+# consumer while Kafka was down) is started again after a pause, as compose's restart policy does.
+supervise() {
+  local name=$1 entry=$2 child rc
+  trap 'kill "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM
+  while :; do
+    SERVICE_NAME="$name" node --import tsx "$entry" >>"$logs/$name.log" 2>&1 &
+    child=$!
+    rc=0
+    wait "$child" || rc=$?
+    [ "$rc" -eq 0 ] && exit 0
+    echo "==> $name exited with $rc; restarting in 2 s (log $logs/$name.log)"
+    sleep 2
+  done
+}
+
 start_process() {
   local name=$1 entry=$2
-  # node itself rather than npx, so the pid killed on exit is the process doing the work.
-  SERVICE_NAME="$name" node --import tsx "$entry" >>"$logs/$name.log" 2>&1 &
+  supervise "$name" "$entry" &
   pids+=("$!")
-  echo "==> $name started (pid $!, log $logs/$name.log)"
+  echo "==> $name started (log $logs/$name.log)"
 }
 start_process workers src/workers/main.ts
 start_process bridges src/bridges/main.ts
@@ -31,5 +46,5 @@ start_process bridges src/bridges/main.ts
 node --import tsx src/demo/main.ts
 
 if [ "${DEMO_EXIT:-0}" = 1 ]; then exit 0; fi
-echo "==> Workers and bridges keep running; Ctrl-C stops them (the stack stays up: npm run stack:down)."
+echo "==> Workers and bridges keep running (restarted if they crash); Ctrl-C stops them (the stack stays up: npm run stack:down)."
 wait -n "${pids[@]}"
