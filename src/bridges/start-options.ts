@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { WorkflowIdReusePolicy } from '@temporalio/client';
 import { correlationIdKey, pipelineStatusKey } from '../contracts/pipeline';
 import type { TraceContext } from '../trace';
+import { printable } from './utf8';
 
 /**
  * Options every bridged start shares. The default reuse policy would let a redelivered event start
@@ -49,10 +50,12 @@ const maxCorrelationIdLength = 8_192;
  * cut with a hash; a traceparent that is not one is dropped.
  */
 export function boundedTrace(trace: TraceContext): TraceContext {
-  const baggage = trace.baggage === undefined ? undefined : boundedBaggage(trace.baggage);
-  const traceparent = trace.traceparent && trace.traceparent.length <= 128 ? trace.traceparent : undefined;
+  // Control characters (a NUL in a header) are written as \xNN: the correlation ID lands in
+  // PostgreSQL text columns, which refuse a NUL, and in log lines.
+  const baggage = trace.baggage === undefined ? undefined : boundedBaggage(printable(trace.baggage));
+  const traceparent = trace.traceparent && trace.traceparent.length <= 128 ? printable(trace.traceparent) : undefined;
   return {
-    correlationId: bounded(trace.correlationId, maxCorrelationIdLength),
+    correlationId: bounded(printable(trace.correlationId), maxCorrelationIdLength),
     ...(baggage ? { baggage } : {}),
     ...(traceparent ? { traceparent } : {}),
   };

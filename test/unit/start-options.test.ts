@@ -34,4 +34,9 @@ describe('what a bridged start takes from the Kafka headers', () => {
     const usual = { correlationId: 'corr-1', baggage: 'tenant=acme', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
     expect(boundedTrace(usual)).toEqual(usual);
   });
+
+  it('writes control characters of the headers as \\xNN, since PostgreSQL text and log lines cannot hold them', () => {
+    const trace = boundedTrace({ correlationId: 'corr\u0000-1\n', baggage: 'tenant=a\u0007' });
+    expect(trace).toEqual({ correlationId: 'corr\\x00-1\\x0a', baggage: 'tenant=a\\x07' });
+  });
 });
