@@ -29,7 +29,6 @@ export const poisonKinds = [
   'schema',
   'nul-value',
   'nul-key',
-  'nul-header',
   'latin1',
   'escaped-nul',
   'key-mismatch',
@@ -220,6 +219,13 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
       const id = `${marker()}-`;
       sendBooking(b.at, event, 1, { 'correlation-id': id + 'x'.repeat(3000 - id.length) });
     }],
+    // NUL bytes in headers, even the correlation ID, do not make a valid event poison: it is booked
+    // (the correlation ID written with \x00), and the record is not parked.
+    nulHeaders: [0.5, (n) => {
+      const b = bookingStory('Accepted', n);
+      const event = bookingEvent(b.bookingId, userIdentity(b.owner), b.room);
+      sendBooking(b.at, event, 1, { 'correlation-id': `${marker()}\u0000`, 'x-origin': Buffer.from('legacy\u0000booking-service') });
+    }],
     // Not produced: a booking arriving after its cancellation-first run ended. That run waits 7
     // days for its booking, far longer than a chaos run lasts.
   };
@@ -277,9 +283,6 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
       case 'nul-key':
         record = [`${key}\u0000`, json(valid)];
         break;
-      case 'nul-header':
-        record = [key, json(valid), { 'x-origin': Buffer.from('legacy\u0000booking-service') }];
-        break;
       case 'latin1': { // "José" as ISO-8859-1: the byte 0xE9 is not UTF-8.
         const person = topic === purchaseConfirmedTopic ? { studentId: `José_${n}` } : { userId: `José_${n}` };
         record = [key, Buffer.from(json({ ...valid, ...person }), 'latin1')];
@@ -301,7 +304,6 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
     schema: [bookingEventsTopic, bookingCancellationsTopic, purchaseConfirmedTopic],
     'nul-value': [bookingEventsTopic, bookingCancellationsTopic, purchaseConfirmedTopic],
     'nul-key': [bookingEventsTopic, purchaseConfirmedTopic],
-    'nul-header': [bookingEventsTopic, purchaseConfirmedTopic],
     latin1: [bookingEventsTopic, purchaseConfirmedTopic],
     'escaped-nul': [bookingEventsTopic, purchaseConfirmedTopic],
     'key-mismatch': [bookingEventsTopic],
@@ -320,7 +322,7 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
   };
   // Every poison kind on every topic, the huge header and a refusal appear at least once, spread
   // over the stream rather than bunched at its start.
-  const mustHave = [...Object.keys(poisonStories), 'hugeCorrelationId', 'noTrainer'];
+  const mustHave = [...Object.keys(poisonStories), 'hugeCorrelationId', 'nulHeaders', 'noTrainer'];
   const expectedStories = Math.max(mustHave.length * 2, Math.round(events / 1.8));
   const mustAt = new Map(mustHave.map((name) => [int(0, expectedStories - 1), name]));
   for (let n = 0; placed.length < events; n++) {
