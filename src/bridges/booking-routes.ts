@@ -29,8 +29,9 @@ export function bookingRoutes(options: BookingRouteOptions = {}): Route[] {
       topic: topics.bookingEvents,
       schema: bookingRequestedSchema,
       orderingKey: (event) => event.bookingId,
-      // A signal to a closed run is lost, not a duplicate: see Route.closedRun.
-      closedRun: 'undelivered',
+      // A booking made (and cancelled, rejected or ended) already did what this copy asks; a run
+      // that gave up waiting for its booking (NeverBooked), or was ended by hand, never saw it.
+      closedRun: (run) => (run.status === 'Completed' && run.outcome !== 'NeverBooked' ? 'duplicate' : 'undelivered'),
       deliver: async (client, event, trace) => {
         await client.workflow.signalWithStart(bookingWorkflow, {
           workflowId: bookingWorkflowId(event.bookingId),
@@ -47,7 +48,9 @@ export function bookingRoutes(options: BookingRouteOptions = {}): Route[] {
       topic: topics.cancellations,
       schema: cancellationRequestedSchema,
       orderingKey: (event) => event.bookingId,
-      closedRun: 'undelivered',
+      // After a run completed, a cancellation changes nothing (cancelled, rejected, ended, never
+      // booked); one that reaches a run ended by hand or failed is kept for the operator.
+      closedRun: (run) => (run.status === 'Completed' ? 'duplicate' : 'undelivered'),
       deliver: async (client, event, trace) => {
         await client.workflow.signalWithStart(bookingWorkflow, {
           workflowId: bookingWorkflowId(event.bookingId),

@@ -28,11 +28,18 @@ export interface Route<E = any> {
   deliver(client: Client, event: E, trace: TraceContext): Promise<void>;
   /**
    * What an event means when its workflow's run has already closed (Temporal answers
-   * AlreadyStarted: the reuse policy is REJECT_DUPLICATE). `duplicate`: a start-only route, whose
-   * run already did what the event asks (the payment ran). `undelivered`: a signal-with-start
-   * route, whose closed run never saw the event; it is parked for an operator.
+   * AlreadyStarted: the reuse policy is REJECT_DUPLICATE), judged by how the run ended.
+   * `duplicate`: the run already did what the event asks (the payment ran, the booking was made
+   * and then cancelled); it is logged. `undelivered`: the run closed without what the event
+   * brings (a booking whose run gave up waiting for it); it is parked for an operator.
    */
-  closedRun: 'duplicate' | 'undelivered';
+  closedRun(run: ClosedRun): 'duplicate' | 'undelivered';
+}
+
+/** How a closed run ended: Temporal's status, and for a completed run its result's `status`. */
+export interface ClosedRun {
+  status: 'Completed' | 'Failed' | 'Canceled' | 'Terminated' | 'Continued as new' | 'Timed out' | string;
+  outcome?: string;
 }
 
 /** Keeps the event's type when a route is written inline. */
@@ -312,13 +319,15 @@ async function alreadyStarted(
     // Closed and started again between the two calls, or a policy that let it run: deliver again.
     throw new Error(`workflow ${err.workflowId} answered AlreadyStarted but is running; delivering again`);
   }
-  log.warn({ run, closedRun: batch.route.closedRun }, `Workflow ${err.workflowId} already started and closed (${run})`);
-  if (batch.route.closedRun === 'duplicate') return 'duplicate';
-  return { refused: `workflow ${err.workflowId} already closed (${run}); the event was not delivered` };
+  const ended = run.outcome ? `${run.status}: ${run.outcome}` : run.status;
+  const meaning = batch.route.closedRun(run);
+  log.warn({ run: ended, meaning }, `Workflow ${err.workflowId} already started and closed (${ended})`);
+  if (meaning === 'duplicate') return 'duplicate';
+  return { refused: `workflow ${err.workflowId} already closed (${ended}); the event was not delivered` };
 }
 
-/** "Completed: NeverBooked", "Terminated", ...; undefined while the workflow's latest run is open. */
-async function describeClosedRun(client: Client, workflowId: string): Promise<string | undefined> {
+/** How the workflow's latest run ended; undefined while it is open. */
+async function describeClosedRun(client: Client, workflowId: string): Promise<ClosedRun | undefined> {
   const handle = client.workflow.getHandle(workflowId);
   let status: string;
   try {
@@ -330,11 +339,11 @@ async function describeClosedRun(client: Client, workflowId: string): Promise<st
   }
   if (status === 'RUNNING' || status === 'PAUSED') return undefined;
   const name = status.charAt(0) + status.slice(1).toLowerCase().replace(/_/g, ' ');
-  if (status !== 'COMPLETED') return name;
+  if (status !== 'COMPLETED') return { status: name };
   const result: unknown = await handle.result();
   const outcome =
     typeof result === 'string' ? result : typeof (result as { status?: unknown })?.status === 'string' ? (result as { status: string }).status : undefined;
-  return outcome ? `${name}: ${outcome}` : name;
+  return outcome ? { status: name, outcome } : { status: name };
 }
 
 /** What a failed delivery means; the breaker turns a run of identical refusals into a hold. */

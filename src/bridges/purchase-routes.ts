@@ -29,7 +29,7 @@ export function purchaseRoutes(options: PurchaseRouteOptions = {}): Route[] {
       // Purchase events are keyed by student (docs/purchase-to-sessions.md), confirmations too.
       kafkaKey: (event) => event.studentId,
       // REJECT_DUPLICATE: a closed run of this payment already ran it.
-      closedRun: 'duplicate',
+      closedRun: () => 'duplicate',
       deliver: async (client, event, trace) => {
         await client.workflow.start(purchaseToSessionsWorkflow, {
           workflowId: purchaseWorkflowId(event.paymentId),

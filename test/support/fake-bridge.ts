@@ -40,7 +40,7 @@ export function thingRoute(deliver: (event: { id: string; n: number }) => Promis
     topic: testTopic,
     schema: z.object({ id: z.string(), n: z.number() }),
     orderingKey: (event) => event.id,
-    closedRun: 'undelivered',
+    closedRun: () => 'undelivered',
     deliver: (_client, event) => deliver(event),
   });
 }

@@ -310,6 +310,30 @@ describe('the Kafka bridge, on fake batches', () => {
       expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/booking-b1 already started and closed/) }));
     });
 
+    it('acknowledges a booking event or cancellation whose run already completed with it, and parks one for a run ended by hand', async () => {
+      const cancellationEvent = { bookingId: 'b1', userId: 'u1', timestamp: '2031-01-01T00:00:00Z' };
+      const routes = bookingRoutes({ topics: { bookingEvents: 'things', cancellations: 'cancels' } });
+      const outcomes: string[] = [];
+      const settle = async (status: string, result: object | undefined, topic: 'things' | 'cancels', value: object) => {
+        const bridge = await startFakeBridge({
+          client: closedRunClient(status, result),
+          routes: topic === 'things' ? routes : [routes[1]!],
+          onSettled: (_t, _m, outcome) => void outcomes.push(outcome),
+        });
+        await bridge.settle([{ key: 'b1', value }]).done;
+        return bridge.parked.map((p) => p.reason);
+      };
+      const done = (status: string) => ({ bookingId: 'b1', status, refusedCancellations: 0 });
+      expect(await settle('COMPLETED', done('Cancelled'), 'things', booking)).toEqual([]);
+      expect(await settle('COMPLETED', done('Rejected'), 'things', booking)).toEqual([]);
+      expect(await settle('COMPLETED', done('Ended'), 'cancels', cancellationEvent)).toEqual([]);
+      expect(await settle('COMPLETED', done('NeverBooked'), 'cancels', cancellationEvent)).toEqual([]);
+      expect(await settle('TERMINATED', undefined, 'cancels', cancellationEvent)).toEqual([
+        'workflow booking-b1 already closed (Terminated); the event was not delivered',
+      ]);
+      expect(outcomes).toEqual(['duplicate', 'duplicate', 'duplicate', 'duplicate', 'parked']);
+    });
+
     it('acknowledges a purchase confirmation whose run closed as a duplicate (the payment already ran), and logs it', async () => {
       const logs = captureLogs();
       const outcomes: Outcome[] = [];
