@@ -65,8 +65,9 @@ export async function withWorker<T>(
   env: TestWorkflowEnvironment,
   activities: object,
   run: (taskQueue: string) => Promise<T>,
+  /** A queue the test already sent to while nobody polled it (so its signals arrive together). */
+  taskQueue = `test-${randomUUID()}`,
 ): Promise<T> {
-  const taskQueue = `test-${randomUUID()}`;
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,

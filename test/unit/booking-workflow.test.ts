@@ -125,12 +125,12 @@ describe('booking workflow', () => {
 
   it('a booking event delivered many times creates the booking once, from the first copy', async () => {
     const { activities, created } = fakeActivities();
-    const state = await withWorker(activities, async (tq) => {
-      const handle = await start(tq, bookingRequestedSignal, bookingEvent('b3'));
-      for (let i = 0; i < 9; i++) await handle.signal(bookingRequestedSignal, bookingEvent('b3', { guests: 9, roomId: 'room_other' }));
-      await handle.signal(cancellationRequestedSignal, cancellation('b3'));
-      return handle.result();
-    });
+    // Sent while no worker polls, so every copy reaches the run in its first activation.
+    const taskQueue = `test-${randomUUID()}`;
+    const handle = await start(taskQueue, bookingRequestedSignal, bookingEvent('b3'));
+    for (let i = 0; i < 9; i++) await handle.signal(bookingRequestedSignal, bookingEvent('b3', { guests: 9, roomId: 'room_other' }));
+    await handle.signal(cancellationRequestedSignal, cancellation('b3'));
+    const state = await runWorker(env, activities, () => handle.result(), taskQueue);
     expect(state.status).toBe('Cancelled');
     expect(created).toEqual([
       { bookingId: 'b3', userId: 1, roomId: 10, guests: 2, startDate: '2030-01-15T15:00:00Z', endDate: '2030-01-18T11:00:00Z', trace },
