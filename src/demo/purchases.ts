@@ -36,7 +36,7 @@ export async function printPurchaseOutcomes(client: Client, db: Pool, stories: R
     const description = await handle.describe().catch(() => undefined);
     if (!description) return undefined;
     if (description.typedSearchAttributes.get(pipelineStatusKey) === 'NeedsAttention') {
-      return `parked (NeedsAttention): temporal workflow signal --workflow-id ${handle.workflowId} --name operatorDecision --input '"retry"'`;
+      return `parked (NeedsAttention, refusal): npm run temporal -- workflow signal --workflow-id ${handle.workflowId} --name operatorDecision --input '"retry"'`;
     }
     if (description.status.name !== 'COMPLETED') return undefined;
     const outcome = await handle.result();
