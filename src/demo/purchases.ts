@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Producer } from 'kafkajs';
 import type { Pool } from 'pg';
-import { pipelineStatusKey } from '../contracts/pipeline';
+import { attentionKindKey, pipelineStatusKey } from '../contracts/pipeline';
 import { purchaseConfirmedTopic, purchaseWorkflowId } from '../contracts/purchase';
 
 /**
@@ -36,7 +36,8 @@ export async function printPurchaseOutcomes(client: Client, db: Pool, stories: R
     const description = await handle.describe().catch(() => undefined);
     if (!description) return undefined;
     if (description.typedSearchAttributes.get(pipelineStatusKey) === 'NeedsAttention') {
-      return `parked (NeedsAttention, refusal): npm run temporal -- workflow signal --workflow-id ${handle.workflowId} --name operatorDecision --input '"retry"'`;
+      const kind = description.typedSearchAttributes.get(attentionKindKey)?.toLowerCase() ?? 'parked';
+      return `parked (NeedsAttention, ${kind}): npm run temporal -- workflow signal --workflow-id ${handle.workflowId} --name operatorDecision --input '"retry"'`;
     }
     if (description.status.name !== 'COMPLETED') return undefined;
     const outcome = await handle.result();
