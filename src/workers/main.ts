@@ -4,7 +4,7 @@ import { createKafka, createPool, createProducer, createRedis } from '../connect
 import { logger } from '../logger';
 import { pipelines, type Infrastructure } from '../pipelines';
 import { installTemporalRuntime } from './runtime';
-import { workflowCodeOf } from './workflows-path';
+import { pipelineWorkerOptions, workerPoolSize } from './pipeline-workers';
 
 /** Runs one worker per pipeline, each with only its own workflows and activities, until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
@@ -13,21 +13,11 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const producer = createProducer(createKafka(config, `${config.KAFKA_CLIENT_ID}-worker`));
   await producer.connect();
-  const db = createPool(config, config.WORKER_ACTIVITY_SLOTS * pipelines.length);
+  const db = createPool(config, workerPoolSize(config, pipelines));
   const infrastructure: Infrastructure = { config, db, producer, redis: createRedis(config) };
 
   const workers = await Promise.all(
-    pipelines.map((pipeline) =>
-      Worker.create({
-        connection,
-        namespace: config.TEMPORAL_NAMESPACE,
-        taskQueue: pipeline.taskQueue,
-        ...workflowCodeOf(pipeline.workflowsPath),
-        activities: pipeline.createActivities(infrastructure),
-        maxConcurrentActivityTaskExecutions: config.WORKER_ACTIVITY_SLOTS,
-        shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
-      }),
-    ),
+    pipelines.map((pipeline) => Worker.create({ connection, ...pipelineWorkerOptions(config, pipeline, infrastructure) })),
   );
   logger.info({ taskQueues: pipelines.map((p) => p.taskQueue), temporal: config.TEMPORAL_ADDRESS }, 'Workers started');
   try {
