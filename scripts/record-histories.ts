@@ -297,26 +297,34 @@ async function recordOnTestServer(): Promise<void> {
   });
   const cancellation = (bookingId: string) => ({ bookingId, userId: 'user_rec', timestamp: '2030-12-01T00:00:00Z', trace });
 
+  const startWindow = (taskQueue: string) => {
+    const allocationId = `alloc_rec_${randomUUID().slice(0, 8)}`;
+    return client.workflow.start(sessionWindowWorkflow, {
+      workflowId: sessionWindowWorkflowId(allocationId),
+      taskQueue,
+      args: [{ allocationId, studentId: 'student_rec', trainerId: 'trainer_rec' }],
+    });
+  };
+  /** As the bridge starts it: the first event is the run's input and its first signal. */
+  const startBooking = (taskQueue: string, signal: typeof bookingRequestedSignal | typeof cancellationRequestedSignal, event: BookingWorkflowInput) =>
+    client.workflow.signalWithStart(bookingWorkflow, {
+      workflowId: bookingWorkflowId(event.bookingId),
+      taskQueue,
+      args: [event],
+      signal: signal as typeof bookingRequestedSignal,
+      signalArgs: [event as never],
+    });
+
   const scenarios: Record<string, (taskQueue: string) => Promise<{ workflowId: string; runId?: string; done(): Promise<void> }>> = {
     'session-window-topped-up-continued-as-new': async (taskQueue) => {
-      const allocationId = `alloc_rec_${randomUUID().slice(0, 8)}`;
-      const h = await client.workflow.start(sessionWindowWorkflow, {
-        workflowId: sessionWindowWorkflowId(allocationId),
-        taskQueue,
-        args: [{ allocationId, studentId: 'student_rec', trainerId: 'trainer_rec' }],
-      });
+      const h = await startWindow(taskQueue);
       await env.sleep('8 days');
       // The file holds the first run, which ends by continuing as new.
       return { workflowId: h.workflowId, runId: h.firstExecutionRunId, done: () => h.terminate('recorded').then(() => undefined) };
     },
     'session-window-allocation-ended': async (taskQueue) => {
       allocationActive = true;
-      const allocationId = `alloc_rec_${randomUUID().slice(0, 8)}`;
-      const h = await client.workflow.start(sessionWindowWorkflow, {
-        workflowId: sessionWindowWorkflowId(allocationId),
-        taskQueue,
-        args: [{ allocationId, studentId: 'student_rec', trainerId: 'trainer_rec' }],
-      });
+      const h = await startWindow(taskQueue);
       await env.sleep('7 hours');
       allocationActive = false; // the allocation ended in the database; the next check sees it
       // Only the environment's own client and sleep skip time; this client carries the trace.
@@ -326,26 +334,14 @@ async function recordOnTestServer(): Promise<void> {
     },
     'booking-never-booked': async (taskQueue) => {
       const id = `rec_${randomUUID().slice(0, 8)}_never`;
-      const h = await client.workflow.signalWithStart(bookingWorkflow, {
-        workflowId: bookingWorkflowId(id),
-        taskQueue,
-        args: [cancellation(id)],
-        signal: cancellationRequestedSignal,
-        signalArgs: [cancellation(id)],
-      });
+      const h = await startBooking(taskQueue, cancellationRequestedSignal, cancellation(id));
       await env.sleep('8 days');
       await h.result();
       return { workflowId: h.workflowId, done: async () => undefined };
     },
     'booking-outage-retried-by-itself': async (taskQueue) => {
       const id = `rec_${randomUUID().slice(0, 8)}_outage`;
-      const h = await client.workflow.signalWithStart(bookingWorkflow, {
-        workflowId: bookingWorkflowId(id),
-        taskQueue,
-        args: [booking(id)],
-        signal: bookingRequestedSignal,
-        signalArgs: [booking(id)],
-      });
+      const h = await startBooking(taskQueue, bookingRequestedSignal, booking(id));
       while ((await h.query(bookingStateQuery)).status !== 'Accepted') await env.sleep('1 minute');
       await h.signal(cancellationRequestedSignal, cancellation(id));
       await h.result();

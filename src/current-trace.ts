@@ -18,3 +18,6 @@ export function withTrace<T>(trace: TraceContext | undefined, fn: () => T): T {
 export function currentTrace(): TraceContext | undefined {
   return traces.getStore();
 }
+
+/** The current correlation ID, for the `correlation_id` column of the rows an activity writes. */
+export const currentCorrelationId = (): string | null => currentTrace()?.correlationId ?? null;

@@ -58,15 +58,6 @@ export function traceHeaders(trace: TraceContext | undefined): Record<string, st
   };
 }
 
-export function headersAsText(headers: IHeaders | undefined): Record<string, string> {
-  return Object.fromEntries(
-    Object.keys(headers ?? {}).flatMap((k) => {
-      const v = headerText(headers, k);
-      return v === undefined ? [] : [[k, v]];
-    }),
-  );
-}
-
 /**
  * The Temporal header that carries the trace from the client to the workflow and from the workflow
  * to its activities, children and next run, as Temporal's context-propagation sample does it.

@@ -55,17 +55,19 @@ temporal_serving() {
   temporal_client operator cluster health 2>/dev/null | grep -q SERVING
 }
 
-# NAME=Type per line, from the contract's list (src/contracts/pipeline.ts).
-temporal_search_attributes() {
-  (cd "$STACK_SCRIPTS_DIR/.." && node --import tsx scripts/stack/search-attributes.ts)
+# NAME=Type entries from the contract's list (src/contracts/pipeline.ts), read once per run: the
+# health wait below polls with them.
+temporal_load_search_attributes() {
+  [ -n "${TEMPORAL_SEARCH_ATTRIBUTES:-}" ] && return 0
+  TEMPORAL_SEARCH_ATTRIBUTES=$(cd "$STACK_SCRIPTS_DIR/.." && node --import tsx scripts/stack/search-attributes.ts) ||
+    die "cannot read the search attributes from src/contracts/pipeline.ts"
 }
 
 # Prints the NAME=TYPE entries not yet registered in the namespace.
 temporal_missing_search_attributes() {
-  local listed sa declared
-  declared=$(temporal_search_attributes) || return 1
+  local listed sa
   listed=$(temporal_client operator search-attribute list --namespace "$TEMPORAL_NAMESPACE" 2>/dev/null) || return 1
-  for sa in $declared; do
+  for sa in $TEMPORAL_SEARCH_ATTRIBUTES; do
     grep -qw -- "${sa%%=*}" <<<"$listed" || echo "$sa"
   done
 }
@@ -104,7 +106,7 @@ temporal_start() {
   require_port_free "$TEMPORAL_PORT" "temporal gRPC"
   require_port_free "$TEMPORAL_UI_PORT" "temporal web UI"
   mkdir -p "$TEMPORAL_DIR"
-  for kv in $(temporal_search_attributes); do args+=(--search-attribute "$kv"); done
+  for kv in $TEMPORAL_SEARCH_ATTRIBUTES; do args+=(--search-attribute "$kv"); done
   for kv in "${TEMPORAL_DYNAMIC_CONFIG[@]}"; do args+=(--dynamic-config-value "$kv"); done
   log "starting on $(temporal_address), UI on port $TEMPORAL_UI_PORT"
   spawn_daemon "$TEMPORAL_PIDFILE" "$TEMPORAL_LOG" \
@@ -122,6 +124,7 @@ temporal_up() {
   local start
   start=$(now_s)
   temporal_install
+  temporal_load_search_attributes
   if temporal_running_pid >/dev/null; then
     temporal_wait_healthy
     log "already running ($(temporal_address))"

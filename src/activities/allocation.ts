@@ -2,7 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { allocationRefusedErrorType } from '../contracts/purchase';
-import { currentTrace } from '../current-trace';
+import { currentCorrelationId } from '../current-trace';
 import { activityLogger } from '../logger';
 
 export interface AdminServiceOptions {
@@ -32,7 +32,7 @@ export function createAllocationActivities(db: Pool, adminService: AdminServiceO
      * non-retryable `AllocationRefused`; anything else (5xx, timeouts, connection errors) is retried.
      */
     async allocateTrainer(request: AllocationRequest): Promise<TrainerAllocation> {
-      const correlationId = currentTrace()?.correlationId;
+      const correlationId = currentCorrelationId();
       const log = activityLogger({ activity: 'allocateTrainer', studentId: request.studentId, courseId: request.courseId });
       const response = await fetch(new URL('/allocations', adminService.url), {
         method: 'POST',
@@ -57,7 +57,7 @@ export function createAllocationActivities(db: Pool, adminService: AdminServiceO
         `INSERT INTO trainer_allocations (allocation_id, purchase_id, student_id, course_id, trainer_id, status, correlation_id)
          VALUES ($1, $2, $3, $4, $5, 'approved', $6)
          ON CONFLICT DO NOTHING`,
-        [allocation.allocationId, request.purchaseId, request.studentId, request.courseId, allocation.trainerId, correlationId ?? null],
+        [allocation.allocationId, request.purchaseId, request.studentId, request.courseId, allocation.trainerId, correlationId],
       );
       // Whichever allocation holds the student's course is the one the sessions belong to.
       const { rows } = await db.query<{ allocation_id: string; trainer_id: string }>(

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { currentTrace } from '../current-trace';
+import { currentCorrelationId } from '../current-trace';
 import { activityLogger } from '../logger';
 
 export interface NewBooking {
@@ -54,7 +54,7 @@ export function createBookingActivities(db: Pool) {
           booking.startDate,
           booking.endDate,
           booking.paymentId ?? null,
-          currentTrace()?.correlationId ?? null,
+          currentCorrelationId(),
         ],
       );
       activityLogger().info(
@@ -69,7 +69,7 @@ export function createBookingActivities(db: Pool) {
         `INSERT INTO bookings (booking_id, status, rejection_reason, correlation_id)
          VALUES ($1, 'Rejected', $2, $3)
          ON CONFLICT (booking_id) DO NOTHING`,
-        [bookingId, reason, currentTrace()?.correlationId ?? null],
+        [bookingId, reason, currentCorrelationId()],
       );
       activityLogger().warn({ activity: 'rejectBooking', bookingId, reason }, 'Booking rejected');
     },

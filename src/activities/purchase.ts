@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { PurchaseConfirmed } from '../contracts/purchase';
-import { currentTrace } from '../current-trace';
+import { currentCorrelationId } from '../current-trace';
 import { activityLogger } from '../logger';
 
 export type CreatedPurchase =
@@ -25,7 +25,7 @@ export function createPurchaseActivities(db: Pool) {
         const { rows } = await client.query<{ id: string }>(
           `INSERT INTO student_course_purchases (payment_id, student_id, course_id, confirmed_at, correlation_id)
            VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-          [confirmation.paymentId, confirmation.studentId, confirmation.courseId, confirmation.confirmedAt, currentTrace()?.correlationId ?? null],
+          [confirmation.paymentId, confirmation.studentId, confirmation.courseId, confirmation.confirmedAt, currentCorrelationId()],
         );
         await client.query('COMMIT');
         log.info({ purchaseId: rows[0]!.id }, 'Purchase created');

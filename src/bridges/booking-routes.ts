@@ -1,3 +1,5 @@
+import type { Client } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
 import {
   bookingCancellationsTopic,
   bookingEventsTopic,
@@ -7,7 +9,11 @@ import {
   bookingWorkflowId,
   cancellationRequestedSchema,
   cancellationRequestedSignal,
+  type BookingRequested,
+  type CancellationRequested,
+  type Traced,
 } from '../contracts/booking';
+import type { TraceContext } from '../trace';
 import { bookingWorkflow } from '../workflows/booking';
 import { route, type Route } from './kafka-bridge';
 import { bridgedStartOptions } from './start-options';
@@ -24,6 +30,21 @@ export interface BookingRouteOptions {
 export function bookingRoutes(options: BookingRouteOptions = {}): Route[] {
   const taskQueue = options.taskQueue ?? bookingTaskQueue;
   const topics = options.topics ?? { bookingEvents: bookingEventsTopic, cancellations: bookingCancellationsTopic };
+
+  /** The event signals its booking's run, starting it if it is the first; the run's input is that event. */
+  const signalBooking =
+    <E extends BookingRequested | CancellationRequested>(signal: SignalDefinition<[Traced<E>]>) =>
+    async (client: Client, event: E, trace: TraceContext) => {
+      await client.workflow.signalWithStart(bookingWorkflow, {
+        workflowId: bookingWorkflowId(event.bookingId),
+        taskQueue,
+        args: [{ ...event, trace }],
+        signal,
+        signalArgs: [{ ...event, trace }],
+        ...bridgedStartOptions(trace, `booking ${event.bookingId}`),
+      });
+    };
+
   return [
     route({
       topic: topics.bookingEvents,
@@ -32,17 +53,7 @@ export function bookingRoutes(options: BookingRouteOptions = {}): Route[] {
       // A booking made (and cancelled, rejected or ended) already did what this copy asks; a run
       // that gave up waiting for its booking (NeverBooked), or was ended by hand, never saw it.
       closedRun: (run) => (run.status === 'Completed' && run.outcome !== 'NeverBooked' ? 'duplicate' : 'undelivered'),
-      deliver: async (client, event, trace) => {
-        await client.workflow.signalWithStart(bookingWorkflow, {
-          workflowId: bookingWorkflowId(event.bookingId),
-          taskQueue,
-          // The run's input is the event that started it, so the Web UI shows what arrived first.
-          args: [{ ...event, trace }],
-          signal: bookingRequestedSignal,
-          signalArgs: [{ ...event, trace }],
-          ...bridgedStartOptions(trace, `booking ${event.bookingId}`),
-        });
-      },
+      deliver: signalBooking(bookingRequestedSignal),
     }),
     route({
       topic: topics.cancellations,
@@ -51,16 +62,7 @@ export function bookingRoutes(options: BookingRouteOptions = {}): Route[] {
       // After a run completed, a cancellation changes nothing (cancelled, rejected, ended, never
       // booked); one that reaches a run ended by hand or failed is kept for the operator.
       closedRun: (run) => (run.status === 'Completed' ? 'duplicate' : 'undelivered'),
-      deliver: async (client, event, trace) => {
-        await client.workflow.signalWithStart(bookingWorkflow, {
-          workflowId: bookingWorkflowId(event.bookingId),
-          taskQueue,
-          args: [{ ...event, trace }],
-          signal: cancellationRequestedSignal,
-          signalArgs: [{ ...event, trace }],
-          ...bridgedStartOptions(trace, `booking ${event.bookingId}`),
-        });
-      },
+      deliver: signalBooking(cancellationRequestedSignal),
     }),
   ];
 }

@@ -8,7 +8,7 @@ import type { ParkedEvent } from '../../src/bridges/parked-events';
 import { bookingRequested } from '../support/booking-events';
 import { bookingStateQuery, bookingWorkflowId, type BookingState } from '../../src/contracts/booking';
 import { correlationIdKey, pipelineStatusKey } from '../../src/contracts/pipeline';
-import { headersAsText } from '../../src/trace';
+import { headersAsText } from '../support/kafka-headers';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 
 /** Kafka → bridge → Temporal → PostgreSQL, all real, as the booking service's events arrive. */

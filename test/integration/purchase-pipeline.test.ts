@@ -15,7 +15,7 @@ import {
   type TrainerAllocated,
 } from '../../src/contracts/purchase';
 import { createPurchaseToSessionsActivities } from '../../src/pipelines/purchase-to-sessions';
-import { headersAsText } from '../../src/trace';
+import { headersAsText } from '../support/kafka-headers';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 import { temporalCli } from '../support/temporal-cli';
 

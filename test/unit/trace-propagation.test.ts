@@ -32,6 +32,21 @@ import { createTimeSkippingEnv, withWorker } from '../support/time-skipping';
 const message = (headers: KafkaMessage['headers']): KafkaMessage =>
   ({ offset: '42', key: null, value: null, timestamp: '0', attributes: 0, headers }) as KafkaMessage;
 
+/** Session activities that record the trace each check ran under; the window stays full, or has ended. */
+function sessionsSeeingTraces({ allocationActive }: { allocationActive: boolean }) {
+  const traces: Array<TraceContext | undefined> = [];
+  const activities: SessionActivities = {
+    async sessionWindowOf() {
+      traces.push(currentTrace());
+      return { allocationActive, futureSessions: allocationActive ? 7 : 0, lastScheduledDate: null };
+    },
+    async scheduleSessions() {
+      return 0;
+    },
+  };
+  return { traces, activities };
+}
+
 describe('trace context from Kafka headers to logs, emitted events and the admin service', () => {
   it('reads the correlation ID, baggage and traceparent headers, whatever their case', () => {
     const trace = traceFromMessage('booking-events', 1, message({
@@ -182,16 +197,7 @@ describe('trace context through Temporal headers, with no trace argument anywher
 
   it('a session window keeps its trace across continue-as-new', async () => {
     const trace = newTrace('window');
-    const traces: Array<TraceContext | undefined> = [];
-    const activities: SessionActivities = {
-      async sessionWindowOf() {
-        traces.push(currentTrace());
-        return { allocationActive: true, futureSessions: 7, lastScheduledDate: null };
-      },
-      async scheduleSessions() {
-        return 0;
-      },
-    };
+    const { traces, activities } = sessionsSeeingTraces({ allocationActive: true });
     await withWorker(env, activities, async (taskQueue) => {
       const allocationId = `alloc_${randomUUID()}`;
       const handle = await withTrace(trace, () =>
@@ -213,16 +219,7 @@ describe('trace context through Temporal headers, with no trace argument anywher
 
   it('a run started before trace headers existed takes the trace from its memo, as the bridge set it', async () => {
     const trace = newTrace('memo');
-    const traces: Array<TraceContext | undefined> = [];
-    const activities: SessionActivities = {
-      async sessionWindowOf() {
-        traces.push(currentTrace());
-        return { allocationActive: false, futureSessions: 0, lastScheduledDate: null };
-      },
-      async scheduleSessions() {
-        return 0;
-      },
-    };
+    const { traces, activities } = sessionsSeeingTraces({ allocationActive: false });
     await withWorker(env, activities, async (taskQueue) => {
       const allocationId = `alloc_${randomUUID()}`;
       // env.client has no trace interceptor: no header, as for a run started by the old bridge.
