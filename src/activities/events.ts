@@ -1,12 +1,11 @@
 import type { Producer } from 'kafkajs';
+import { purchaseEventTopics, type PurchaseEventTopics } from '../contracts/purchase';
 import {
   purchaseCreatedSchema,
-  purchaseEventTopics,
   trainerAllocatedSchema,
   type PurchaseCreated,
-  type PurchaseEventTopics,
   type TrainerAllocated,
-} from '../contracts/purchase';
+} from '../contracts/purchase-events';
 import { currentTrace } from '../current-trace';
 import { activityLogger } from '../logger';
 import { traceHeaders } from '../trace';

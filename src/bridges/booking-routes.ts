@@ -3,16 +3,15 @@ import type { SignalDefinition } from '@temporalio/common';
 import {
   bookingCancellationsTopic,
   bookingEventsTopic,
-  bookingRequestedSchema,
   bookingRequestedSignal,
   bookingTaskQueue,
   bookingWorkflowId,
-  cancellationRequestedSchema,
   cancellationRequestedSignal,
   type BookingRequested,
   type CancellationRequested,
   type Traced,
 } from '../contracts/booking';
+import { bookingRequestedSchema, cancellationRequestedSchema } from '../contracts/booking-events';
 import type { TraceContext } from '../trace';
 import { bookingWorkflow } from '../workflows/booking';
 import { route, type Route } from './kafka-bridge';

@@ -1,10 +1,6 @@
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
-import {
-  purchaseConfirmedSchema,
-  purchaseConfirmedTopic,
-  purchaseTaskQueue,
-  purchaseWorkflowId,
-} from '../contracts/purchase';
+import { purchaseConfirmedTopic, purchaseTaskQueue, purchaseWorkflowId } from '../contracts/purchase';
+import { purchaseConfirmedSchema } from '../contracts/purchase-events';
 import { purchaseToSessionsWorkflow } from '../workflows/purchase';
 import { route, type Route } from './kafka-bridge';
 import { bridgedStartOptions } from './start-options';

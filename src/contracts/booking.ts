@@ -1,9 +1,14 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import { z } from 'zod';
 import type { TraceContext } from '../trace';
-import { identifier, timestamp } from './fields';
+import type { BookingRequested, CancellationRequested } from './booking-events';
 
-/** Contract of the booking process (seed 004): topics, event shapes, workflow identity, messages. */
+/**
+ * Contract of the booking process (seed 004): topics, workflow identity, messages. The event
+ * schemas are in ./booking-events: workflows import this module, and a schema library in the
+ * workflow bundle is evaluated again for every workflow the worker runs.
+ */
+export type { BookingRequested, CancellationRequested };
+
 export const bookingTaskQueue = 'bookings';
 export const bookingEventsTopic = 'booking-events';
 export const bookingCancellationsTopic = 'booking-cancellations';
@@ -13,30 +18,6 @@ export const bookingWorkflowId = (bookingId: string): string => `${workflowIdPre
 export const bookingIdFromWorkflowId = (workflowId: string): string | undefined =>
   workflowId.startsWith(workflowIdPrefix) ? workflowId.slice(workflowIdPrefix.length) : undefined;
 
-
-export const bookingRequestedSchema = z.object({
-  bookingId: identifier,
-  /** The user's ID, email or username. */
-  userId: identifier,
-  /** The room's internal ID, e.g. `room_ocean_001`. */
-  roomId: identifier,
-  guests: z.number().int().positive().max(50),
-  startDate: timestamp,
-  endDate: timestamp,
-  paymentId: identifier.optional(),
-}).refine((e) => Date.parse(e.endDate) > Date.parse(e.startDate), {
-  message: 'endDate must be after startDate',
-  path: ['endDate'],
-});
-export type BookingRequested = z.infer<typeof bookingRequestedSchema>;
-
-export const cancellationRequestedSchema = z.object({
-  bookingId: identifier,
-  /** Who asks to cancel: ID, email or username; only the booking's owner may. */
-  userId: identifier,
-  timestamp: timestamp,
-});
-export type CancellationRequested = z.infer<typeof cancellationRequestedSchema>;
 
 /** Every event reaches the workflow with the trace context of the Kafka message that carried it. */
 export type Traced<E> = E & { trace: TraceContext };

@@ -1,12 +1,13 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import { z } from 'zod';
 import type { TraceContext } from '../trace';
-import { identifier, timestamp } from './fields';
+import type { PurchaseConfirmed, PurchaseCreated, TrainerAllocated } from './purchase-events';
 
 /**
  * Contract of the purchase-to-sessions process (seeds 001 and 003): topics, event shapes,
- * workflow identities and messages. The bridge, workflows, activities and tests all import these.
+ * workflow identities and messages. The bridge, workflows, activities and tests all import these;
+ * the event schemas are in ./purchase-events, out of the workflow bundle.
  */
+export type { PurchaseConfirmed, PurchaseCreated, TrainerAllocated };
 export const purchaseTaskQueue = 'purchases';
 export const purchaseConfirmedTopic = 'purchase-confirmed';
 export const purchaseCreatedTopic = 'purchase-created';
@@ -33,42 +34,6 @@ export const sessionWindowWorkflowId = (allocationId: string): string => `${sess
 export const allocationIdFromWorkflowId = (workflowId: string): string | undefined =>
   workflowId.startsWith(sessionWindowPrefix) ? workflowId.slice(sessionWindowPrefix.length) : undefined;
 
-
-/** Emitted by the payment service once a payment for a course succeeded. */
-export const purchaseConfirmedSchema = z.object({
-  type: z.literal('PURCHASE_CONFIRMED').optional(),
-  paymentId: identifier,
-  studentId: identifier,
-  courseId: identifier,
-  amount: z.number().nonnegative().optional(),
-  currency: z.string().length(3).optional(),
-  confirmedAt: timestamp,
-});
-export type PurchaseConfirmed = z.infer<typeof purchaseConfirmedSchema>;
-
-/** The event ID is derived from the purchase, so a consumer can drop an event it has seen. */
-export const purchaseCreatedSchema = z.object({
-  eventId: identifier,
-  type: z.literal('PURCHASE_CREATED'),
-  purchaseId: identifier,
-  paymentId: identifier,
-  studentId: identifier,
-  courseId: identifier,
-  occurredAt: timestamp,
-});
-export type PurchaseCreated = z.infer<typeof purchaseCreatedSchema>;
-
-export const trainerAllocatedSchema = z.object({
-  eventId: identifier,
-  type: z.literal('TRAINER_ALLOCATED'),
-  allocationId: identifier,
-  trainerId: identifier,
-  purchaseId: identifier,
-  studentId: identifier,
-  courseId: identifier,
-  occurredAt: timestamp,
-});
-export type TrainerAllocated = z.infer<typeof trainerAllocatedSchema>;
 
 export const purchaseCreatedEventId = (paymentId: string): string => `PURCHASE_CREATED:${paymentId}`;
 export const trainerAllocatedEventId = (allocationId: string): string => `TRAINER_ALLOCATED:${allocationId}`;

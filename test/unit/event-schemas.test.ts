@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bookingRequestedSchema, cancellationRequestedSchema } from '../../src/contracts/booking';
-import { purchaseConfirmedSchema } from '../../src/contracts/purchase';
+import { bookingRequestedSchema, cancellationRequestedSchema } from '../../src/contracts/booking-events';
+import { purchaseConfirmedSchema } from '../../src/contracts/purchase-events';
 
 const booking = {
   bookingId: 'booking_1',
