@@ -7,5 +7,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY migrations ./migrations
-ENV NODE_ENV=production
+COPY scripts/build-workflows.ts ./scripts/
+# Workers load these instead of bundling their workflows at every start.
+RUN npx tsx scripts/build-workflows.ts /app/build/workflows
+ENV NODE_ENV=production WORKFLOW_BUNDLE_DIR=/app/build/workflows
 CMD ["npx", "tsx", "src/workers/main.ts"]

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-node-modules.sh
 bash scripts/stack.sh up
 node --import tsx src/migrate.ts
+# Workers load prebuilt workflow bundles instead of running webpack at every (re)start.
+export WORKFLOW_BUNDLE_DIR="$PWD/build/workflows"
+node --import tsx scripts/build-workflows.ts "$WORKFLOW_BUNDLE_DIR"
 
 logs="${STACK_STATE_DIR:-$HOME/.local/state/temporal-pipelines}/logs"
 mkdir -p "$logs"

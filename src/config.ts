@@ -26,6 +26,18 @@ const schema = z.object({
    * per pipeline, so no activity waits for a connection past its own timeout.
    */
   WORKER_ACTIVITY_SLOTS: z.coerce.number().int().positive().default(10),
+  /**
+   * Workflows each pipeline's worker keeps in memory between their tasks. This, not the number of
+   * open workflows, bounds the worker's memory: a run that is not cached is rebuilt from its history
+   * when it next has work. Each cached run also slows every promise in the workflow thread a little
+   * (Node 20's AsyncLocalStorage visits every live storage), so more is not simply better.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(250),
+  /**
+   * Where `npm run build:workflows` wrote the workflow bundles; unset, each worker bundles its
+   * workflows from source at start (what the tests and a developer's edit-and-run want).
+   */
+  WORKFLOW_BUNDLE_DIR: z.string().min(1).optional(),
   /** How long a stopping worker lets running activities finish before it cancels them. */
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(10_000),
   /** Starts in flight per partition; ordering per message key is kept regardless. */

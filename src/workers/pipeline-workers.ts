@@ -1,13 +1,14 @@
 import type { WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../config';
 import type { Infrastructure, Pipeline } from '../pipelines';
-import { workflowCodeOf } from './workflows-path';
+import { prebuiltBundle } from './workflow-bundles';
+import { activityInterceptors, workflowCodeOf } from './workflows-path';
 
 /**
- * One PostgreSQL connection per activity slot of every pipeline's worker, so no activity waits
- * for a connection past its own timeout (200 slots once shared 10 connections).
+ * One PostgreSQL connection per activity slot, local or not, of every pipeline's worker, so no
+ * activity waits for a connection past its own timeout (200 slots once shared 10 connections).
  */
-export const workerPoolSize = (config: Config, pipelines: Pipeline[]): number => config.WORKER_ACTIVITY_SLOTS * pipelines.length;
+export const workerPoolSize = (config: Config, pipelines: Pipeline[]): number => 2 * config.WORKER_ACTIVITY_SLOTS * pipelines.length;
 
 /** A pipeline's worker: its task queue, only its workflows and activities, bounded slots, a grace time to stop. */
 export function pipelineWorkerOptions(
@@ -15,12 +16,18 @@ export function pipelineWorkerOptions(
   pipeline: Pipeline,
   infrastructure: Infrastructure,
 ): Omit<WorkerOptions, 'connection'> {
+  const workflowCode = config.WORKFLOW_BUNDLE_DIR
+    ? // The workflow interceptors are in the bundle already.
+      { workflowBundle: prebuiltBundle(config.WORKFLOW_BUNDLE_DIR, pipeline), interceptors: { activity: activityInterceptors } }
+    : workflowCodeOf(pipeline.workflowsPath);
   return {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: pipeline.taskQueue,
-    ...workflowCodeOf(pipeline.workflowsPath),
+    ...workflowCode,
     activities: pipeline.createActivities(infrastructure),
     maxConcurrentActivityTaskExecutions: config.WORKER_ACTIVITY_SLOTS,
+    maxConcurrentLocalActivityExecutions: config.WORKER_ACTIVITY_SLOTS,
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
   };
 }

@@ -79,6 +79,13 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('gives the workers prebuilt workflow bundles, built in the image from its own sources', () => {
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    const dir = /^RUN npx tsx scripts\/build-workflows\.ts (\S+)$/m.exec(dockerfile)?.[1];
+    expect(dir).toBeTruthy();
+    expect(dockerfile).toMatch(new RegExp(`^ENV .*WORKFLOW_BUNDLE_DIR=${dir}\\b`, 'm'));
+  });
+
   it('publishes the same ports on loopback that the local stack and config defaults use', () => {
     expect(publishedPorts('temporal')).toEqual([port(defaults.TEMPORAL_ADDRESS), Number(new URL(defaults.TEMPORAL_UI_URL).port)]);
     expect(publishedPorts('kafka')).toEqual([port(defaults.KAFKA_BROKERS[0]!)]);

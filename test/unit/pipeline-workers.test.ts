@@ -1,19 +1,27 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Pool } from 'pg';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { pipelines, type Infrastructure } from '../../src/pipelines';
 import { pipelineWorkerOptions, workerPoolSize } from '../../src/workers/pipeline-workers';
+import { activityInterceptors } from '../../src/workers/workflows-path';
 
 describe("the pipelines' workers", () => {
-  const config = loadConfig({ WORKER_ACTIVITY_SLOTS: '7', WORKER_SHUTDOWN_GRACE_MS: '12000' });
+  const config = loadConfig({ WORKER_ACTIVITY_SLOTS: '7', WORKER_SHUTDOWN_GRACE_MS: '12000', WORKER_MAX_CACHED_WORKFLOWS: '123' });
   // Activities are only built, never run, here.
   const infrastructure = { config, db: {} as Pool, producer: {}, redis: {} } as Infrastructure;
   const options = pipelines.map((p) => pipelineWorkerOptions(config, p, infrastructure));
 
   it('never run more activities at once than the PostgreSQL pool has connections', () => {
-    const slots = options.map((o) => o.maxConcurrentActivityTaskExecutions);
-    expect(slots).toEqual(pipelines.map(() => 7));
+    const slots = options.flatMap((o) => [o.maxConcurrentActivityTaskExecutions, o.maxConcurrentLocalActivityExecutions]);
+    expect(slots).toEqual(pipelines.flatMap(() => [7, 7]));
     expect(slots.reduce((a, b) => a! + b!, 0)).toBeLessThanOrEqual(workerPoolSize(config, pipelines));
+  });
+
+  it('keep a bounded number of workflows in memory, however many are open', () => {
+    expect(options.map((o) => o.maxCachedWorkflows)).toEqual(pipelines.map(() => 123));
   });
 
   it('let running activities finish for a grace time when stopped', () => {
@@ -22,5 +30,17 @@ describe("the pipelines' workers", () => {
 
   it("each poll their own pipeline's task queue with only its workflows", () => {
     expect(options.map((o) => [o.taskQueue, o.workflowsPath])).toEqual(pipelines.map((p) => [p.taskQueue, p.workflowsPath]));
+  });
+
+  it('load the prebuilt bundles when given their directory, and say so when one is missing', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bundles-'));
+    const withBundles = { ...config, WORKFLOW_BUNDLE_DIR: dir };
+    expect(() => pipelineWorkerOptions(withBundles, pipelines[0]!, infrastructure)).toThrow(/npm run build:workflows/);
+    for (const p of pipelines) writeFileSync(path.join(dir, `${p.name}.js`), '');
+    for (const p of pipelines) {
+      const o = pipelineWorkerOptions(withBundles, p, infrastructure);
+      expect(o).toMatchObject({ workflowBundle: { codePath: path.join(dir, `${p.name}.js`) }, interceptors: { activity: activityInterceptors } });
+      expect(o.workflowsPath).toBeUndefined();
+    }
   });
 });

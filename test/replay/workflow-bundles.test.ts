@@ -1,0 +1,42 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { describe, expect, it } from 'vitest';
+import { pipelines } from '../../src/pipelines';
+import { bundleWorkflows } from '../../src/workers/workflow-bundles';
+
+/**
+ * The bundles `npm run build:workflows` writes for the workers of `npm start` and the Docker image:
+ * what they contain is evaluated again for every workflow a worker runs, and they must run the
+ * recorded histories exactly as the source does.
+ */
+const historiesDir = path.resolve(__dirname, '..', 'histories');
+const histories = readdirSync(historiesDir)
+  .filter((f) => f.endsWith('.json'))
+  .map((file) => ({ workflowId: file, history: JSON.parse(readFileSync(path.join(historiesDir, file), 'utf8')) }));
+const typeOf = (h: (typeof histories)[number]) => h.history.events[0].workflowExecutionStartedEventAttributes.workflowType.name as string;
+
+/** The packages a workflow needs: the SDK and what the SDK itself pulls in. */
+const workflowPackages = ['@temporalio/common', '@temporalio/workflow', 'long', 'ms', 'nexus-rpc'];
+
+describe.each(pipelines)('the prebuilt workflow bundle of $name', (pipeline) => {
+  const bundle = bundleWorkflows(pipeline);
+
+  it('holds only the SDK and our own workflow code: no schema library, no source map', async () => {
+    const code = await bundle;
+    const packages = new Set([...code.matchAll(/^\/\*\*\*\/ "\.\/node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)].map((m) => m[1]));
+    expect([...packages].sort()).toEqual(workflowPackages);
+    expect(code).toMatch(/^\/\*\*\*\/ "\.\/src\/workflows\//m);
+    expect(code.length).toBeLessThan(700_000); // it was 2.8 MB with zod and the source map
+  });
+
+  it("replays every recorded history of the pipeline's workflow types", async () => {
+    const own = histories.filter((h) => pipeline.workflowTypes.includes(typeOf(h)));
+    expect(own.length).toBeGreaterThan(0);
+    const failures: string[] = [];
+    for await (const result of Worker.runReplayHistories({ workflowBundle: { code: await bundle } }, own)) {
+      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
