@@ -1,7 +1,7 @@
 /**
  * `npm run check:web-ui`: what an operator sees of a parked booking in the Temporal Web UI, read
  * from the pages a real headless Chromium renders. Through the real bridge and a real worker it
- * parks one booking at `createBooking` with a real database outage, checks the run's pages and the
+ * parks one booking at `recordBooking` with a real database outage, checks the run's pages and the
  * NeedsAttention list, ends the outage, retries the run with the CLI as an operator would, and
  * checks again. One PASS/FAIL line per check, screenshots in the folder it prints, exit 1 if any
  * check failed. Run through scripts/check-web-ui.sh, which installs Chromium and starts the stack.
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
       'correlation-id': correlationId,
     });
     const handle = stack.client.workflow.getHandle(workflowId);
-    console.log(`Waiting for ${workflowId} to park at createBooking (about 20 s of fast retries)...`);
+    console.log(`Waiting for ${workflowId} to park at recordBooking (about 20 s of fast retries)...`);
     await eventually(
       () => handle.describe().then((d) => d.typedSearchAttributes.get(pipelineStatusKey), () => undefined),
       (status) => status === 'NeedsAttention',
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     );
     await check('the Current Details say which step failed, that it is an outage, why, and how to retry', page,
       '2-parked-user-metadata',
-      () => missing(sectionText(page, 'Current Details'), ['createBooking', 'outage', outage, command('retry'), command('abort'), 'What failed and when']),
+      () => missing(sectionText(page, 'Current Details'), ['recordBooking', 'outage', outage, command('retry'), command('abort'), 'What failed and when']),
     );
     await check('the bookingState query says Processing (not AwaitingBooking)', page, '3-parked-queries', () =>
       missing(queryResult(page, 'bookingState'), ['"status": "Processing"']),

@@ -71,16 +71,16 @@ async function main(): Promise<void> {
   const admin = createAdminService(db);
   const adminUrl = await admin.listen(0);
 
-  let failCreates = false;
+  let failRecords = false;
   let failCaches = false;
   const real = createBookingActivities(db);
   const purchasePipeline = createPurchaseToSessionsActivities({ db, producer, redis, adminService: { url: adminUrl } });
   const activities = {
     ...real,
     ...purchasePipeline,
-    createBooking: async (...args: Parameters<typeof real.createBooking>) => {
-      if (failCreates) throw ApplicationFailure.create({ message: 'recorded outage' });
-      return real.createBooking(...args);
+    recordBooking: async (...args: Parameters<typeof real.recordBooking>) => {
+      if (failRecords) throw ApplicationFailure.create({ message: 'recorded outage' });
+      return real.recordBooking(...args);
     },
     invalidateStudentCaches: async (...args: Parameters<typeof purchasePipeline.invalidateStudentCaches>) => {
       if (failCaches) throw ApplicationFailure.create({ message: 'recorded Redis outage' });
@@ -154,12 +154,12 @@ async function main(): Promise<void> {
     },
     'booking-parked-then-retried': async () => {
       const id = `rec_${run}_parked`;
-      failCreates = true;
+      failRecords = true;
       const h = await start(id, bookingRequestedSignal, booking(id));
       while ((await h.describe()).typedSearchAttributes.get(pipelineStatusKey) !== 'NeedsAttention') {
         await new Promise((r) => setTimeout(r, 500));
       }
-      failCreates = false;
+      failRecords = false;
       await h.signal(operatorDecisionSignal, 'retry');
       await h.signal(cancellationRequestedSignal, cancellation(id));
       await h.result();
@@ -183,10 +183,10 @@ async function main(): Promise<void> {
     },
     'booking-parked-then-aborted': async () => {
       const id = `rec_${run}_aborted`;
-      failCreates = true;
+      failRecords = true;
       const h = await start(id, bookingRequestedSignal, booking(id));
       await waitUntilParked(h.workflowId);
-      failCreates = false;
+      failRecords = false;
       await h.signal(operatorDecisionSignal, 'abort');
       await h.result().catch(() => undefined); // it fails with OperatorAbort, which the history records
       return h.workflowId;
@@ -267,7 +267,7 @@ async function recordOnTestServer(): Promise<void> {
   const trace = { correlationId: 'record-test-server', baggage: 'recorded=true' };
   const dates: string[] = [];
   let allocationActive = true;
-  let createAttempts = 0;
+  let recordAttempts = 0;
   const activities = {
     async sessionWindowOf(_allocationId: string, now: string) {
       const future = dates.filter((d) => Date.parse(`${d}T10:00:00Z`) > Date.parse(now)).length;
@@ -277,13 +277,11 @@ async function recordOnTestServer(): Promise<void> {
       dates.push(...slots.map((s) => s.date));
       return slots.length;
     },
-    resolveUser: async () => 1,
-    resolveRoom: async () => 1,
     // Down for the five fast attempts and the first round of retries by itself, then back.
-    async createBooking() {
-      if (++createAttempts <= 7) throw ApplicationFailure.create({ message: 'recorded outage' });
+    async recordBooking() {
+      if (++recordAttempts <= 7) throw ApplicationFailure.create({ message: 'recorded outage' });
+      return { status: 'Accepted' as const };
     },
-    rejectBooking: async () => undefined,
     cancelBooking: async () => 'Cancelled' as const,
   } satisfies Partial<SessionActivities & BookingActivities>;
   const booking = (bookingId: string) => ({

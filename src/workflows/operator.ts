@@ -8,6 +8,7 @@ import {
   patched,
   setCurrentDetails,
   setHandler,
+  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -135,9 +136,9 @@ export function operatorControls(): OperatorControls {
         }
         return result;
       } catch (err) {
-        if (!(err instanceof ActivityFailure)) throw err;
+        const kind = attentionKindOf(err);
+        if (!kind) throw err;
         const error = rootMessage(err);
-        const kind: AttentionKind = err.retryState === RetryState.NON_RETRYABLE_FAILURE ? 'Refusal' : 'Outage';
         // Not cleared here: a decision sent while a self-retry was in flight may arrive in the same
         // activation as its failure, and must not be lost.
 
@@ -221,6 +222,15 @@ export function operatorControls(): OperatorControls {
     );
     return lines.join('\n');
   }
+}
+
+/** Whether a step's activity failed for good at a refusal or an outage; undefined for anything else. */
+function attentionKindOf(err: unknown): AttentionKind | undefined {
+  if (err instanceof ActivityFailure) return err.retryState === RetryState.NON_RETRYABLE_FAILURE ? 'Refusal' : 'Outage';
+  // A local activity's failure reaches the workflow as it is, without ActivityFailure's retry state.
+  if (err instanceof ApplicationFailure) return err.nonRetryable ? 'Refusal' : 'Outage';
+  if (err instanceof TimeoutFailure) return 'Outage';
+  return undefined;
 }
 
 /** The message of the innermost cause: the activity's own error, not "Activity task failed". */

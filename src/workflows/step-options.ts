@@ -1,4 +1,4 @@
-import type { ActivityOptions, Duration } from '@temporalio/common';
+import type { ActivityOptions, Duration, LocalActivityOptions } from '@temporalio/common';
 
 /**
  * How each kind of step calls its activity: the fast retries at the call site, and what happens
@@ -27,6 +27,12 @@ export const databaseStep = {
   },
   outage: { retryEvery: '2 minutes', for: '1 day' },
 } satisfies StepOptions;
+
+/**
+ * `databaseStep`'s activity options for a local activity. Its retries wait on workflow timers, not
+ * in the worker: during an outage no workflow task is held open for the backoff.
+ */
+export const localDatabaseActivity: LocalActivityOptions = { ...databaseStep.activity, localRetryThreshold: 0 };
 
 /**
  * A call to another team's HTTP service, such as the admin service: 30 s per attempt (the seed's

@@ -42,7 +42,7 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
     await stack.stop();
   });
 
-  it('parks as NeedsAttention at createBooking, resumes after the outage is fixed and an operator retries, and completes', async () => {
+  it('parks as NeedsAttention at recordBooking, resumes after the outage is fixed and an operator retries, and completes', async () => {
     const workflowId = bookingWorkflowId(bookingId);
     await stack.publish(topics.bookingEvents, bookingId, bookingRequested(bookingId, `user_${stack.runId}`, `room_${stack.runId}`), {
       'correlation-id': `corr-${bookingId}`,
@@ -61,7 +61,7 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
     ).queryResult;
     expect(attention).toMatchObject({
       status: 'NeedsAttention',
-      failedStep: 'createBooking',
+      failedStep: 'recordBooking',
       kind: 'Outage',
       lastError: 'bookings table is read-only (test outage)',
     });
@@ -72,10 +72,10 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
     const description = await handle.describe();
     expect(await description.staticSummary()).toBe(`booking ${bookingId} · correlation corr-${bookingId}`);
     expect(description.typedSearchAttributes.get(attentionKindKey)).toBe('Outage');
-    expect(description.typedSearchAttributes.get(failedStepKey)).toBe('createBooking');
+    expect(description.typedSearchAttributes.get(failedStepKey)).toBe('recordBooking');
     expect(await handle.query(bookingStateQuery)).toMatchObject({ bookingId, status: 'Processing' });
     const details = (await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata')).currentDetails;
-    expect(details).toContain('`createBooking`: outage');
+    expect(details).toContain('`recordBooking`: outage');
     expect(details).toContain('bookings table is read-only (test outage)');
     expect(details).toContain(`temporal workflow signal \\\n  --workflow-id ${workflowId} \\\n  --name operatorDecision --input '"retry"'`);
     const started = (await handle.fetchHistory()).events![0]!.workflowExecutionStartedEventAttributes!;
@@ -87,7 +87,7 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
     await stack.db.query(`DROP TRIGGER ${trigger()} ON bookings`);
     expect(Date.parse(attention.nextRetryAt) - Date.now()).toBeGreaterThan(30_000);
     await new Promise((r) => setTimeout(r, 3_000));
-    expect(await handle.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', failedStep: 'createBooking' });
+    expect(await handle.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', failedStep: 'recordBooking' });
     expect((await stack.db.query('SELECT 1 FROM bookings WHERE booking_id = $1', [bookingId])).rowCount).toBe(0);
     await temporalCli('workflow', 'signal', '--workflow-id', workflowId, '--name', 'operatorDecision', '--input', '"retry"');
 
