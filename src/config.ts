@@ -29,10 +29,11 @@ const schema = z.object({
   /**
    * Workflows each pipeline's worker keeps in memory between their tasks. This, not the number of
    * open workflows, bounds the worker's memory: a run that is not cached is rebuilt from its history
-   * when it next has work. Each cached run also slows every promise in the workflow thread a little
-   * (Node 20's AsyncLocalStorage visits every live storage), so more is not simply better.
+   * when it next has work (for a booking, a cancellation days later). On Node 20 a cached run costs
+   * more the more runs are cached: every promise in the workflow thread gets a slot for each live
+   * AsyncLocalStorage, and each run has four; at 300 cached runs that was 340 KB of heap per run.
    */
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(250),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(50),
   /**
    * Where `npm run build:workflows` wrote the workflow bundles; unset, each worker bundles its
    * workflows from source at start (what the tests and a developer's edit-and-run want).
