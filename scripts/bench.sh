@@ -9,8 +9,9 @@ bash scripts/stack.sh up >/dev/null
 
 bench_state=$(mktemp -d /tmp/temporal-bench.XXXXXX)
 export BENCH_TEMPORAL_PORT="${BENCH_TEMPORAL_PORT:-7433}"
+# Always the dev profile: the server profile would share the stack's PostgreSQL databases.
 temporal_bench() {
-  STACK_STATE_DIR="$bench_state" TEMPORAL_PORT="$BENCH_TEMPORAL_PORT" TEMPORAL_UI_PORT=$((BENCH_TEMPORAL_PORT + 1000)) \
+  STACK_TEMPORAL_PROFILE=dev STACK_STATE_DIR="$bench_state" TEMPORAL_PORT="$BENCH_TEMPORAL_PORT" TEMPORAL_UI_PORT=$((BENCH_TEMPORAL_PORT + 1000)) \
     bash -c 'source scripts/stack/lib.sh && source scripts/stack/temporal.sh && ensure_dirs && "temporal_$1"' _ "$1"
 }
 cleanup() {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Local stack: Temporal dev server, Kafka (KRaft), PostgreSQL, Redis on 127.0.0.1.
+# STACK_TEMPORAL_PROFILE=server runs Temporal's own server on the stack's PostgreSQL instead of the dev server.
 # Usage: bash scripts/stack.sh up|down|status|logs [component]
 set -euo pipefail
 
@@ -59,7 +60,7 @@ print_summary() {
   cat <<EOF
 
 Local stack is up:
-  Temporal gRPC    $STACK_HOST:$TEMPORAL_PORT (namespace default)
+  Temporal gRPC    $STACK_HOST:$TEMPORAL_PORT (namespace default, profile $STACK_TEMPORAL_PROFILE)
   Temporal Web UI  http://$STACK_HOST:$TEMPORAL_UI_PORT
   Kafka            $(kafka_bootstrap)
   Postgres         $(postgres_url)
@@ -88,6 +89,11 @@ cmd_up() {
 cmd_down() {
   ensure_dirs
   run_hook admin-service.sh down || warn "admin-service.sh down failed"
+  # The server profile's Temporal writes to PostgreSQL while it shuts down, so it stops first.
+  if [ "$STACK_TEMPORAL_PROFILE" = server ]; then
+    (STACK_COMPONENT=temporal temporal_down)
+    COMPONENTS=(postgres redis kafka)
+  fi
   for_each_component down
 }
 

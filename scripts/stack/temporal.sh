@@ -152,7 +152,19 @@ temporal_status() {
   elif port_open "$TEMPORAL_PORT"; then
     state="port-in-use-by $(port_owner "$TEMPORAL_PORT")"
   fi
-  status_line temporal "$state" "$(temporal_address)"
+  status_line temporal "$state" "$(temporal_address) (profile $STACK_TEMPORAL_PROFILE)"
 }
 
 temporal_logfile() { echo "$TEMPORAL_LOG"; }
+
+# STACK_TEMPORAL_PROFILE=server runs Temporal's own server instead (temporal-server.sh); not
+# TEMPORAL_PROFILE, which the temporal CLI reads as its client config profile. A state dir keeps the
+# profile it first ran: the pipelines' rows and Kafka offsets in it refer to that one's runs.
+TEMPORAL_STATE_PROFILE=""
+if [ -d "$STACK_STATE_DIR/temporal-server" ]; then TEMPORAL_STATE_PROFILE=server; elif [ -d "$TEMPORAL_DIR" ]; then TEMPORAL_STATE_PROFILE=dev; fi
+STACK_TEMPORAL_PROFILE=${STACK_TEMPORAL_PROFILE:-${TEMPORAL_STATE_PROFILE:-dev}}
+[[ $STACK_TEMPORAL_PROFILE == @(dev|server) ]] || die "STACK_TEMPORAL_PROFILE must be dev or server, not '$STACK_TEMPORAL_PROFILE'"
+[[ ${TEMPORAL_STATE_PROFILE:-$STACK_TEMPORAL_PROFILE} == "$STACK_TEMPORAL_PROFILE" ]] ||
+  die "$STACK_STATE_DIR holds the $TEMPORAL_STATE_PROFILE profile's data; use STACK_TEMPORAL_PROFILE=$TEMPORAL_STATE_PROFILE, or another STACK_STATE_DIR for the $STACK_TEMPORAL_PROFILE profile"
+# shellcheck source=scripts/stack/temporal-server.sh
+[ "$STACK_TEMPORAL_PROFILE" = dev ] || source "$STACK_LIB_DIR/temporal-server.sh"
