@@ -179,6 +179,7 @@ async function measure(
     workerRssWithOpenBookings: pid === undefined ? NaN : rssBytes(pid),
     needingPerson: await count(`PipelineStatus='NeedsAttention'`),
     deadLettered: (await admin.fetchTopicOffsets(deadLetterTopic)).reduce((sum, p) => sum + Number(p.high), 0),
+    crashes: system.crashes(),
     refusalsExpected: [pd, pl].flatMap((ph) => [...ph.stream.expect.purchases.values()]).filter((p) => !p.taught).length,
   };
 }

@@ -24,6 +24,8 @@ export interface SystemResults {
   /** Records on the dead-letter topic (the seed-style worker's refused purchases). */
   deadLettered: number;
   refusalsExpected: number;
+  /** Processes that exited by themselves during the run and were started again. */
+  crashes: Record<string, number>;
 }
 
 export interface Results {
@@ -168,6 +170,10 @@ export function report(results: Results, file: string): void {
     console.log(pipelineTable('booking', results));
     console.log(pipelineTable('purchase', results));
     console.log(openTable(results));
+  }
+  for (const [name, r] of Object.entries(results.systems)) {
+    const crashed = Object.entries(r.crashes).filter(([, n]) => n > 0);
+    if (crashed.length) console.log(`\n${name}: ${crashed.map(([role, n]) => `${role} exited ${n} times by itself (restarted; see logs/)`).join(', ')}`);
   }
   if (results.bridge) {
     console.log('\nBridge only (no worker; bench/bridge-throughput.ts):');

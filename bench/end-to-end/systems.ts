@@ -28,6 +28,8 @@ export interface System {
   stop(): Promise<void>;
   /** Its own processes by role, for CPU and memory. */
   pids(): Record<string, number | undefined>;
+  /** Exits nobody asked for, by role (each process was started again, as a supervisor would). */
+  crashes(): Record<string, number>;
   /**
    * Once a phase's rows are all written: why the system is not at rest yet, or undefined when it
    * is. `workflowIds` are the runs most likely still busy (the last events sent, the last rows).
@@ -54,6 +56,7 @@ export function seedSystem(db: Pool, seedDatabaseUrl: string, { env, say, admin 
     },
     stop: () => worker.stop(),
     pids: () => ({ worker: worker.pid }),
+    crashes: () => ({ worker: worker.crashes }),
     // Its rows are all it does: a redelivery it skips writes nothing.
     unsettled: async () => undefined,
   };
@@ -74,6 +77,7 @@ export function projectSystem(db: Pool, client: Client, namespace: string, { env
     },
     stop: async () => void (await Promise.all([workers.stop(), bridges.stop()])),
     pids: () => ({ worker: workers.pid, bridge: bridges.pid }),
+    crashes: () => ({ worker: workers.crashes, bridge: bridges.crashes }),
     unsettled: (workflowIds) => projectUnsettled(client, namespace, admin, workflowIds),
   };
 }
