@@ -65,7 +65,7 @@ cleanup() {
   for f in "$STACK_STATE_DIR"/run/bench-*.pid; do
     [ -s "$f" ] || continue
     pid=$(tr -dc '0-9' <"$f")
-    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'src/(workers|bridges)/main\.ts|bench/seed-worker/main\.ts'; then
+    if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE 'src/(workers|bridges)/main\.ts|bench/seed-worker/main\.ts'; then
       kill -TERM "$pid" 2>/dev/null || true
       sleep 2
       kill -KILL "$pid" 2>/dev/null || true

@@ -14,7 +14,8 @@
  *   5. open bookings           more bookings until BENCH_OPEN_BOOKINGS (10,000; 600 quick) are open, then memory
  * then the bridge-only figures of bench/bridge-throughput.ts (BENCH_BRIDGE=0 skips them;
  * BENCH_BRIDGE_EVENTS, 3000; 300 quick). Other knobs: BENCH_SEED (the streams), BENCH_STALL_S
- * (120: a phase gives up when no row was added for this long), BENCH_CHILD_LOG_LEVEL (info, as
+ * (120: a phase gives up when no row was added for this long), BENCH_PHASE_TIMEOUT_S (2400; 600
+ * quick: ...or when it has taken this long; the table then says how far it got), BENCH_CHILD_LOG_LEVEL (info, as
  * `npm start` runs the processes; the seed-style worker logs each event as the legacy ones did).
  */
 import { spawn } from 'node:child_process';
@@ -51,6 +52,7 @@ const settings = {
   lightPurchaseRate: env('BENCH_LIGHT_PURCHASE_RATE', 2),
   openBookings: env('BENCH_OPEN_BOOKINGS', 10_000, 600),
   stallSeconds: env('BENCH_STALL_S', 120),
+  phaseTimeoutSeconds: env('BENCH_PHASE_TIMEOUT_S', 2400, 600),
   bridgeEvents: env('BENCH_BRIDGE_EVENTS', 3000, 300),
 };
 const runBridgePhase = process.env.BENCH_BRIDGE !== '0';
@@ -96,7 +98,13 @@ async function main(): Promise<void> {
   const client = await createTemporalClient(config);
   const options = { env: childEnv, say, admin };
   systems.push(seedSystem(seedDb, seedDatabaseUrl, options), projectSystem(projectDb, client, config.TEMPORAL_NAMESPACE, options));
-  const ctx: PhaseContext = { producer, say, stackPids: stackPids(), stallSeconds: settings.stallSeconds };
+  const ctx: PhaseContext = {
+    producer,
+    say,
+    stackPids: stackPids(),
+    stallSeconds: settings.stallSeconds,
+    timeoutSeconds: settings.phaseTimeoutSeconds,
+  };
 
   const results: Results = {
     date: new Date().toISOString(),
@@ -122,6 +130,8 @@ async function main(): Promise<void> {
   for (const system of systems) {
     say(`== ${system.name}: fresh topics, admin-service allocations reset, starting its processes`);
     await freshTopics(admin);
+    // The same admin-service state for both: after the first system's run, the second one's
+    // requests would only find the allocations already made.
     await projectDb.query('DELETE FROM admin_allocations; UPDATE admin_trainers SET allocated = 0');
     await system.start();
     say(`${system.name}: consumers idle and assigned${system.name === 'project' ? ', workers polling' : ''}`);

@@ -60,53 +60,66 @@ export function rssBytes(pid: number): number {
   }
 }
 
-/** Samples the resident memory of named processes every 250 ms; `stop()` gives each one's peak. */
-export function sampleRss(pids: Record<string, number | undefined>) {
-  const peaks: Record<string, number> = {};
-  const sample = () => {
-    for (const [name, pid] of Object.entries(pids)) {
-      const rss = pid === undefined ? NaN : rssBytes(pid);
-      if (!Number.isNaN(rss)) peaks[name] = Math.max(peaks[name] ?? 0, rss);
-    }
-  };
-  sample();
-  const timer = setInterval(sample, 250);
-  return {
-    stop(): Record<string, number> {
-      clearInterval(timer);
-      sample();
-      return peaks;
-    },
-  };
-}
-
 /** Busy CPU seconds of the whole machine, all cores: what is not idle or waiting for I/O. */
 function machineBusySeconds(): number {
   const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   return (user! + nice! + system! + irq! + softirq! + steal!) / ticksPerSecond;
 }
 
-/** This process alone: its children are the systems measured, counted on their own. */
-const harnessCpuSeconds = () => (readStat(process.pid)?.own ?? NaN) / ticksPerSecond;
+const ownCpuSeconds = (pid: number) => {
+  const stat = readStat(pid);
+  return stat ? (stat.own + stat.reaped) / ticksPerSecond : NaN;
+};
+
+export interface Measured {
+  /** CPU seconds over the phase: each system process by role, each stack process tree, and `harness` (this process). */
+  cpuSeconds: Record<string, number>;
+  /** Cores the rest of the machine kept busy, on average: the machine is shared, this says how much other work competed. */
+  otherCores: number;
+  /** Peak resident memory of each system process, bytes. */
+  peakRss: Record<string, number>;
+}
 
 /**
- * CPU seconds of each named process tree over a phase, and of `harness` (this process); and how
- * many cores, on average, the rest of the machine kept busy meanwhile. The machine is shared:
- * that figure says how much other work competed with a phase.
+ * Measures a phase. The system's own processes are sampled every 250 ms by their current pid, as
+ * a crash replaces them (a process that dies is counted up to its last sample, its successor
+ * from birth); the stack's process trees (PostgreSQL and its backends) are read at both ends.
  */
-export function cpuMeter(pids: Record<string, number | undefined>) {
-  const read = (): Record<string, number> => ({
-    ...Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, pid === undefined ? NaN : treeCpuSeconds(pid)])),
-    harness: harnessCpuSeconds(),
+export function meter(systemPids: () => Record<string, number | undefined>, stackPids: Record<string, number | undefined>) {
+  const peakRss: Record<string, number> = {};
+  const byPid = new Map<number, { role: string; first: number; last: number }>();
+  let atStart = true;
+  const sample = () => {
+    for (const [role, pid] of Object.entries(systemPids())) {
+      if (pid === undefined) continue;
+      const rss = rssBytes(pid);
+      if (!Number.isNaN(rss)) peakRss[role] = Math.max(peakRss[role] ?? 0, rss);
+      const used = ownCpuSeconds(pid);
+      if (Number.isNaN(used)) continue;
+      const seen = byPid.get(pid);
+      if (seen) seen.last = used;
+      else byPid.set(pid, { role, first: atStart ? used : 0, last: used });
+    }
+    atStart = false;
+  };
+  const readStack = (): Record<string, number> => ({
+    ...Object.fromEntries(Object.entries(stackPids).map(([name, pid]) => [name, pid === undefined ? NaN : treeCpuSeconds(pid)])),
+    // Its own time only: the system processes it reaped are counted above.
+    harness: (readStat(process.pid)?.own ?? NaN) / ticksPerSecond,
   });
-  const start = { at: Date.now(), machine: machineBusySeconds(), used: read() };
+  const start = { at: Date.now(), machine: machineBusySeconds(), stack: readStack() };
+  sample();
+  const timer = setInterval(sample, 250);
   return {
-    stop(): { cpuSeconds: Record<string, number>; otherCores: number } {
-      const after = read();
-      const cpuSeconds = Object.fromEntries(Object.keys(after).map((name) => [name, after[name]! - start.used[name]!]));
+    stop(): Measured {
+      clearInterval(timer);
+      sample();
+      const stack = readStack();
+      const cpuSeconds: Record<string, number> = Object.fromEntries(Object.keys(stack).map((name) => [name, stack[name]! - start.stack[name]!]));
+      for (const { role, first, last } of byPid.values()) cpuSeconds[role] = (cpuSeconds[role] ?? 0) + last - first;
       const ours = Object.values(cpuSeconds).reduce((sum, v) => sum + (Number.isNaN(v) ? 0 : v), 0);
       const others = Math.max(0, machineBusySeconds() - start.machine - ours);
-      return { cpuSeconds, otherCores: others / ((Date.now() - start.at) / 1000) };
+      return { cpuSeconds, otherCores: others / ((Date.now() - start.at) / 1000), peakRss };
     },
   };
 }

@@ -8,8 +8,8 @@ import type { Producer } from 'kafkajs';
 import { bookingCancellationsTopic, bookingWorkflowId } from '../../src/contracts/booking';
 import { purchaseWorkflowId, sessionWindowWorkflowId } from '../../src/contracts/purchase';
 import type { Say } from '../chaos/processes';
-import { cpuMeter, percentile, sampleRss } from './measure';
-import { lastWritten, progress, written, type Pipeline, type Written } from './rows';
+import { meter, percentile, type Measured } from './measure';
+import { lastWritten, progress, written, type Pipeline, type Progress, type Written } from './rows';
 import type { BenchEvent, Stream } from './stream';
 import type { System } from './systems';
 
@@ -19,20 +19,18 @@ export interface PhaseContext {
   stackPids: Record<string, number | undefined>;
   /** A phase ends when no row was added for this long, complete or not. */
   stallSeconds: number;
+  /** ...or when it has taken this long: a system that crawls is reported, not waited for. */
+  timeoutSeconds: number;
 }
 
-export interface Resources {
-  /** CPU seconds of each process (tree) over the phase. */
-  cpuSeconds: Record<string, number>;
-  /** Cores other work on the machine kept busy, on average, during the phase. */
-  otherCores: number;
-  /** Peak resident memory of the system's own processes during the phase, bytes. */
-  peakRss: Record<string, number>;
-}
+export type Resources = Measured;
 
 export interface Drained extends Resources {
   events: number;
   complete: boolean;
+  /** Rows the stream implies, and how many were written when the phase ended. */
+  rowsExpected: number;
+  rowsFound: number;
   /** From the first event sent to the last row written. */
   seconds: number;
   /** How long after the last row the system was seen at rest; undefined if it never was. */
@@ -58,22 +56,21 @@ export interface Trickled extends Resources {
  * bundling, the group join). It ends at the last row written, per PostgreSQL's clock.
  */
 export async function drain(ctx: PhaseContext, system: System, pipeline: Pipeline, prefix: string, stream: Stream): Promise<Drained> {
-  const pids = { ...system.pids(), ...ctx.stackPids };
-  const rss = sampleRss(system.pids());
-  const cpu = cpuMeter(pids);
+  const measured = meter(() => system.pids(), ctx.stackPids);
   const start = Date.now();
   await sendBurst(ctx.producer, stream.events);
   const finished = await waitForRows(ctx, system, pipeline, prefix, stream);
   const rows = await written(system.db, pipeline, prefix, stream.expect);
-  const rest = finished ? await waitForRest(ctx, system, pipeline, prefix, stream) : undefined;
+  const rest = finished.complete ? await waitForRest(ctx, system, pipeline, prefix, stream) : undefined;
   return {
     events: stream.events.length,
-    complete: finished,
+    complete: finished.complete,
+    rowsExpected: finished.expected,
+    rowsFound: finished.found,
     seconds: (rows.lastWriteMs - start) / 1000,
     restConfirmedAfterSeconds: rest === undefined ? undefined : Math.max(0, (rest - rows.lastWriteMs) / 1000),
     rows,
-    ...cpu.stop(),
-    peakRss: rss.stop(),
+    ...measured.stop(),
   };
 }
 
@@ -91,9 +88,7 @@ export async function trickle(
   stream: Stream,
   rate: number,
 ): Promise<Trickled> {
-  const pids = { ...system.pids(), ...ctx.stackPids };
-  const rss = sampleRss(system.pids());
-  const cpu = cpuMeter(pids);
+  const measured = meter(() => system.pids(), ctx.stackPids);
   const sentAt = new Map<string, number>();
   const start = Date.now();
   for (const [i, event] of stream.events.entries()) {
@@ -105,8 +100,8 @@ export async function trickle(
   }
   const finished = await waitForRows(ctx, system, pipeline, prefix, stream);
   const rows = await written(system.db, pipeline, prefix, stream.expect);
-  if (finished) await waitForRest(ctx, system, pipeline, prefix, stream);
-  const resources = { ...cpu.stop(), peakRss: rss.stop() };
+  if (finished.complete) await waitForRest(ctx, system, pipeline, prefix, stream);
+  const resources = measured.stop();
 
   const toRow: number[] = [];
   const toLast: number[] = [];
@@ -119,7 +114,7 @@ export async function trickle(
     if (!isCancellation && first !== undefined) toRow.push(first - sent);
     if ((isCancellation || pipeline === 'purchase') && last !== undefined) toLast.push(last - sent);
   }
-  return { events: stream.events.length, rate, complete: finished, toRow, toLast, rows, ...resources };
+  return { events: stream.events.length, rate, complete: finished.complete, toRow, toLast, rows, ...resources };
 }
 
 export const latency = (values: number[]) => ({ p50: percentile(values, 50), p99: percentile(values, 99), n: values.length });
@@ -141,14 +136,15 @@ async function sendBurst(producer: Producer, events: BenchEvent[]): Promise<void
   }
 }
 
-/** Polls the row counts until complete, or until nothing was added for `stallSeconds`. */
-async function waitForRows(ctx: PhaseContext, system: System, pipeline: Pipeline, prefix: string, stream: Stream): Promise<boolean> {
+/** Polls the row counts until complete, or until nothing was added for `stallSeconds`, or the timeout. */
+async function waitForRows(ctx: PhaseContext, system: System, pipeline: Pipeline, prefix: string, stream: Stream): Promise<Progress> {
+  const start = Date.now();
   let lastFound = -1;
-  let lastChange = Date.now();
-  let lastReport = Date.now();
+  let lastChange = start;
+  let lastReport = start;
   for (;;) {
     const p = await progress(system.db, pipeline, prefix, stream.expect);
-    if (p.complete) return true;
+    if (p.complete) return p;
     if (p.found !== lastFound) {
       lastFound = p.found;
       lastChange = Date.now();
@@ -157,9 +153,11 @@ async function waitForRows(ctx: PhaseContext, system: System, pipeline: Pipeline
       lastReport = Date.now();
       ctx.say(`  ${system.name} ${pipeline}: ${p.found}/${p.expected} rows`);
     }
-    if (Date.now() - lastChange > ctx.stallSeconds * 1000) {
-      ctx.say(`  ${system.name} ${pipeline}: no new row for ${ctx.stallSeconds} s; ${p.found}/${p.expected} rows; giving up on this phase`);
-      return false;
+    const stalled = Date.now() - lastChange > ctx.stallSeconds * 1000;
+    if (stalled || Date.now() - start > ctx.timeoutSeconds * 1000) {
+      const why = stalled ? `no new row for ${ctx.stallSeconds} s` : `not done after ${ctx.timeoutSeconds} s`;
+      ctx.say(`  ${system.name} ${pipeline}: ${why}; ${p.found}/${p.expected} rows; giving up on this phase`);
+      return p;
     }
     await sleep(250);
   }

@@ -28,8 +28,8 @@ export interface System {
   stop(): Promise<void>;
   /** Its own processes by role, for CPU and memory. */
   pids(): Record<string, number | undefined>;
-  /** Exits nobody asked for, by role (each process was started again, as a supervisor would). */
-  crashes(): Record<string, number>;
+  /** Exits nobody asked for, by role (each process was started again, as a supervisor would), and why. */
+  crashes(): Record<string, { exits: number; why: string[] }>;
   /**
    * Once a phase's rows are all written: why the system is not at rest yet, or undefined when it
    * is. `workflowIds` are the runs most likely still busy (the last events sent, the last rows).
@@ -56,7 +56,7 @@ export function seedSystem(db: Pool, seedDatabaseUrl: string, { env, say, admin 
     },
     stop: () => worker.stop(),
     pids: () => ({ worker: worker.pid }),
-    crashes: () => ({ worker: worker.crashes }),
+    crashes: () => ({ worker: crashesOf(worker) }),
     // Its rows are all it does: a redelivery it skips writes nothing.
     unsettled: async () => undefined,
   };
@@ -77,7 +77,7 @@ export function projectSystem(db: Pool, client: Client, namespace: string, { env
     },
     stop: async () => void (await Promise.all([workers.stop(), bridges.stop()])),
     pids: () => ({ worker: workers.pid, bridge: bridges.pid }),
-    crashes: () => ({ worker: workers.crashes, bridge: bridges.crashes }),
+    crashes: () => ({ worker: crashesOf(workers), bridge: crashesOf(bridges) }),
     unsettled: (workflowIds) => projectUnsettled(client, namespace, admin, workflowIds),
   };
 }
@@ -117,6 +117,21 @@ async function projectUnsettled(client: Client, namespace: string, admin: Admin,
     if (pending > 0) return `${workflowId} has ${pending} pending activities`;
   }
   return undefined;
+}
+
+/** Why a process exited by itself, from its log: the workflow thread out of heap, or its fatal lines. */
+function crashesOf(child: Supervised): { exits: number; why: string[] } {
+  if (child.crashes === 0) return { exits: 0, why: [] };
+  let log = '';
+  try {
+    log = readFileSync(path.join(process.env.STACK_STATE_DIR!, 'logs', `${child.name}.log`), 'utf8');
+  } catch {
+    return { exits: child.crashes, why: [] };
+  }
+  const outOfHeap = log.match(/"msg":"Workflow Worker Thread failed: Error \[ERR_WORKER_OUT_OF_MEMORY\]/g)?.length ?? 0;
+  const fatal = [...log.matchAll(/"level":"fatal".*?"msg":"([^"]*)"/g)].map((m) => m[1]!);
+  const why = outOfHeap ? [`its workflow thread ran out of heap (ERR_WORKER_OUT_OF_MEMORY) ${outOfHeap} times`] : [...new Set(fatal)];
+  return { exits: child.crashes, why };
 }
 
 /** The stack's processes: pid files of scripts/stack.sh, and PostgreSQL's postmaster.pid. */
