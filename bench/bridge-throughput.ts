@@ -11,9 +11,12 @@
  * 3. light load: events produced at a steady low rate; consumed→acknowledged and
  *    produced→acknowledged (end to end) latency.
  * No worker runs on the benchmark task queues: this measures bridging, not workflow execution.
- * scripts/bench.sh gives it a throwaway dev server, so the thousands of workflows it starts vanish.
+ * scripts/bench.sh runs it on the benchmark's isolated stack (`BENCH_ONLY=bridge`, or as the last
+ * phase of the end-to-end run, which reads its figures from BENCH_BRIDGE_JSON), so the thousands
+ * of workflows it starts vanish with that stack.
  */
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import type { Client } from '@temporalio/client';
@@ -168,6 +171,7 @@ async function main(): Promise<void> {
     peakRssMiB: Math.round(peakRss / 2 ** 20),
   };
   console.table(results);
+  if (process.env.BENCH_BRIDGE_JSON) writeFileSync(process.env.BENCH_BRIDGE_JSON, JSON.stringify(results, null, 2));
 
   await producer.disconnect();
   await admin.disconnect();

@@ -37,10 +37,18 @@ export class Supervised {
     private readonly entry: string,
     private readonly env: NodeJS.ProcessEnv,
     private readonly say: Say,
+    /** The pid file is run/<prefix>-<name>.pid; the run's cleanup finds leftovers by it. */
+    private readonly pidPrefix = 'chaos',
   ) {}
 
   private get pidFile(): string {
-    return path.join(stateDir(), 'run', `chaos-${this.name}.pid`);
+    return path.join(stateDir(), 'run', `${this.pidPrefix}-${this.name}.pid`);
+  }
+
+  /** The running process, if any. */
+  get pid(): number | undefined {
+    const child = this.child;
+    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
   }
 
   start(): void {
