@@ -47,7 +47,8 @@ const settings = {
   purchases: env('BENCH_PURCHASES', 500, 60),
   duplicateShare: env('BENCH_DUPLICATES', 0.1),
   lightEvents: env('BENCH_LIGHT_EVENTS', 200, 50),
-  // About half of what the project drains here, so the latency is the path's and not a queue's.
+  // The light load; the table shows it as a share of each system's drain rate, since a
+  // rate near what a system drains measures its queue, not its path.
   lightRate: env('BENCH_LIGHT_RATE', 10),
   lightPurchaseRate: env('BENCH_LIGHT_PURCHASE_RATE', 2),
   openBookings: env('BENCH_OPEN_BOOKINGS', 10_000, 600),
