@@ -61,7 +61,7 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
   const bookingStep = <T>(name: string, run: () => Promise<T>) =>
     withTrace(booking.trace, () => operator.step(name, databaseStep, run));
 
-  const { trace: _, ...event } = booking;
+  const { trace: _, ...event } = booking; // the trace goes as the step's header, not in its input
   const recorded = inOneLocalStep
     ? await bookingStep('recordBooking', () => recordBooking(event))
     : await recordStepByStep();
