@@ -28,6 +28,8 @@ export function pipelineWorkerOptions(
     maxConcurrentActivityTaskExecutions: config.WORKER_ACTIVITY_SLOTS,
     maxConcurrentLocalActivityExecutions: config.WORKER_ACTIVITY_SLOTS,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+    // A workflow task needs its run in the cache: the SDK would cap them at the cache size anyway, with a warning.
+    maxConcurrentWorkflowTaskExecutions: Math.min(config.WORKER_MAX_CACHED_WORKFLOWS, 40),
     shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
   };
 }

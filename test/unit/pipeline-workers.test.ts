@@ -22,6 +22,8 @@ describe("the pipelines' workers", () => {
 
   it('keep a bounded number of workflows in memory, however many are open', () => {
     expect(options.map((o) => o.maxCachedWorkflows)).toEqual(pipelines.map(() => 123));
+    const small = pipelineWorkerOptions({ ...config, WORKER_MAX_CACHED_WORKFLOWS: 5 }, pipelines[0]!, infrastructure);
+    expect(small.maxConcurrentWorkflowTaskExecutions).toBe(5);
   });
 
   it('let running activities finish for a grace time when stopped', () => {
