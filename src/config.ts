@@ -32,7 +32,7 @@ const schema = z.object({
    * when it next has work (for a booking, a cancellation days later). On Node 20 a cached run costs
    * more the more runs are cached: every promise in the workflow thread gets a slot for each live
    * AsyncLocalStorage, and each run has four; at 300 cached runs that was 340 KB of heap per run.
-   * With 10,000 open bookings the worker held 323 MiB at 20 and 432 MiB at 50, at the same rate.
+   * With 10,000 open bookings the worker held 323–390 MiB at 20 and 432 MiB at 50, at the same rate.
    */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).default(20),
   /**
