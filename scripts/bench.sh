@@ -18,61 +18,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-modules.sh
 
-if [ -n "${BENCH_STATE_DIR:-}" ]; then
-  mkdir -p "$BENCH_STATE_DIR"
-  STACK_STATE_DIR=$(cd "$BENCH_STATE_DIR" && pwd)
-else
-  STACK_STATE_DIR=$(mktemp -d /tmp/temporal-bench.XXXXXX)
-fi
-export STACK_STATE_DIR
+# shellcheck source=scripts/isolated-stack.sh
+source scripts/isolated-stack.sh
 # Passed on to scripts/stack.sh as is; the results record which one ran.
 export STACK_TEMPORAL_PROFILE="${STACK_TEMPORAL_PROFILE:-dev}"
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Every port inside one block of a thousand (other agents and runs use the blocks beside it), moved
-# up by 10 at a time until all are free. Temporal's gRPC port keeps room above it for the ports a
-# full server derives from it.
-base=${BENCH_PORT_BASE:-18000}
-for ((shift_by = 0; shift_by < 60; shift_by += 10)); do
-  b=$((base + shift_by))
-  ports=($((b + 233)) $((b + 833)) $((b + 592)) $((b + 593)) $((b + 432)) $((b + 379)) $((b + 10)))
-  all_free=1
-  for p in "${ports[@]}"; do port_free "$p" || all_free=0; done
-  [ "$all_free" = 1 ] && break
-done
-[ "$all_free" = 1 ] || { echo "bench: no free block of ports from $base" >&2; exit 1; }
-export TEMPORAL_PORT=${ports[0]} TEMPORAL_UI_PORT=${ports[1]} KAFKA_PORT=${ports[2]} \
-  KAFKA_CONTROLLER_PORT=${ports[3]} PGPORT=${ports[4]} REDIS_PORT=${ports[5]} ADMIN_SERVICE_PORT=${ports[6]}
-
-# What the workers, bridges, the seed-style worker and the benchmark itself read (src/config.ts).
-export TEMPORAL_ADDRESS="127.0.0.1:$TEMPORAL_PORT" \
-  TEMPORAL_UI_URL="http://127.0.0.1:$TEMPORAL_UI_PORT" \
-  KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" \
-  DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PGPORT/pipelines" \
-  REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
-  ADMIN_SERVICE_URL="http://127.0.0.1:$ADMIN_SERVICE_PORT"
-
-echo "==> bench stack ($STACK_TEMPORAL_PROFILE): state $STACK_STATE_DIR; Temporal $TEMPORAL_PORT (UI $TEMPORAL_UI_PORT), Kafka $KAFKA_PORT/$KAFKA_CONTROLLER_PORT, PostgreSQL $PGPORT, Redis $REDIS_PORT, admin service $ADMIN_SERVICE_PORT"
+# From 18000 (chaos runs start at 17000); Temporal's gRPC port keeps room
+# above it for the ports a full server derives from it.
+isolated_stack bench "${BENCH_STATE_DIR:-}" "${BENCH_PORT_BASE:-18000}" 233 833 592 593 432 379 10
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   echo "==> bench: tearing down the isolated stack"
-  # Processes the run left behind (it stops them itself unless it was killed), each by the pid it
-  # recorded and only if that pid still runs one of our entry points.
-  local f pid
-  for f in "$STACK_STATE_DIR"/run/bench-*.pid; do
-    [ -s "$f" ] || continue
-    pid=$(tr -dc '0-9' <"$f")
-    if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE 'src/(workers|bridges)/main\.ts|bench/seed-worker/main\.ts'; then
-      kill -TERM "$pid" 2>/dev/null || true
-      sleep 2
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-  done
-  bash scripts/stack.sh down >/dev/null 2>&1 || echo "bench: WARNING: stack down failed; check: STACK_STATE_DIR=$STACK_STATE_DIR bash scripts/stack.sh status" >&2
+  stop_isolated_stack bench 'src/(workers|bridges)/main\.ts|bench/seed-worker/main\.ts'
   if [ "${BENCH_KEEP:-0}" = 1 ] || [ -n "${BENCH_STATE_DIR:-}" ]; then
     echo "==> bench: state, logs and results kept in $STACK_STATE_DIR"
   else

@@ -16,57 +16,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-modules.sh
 
-if [ -n "${CHAOS_STATE_DIR:-}" ]; then
-  mkdir -p "$CHAOS_STATE_DIR"
-  STACK_STATE_DIR=$(cd "$CHAOS_STATE_DIR" && pwd)
-else
-  STACK_STATE_DIR=$(mktemp -d /tmp/temporal-chaos.XXXXXX)
-fi
-export STACK_STATE_DIR
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A block of ports none of which is in use: the defaults' last digits on another base, moved up
-# by 10 at a time until every one is free.
-base=${CHAOS_PORT_BASE:-17000}
-for ((shift_by = 0; shift_by < 200; shift_by += 10)); do
-  b=$((base + shift_by))
-  ports=($((b + 233)) $((b + 1233)) $((b + 2092)) $((b + 2093)) $((b - 1568)) $((b - 621)) $((b - 3990)))
-  all_free=1
-  for p in "${ports[@]}"; do port_free "$p" || all_free=0; done
-  [ "$all_free" = 1 ] && break
-done
-[ "$all_free" = 1 ] || { echo "chaos: no free block of ports from $base" >&2; exit 1; }
-export TEMPORAL_PORT=${ports[0]} TEMPORAL_UI_PORT=${ports[1]} KAFKA_PORT=${ports[2]} \
-  KAFKA_CONTROLLER_PORT=${ports[3]} PGPORT=${ports[4]} REDIS_PORT=${ports[5]} ADMIN_SERVICE_PORT=${ports[6]}
-
-# What the workers, bridges and the chaos run itself read (src/config.ts).
-export TEMPORAL_ADDRESS="127.0.0.1:$TEMPORAL_PORT" \
-  TEMPORAL_UI_URL="http://127.0.0.1:$TEMPORAL_UI_PORT" \
-  KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" \
-  DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PGPORT/pipelines" \
-  REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
-  ADMIN_SERVICE_URL="http://127.0.0.1:$ADMIN_SERVICE_PORT"
-
-echo "==> chaos stack: state $STACK_STATE_DIR; Temporal $TEMPORAL_PORT (UI $TEMPORAL_UI_PORT), Kafka $KAFKA_PORT/$KAFKA_CONTROLLER_PORT, PostgreSQL $PGPORT, Redis $REDIS_PORT, admin service $ADMIN_SERVICE_PORT"
+# shellcheck source=scripts/isolated-stack.sh
+source scripts/isolated-stack.sh
+# The defaults' last digits on another base.
+isolated_stack chaos "${CHAOS_STATE_DIR:-}" "${CHAOS_PORT_BASE:-17000}" 233 1233 2092 2093 -1568 -621 -3990
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   echo "==> chaos: tearing down the isolated stack"
-  # Workers and bridges the run left behind (it stops them itself unless it was killed).
-  local f pid
-  for f in "$STACK_STATE_DIR"/run/chaos-*.pid; do
-    [ -s "$f" ] || continue
-    pid=$(tr -dc '0-9' <"$f")
-    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'src/(workers|bridges)/main\.ts'; then
-      kill -TERM "$pid" 2>/dev/null || true
-      sleep 2
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-  done
-  bash scripts/stack.sh down >/dev/null 2>&1 || echo "chaos: WARNING: stack down failed; check: STACK_STATE_DIR=$STACK_STATE_DIR bash scripts/stack.sh status" >&2
+  stop_isolated_stack chaos 'src/(workers|bridges)/main\.ts'
   if [ "${CHAOS_KEEP:-0}" = 1 ] || [ -n "${CHAOS_STATE_DIR:-}" ]; then
     echo "==> chaos: state and logs kept in $STACK_STATE_DIR"
   else
