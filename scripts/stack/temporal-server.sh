@@ -273,11 +273,5 @@ temporal_down() {
     stop_pid "$pid" "temporal web UI" 10
   fi
   rm -f "$TEMPORAL_UI_PIDFILE"
-  if pid=$(temporal_running_pid); then
-    log "stopping (pid $pid)"
-    stop_pid "$pid" temporal 30
-  else
-    log "not running"
-  fi
-  rm -f "$TEMPORAL_PIDFILE"
+  temporal_stop_server
 }

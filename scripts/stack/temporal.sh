@@ -134,7 +134,10 @@ temporal_up() {
   log "ready in $(($(now_s) - start))s: $(temporal_address), http://$STACK_HOST:$TEMPORAL_UI_PORT"
 }
 
-temporal_down() {
+temporal_down() { temporal_stop_server; }
+
+# Stops the process in the pid file; the server profile also stops its UI first.
+temporal_stop_server() {
   local pid
   if pid=$(temporal_running_pid); then
     log "stopping (pid $pid)"
