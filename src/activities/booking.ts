@@ -20,6 +20,16 @@ export type BookingRecorded = { status: 'Accepted' } | { status: 'Rejected'; rej
 
 type Queryable = Pick<Pool, 'query'>;
 
+/** What an earlier attempt recorded for the booking. */
+async function recordedBooking(db: Queryable, bookingId: string): Promise<BookingRecorded> {
+  const { rows } = await db.query<{ status: string; rejection_reason: string | null }>(
+    'SELECT status, rejection_reason FROM bookings WHERE booking_id = $1',
+    [bookingId],
+  );
+  const row = rows[0]!;
+  return row.status === 'Rejected' ? { status: 'Rejected', rejectionReason: row.rejection_reason ?? 'rejected' } : { status: 'Accepted' };
+}
+
 async function userIdOf(db: Queryable, identifier: string): Promise<number | null> {
   const { rows } = await db.query<{ id: string }>(
     `SELECT id FROM users
@@ -55,13 +65,15 @@ async function insertAccepted(db: Queryable, booking: NewBooking): Promise<boole
   return rowCount === 1;
 }
 
-async function insertRejected(db: Queryable, bookingId: string, reason: string): Promise<void> {
-  await db.query(
+/** Inserts the rejected booking unless its row exists; true when this call wrote it. */
+async function insertRejected(db: Queryable, bookingId: string, reason: string): Promise<boolean> {
+  const { rowCount } = await db.query(
     `INSERT INTO bookings (booking_id, status, rejection_reason, correlation_id)
      VALUES ($1, 'Rejected', $2, $3)
      ON CONFLICT (booking_id) DO NOTHING`,
     [bookingId, reason, currentCorrelationId()],
   );
+  return rowCount === 1;
 }
 
 /**
@@ -77,19 +89,18 @@ export function createBookingActivities(db: Pool) {
      */
     async recordBooking(booking: BookingRequested): Promise<BookingRecorded> {
       const [userId, roomId] = await Promise.all([userIdOf(db, booking.userId), roomIdOf(db, booking.roomId)]);
+      let recorded: BookingRecorded;
+      let inserted: boolean;
       if (userId === null || roomId === null) {
-        const reason = userId === null ? `unknown user ${booking.userId}` : `unknown room ${booking.roomId}`;
-        await insertRejected(db, booking.bookingId, reason);
+        const rejectionReason = userId === null ? `unknown user ${booking.userId}` : `unknown room ${booking.roomId}`;
+        recorded = { status: 'Rejected', rejectionReason };
+        inserted = await insertRejected(db, booking.bookingId, rejectionReason);
       } else {
-        await insertAccepted(db, { ...booking, userId, roomId });
+        recorded = { status: 'Accepted' };
+        inserted = await insertAccepted(db, { ...booking, userId, roomId });
       }
-      const { rows } = await db.query<{ status: 'Accepted' | 'Cancelled' | 'Rejected'; rejection_reason: string | null }>(
-        'SELECT status, rejection_reason FROM bookings WHERE booking_id = $1',
-        [booking.bookingId],
-      );
-      const row = rows[0]!;
-      const recorded: BookingRecorded =
-        row.status === 'Rejected' ? { status: 'Rejected', rejectionReason: row.rejection_reason ?? 'rejected' } : { status: 'Accepted' };
+      // A retry finds the row an earlier attempt wrote, and reports what it holds.
+      if (!inserted) recorded = await recordedBooking(db, booking.bookingId);
       activityLogger().info({ activity: 'recordBooking', bookingId: booking.bookingId, ...recorded }, `Booking ${recorded.status.toLowerCase()}`);
       return recorded;
     },

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Partitioners, type Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBookingActivities } from '../../src/activities/booking';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import type { ParkedEvent } from '../../src/bridges/parked-events';
 import { bookingRequested } from '../support/booking-events';
@@ -192,6 +193,20 @@ describe('booking pipeline on the real stack', () => {
     await statusEventually(bookingId, 'Accepted');
     await publish(topics.cancellations, bookingId, cancellationEvent(bookingId, `owner_${stack.runId}`));
     await statusEventually(bookingId, 'Cancelled');
+  });
+
+  it('recordBooking run again for a booking it recorded writes nothing and reports what the row holds', async () => {
+    // What a retried local step does after its first attempt committed but was not acknowledged.
+    const { recordBooking } = createBookingActivities(stack.db);
+    const accepted = newBookingId();
+    expect(await recordBooking(bookingEvent(accepted))).toEqual({ status: 'Accepted' });
+    expect(await recordBooking({ ...bookingEvent(accepted), roomId: 'room_missing' })).toEqual({ status: 'Accepted' });
+    const rejected = newBookingId();
+    const reason = { status: 'Rejected', rejectionReason: 'unknown room room_missing' };
+    expect(await recordBooking(bookingEvent(rejected, owner, 'room_missing'))).toEqual(reason);
+    expect(await recordBooking(bookingEvent(rejected))).toEqual(reason);
+    expect((await rowsOf(accepted)).map((r) => r.status)).toEqual(['Accepted']);
+    expect((await rowsOf(rejected)).map((r) => r.status)).toEqual(['Rejected']);
   });
 
   it('an unknown user is a recorded, visible rejection and the workflow completes', async () => {
