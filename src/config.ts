@@ -18,6 +18,21 @@ const schema = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   ADMIN_SERVICE_URL: z.string().url().default('http://127.0.0.1:3010'),
   ADMIN_SERVICE_PORT: z.coerce.number().int().positive().default(3010),
+  /**
+   * The outside systems prescription fulfillment calls. Locally one stand-in process serves all
+   * three (src/partner-services, started by `scripts/stack.sh up`); each listens on its *_PORT.
+   */
+  PHARMACY_SERVICE_URL: z.string().url().default('http://127.0.0.1:3011'),
+  PHARMACY_SERVICE_PORT: z.coerce.number().int().positive().default(3011),
+  INSURER_SERVICE_URL: z.string().url().default('http://127.0.0.1:3012'),
+  INSURER_SERVICE_PORT: z.coerce.number().int().positive().default(3012),
+  CARRIER_SERVICE_URL: z.string().url().default('http://127.0.0.1:3013'),
+  CARRIER_SERVICE_PORT: z.coerce.number().int().positive().default(3013),
+  /**
+   * Per HTTP call to a partner; a call still unanswered then fails as retryable (an outage), so an
+   * activity's start-to-close timeout should be above it.
+   */
+  PARTNER_CALL_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Names the process in every log line (workers, bridges, admin-service, ...). */
   SERVICE_NAME: z.string().default('temporal-pipelines'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -1,0 +1,168 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Pool } from 'pg';
+import { z } from 'zod';
+import { logger, type Logger } from '../logger';
+
+/**
+ * What the three partner stand-ins share, the same shape as the admin service
+ * (src/admin-service/server.ts): a plain node:http server, JSON in and out, its state in its own
+ * PostgreSQL tables, and fault injection on its business endpoints only, so /health and /control
+ * stay usable while it "fails".
+ *
+ *   GET  /health           200 when it can reach its database
+ *   POST /control/faults   { failNext?, failStatus?, delayMs? }: the next failNext business requests
+ *                          answer failStatus; every business request first waits delayMs
+ *   GET  /control/faults   the current faults and how many business requests arrived
+ */
+
+export interface Faults {
+  failNext: number;
+  failStatus: number;
+  delayMs: number;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Reply {
+  status: number;
+  body: unknown;
+}
+
+export interface StandInRequest {
+  method: string;
+  pathname: string;
+  /** This server's own address as the caller reached it, for URLs in answers. */
+  origin: string;
+  json(): Promise<unknown>;
+}
+
+/**
+ * A service's routes: returns the handler for a request, or undefined when none matches. Business
+ * routes get the faults; control routes (`/control/...` beyond faults) never do.
+ */
+export interface Routes {
+  business(req: StandInRequest): (() => Promise<Reply>) | undefined;
+  control?(req: StandInRequest): (() => Promise<Reply>) | undefined;
+}
+
+export interface StandIn {
+  name: string;
+  server: Server;
+  faults: Faults;
+  /** Business requests received, faulted ones included (tests count retries with it). */
+  requests: number;
+  /** Port 0 picks a free one. Resolves with the base URL. */
+  listen(port: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+const faultsRequest = z.object({
+  failNext: z.number().int().nonnegative().optional(),
+  failStatus: z.number().int().min(400).max(599).optional(),
+  delayMs: z.number().int().nonnegative().optional(),
+});
+
+export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body);
+  // Paths and messages only: zod's messages name types, not the values (which may be personal data).
+  if (!result.success) throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  return result.data;
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return text ? JSON.parse(text) : {};
+  } catch {
+    throw new HttpError(400, 'body is not JSON');
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+export function createStandIn(name: string, db: Pool, routes: Routes, log: Logger = logger.child({ component: name })): StandIn {
+  const standIn: StandIn = {
+    name,
+    faults: { failNext: 0, failStatus: 503, delayMs: 0 },
+    requests: 0,
+    server: createServer((req, res) => {
+      handle(req).then(
+        (reply) => send(res, reply.status, reply.body),
+        (err: unknown) => {
+          const status = err instanceof HttpError ? err.status : 500;
+          if (status === 500) log.error({ err }, 'Request failed');
+          if (!res.headersSent) send(res, status, { error: (err as Error).message });
+        },
+      );
+    }),
+    listen: (port, host = '127.0.0.1') =>
+      new Promise((resolve, reject) => {
+        standIn.server.once('error', reject);
+        standIn.server.listen(port, host, () => {
+          resolve(`http://${host}:${(standIn.server.address() as AddressInfo).port}`);
+        });
+      }),
+    close: () =>
+      new Promise((resolve, reject) => {
+        standIn.server.closeAllConnections();
+        standIn.server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+
+  async function handle(raw: IncomingMessage): Promise<Reply> {
+    const { pathname } = new URL(raw.url ?? '/', 'http://stand-in');
+    const req: StandInRequest = {
+      method: raw.method ?? 'GET',
+      pathname,
+      origin: `http://${raw.headers.host ?? 'localhost'}`,
+      json: () => readJson(raw),
+    };
+    if (req.method === 'GET' && pathname === '/health') {
+      await db.query('SELECT 1');
+      return { status: 200, body: { status: 'ok', service: name } };
+    }
+    if (pathname === '/control/faults') {
+      if (req.method === 'POST') Object.assign(standIn.faults, parse(faultsRequest, await req.json()));
+      else if (req.method !== 'GET') throw new HttpError(405, 'method not allowed');
+      return { status: 200, body: { ...standIn.faults, requests: standIn.requests } };
+    }
+    const control = routes.control?.(req);
+    if (control) return control();
+    const business = routes.business(req);
+    if (!business) throw new HttpError(404, `no route ${req.method} ${pathname}`);
+    standIn.requests++;
+    if (standIn.faults.delayMs > 0) await new Promise((r) => setTimeout(r, standIn.faults.delayMs));
+    if (standIn.faults.failNext > 0) {
+      standIn.faults.failNext--;
+      throw new HttpError(standIn.faults.failStatus, `${name} failing on purpose (fault injection)`);
+    }
+    return business();
+  }
+
+  return standIn;
+}
+
+/** Creates a stand-in's tables; several instances (the stack's, the tests') may start at once. */
+export async function ensureTables(db: Pool, lockKey: number, ddl: string): Promise<void> {
+  const client = await db.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [lockKey]);
+    await client.query(ddl);
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [lockKey]).catch(() => undefined);
+    client.release();
+  }
+}
