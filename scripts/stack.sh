@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Local stack: Temporal dev server, Kafka (KRaft), PostgreSQL, Redis on 127.0.0.1.
+# Local stack: Temporal dev server, Kafka (KRaft), PostgreSQL, Redis on 127.0.0.1, and the stand-in
+# outside systems (admin service, partner services) run as hooks after them.
 # STACK_TEMPORAL_PROFILE=server runs Temporal's own server on the stack's PostgreSQL instead of the dev server.
 # Usage: bash scripts/stack.sh up|down|status|logs [component]
 set -euo pipefail
@@ -65,6 +66,7 @@ Local stack is up:
   Kafka            $(kafka_bootstrap)
   Postgres         $(postgres_url)
   Redis            $(redis_url)
+  Partners         pharmacy http://$STACK_HOST:$PHARMACY_SERVICE_PORT, insurer http://$STACK_HOST:$INSURER_SERVICE_PORT, carrier http://$STACK_HOST:$CARRIER_SERVICE_PORT
   Logs             $STACK_LOG_DIR  (bash scripts/stack.sh logs [component])
   Data             $STACK_STATE_DIR
 EOF
@@ -82,6 +84,7 @@ cmd_up() {
   for_each_component up
   run_hook test-server.sh install
   run_hook admin-service.sh up
+  run_hook partner-services.sh up
   print_summary
   log "up took $(($(now_s) - start))s"
 }
@@ -89,6 +92,7 @@ cmd_up() {
 cmd_down() {
   ensure_dirs
   run_hook admin-service.sh down || warn "admin-service.sh down failed"
+  run_hook partner-services.sh down || warn "partner-services.sh down failed"
   # The server profile's Temporal writes to PostgreSQL while it shuts down, so it stops first.
   if [ "$STACK_TEMPORAL_PROFILE" = server ]; then
     (STACK_COMPONENT=temporal temporal_down)
@@ -103,6 +107,7 @@ cmd_status() {
   if port_open "$TEMPORAL_UI_PORT"; then ui=running; else ui=stopped; fi
   status_line temporal-ui "$ui" "http://$STACK_HOST:$TEMPORAL_UI_PORT"
   if [ -f "$STACK_DIR/admin-service.sh" ]; then bash "$STACK_DIR/admin-service.sh" status; fi
+  if [ -f "$STACK_DIR/partner-services.sh" ]; then bash "$STACK_DIR/partner-services.sh" status; fi
   echo "logs: $STACK_LOG_DIR"
 }
 
