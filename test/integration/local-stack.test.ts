@@ -32,4 +32,12 @@ describe('the local stack, as started from the pipeline list', () => {
     });
     for (const key of searchAttributes) expect(Object.keys(customAttributes ?? {})).toContain(key.name);
   });
+
+  it('runs the partner stand-ins where the config tells their clients to find them', async () => {
+    const { PHARMACY_SERVICE_URL, INSURER_SERVICE_URL, CARRIER_SERVICE_URL } = stack.config;
+    const health = async (url: string) => (await fetch(new URL('/health', url))).json();
+    expect(await health(PHARMACY_SERVICE_URL)).toEqual({ status: 'ok', service: 'pharmacy' });
+    expect(await health(INSURER_SERVICE_URL)).toEqual({ status: 'ok', service: 'insurer' });
+    expect(await health(CARRIER_SERVICE_URL)).toEqual({ status: 'ok', service: 'carrier' });
+  });
 });
