@@ -14,7 +14,7 @@ const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'
 const services: Record<string, any> = compose.services;
 const defaults = loadConfig({});
 const topicScript = 'src/create-topics.ts';
-const appServices = ['migrate', 'admin-service', 'workers', 'bridges', 'kafka-topics'];
+const appServices = ['migrate', 'admin-service', 'partner-services', 'workers', 'bridges', 'kafka-topics'];
 const port = (hostPort: string) => Number(hostPort.split(':').at(-1));
 const publishedPorts = (service: string) =>
   (services[service].ports as string[]).map((p) => Number(p.split(':').at(-2)));
@@ -29,9 +29,9 @@ function namedVolumeHolding(service: string, file: string): string | undefined {
 }
 
 describe('docker-compose.yml', () => {
-  it('runs the whole system: Temporal, Kafka, PostgreSQL, Redis, admin service, migrations, workers and bridges', () => {
+  it('runs the whole system: Temporal, Kafka, PostgreSQL, Redis, admin service, partner stand-ins, migrations, workers and bridges', () => {
     expect(Object.keys(services)).toEqual(
-      expect.arrayContaining(['temporal', 'kafka', 'postgres', 'redis', 'admin-service', 'migrate', 'workers', 'bridges']),
+      expect.arrayContaining(['temporal', 'kafka', 'postgres', 'redis', 'admin-service', 'partner-services', 'migrate', 'workers', 'bridges']),
     );
   });
 
@@ -92,6 +92,16 @@ describe('docker-compose.yml', () => {
     expect(publishedPorts('postgres')).toEqual([Number(new URL(defaults.DATABASE_URL).port)]);
     expect(publishedPorts('redis')).toEqual([Number(new URL(defaults.REDIS_URL).port)]);
     expect(publishedPorts('admin-service')).toEqual([defaults.ADMIN_SERVICE_PORT]);
+    expect(publishedPorts('partner-services')).toEqual([
+      defaults.PHARMACY_SERVICE_PORT,
+      defaults.INSURER_SERVICE_PORT,
+      defaults.CARRIER_SERVICE_PORT,
+    ]);
+    // Each stand-in listens on the port its clients' URL names, inside the network as on the host.
+    const partners = loadConfig(services['partner-services'].environment);
+    expect([partners.PHARMACY_SERVICE_PORT, partners.INSURER_SERVICE_PORT, partners.CARRIER_SERVICE_PORT]).toEqual(
+      [partners.PHARMACY_SERVICE_URL, partners.INSURER_SERVICE_URL, partners.CARRIER_SERVICE_URL].map((u) => Number(new URL(u).port)),
+    );
     for (const service of Object.values(services)) {
       for (const p of (service.ports ?? []) as string[]) expect(p).toMatch(/^127\.0\.0\.1:/);
     }
@@ -141,6 +151,9 @@ describe('docker-compose.yml', () => {
       DATABASE_URL: (v: string) => new URL(v).hostname,
       REDIS_URL: (v: string) => new URL(v).hostname,
       ADMIN_SERVICE_URL: (v: string) => new URL(v).hostname,
+      PHARMACY_SERVICE_URL: (v: string) => new URL(v).hostname,
+      INSURER_SERVICE_URL: (v: string) => new URL(v).hostname,
+      CARRIER_SERVICE_URL: (v: string) => new URL(v).hostname,
     };
     for (const name of appServices) {
       const env = services[name].environment as Record<string, string>;
