@@ -1,5 +1,5 @@
-# The application image for docker-compose.yml: workers, bridges, admin service, migrations and
-# topic creation all run from it with different commands.
+# The application image for docker-compose.yml: workers, bridges, the admin service and partner
+# stand-ins, migrations and topic creation all run from it with different commands.
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
