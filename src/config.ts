@@ -1,3 +1,5 @@
+import type { Duration } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time';
 import { z } from 'zod';
 
 /**
@@ -5,6 +7,14 @@ import { z } from 'zod';
  * `loadConfig()`; defaults match what `scripts/stack.sh up` starts on loopback, and
  * docker-compose.yml sets the same names.
  */
+const duration = z.string().refine((value) => {
+  try {
+    return msToNumber(value as Duration) > 0;
+  } catch {
+    return false;
+  }
+}, 'must be a positive duration such as "3 days", "4 hours" or "90s"');
+
 const schema = z.object({
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
@@ -33,6 +43,16 @@ const schema = z.object({
    * activity's start-to-close timeout should be above it.
    */
   PARTNER_CALL_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Where patients pay their copay; a payment link's URL is this plus the link's ID. */
+  PAYMENT_LINK_BASE_URL: z.string().url().default('https://pay.example.com/links'),
+  /**
+   * How long a prescription's payment link stays open, how often its parcel is tracked, and when an
+   * undelivered parcel is overdue. The bridge writes them into each run's input, so a change applies
+   * to prescriptions received after it. Temporal durations: '3 days', '4 hours', '90s'.
+   */
+  PRESCRIPTION_PAYMENT_WINDOW: duration.default('3 days'),
+  PRESCRIPTION_TRACKING_INTERVAL: duration.default('4 hours'),
+  PRESCRIPTION_DELIVERY_DEADLINE: duration.default('10 days'),
   /** Names the process in every log line (workers, bridges, admin-service, ...). */
   SERVICE_NAME: z.string().default('temporal-pipelines'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

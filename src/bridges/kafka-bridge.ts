@@ -23,9 +23,10 @@ export interface Route<E = any> {
   kafkaKey?(event: E): string;
   /**
    * Starts or signals the workflow. Must be idempotent: the same event may come again. Runs inside
-   * `withTrace(trace)`, so the client sends the trace as a header too.
+   * `withTrace(trace)`, so the client sends the trace as a header too. Answers `duplicate` when it
+   * found the event already delivered; throws `Undeliverable` when no workflow can take it.
    */
-  deliver(client: Client, event: E, trace: TraceContext): Promise<void>;
+  deliver(client: Client, event: E, trace: TraceContext): Promise<void | 'duplicate'>;
   /**
    * What an event means when its workflow's run has already closed (Temporal answers
    * AlreadyStarted: the reuse policy is REJECT_DUPLICATE), judged by how the run ended.
@@ -41,6 +42,12 @@ export interface ClosedRun {
   status: 'Completed' | 'Failed' | 'Canceled' | 'Terminated' | 'Continued as new' | 'Timed out' | string;
   outcome?: string;
 }
+
+/**
+ * Thrown by a route when no workflow can take the event (a payment for a prescription whose run has
+ * ended without it): the record is parked with this message as its reason, for a person to settle.
+ */
+export class Undeliverable extends Error {}
 
 /** Keeps the event's type when a route is written inline. */
 export const route = <E>(r: Route<E>): Route<E> => r;
@@ -279,10 +286,11 @@ async function deliver(batch: BatchContext, event: unknown, trace: TraceContext)
     const outcome = await untilDone(batch, 'delivery to Temporal', trace, judgeDelivery(options.breaker), () =>
       callTemporal(batch, async () => {
         try {
-          await withTrace(trace, () => route.deliver(options.client, event, trace));
-          return 'delivered' as const;
+          const outcome = await withTrace(trace, () => route.deliver(options.client, event, trace));
+          return outcome === 'duplicate' ? outcome : ('delivered' as const);
         } catch (err) {
           if (err instanceof WorkflowExecutionAlreadyStartedError) return await alreadyStarted(batch, err, trace);
+          if (err instanceof Undeliverable) return { refused: err.message };
           throw err;
         }
       }),

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const consumers: Consumer[] = [];
   for (const pipeline of pipelines) {
     consumers.push(
-      await runBridge({ ...shared, groupId: pipeline.consumerGroup, routes: pipeline.routes(), onConsumerGaveUp: exitForRestart }),
+      await runBridge({ ...shared, groupId: pipeline.consumerGroup, routes: pipeline.routes(config), onConsumerGaveUp: exitForRestart }),
     );
   }
   logger.info({ groups: pipelines.map((p) => p.consumerGroup) }, 'Bridges started');

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../config';
 import { createKafka, createPool, createProducer, createTemporalClient } from '../connections';
 import { bookingCancellationsTopic, bookingEventsTopic, bookingWorkflowId } from '../contracts/booking';
+import { printPrescriptionOutcomes, publishDemoPrescriptions } from './prescriptions';
 import { printPurchaseOutcomes, publishDemoPurchases } from './purchases';
 
 /**
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
   await send(bookingEventsTopic, 6, '{"bookingId": "oops"');
 
   const purchaseStories = await publishDemoPurchases(producer, run);
+  const prescriptionStories = await publishDemoPrescriptions(producer, run);
 
   console.log(`\nDemo run ${run}: published booking events; waiting for the pipeline...\n`);
   const ids = Object.keys(stories).map((n) => `booking_${run}_${n}`);
@@ -98,6 +100,11 @@ async function main(): Promise<void> {
   console.log('\nPurchases: each confirmation ends with sessions scheduled, as a no-op, or parked for an operator:\n');
   const client = await createTemporalClient(config);
   await printPurchaseOutcomes(client, db, purchaseStories);
+  console.log('\nPrescriptions: each intake ends delivered or in the business outcome that stopped it:\n');
+  await printPrescriptionOutcomes(client, producer, run, prescriptionStories);
+  const parkedIntake = (await db.query(`SELECT id, reason FROM parked_events WHERE correlation_id = $1`, [`demo-${run}-rx7`])).rows[0];
+  console.log(`  ${`rx_${run}_7`.padEnd(24)} ${'malformed intake (parked for an operator)'.padEnd(46)} -> ${parkedIntake ? `parked #${parkedIntake.id}: ${parkedIntake.reason}` : 'pending'}`);
+  console.log(`  Audit log: psql ... -c "SELECT prescription_id, step, outcome, recorded_at FROM prescription_audit_log WHERE prescription_id LIKE 'rx_${run}_%' ORDER BY id"`);
   await client.connection.close();
 
   console.log(`\nTemporal Web UI: ${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows`);

@@ -1,11 +1,12 @@
 import { bookingPipeline } from './booking';
 import type { Pipeline } from './pipeline';
+import { prescriptionFulfillmentPipeline } from './prescription-fulfillment';
 import { purchaseToSessionsPipeline } from './purchase-to-sessions';
 
 /**
  * The one list of pipelines. Workers, bridges, topic creation, search attributes and the static
  * checks of docker-compose.yml and the recorded histories all read it.
  */
-export const pipelines: Pipeline[] = [bookingPipeline, purchaseToSessionsPipeline];
+export const pipelines: Pipeline[] = [bookingPipeline, purchaseToSessionsPipeline, prescriptionFulfillmentPipeline];
 
 export { topicsOf, type Infrastructure, type Pipeline, type TopicSpec } from './pipeline';

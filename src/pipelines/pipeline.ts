@@ -31,7 +31,8 @@ export interface Pipeline {
   /** Topics its bridge reads (one route each) and topics its activities write. */
   consumes: TopicSpec[];
   emits: TopicSpec[];
-  routes(): Route[];
+  /** Its bridge's routes; `config` for what the routes write into each run (timings). */
+  routes(config: Config): Route[];
   /** A module exporting exactly this pipeline's workflow types: its workers bundle only these. */
   workflowsPath: string;
   /** The workflow types that module exports; each needs a recorded history in test/histories. */

@@ -2,3 +2,4 @@
 export { bookingWorkflow } from './booking';
 export { purchaseToSessionsWorkflow } from './purchase';
 export { sessionWindowWorkflow } from './session-window';
+export { prescriptionFulfillmentWorkflow } from './prescription';

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { loadConfig } from '../../src/config';
 import { searchAttributes } from '../../src/contracts/pipeline';
 import { pipelines, topicsOf } from '../../src/pipelines';
 import * as allWorkflows from '../../src/workflows';
@@ -52,7 +53,7 @@ describe('the pipeline list', () => {
 
   it("routes exactly the topics each pipeline says it consumes", () => {
     for (const pipeline of pipelines) {
-      const routed = pipeline.routes().map((r) => r.topic).sort();
+      const routed = pipeline.routes(loadConfig()).map((r) => r.topic).sort();
       expect({ pipeline: pipeline.name, routed }).toEqual({
         pipeline: pipeline.name,
         routed: pipeline.consumes.map((t) => t.topic).sort(),

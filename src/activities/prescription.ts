@@ -1,0 +1,285 @@
+import type { Producer } from 'kafkajs';
+import type { Pool } from 'pg';
+import type { z } from 'zod';
+import {
+  prescriptionEventId,
+  prescriptionTopics,
+  type Adjudication,
+  type Enrollment,
+  type PharmacySelection,
+  type PrescriptionIntake,
+  type PrescriptionTopics,
+  type ShippingLabel,
+  type TrackingUpdate,
+  type Validation,
+} from '../contracts/prescription';
+import {
+  adjudicationCompletedSchema,
+  enrollmentCompletedSchema,
+  pharmacySelectedSchema,
+  shipmentLabelCreatedSchema,
+  validationCompletedSchema,
+} from '../contracts/prescription-events';
+import { currentTrace } from '../current-trace';
+import { activityLogger } from '../logger';
+import type { PartnerClients } from '../partners/clients';
+import { traceHeaders } from '../trace';
+import { recordAuditedStep } from './prescription-audit';
+
+export interface PrescriptionDependencies {
+  db: Pool;
+  /** Connected. */
+  producer: Producer;
+  partners: PartnerClients;
+  /** Who the audit log says acted: the worker's service name. */
+  actor: string;
+  /** Where the events go; the seed's topics unless a test gives its own. */
+  topics?: PrescriptionTopics;
+}
+
+/**
+ * Emits a step's event, keyed by prescription so one prescription's events stay in order. Sent
+ * after the step's transaction committed: a retry may send it twice, with the same event ID.
+ */
+export function createPrescriptionEmitter(producer: Producer, topics: PrescriptionTopics = prescriptionTopics) {
+  return async function emit<S extends z.ZodType<{ prescriptionId: string; eventId: string; type: string }>>(
+    topic: keyof PrescriptionTopics,
+    schema: S,
+    event: z.input<S>,
+  ): Promise<void> {
+    const parsed = schema.parse(event);
+    await producer.send({
+      topic: topics[topic],
+      messages: [{ key: parsed.prescriptionId, value: JSON.stringify(parsed), headers: traceHeaders(currentTrace()) }],
+    });
+    activityLogger({ topic: topics[topic], eventId: parsed.eventId }).info(`Emitted ${parsed.type}`);
+  };
+}
+
+/** The fields every emitted event shares; the time is the activity's, the ID the business identity's. */
+export function eventEnvelope<T extends string>(type: T, prescriptionId: string) {
+  return {
+    type,
+    eventId: prescriptionEventId(type, prescriptionId),
+    prescriptionId,
+    correlationId: currentTrace()?.correlationId,
+    occurredAt: new Date().toISOString(),
+  };
+}
+
+/**
+ * Thin, idempotent adapters for each step of fulfillment: call the outside system if the step has
+ * one (pharmacy network, insurer, carrier: each answers the same for the same request), then write
+ * the step's data and its audit row in one transaction, then announce the step on its topic.
+ * Log lines carry identifiers only: no names, birth dates or addresses.
+ */
+export function createPrescriptionActivities({ db, producer, partners, actor, topics }: PrescriptionDependencies) {
+  const emit = createPrescriptionEmitter(producer, topics);
+
+  return {
+    /** Checks the prescription itself (prescriber, medication, quantity, age) and records it. */
+    async validatePrescription(intake: PrescriptionIntake): Promise<Validation> {
+      const { prescriptionId } = intake;
+      const found = validationProblems(intake);
+      const recorded = await recordAuditedStep(
+        db,
+        actor,
+        { prescriptionId, step: 'validatePrescription', outcome: found.length ? 'Invalid' : 'Valid', detail: { problems: found } },
+        (tx) =>
+          tx.query(
+            `INSERT INTO prescriptions (prescription_id, patient_id, medication_ndc, quantity, prescriber_npi, status,
+                                        validation_problems, correlation_id, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (prescription_id) DO NOTHING`,
+            [
+              prescriptionId,
+              intake.patient.patientId,
+              intake.medication.ndc,
+              intake.medication.quantity,
+              intake.prescriber.npi,
+              found.length ? 'Invalid' : 'Valid',
+              found,
+              currentTrace()?.correlationId ?? null,
+              intake.receivedAt,
+            ],
+          ),
+      );
+      const { problems } = recorded.detail;
+      await emit('validationCompleted', validationCompletedSchema, {
+        ...eventEnvelope('PRESCRIPTION_VALIDATION_COMPLETED', prescriptionId),
+        valid: problems.length === 0,
+        problems,
+      });
+      return problems.length ? { valid: false, problems } : { valid: true };
+    },
+
+    /** Asks the insurer whether the patient is covered, and enrolls the patient (the only PHI we keep). */
+    async enrollPatient(intake: PrescriptionIntake): Promise<Enrollment> {
+      const { prescriptionId, patient, insurance } = intake;
+      const eligibility = await partners.checkEligibility({ payerId: insurance.payerId, memberId: insurance.memberId });
+      const reason = eligibility.eligible ? undefined : eligibility.reason;
+      const recorded = await recordAuditedStep(
+        db,
+        actor,
+        {
+          prescriptionId,
+          step: 'enrollPatient',
+          outcome: reason === undefined ? 'Enrolled' : 'Ineligible',
+          detail: { patientId: patient.patientId, ...(reason === undefined ? {} : { reason }) },
+        },
+        async (tx) => {
+          await tx.query(
+            `INSERT INTO patients (patient_id, full_name, date_of_birth, address, payer_id, member_id)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (patient_id) DO UPDATE
+               SET full_name = EXCLUDED.full_name, date_of_birth = EXCLUDED.date_of_birth, address = EXCLUDED.address,
+                   payer_id = EXCLUDED.payer_id, member_id = EXCLUDED.member_id`,
+            [patient.patientId, patient.name, patient.dateOfBirth, patient.address, insurance.payerId, insurance.memberId],
+          );
+          await setStatus(tx, prescriptionId, reason === undefined ? 'Enrolled' : 'Ineligible');
+        },
+      );
+      const recordedReason = (recorded.detail as { reason?: string }).reason;
+      await emit('enrollmentCompleted', enrollmentCompletedSchema, {
+        ...eventEnvelope('PATIENT_ENROLLMENT_COMPLETED', prescriptionId),
+        patientId: patient.patientId,
+        eligible: recordedReason === undefined,
+        ...(recordedReason === undefined ? {} : { reason: recordedReason }),
+      });
+      return recordedReason === undefined ? { eligible: true } : { eligible: false, reason: recordedReason };
+    },
+
+    async selectPharmacy(request: { prescriptionId: string; ndc: string; quantity: number; postalCode: string }): Promise<PharmacySelection> {
+      const { prescriptionId } = request;
+      const pharmacy = await partners.selectPharmacy(request);
+      const { detail } = await recordAuditedStep(
+        db,
+        actor,
+        { prescriptionId, step: 'selectPharmacy', outcome: 'Selected', detail: pharmacy },
+        (tx) => tx.query(`UPDATE prescriptions SET pharmacy_id = $2, status = 'PharmacySelected', updated_at = now() WHERE prescription_id = $1`, [prescriptionId, pharmacy.pharmacyId]),
+      );
+      await emit('pharmacySelected', pharmacySelectedSchema, {
+        ...eventEnvelope('PHARMACY_SELECTED', prescriptionId),
+        pharmacyId: detail.pharmacyId,
+        pharmacyName: detail.name,
+      });
+      return { pharmacyId: detail.pharmacyId, name: detail.name };
+    },
+
+    /** The claim ID is the prescription's, so the insurer answers a retried claim with its first decision. */
+    async adjudicateClaim(request: {
+      prescriptionId: string;
+      payerId: string;
+      memberId: string;
+      ndc: string;
+      quantity: number;
+      pharmacyId: string;
+    }): Promise<Adjudication> {
+      const { prescriptionId, ...claim } = request;
+      const decision = await partners.adjudicateClaim({ claimId: `claim-${prescriptionId}`, ...claim });
+      const { detail } = await recordAuditedStep(
+        db,
+        actor,
+        { prescriptionId, step: 'adjudicateClaim', outcome: decision.status === 'approved' ? 'Approved' : 'Rejected', detail: decision },
+        (tx) =>
+          tx.query(
+            `UPDATE prescriptions SET claim_id = $2, copay_cents = $3, status = $4, updated_at = now() WHERE prescription_id = $1`,
+            [prescriptionId, decision.claimId, decision.status === 'approved' ? decision.copayCents : null, decision.status === 'approved' ? 'ClaimApproved' : 'ClaimRejected'],
+          ),
+      );
+      await emit('adjudicationCompleted', adjudicationCompletedSchema, {
+        ...eventEnvelope('INSURANCE_ADJUDICATION_COMPLETED', prescriptionId),
+        claimId: detail.claimId,
+        approved: detail.status === 'approved',
+        ...(detail.status === 'approved' ? { copayCents: detail.copayCents, paidCents: detail.paidCents } : { reason: detail.reason }),
+      });
+      return detail;
+    },
+
+    /** The address comes from the enrolled patient's row, so it never travels through Temporal. */
+    async createShippingLabel(request: { prescriptionId: string; patientId: string; pharmacyId: string }): Promise<ShippingLabel> {
+      const { prescriptionId, patientId, pharmacyId } = request;
+      const { rows } = await db.query<{ address: ShippingAddress }>('SELECT address FROM patients WHERE patient_id = $1', [patientId]);
+      if (!rows[0]) throw new Error(`patient ${patientId} is not enrolled; cannot address the parcel`);
+      const label = await partners.createShippingLabel({ shipmentId: `shipment-${prescriptionId}`, pharmacyId, address: rows[0].address });
+      const { detail } = await recordAuditedStep(
+        db,
+        actor,
+        { prescriptionId, step: 'createShippingLabel', outcome: 'LabelCreated', detail: label },
+        (tx) =>
+          tx.query(`UPDATE prescriptions SET tracking_number = $2, status = 'Shipped', updated_at = now() WHERE prescription_id = $1`, [
+            prescriptionId,
+            label.trackingNumber,
+          ]),
+      );
+      await emit('shipmentLabelCreated', shipmentLabelCreatedSchema, {
+        ...eventEnvelope('SHIPMENT_LABEL_CREATED', prescriptionId),
+        pharmacyId,
+        ...detail,
+      });
+      return detail;
+    },
+
+    /** One look at the carrier's tracking; the workflow decides when to look again. Writes nothing. */
+    async trackShipment(trackingNumber: string): Promise<TrackingUpdate> {
+      return partners.trackShipment(trackingNumber);
+    },
+
+    /** The end of tracking: delivered, or overdue at the deadline (a person chases the carrier). */
+    async recordDelivery(request: { prescriptionId: string; trackingNumber: string; deliveredAt?: string }): Promise<void> {
+      const { prescriptionId, trackingNumber, deliveredAt } = request;
+      await recordAuditedStep(
+        db,
+        actor,
+        { prescriptionId, step: 'recordDelivery', outcome: deliveredAt ? 'Delivered' : 'DeliveryOverdue', detail: { trackingNumber, deliveredAt } },
+        (tx) =>
+          tx.query(`UPDATE prescriptions SET delivered_at = $2, status = $3, updated_at = now() WHERE prescription_id = $1`, [
+            prescriptionId,
+            deliveredAt ?? null,
+            deliveredAt ? 'Delivered' : 'DeliveryOverdue',
+          ]),
+      );
+    },
+  };
+}
+
+export type PrescriptionActivities = ReturnType<typeof createPrescriptionActivities>;
+
+type ShippingAddress = PrescriptionIntake['patient']['address'];
+
+export async function setStatus(tx: Pick<Pool, 'query'>, prescriptionId: string, status: string): Promise<void> {
+  await tx.query('UPDATE prescriptions SET status = $2, updated_at = now() WHERE prescription_id = $1', [prescriptionId, status]);
+}
+
+const maxQuantity = 360;
+const validForDays = 365;
+
+/**
+ * What makes a well-formed prescription unfillable. Each problem names the rule, never the value
+ * (the reasons travel in events and logs).
+ */
+export function validationProblems(intake: PrescriptionIntake): string[] {
+  const found: string[] = [];
+  if (!validNpi(intake.prescriber.npi)) found.push('prescriber NPI is not a valid National Provider Identifier');
+  if (!validNdc(intake.medication.ndc)) found.push('medication is not a National Drug Code (10 digits, or 11 as 5-4-2)');
+  const { quantity } = intake.medication;
+  if (quantity < 1 || quantity > maxQuantity) found.push(`quantity must be between 1 and ${maxQuantity}`);
+  const written = Date.parse(`${intake.writtenOn}T00:00:00Z`);
+  const received = Date.parse(intake.receivedAt);
+  if (written > received) found.push('prescription is dated after it was received');
+  else if (received - written > validForDays * 86_400_000) found.push(`prescription is older than ${validForDays} days`);
+  return found;
+}
+
+/** The labeler-product-package forms of the FDA's 10-digit code, and the 11-digit 5-4-2 form claims use. */
+export function validNdc(ndc: string): boolean {
+  return /^(\d{4}-\d{4}-\d{2}|\d{5}-\d{3}-\d{2}|\d{5}-\d{4}-\d{1,2})$/.test(ndc);
+}
+
+/** The NPI's check digit is a Luhn digit over the number prefixed with 80840 (CMS's rule). */
+export function validNpi(npi: string): boolean {
+  if (!/^\d{10}$/.test(npi)) return false;
+  const digits = `80840${npi}`.split('').map(Number).reverse();
+  const sum = digits.reduce((acc, d, i) => acc + (i % 2 === 1 ? (d * 2 > 9 ? d * 2 - 9 : d * 2) : d), 0);
+  return sum % 10 === 0;
+}

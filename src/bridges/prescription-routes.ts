@@ -1,0 +1,90 @@
+import { WorkflowIdConflictPolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  defaultFulfillmentTimings,
+  paymentCompletedSignal,
+  prescriptionTaskQueue,
+  prescriptionTopics,
+  prescriptionWorkflowId,
+  type FulfillmentState,
+  type FulfillmentTimings,
+  type PaymentCompleted,
+} from '../contracts/prescription';
+import { paymentCompletedSchema, prescriptionIntakeSchema } from '../contracts/prescription-events';
+import { prescriptionFulfillmentWorkflow } from '../workflows/prescription';
+import { route, Undeliverable, type Route } from './kafka-bridge';
+import { bridgedStartOptions } from './start-options';
+
+export interface PrescriptionRouteOptions {
+  taskQueue?: string;
+  topics?: { intakeReceived: string; paymentCompleted: string };
+  /** Written into each run's input; configuration (src/config.ts) gives them in production. */
+  timings?: FulfillmentTimings;
+}
+
+/**
+ * An intake starts its prescription's run (one prescription, one run, ever); a payment signals the
+ * run waiting for it. A payment no run can take (its link expired, or no such prescription) is
+ * parked: it is money, and a person refunds it or fills the prescription by hand.
+ */
+export function prescriptionRoutes(options: PrescriptionRouteOptions = {}): Route[] {
+  const taskQueue = options.taskQueue ?? prescriptionTaskQueue;
+  const topics = options.topics ?? prescriptionTopics;
+  const timings = options.timings ?? defaultFulfillmentTimings;
+  return [
+    route({
+      topic: topics.intakeReceived,
+      schema: prescriptionIntakeSchema,
+      orderingKey: (intake) => intake.prescriptionId,
+      // A closed run of this prescription already handled it; one ended by hand is for a person.
+      closedRun: (run) => (run.status === 'Completed' ? 'duplicate' : 'undelivered'),
+      deliver: async (client, intake, trace) => {
+        await client.workflow.start(prescriptionFulfillmentWorkflow, {
+          workflowId: prescriptionWorkflowId(intake.prescriptionId),
+          taskQueue,
+          args: [{ ...intake, trace, timings }],
+          ...bridgedStartOptions(trace, `prescription ${intake.prescriptionId}`),
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        });
+      },
+    }),
+    route({
+      topic: topics.paymentCompleted,
+      schema: paymentCompletedSchema,
+      orderingKey: (payment) => payment.prescriptionId,
+      // Signals never meet a closed run here (they fail with NotFound, handled in deliver).
+      closedRun: () => 'undelivered',
+      deliver: async (client, payment) => {
+        const workflowId = prescriptionWorkflowId(payment.prescriptionId);
+        try {
+          await client.workflow.getHandle(workflowId).signal(paymentCompletedSignal, payment);
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+          return paymentAfterRunEnded(client, workflowId, payment);
+        }
+      },
+    }),
+  ];
+}
+
+/**
+ * The run is closed (or never was). The payment it recorded coming again is a duplicate (including
+ * our own `payment.completed` for nothing owed); any other payment was not taken by anyone.
+ */
+async function paymentAfterRunEnded(client: Client, workflowId: string, payment: PaymentCompleted): Promise<'duplicate'> {
+  const handle = client.workflow.getHandle(workflowId);
+  let status: string;
+  try {
+    status = (await handle.describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      throw new Undeliverable(`payment ${payment.paymentId}: no fulfillment run exists for prescription ${payment.prescriptionId}`);
+    }
+    throw err;
+  }
+  if (status === 'RUNNING') throw new Error(`workflow ${workflowId} is running again; signalling again`);
+  const ended = status === 'COMPLETED' ? ((await handle.result()) as FulfillmentState) : undefined;
+  if (ended?.paymentId === payment.paymentId) return 'duplicate';
+  throw new Undeliverable(
+    `payment ${payment.paymentId}: the fulfillment run of prescription ${payment.prescriptionId} ended (${ended?.status ?? status}) without it; refund it or fill the prescription by hand`,
+  );
+}

@@ -1,0 +1,119 @@
+import type { Duration } from '@temporalio/common';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { TraceContext } from '../trace';
+import type { Address, PaymentCompleted, PrescriptionIntake } from './prescription-events';
+
+/**
+ * Contract of prescription fulfillment (seed 000): topics, workflow identity, messages and what
+ * each step answers. The bridge, the workflow, the activities and the tests import these; the
+ * event schemas are in ./prescription-events, out of the workflow bundle.
+ */
+export type { Address, PaymentCompleted, PrescriptionIntake };
+
+export const prescriptionTaskQueue = 'prescriptions';
+
+/** The seed's topics, one per handler it had; existing consumers keep reading them. */
+export const prescriptionTopics = {
+  intakeReceived: 'prescription.intake.received',
+  validationCompleted: 'prescription.validation.completed',
+  enrollmentCompleted: 'patient.enrollment.completed',
+  pharmacySelected: 'pharmacy.selected',
+  adjudicationCompleted: 'insurance.adjudication.completed',
+  paymentLinkCreated: 'payment.link.created',
+  paymentCompleted: 'payment.completed',
+  shipmentLabelCreated: 'shipment.label.created',
+} as const;
+export type PrescriptionTopics = { -readonly [K in keyof typeof prescriptionTopics]: string };
+
+// A prescription ID is opaque (no PHI), so it can name the run in the Web UI and in search.
+const workflowIdPrefix = 'prescription-';
+export const prescriptionWorkflowId = (prescriptionId: string): string => `${workflowIdPrefix}${prescriptionId}`;
+export const prescriptionIdFromWorkflowId = (workflowId: string): string | undefined =>
+  workflowId.startsWith(workflowIdPrefix) ? workflowId.slice(workflowIdPrefix.length) : undefined;
+
+/** Event IDs from the business identity: a retried step re-sends the same event, which consumers drop. */
+export const prescriptionEventId = (type: string, prescriptionId: string): string => `${type}:${prescriptionId}`;
+/** The payment recorded when the patient owes nothing; it is announced like any other payment. */
+export const nothingOwedPaymentId = (prescriptionId: string): string => `nothing-owed-${prescriptionId}`;
+
+/**
+ * How long the process waits, chosen by whoever starts it (the bridge, from configuration) and kept
+ * in the run's input, so a change of configuration never changes a run that is already going.
+ */
+export interface FulfillmentTimings {
+  /** How long a payment link stays open before the prescription is cancelled. */
+  paymentWindow: Duration;
+  /** How often the carrier is asked where the parcel is. */
+  trackingInterval: Duration;
+  /** After this long without a delivery the run ends as `DeliveryOverdue`, for a person to chase. */
+  deliveryDeadline: Duration;
+}
+export const defaultFulfillmentTimings: FulfillmentTimings = {
+  paymentWindow: '3 days',
+  trackingInterval: '4 hours',
+  deliveryDeadline: '10 days',
+};
+
+/** The intake as the bridge hands it to the workflow. */
+export type PrescriptionRequest = PrescriptionIntake & { trace: TraceContext; timings: FulfillmentTimings };
+
+/** The payment provider (or, for nothing owed, we) announced a payment on `payment.completed`. */
+export const paymentCompletedSignal = defineSignal<[PaymentCompleted]>('paymentCompleted');
+
+export type FulfillmentStatus =
+  | 'Validating'
+  | 'Enrolling'
+  | 'SelectingPharmacy'
+  | 'Adjudicating'
+  | 'AwaitingPayment'
+  | 'Shipping'
+  | 'InTransit'
+  // The business outcomes: each ends the run and is announced by the step that decided it.
+  | 'Delivered'
+  | 'Invalid'
+  | 'Ineligible'
+  | 'ClaimRejected'
+  | 'PaymentExpired'
+  | 'DeliveryOverdue';
+
+export interface FulfillmentState {
+  status: FulfillmentStatus;
+  prescriptionId: string;
+  /** Why the run ended short of a delivery (identifiers and reasons, never PHI). */
+  reason?: string;
+  pharmacyId?: string;
+  claimId?: string;
+  copayCents?: number;
+  paymentLinkId?: string;
+  paymentLinkExpiresAt?: string;
+  paymentId?: string;
+  trackingNumber?: string;
+  deliveredAt?: string;
+}
+/** `temporal workflow query --workflow-id prescription-<id> --name fulfillmentState` */
+export const fulfillmentStateQuery = defineQuery<FulfillmentState>('fulfillmentState');
+
+// What each step answers the workflow.
+export type Validation = { valid: true } | { valid: false; problems: string[] };
+export type Enrollment = { eligible: true } | { eligible: false; reason: string };
+export interface PharmacySelection {
+  pharmacyId: string;
+  name: string;
+}
+export type Adjudication =
+  | { claimId: string; status: 'approved'; copayCents: number; paidCents: number }
+  | { claimId: string; status: 'rejected'; reason: string };
+export type PaymentRequest =
+  | { status: 'NothingOwed'; paymentId: string }
+  | { status: 'LinkCreated'; linkId: string; url: string; expiresAt: string };
+export interface ShippingLabel {
+  shipmentId: string;
+  carrier: string;
+  trackingNumber: string;
+  labelUrl: string;
+}
+export interface TrackingUpdate {
+  trackingNumber: string;
+  status: 'label_created' | 'in_transit' | 'delivered';
+  deliveredAt?: string;
+}

@@ -1,0 +1,104 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client } from '@temporalio/client';
+import type { Producer } from 'kafkajs';
+import { attentionKindKey, pipelineStatusKey } from '../contracts/pipeline';
+import {
+  fulfillmentStateQuery,
+  prescriptionTopics,
+  prescriptionWorkflowId,
+  type FulfillmentState,
+  type PrescriptionIntake,
+} from '../contracts/prescription';
+
+/**
+ * The prescription part of the demo stream: intakes as the intake service emits them, for the
+ * payers the stack's insurer stand-in knows (src/partner-services), the awkward parts included.
+ * Patients are invented; their names exist only in the intake topic and PostgreSQL.
+ */
+export async function publishDemoPrescriptions(producer: Producer, run: string): Promise<Record<string, string>> {
+  const stories: Record<string, string> = {};
+  const intake = async (n: number, story: string, changes: { payerId?: string; memberId?: string; npi?: string; postalCode?: string } = {}, times = 1) => {
+    const prescriptionId = `rx_${run}_${n}`;
+    stories[prescriptionId] = story;
+    const event: PrescriptionIntake & { type: string } = {
+      type: 'PRESCRIPTION_INTAKE_RECEIVED',
+      prescriptionId,
+      patient: {
+        patientId: `patient_${run}_${n}`,
+        name: `Demo Patient ${n}`,
+        dateOfBirth: '1970-05-17',
+        address: { line1: `${n} Harbour Street`, city: 'Springfield', postalCode: changes.postalCode ?? '12345', country: 'US' },
+      },
+      prescriber: { npi: changes.npi ?? '1234567893', name: 'Dr. Demo' },
+      medication: { ndc: demoNdc, name: 'Metformin 500 mg', quantity: 60 },
+      insurance: { payerId: changes.payerId ?? 'payer-standard', memberId: changes.memberId ?? `M${run}${n}` },
+      writtenOn: new Date().toISOString().slice(0, 10),
+      receivedAt: new Date().toISOString(),
+    };
+    for (let i = 0; i < times; i++) {
+      await producer.send({
+        topic: prescriptionTopics.intakeReceived,
+        messages: [{ key: prescriptionId, value: JSON.stringify(event), headers: { 'correlation-id': `demo-${run}-rx${n}` } }],
+      });
+    }
+  };
+  await intake(1, 'copay owed, patient pays the link (sent twice)', {}, 2);
+  await intake(2, 'fully covered: nothing owed', { payerId: 'payer-full-coverage' });
+  await intake(3, 'claim rejected by the insurer', { payerId: 'payer-formulary-strict' });
+  await intake(4, "prescriber's NPI is not valid", { npi: '1234567890' });
+  await intake(5, 'coverage lapsed', { memberId: `LAPSED-${run}` });
+  await intake(6, 'copay owed, never paid: link expires');
+  // Printed by the demo from parked_events (correlation demo-<run>-rx7).
+  await producer.send({
+    topic: prescriptionTopics.intakeReceived,
+    messages: [{ key: `rx_${run}_7`, value: '{"prescriptionId": "rx_broken", "patient": {}}', headers: { 'correlation-id': `demo-${run}-rx7` } }],
+  });
+  return stories;
+}
+
+/** An NDC the pharmacy stand-in's catalogue stocks. */
+const demoNdc = '11111-0001-01';
+
+/**
+ * Plays the payment provider for the first prescription (it pays the link once the run waits for
+ * it), waits for the runs to settle and prints how each ended.
+ */
+export async function printPrescriptionOutcomes(client: Client, producer: Producer, run: string, stories: Record<string, string>): Promise<void> {
+  const payer = `rx_${run}_1`;
+  let paid = false;
+  const outcomeOf = async (prescriptionId: string): Promise<string | undefined> => {
+    const handle = client.workflow.getHandle(prescriptionWorkflowId(prescriptionId));
+    const description = await handle.describe().catch(() => undefined);
+    if (!description) return undefined;
+    if (description.typedSearchAttributes.get(pipelineStatusKey) === 'NeedsAttention') {
+      const kind = description.typedSearchAttributes.get(attentionKindKey)?.toLowerCase() ?? 'parked';
+      return `parked (NeedsAttention, ${kind})`;
+    }
+    const state: FulfillmentState =
+      description.status.name === 'COMPLETED' ? await handle.result() : await handle.query(fulfillmentStateQuery).catch(() => ({ status: 'Validating', prescriptionId }) as FulfillmentState);
+    if (prescriptionId === payer && state.status === 'AwaitingPayment' && !paid) {
+      paid = true;
+      await producer.send({
+        topic: prescriptionTopics.paymentCompleted,
+        messages: [
+          {
+            key: prescriptionId,
+            value: JSON.stringify({ type: 'PAYMENT_COMPLETED', prescriptionId, paymentId: `pay_${prescriptionId}`, linkId: state.paymentLinkId, amountCents: state.copayCents, paidAt: new Date().toISOString() }),
+          },
+        ],
+      });
+    }
+    if (description.status.name !== 'COMPLETED') return undefined;
+    const detail = state.reason ? ` (${state.reason})` : state.trackingNumber ? ` (tracking ${state.trackingNumber})` : '';
+    return `${state.status}${detail}`;
+  };
+
+  let outcomes: Array<string | undefined> = [];
+  const ids = Object.keys(stories);
+  for (let attempt = 0; attempt < 240; attempt++) {
+    outcomes = await Promise.all(ids.map(outcomeOf));
+    if (outcomes.every(Boolean)) break;
+    await sleep(500);
+  }
+  ids.forEach((id, i) => console.log(`  ${id.padEnd(24)} ${stories[id]!.padEnd(46)} -> ${outcomes[i] ?? 'pending'}`));
+}

@@ -1,0 +1,48 @@
+import path from 'node:path';
+import { createPrescriptionActivities } from '../activities/prescription';
+import { createPaymentActivities } from '../activities/prescription-payment';
+import { prescriptionRoutes } from '../bridges/prescription-routes';
+import type { Config } from '../config';
+import { prescriptionTaskQueue, prescriptionTopics, type FulfillmentTimings } from '../contracts/prescription';
+import { createPartnerClients, partnerClientOptions } from '../partners/clients';
+import { prescriptionFulfillmentWorkflow } from '../workflows/prescription';
+import type { Pipeline, TopicSpec } from './pipeline';
+
+const topic = (name: string): TopicSpec => ({ topic: name, partitions: 3 });
+
+export const fulfillmentTimingsOf = (config: Config): FulfillmentTimings => ({
+  paymentWindow: config.PRESCRIPTION_PAYMENT_WINDOW,
+  trackingInterval: config.PRESCRIPTION_TRACKING_INTERVAL,
+  deliveryDeadline: config.PRESCRIPTION_DELIVERY_DEADLINE,
+});
+
+/**
+ * Prescription fulfillment (seed 000): an intake starts one workflow per prescription, which runs
+ * the legacy workers' chain as steps and waits for the patient's payment as a signal.
+ */
+export const prescriptionFulfillmentPipeline: Pipeline = {
+  name: 'prescription-fulfillment',
+  taskQueue: prescriptionTaskQueue,
+  consumerGroup: 'prescription-workflow-bridge',
+  consumes: [topic(prescriptionTopics.intakeReceived), topic(prescriptionTopics.paymentCompleted)],
+  emits: [
+    topic(prescriptionTopics.validationCompleted),
+    topic(prescriptionTopics.enrollmentCompleted),
+    topic(prescriptionTopics.pharmacySelected),
+    topic(prescriptionTopics.adjudicationCompleted),
+    topic(prescriptionTopics.paymentLinkCreated),
+    // Ours when nothing is owed; the bridge finds it already recorded.
+    topic(prescriptionTopics.paymentCompleted),
+    topic(prescriptionTopics.shipmentLabelCreated),
+  ],
+  routes: (config) => prescriptionRoutes({ timings: fulfillmentTimingsOf(config) }),
+  workflowsPath: path.join(__dirname, '..', 'workflows', 'prescription.ts'),
+  workflowTypes: [prescriptionFulfillmentWorkflow.name],
+  createActivities: ({ db, producer, config }) => {
+    const actor = config.SERVICE_NAME;
+    return {
+      ...createPrescriptionActivities({ db, producer, actor, partners: createPartnerClients(partnerClientOptions(config)) }),
+      ...createPaymentActivities({ db, producer, actor, paymentLinkBaseUrl: config.PAYMENT_LINK_BASE_URL }),
+    };
+  },
+};

@@ -1,0 +1,141 @@
+import { msToNumber as ms } from '@temporalio/common/lib/time';
+import { condition, log, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
+import type { PrescriptionActivities } from '../activities/prescription';
+import type { PaymentActivities } from '../activities/prescription-payment';
+import {
+  fulfillmentStateQuery,
+  paymentCompletedSignal,
+  type FulfillmentState,
+  type FulfillmentStatus,
+  type PaymentCompleted,
+  type PrescriptionRequest,
+} from '../contracts/prescription';
+import { operatorControls, type OperatorControls } from './operator';
+import { databaseStep, externalCall } from './step-options';
+
+const { validatePrescription, recordDelivery } = proxyActivities<PrescriptionActivities>(databaseStep.activity);
+// The pharmacy network, the insurer and the carrier are other companies' systems: their refusals
+// (4xx) are thrown non-retryable and wait for a person; their outages are retried.
+const { enrollPatient, selectPharmacy, adjudicateClaim, createShippingLabel, trackShipment } =
+  proxyActivities<PrescriptionActivities>(externalCall.activity);
+const { requestPayment, recordPayment, expirePaymentLink } = proxyActivities<PaymentActivities>(databaseStep.activity);
+
+/**
+ * One workflow per prescription (the bridge starts it from `prescription.intake.received`): the
+ * seed's chain of workers as steps. Each step records its result with an audit row and announces
+ * it on the seed's topic. An invalid prescription, an ineligible patient, a rejected claim and an
+ * expired payment link are answers, not failures: the run ends in that state.
+ */
+export async function prescriptionFulfillmentWorkflow(request: PrescriptionRequest): Promise<FulfillmentState> {
+  const { prescriptionId, patient, medication, insurance } = request;
+  const state: FulfillmentState = { status: 'Validating', prescriptionId };
+  const operator = operatorControls();
+  const payments = awaitPayments(state);
+  setHandler(fulfillmentStateQuery, () => state);
+
+  const validation = await operator.step('validatePrescription', databaseStep, () => validatePrescription(request));
+  if (!validation.valid) return end('Invalid', validation.problems.join('; '));
+
+  state.status = 'Enrolling';
+  const enrollment = await operator.step('enrollPatient', externalCall, () => enrollPatient(request));
+  if (!enrollment.eligible) return end('Ineligible', enrollment.reason);
+
+  state.status = 'SelectingPharmacy';
+  const { ndc, quantity } = medication;
+  const pharmacy = await operator.step('selectPharmacy', externalCall, () =>
+    selectPharmacy({ prescriptionId, ndc, quantity, postalCode: patient.address.postalCode }),
+  );
+  state.pharmacyId = pharmacy.pharmacyId;
+
+  state.status = 'Adjudicating';
+  const claim = await operator.step('adjudicateClaim', externalCall, () =>
+    adjudicateClaim({ prescriptionId, ...insurance, ndc, quantity, pharmacyId: pharmacy.pharmacyId }),
+  );
+  state.claimId = claim.claimId;
+  if (claim.status === 'rejected') return end('ClaimRejected', claim.reason);
+  state.copayCents = claim.copayCents;
+
+  if (!(await collectPayment(operator, state, payments, request))) return end('PaymentExpired', 'the payment link expired unpaid');
+
+  state.status = 'Shipping';
+  const label = await operator.step('createShippingLabel', externalCall, () =>
+    createShippingLabel({ prescriptionId, patientId: patient.patientId, pharmacyId: pharmacy.pharmacyId }),
+  );
+  state.trackingNumber = label.trackingNumber;
+
+  state.status = 'InTransit';
+  const deliveredAt = await trackDelivery(operator, label.trackingNumber, request);
+  await operator.step('recordDelivery', databaseStep, () => recordDelivery({ prescriptionId, trackingNumber: label.trackingNumber, deliveredAt }));
+  state.deliveredAt = deliveredAt;
+  return deliveredAt ? end('Delivered') : end('DeliveryOverdue', `not delivered within ${request.timings.deliveryDeadline}`);
+
+  function end(status: FulfillmentStatus, reason?: string): FulfillmentState {
+    Object.assign(state, { status, reason });
+    log.info('Prescription fulfillment ended', { prescriptionId, status });
+    operator.setStatus(status === 'Delivered' || status === 'DeliveryOverdue' ? 'Completed' : 'Rejected');
+    return state;
+  }
+}
+
+/** Payments announced on `payment.completed`; the first one counts, later ones are only logged. */
+function awaitPayments(state: FulfillmentState): { received?: PaymentCompleted } {
+  const payments: { received?: PaymentCompleted } = {};
+  setHandler(paymentCompletedSignal, (payment) => {
+    if (!payments.received) payments.received = payment;
+    else if (payment.paymentId !== payments.received.paymentId) {
+      log.warn('A second payment arrived for the prescription; it needs a refund by hand', {
+        prescriptionId: state.prescriptionId,
+        paymentId: payment.paymentId,
+      });
+    }
+  });
+  return payments;
+}
+
+/**
+ * Asks for the copay. Nothing owed goes straight on; otherwise the run waits on a durable timer for
+ * the provider's `payment.completed` until the link expires, then closes the link. False: expired.
+ */
+async function collectPayment(
+  operator: OperatorControls,
+  state: FulfillmentState,
+  payments: { received?: PaymentCompleted },
+  { prescriptionId, timings }: PrescriptionRequest,
+): Promise<boolean> {
+  state.status = 'AwaitingPayment';
+  const expiresAt = new Date(Date.now() + ms(timings.paymentWindow)).toISOString();
+  const requested = await operator.step('requestPayment', databaseStep, () =>
+    requestPayment({ prescriptionId, amountCents: state.copayCents ?? 0, expiresAt }),
+  );
+  if (requested.status === 'NothingOwed') {
+    state.paymentId = requested.paymentId;
+    return true;
+  }
+  Object.assign(state, { paymentLinkId: requested.linkId, paymentLinkExpiresAt: requested.expiresAt });
+
+  const open = Date.parse(requested.expiresAt) - Date.now();
+  const paid = payments.received !== undefined || (open > 0 && (await condition(() => payments.received !== undefined, open)));
+  if (!paid) {
+    await operator.step('expirePaymentLink', databaseStep, () => expirePaymentLink({ prescriptionId, linkId: requested.linkId }));
+    return false;
+  }
+  const payment = payments.received!;
+  await operator.step('recordPayment', databaseStep, () => recordPayment(payment));
+  state.paymentId = payment.paymentId;
+  return true;
+}
+
+/**
+ * Asks the carrier where the parcel is every tracking interval, on durable timers (a worker restart
+ * or a week of waiting costs nothing), until it is delivered or the deadline passes.
+ */
+async function trackDelivery(operator: OperatorControls, trackingNumber: string, { timings }: PrescriptionRequest): Promise<string | undefined> {
+  const deadline = Date.now() + ms(timings.deliveryDeadline);
+  for (;;) {
+    const update = await operator.step('trackShipment', externalCall, () => trackShipment(trackingNumber));
+    if (update.status === 'delivered') return update.deliveredAt ?? new Date().toISOString();
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return undefined;
+    await sleep(Math.min(ms(timings.trackingInterval), remaining));
+  }
+}

@@ -1,0 +1,252 @@
+import type { Consumer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPrescriptionActivities } from '../../src/activities/prescription';
+import { createPaymentActivities } from '../../src/activities/prescription-payment';
+import { prescriptionRoutes } from '../../src/bridges/prescription-routes';
+import {
+  fulfillmentStateQuery,
+  prescriptionWorkflowId,
+  type FulfillmentState,
+  type PrescriptionTopics,
+} from '../../src/contracts/prescription';
+import { createCarrierService, ensureCarrierSchema, type CarrierService } from '../../src/partner-services/carrier';
+import type { StandIn } from '../../src/partner-services/http';
+import { createInsurerService, ensureInsurerSchema } from '../../src/partner-services/insurer';
+import { createPharmacyService, ensurePharmacySchema } from '../../src/partner-services/pharmacy';
+import { createPartnerClients } from '../../src/partners/clients';
+import type { prescriptionFulfillmentWorkflow } from '../../src/workflows';
+import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+
+const patientName = 'Zebulon Quixote-Fairweather';
+
+/**
+ * Kafka → bridge → Temporal → PostgreSQL, the partner systems over HTTP and back onto Kafka, all
+ * real. The pharmacy, insurer and carrier stand-ins run in this file on free ports, so it can make
+ * them fail without touching the ones the stack runs.
+ */
+describe('prescription fulfillment on the real stack', () => {
+  let stack: RealStack;
+  let topics: PrescriptionTopics;
+  let carrier: CarrierService;
+  let standIns: StandIn[];
+  let eventsConsumer: Consumer;
+  const emitted: Array<{ topic: string; event: Record<string, any>; headers: Record<string, string> }> = [];
+
+  beforeAll(async () => {
+    stack = await connectRealStack();
+    const id = stack.runId;
+    topics = {
+      intakeReceived: `prescription.intake.received-${id}`,
+      validationCompleted: `prescription.validation.completed-${id}`,
+      enrollmentCompleted: `patient.enrollment.completed-${id}`,
+      pharmacySelected: `pharmacy.selected-${id}`,
+      adjudicationCompleted: `insurance.adjudication.completed-${id}`,
+      paymentLinkCreated: `payment.link.created-${id}`,
+      paymentCompleted: `payment.completed-${id}`,
+      shipmentLabelCreated: `shipment.label.created-${id}`,
+    };
+    await stack.createTopics(...Object.values(topics));
+
+    await Promise.all([ensurePharmacySchema(stack.db), ensureInsurerSchema(stack.db), ensureCarrierSchema(stack.db)]);
+    const pharmacy = createPharmacyService(stack.db);
+    const insurer = createInsurerService(stack.db);
+    carrier = createCarrierService(stack.db);
+    standIns = [pharmacy, insurer, carrier];
+    const partners = createPartnerClients({
+      pharmacyUrl: await pharmacy.listen(0),
+      insurerUrl: await insurer.listen(0),
+      carrierUrl: await carrier.listen(0),
+      timeoutMs: 5_000,
+    });
+    Object.assign(carrier.delivery, { inTransitAfterMs: 500, deliveredAfterMs: 1_500 });
+
+    const taskQueue = `prescriptions-${id}`;
+    const deps = { db: stack.db, producer: stack.producer, actor: 'prescription-test-worker', topics };
+    await stack.startWorker(taskQueue, {
+      ...createPrescriptionActivities({ ...deps, partners }),
+      ...createPaymentActivities({ ...deps, paymentLinkBaseUrl: 'https://pay.example.com/links' }),
+    });
+    await stack.startBridge(
+      prescriptionRoutes({
+        taskQueue,
+        topics,
+        timings: { paymentWindow: '15 seconds', trackingInterval: '1 second', deliveryDeadline: '1 minute' },
+      }),
+    );
+
+    // What the existing consumers of the legacy topics would see.
+    eventsConsumer = stack.kafka.consumer({ groupId: `test-prescription-events-${id}` });
+    await eventsConsumer.connect();
+    const { intakeReceived: _intake, ...emittedTopics } = topics;
+    await eventsConsumer.subscribe({ topics: Object.values(emittedTopics), fromBeginning: true });
+    await eventsConsumer.run({
+      eachMessage: async ({ topic, message }) => {
+        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+        emitted.push({ topic, event: JSON.parse(message.value!.toString()), headers });
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await eventsConsumer?.disconnect();
+    await Promise.all((standIns ?? []).map((s) => s.close()));
+    await stack?.stop();
+  });
+
+  let sequence = 0;
+  /** Publishes an intake `times` times; returns its prescription ID. */
+  const publishIntake = async (changes: { payerId?: string; memberId?: string } = {}, times = 1): Promise<string> => {
+    const prescriptionId = `rx-${stack.runId}-${++sequence}`;
+    const intake = {
+      type: 'PRESCRIPTION_INTAKE_RECEIVED',
+      prescriptionId,
+      patient: {
+        patientId: `patient-${prescriptionId}`,
+        name: patientName,
+        dateOfBirth: '1961-02-03',
+        address: { line1: '7 Lighthouse Lane', city: 'Portsmouth', postalCode: '03801', country: 'US' },
+      },
+      prescriber: { npi: '1234567893', name: 'Dr. Test' },
+      medication: { ndc: '11111-0001-01', name: 'Metformin', quantity: 60 },
+      insurance: { payerId: changes.payerId ?? 'payer-standard', memberId: changes.memberId ?? `M-${prescriptionId}` },
+      writtenOn: new Date().toISOString().slice(0, 10),
+      receivedAt: new Date().toISOString(),
+    };
+    for (let i = 0; i < times; i++) {
+      await stack.publish(topics.intakeReceived, prescriptionId, intake, { 'correlation-id': `corr-${prescriptionId}` });
+    }
+    return prescriptionId;
+  };
+  const pay = (prescriptionId: string, paymentId = `pay-${prescriptionId}`) =>
+    stack.publish(topics.paymentCompleted, prescriptionId, { type: 'PAYMENT_COMPLETED', prescriptionId, paymentId, amountCents: 1500, paidAt: new Date().toISOString() }, {
+      'correlation-id': `corr-pay-${prescriptionId}`,
+    });
+  const handleOf = (prescriptionId: string) =>
+    stack.client.workflow.getHandle<typeof prescriptionFulfillmentWorkflow>(prescriptionWorkflowId(prescriptionId));
+  const untilStatus = (prescriptionId: string, status: string) =>
+    eventually(
+      () => handleOf(prescriptionId).query(fulfillmentStateQuery).catch(() => undefined),
+      (state) => state?.status === status,
+    );
+  /** The run's result, once the bridge has started it and it has ended. */
+  const resultOf = async (prescriptionId: string): Promise<FulfillmentState> =>
+    (await eventually(() => handleOf(prescriptionId).result().catch(() => undefined), Boolean, 90_000))!;
+  const auditOf = async (prescriptionId: string) =>
+    (
+      await stack.db.query<{ step: string; outcome: string; actor: string; workflow_id: string; correlation_id: string }>(
+        'SELECT step, outcome, actor, workflow_id, correlation_id FROM prescription_audit_log WHERE prescription_id = $1 ORDER BY id',
+        [prescriptionId],
+      )
+    ).rows;
+  const eventsOf = (prescriptionId: string) => emitted.filter((e) => e.event.prescriptionId === prescriptionId);
+
+  it('a prescription goes from intake to delivered: every seed event on its topic, an audit row per step, the correlation ID throughout', async () => {
+    const id = await publishIntake();
+    await untilStatus(id, 'AwaitingPayment');
+    await pay(id);
+    const outcome: FulfillmentState = await handleOf(id).result();
+    expect(outcome).toMatchObject({ status: 'Delivered', copayCents: 1500, paymentId: `pay-${id}`, deliveredAt: expect.any(String) });
+
+    const seedEvents = [
+      [topics.validationCompleted, 'PRESCRIPTION_VALIDATION_COMPLETED'],
+      [topics.enrollmentCompleted, 'PATIENT_ENROLLMENT_COMPLETED'],
+      [topics.pharmacySelected, 'PHARMACY_SELECTED'],
+      [topics.adjudicationCompleted, 'INSURANCE_ADJUDICATION_COMPLETED'],
+      [topics.paymentLinkCreated, 'PAYMENT_LINK_CREATED'],
+      [topics.shipmentLabelCreated, 'SHIPMENT_LABEL_CREATED'],
+    ];
+    // The provider's payment.completed (sent above) is on its topic too; these are the ones we emitted.
+    const ours = async () => eventsOf(id).filter((e) => e.topic !== topics.paymentCompleted);
+    const events = await eventually(ours, (found) => found.length >= seedEvents.length);
+    expect(events.map((e) => [e.topic, e.event.type])).toEqual(seedEvents);
+    for (const { event, headers } of events) {
+      expect(event).toMatchObject({ eventId: `${event.type}:${id}`, correlationId: `corr-${id}` });
+      expect(headers['correlation-id']).toBe(`corr-${id}`);
+      // Identifiers and decisions only: the patient's name never leaves the intake topic.
+      expect(JSON.stringify(event)).not.toContain(patientName);
+    }
+
+    const audit = await auditOf(id);
+    expect(audit.map((a) => [a.step, a.outcome])).toEqual([
+      ['validatePrescription', 'Valid'],
+      ['enrollPatient', 'Enrolled'],
+      ['selectPharmacy', 'Selected'],
+      ['adjudicateClaim', 'Approved'],
+      ['requestPayment', 'LinkCreated'],
+      ['recordPayment', 'Paid'],
+      ['createShippingLabel', 'LabelCreated'],
+      ['recordDelivery', 'Delivered'],
+    ]);
+    for (const row of audit) {
+      expect(row).toMatchObject({ actor: 'prescription-test-worker', workflow_id: prescriptionWorkflowId(id), correlation_id: `corr-${id}` });
+    }
+    const { rows } = await stack.db.query('SELECT status, payment_id, tracking_number FROM prescriptions WHERE prescription_id = $1', [id]);
+    expect(rows).toEqual([{ status: 'Delivered', payment_id: `pay-${id}`, tracking_number: outcome.trackingNumber }]);
+  });
+
+  it('a claim the insurer rejects ends the run as ClaimRejected, announced, with nothing asked of the patient', async () => {
+    const id = await publishIntake({ payerId: 'payer-formulary-strict' });
+    const outcome = await resultOf(id);
+    expect(outcome).toMatchObject({ status: 'ClaimRejected', reason: expect.stringContaining('formulary') });
+    const adjudication = await eventually(
+      async () => eventsOf(id).find((e) => e.event.type === 'INSURANCE_ADJUDICATION_COMPLETED'),
+      Boolean,
+    );
+    expect(adjudication!.event).toMatchObject({ approved: false, reason: expect.stringContaining('formulary') });
+    expect((await auditOf(id)).map((a) => a.step)).toEqual(['validatePrescription', 'enrollPatient', 'selectPharmacy', 'adjudicateClaim']);
+  });
+
+  it('an unpaid payment link expires: the run ends PaymentExpired, and a payment after that is parked for a person', async () => {
+    const id = await publishIntake();
+    const outcome = await resultOf(id);
+    expect(outcome).toMatchObject({ status: 'PaymentExpired' });
+    expect((await auditOf(id)).map((a) => [a.step, a.outcome]).slice(-2)).toEqual([
+      ['requestPayment', 'LinkCreated'],
+      ['expirePaymentLink', 'Expired'],
+    ]);
+
+    await pay(id, `late-${id}`);
+    const parked = await eventually(
+      async () => (await stack.db.query('SELECT reason FROM parked_events WHERE correlation_id = $1', [`corr-pay-${id}`])).rows,
+      (rows) => rows.length > 0,
+    );
+    expect(parked[0].reason).toContain(`payment late-${id}: the fulfillment run of prescription ${id} ended (PaymentExpired) without it`);
+  }, 120_000);
+
+  it('a carrier outage while labelling and tracking is retried by the run itself until the parcel is delivered', async () => {
+    carrier.faults.failNext = 3;
+    carrier.faults.failStatus = 503;
+    const before = carrier.requests;
+    const id = await publishIntake({ payerId: 'payer-full-coverage' });
+    const outcome = await resultOf(id);
+    expect(outcome).toMatchObject({ status: 'Delivered', paymentId: `nothing-owed-${id}` });
+    expect(carrier.faults.failNext).toBe(0);
+    // The three refused requests, then the label and at least one successful look.
+    expect(carrier.requests - before).toBeGreaterThanOrEqual(5);
+  }, 120_000);
+
+  it('the same intake delivered many times makes one run, one row and one audit row per step; our own payment event is a duplicate', async () => {
+    const id = await publishIntake({ payerId: 'payer-full-coverage' }, 5);
+    const outcome = await resultOf(id);
+    expect(outcome.status).toBe('Delivered');
+    const runs = [];
+    for await (const run of stack.client.workflow.list({ query: `WorkflowId = '${prescriptionWorkflowId(id)}'` })) runs.push(run);
+    expect(runs).toHaveLength(1);
+    const steps = (await auditOf(id)).map((a) => a.step);
+    expect(steps).toEqual([...new Set(steps)]);
+    expect((await stack.db.query('SELECT count(*)::int AS n FROM prescriptions WHERE prescription_id = $1', [id])).rows[0].n).toBe(1);
+    // The payment.completed we emitted for nothing owed reached the bridge too, and was not parked.
+    await eventually(async () => eventsOf(id).filter((e) => e.event.type === 'PAYMENT_COMPLETED'), (found) => found.length > 0);
+    const parked = await stack.db.query('SELECT reason FROM parked_events WHERE topic = $1 AND message_key = $2', [topics.paymentCompleted, id]);
+    expect(parked.rows).toEqual([]);
+  }, 120_000);
+
+  it('the audit log is append-only: the database refuses to update, delete or truncate it', async () => {
+    const id = await publishIntake({ payerId: 'payer-formulary-strict' });
+    await eventually(() => auditOf(id), (rows) => rows.length >= 4);
+    await expect(stack.db.query("UPDATE prescription_audit_log SET outcome = 'Forged' WHERE prescription_id = $1", [id])).rejects.toThrow(/append-only/);
+    await expect(stack.db.query('DELETE FROM prescription_audit_log WHERE prescription_id = $1', [id])).rejects.toThrow(/append-only/);
+    await expect(stack.db.query('TRUNCATE prescription_audit_log')).rejects.toThrow(/append-only/);
+    expect((await auditOf(id)).length).toBeGreaterThanOrEqual(4);
+  });
+});
