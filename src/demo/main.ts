@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   console.log('\nPrescriptions: each intake ends delivered or in the business outcome that stopped it:\n');
   await printPrescriptionOutcomes(client, producer, run, prescriptionStories);
   const parkedIntake = (await db.query(`SELECT id, reason FROM parked_events WHERE correlation_id = $1`, [`demo-${run}-rx7`])).rows[0];
-  console.log(`  ${`rx_${run}_7`.padEnd(24)} ${'malformed intake (parked for an operator)'.padEnd(46)} -> ${parkedIntake ? `parked #${parkedIntake.id}: ${parkedIntake.reason}` : 'pending'}`);
+  console.log(`  ${`rx_${run}_7`.padEnd(24)} ${'malformed intake (parked for an operator)'.padEnd(46)} -> ${parkedIntake ? `parked #${parkedIntake.id}: ${parkedIntake.reason.slice(0, 90)}…` : 'pending'}`);
   console.log(`  Audit log: psql ... -c "SELECT prescription_id, step, outcome, recorded_at FROM prescription_audit_log WHERE prescription_id LIKE 'rx_${run}_%' ORDER BY id"`);
   await client.connection.close();
 
