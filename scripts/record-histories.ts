@@ -38,7 +38,11 @@ import { createPurchaseToSessionsActivities } from '../src/pipelines/purchase-to
 import { traceClientInterceptors } from '../src/trace-interceptors';
 import { installTemporalRuntime } from '../src/workers/runtime';
 import { workflowCode } from '../src/workers/workflows-path';
-import { bookingWorkflow, purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../src/workflows';
+import { bookingWorkflow, prescriptionFulfillmentWorkflow, purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../src/workflows';
+import { createPrescriptionActivities } from '../src/activities/prescription';
+import { createPaymentActivities } from '../src/activities/prescription-payment';
+import { fulfillmentStateQuery, paymentCompletedSignal, prescriptionWorkflowId } from '../src/contracts/prescription';
+import { createPartnerClients, partnerClientOptions } from '../src/partners/clients';
 import { temporalCli } from '../test/support/temporal-cli';
 import { createTimeSkippingEnv } from '../test/support/time-skipping';
 
@@ -75,9 +79,13 @@ async function main(): Promise<void> {
   let failCaches = false;
   const real = createBookingActivities(db);
   const purchasePipeline = createPurchaseToSessionsActivities({ db, producer, redis, adminService: { url: adminUrl } });
+  // Prescriptions call the stack's partner stand-ins (scripts/stack.sh up starts them).
+  const prescriptionDeps = { db, producer, actor: 'record-histories' };
   const activities = {
     ...real,
     ...purchasePipeline,
+    ...createPrescriptionActivities({ ...prescriptionDeps, partners: createPartnerClients(partnerClientOptions(config)) }),
+    ...createPaymentActivities({ ...prescriptionDeps, paymentLinkBaseUrl: config.PAYMENT_LINK_BASE_URL }),
     recordBooking: async (...args: Parameters<typeof real.recordBooking>) => {
       if (failRecords) throw ApplicationFailure.create({ message: 'recorded outage' });
       return real.recordBooking(...args);
@@ -123,6 +131,31 @@ async function main(): Promise<void> {
     await window.signal(allocationEndedSignal);
     await window.result();
     return window.workflowId;
+  };
+  const prescription = (n: string, payerId = 'payer-standard') => {
+    const prescriptionId = `rx_rec_${run}_${n}`;
+    return client.workflow.start(prescriptionFulfillmentWorkflow, {
+      workflowId: prescriptionWorkflowId(prescriptionId),
+      taskQueue,
+      args: [
+        {
+          prescriptionId,
+          patient: {
+            patientId: `patient_rec_${run}_${n}`,
+            name: 'Recorded Patient',
+            dateOfBirth: '1970-01-01',
+            address: { line1: '1 Test Street', city: 'Testville', postalCode: '10001', country: 'US' },
+          },
+          prescriber: { npi: '1234567893', name: 'Dr. Recorder' },
+          medication: { ndc: '11111-0001-01', name: 'Metformin', quantity: 60 },
+          insurance: { payerId, memberId: `M_rec_${run}_${n}` },
+          writtenOn: '2030-01-01',
+          receivedAt: '2030-01-02T09:00:00Z',
+          trace,
+          timings: { paymentWindow: '5 seconds', trackingInterval: '2 seconds', deliveryDeadline: '1 minute' },
+        },
+      ],
+    });
   };
   const waitUntilParked = async (workflowId: string) => {
     const h = client.workflow.getHandle(workflowId);
@@ -227,6 +260,29 @@ async function main(): Promise<void> {
     'session-window-opened-then-ended': async () => {
       const h = await purchase('window');
       return endWindow((await h.result()).allocationId!);
+    },
+    'prescription-paid-and-delivered': async () => {
+      const h = await prescription('paid');
+      while ((await h.query(fulfillmentStateQuery)).status !== 'AwaitingPayment') await new Promise((r) => setTimeout(r, 200));
+      const { prescriptionId } = await h.query(fulfillmentStateQuery);
+      await h.signal(paymentCompletedSignal, { prescriptionId, paymentId: `pay_rec_${run}`, amountCents: 1500, paidAt: '2030-01-02T10:00:00Z' });
+      await h.result();
+      return h.workflowId;
+    },
+    'prescription-nothing-owed-delivered': async () => {
+      const h = await prescription('covered', 'payer-full-coverage');
+      await h.result();
+      return h.workflowId;
+    },
+    'prescription-claim-rejected': async () => {
+      const h = await prescription('rejected', 'payer-formulary-strict');
+      await h.result();
+      return h.workflowId;
+    },
+    'prescription-payment-expired': async () => {
+      const h = await prescription('expired');
+      await h.result();
+      return h.workflowId;
     },
   };
 
