@@ -2,10 +2,11 @@
 # A second stack for `npm run chaos` and `npm run bench`, never the shared one on the default
 # ports: its own state directory and a free block of ports (the install cache is shared). Sourced.
 
-# isolated_stack NAME KEPT_DIR BASE OFFSET×7: sets STACK_STATE_DIR (KEPT_DIR, or a fresh temp
+# isolated_stack NAME KEPT_DIR BASE OFFSET×8: sets STACK_STATE_DIR (KEPT_DIR, or a fresh temp
 # directory) and the stack's ports, each BASE + its OFFSET (Temporal, its UI, Kafka, its controller,
-# PostgreSQL, Redis, the admin service), moved up by 10 at a time until every one is free; then
-# exports what the workers, bridges and the run itself read (src/config.ts).
+# PostgreSQL, Redis, the admin service, the codec server), moved up by 10 at a time until every one
+# is free; then exports what the workers, bridges and the run itself read (src/config.ts), the
+# key ring and token this stack writes into its own state directory included.
 isolated_stack() {
   local name=$1 kept=$2 base=$3 shift_by b p all_free=0 ports
   shift 3
@@ -26,14 +27,18 @@ isolated_stack() {
   done
   [ "$all_free" = 1 ] || { echo "$name: no free block of ports from $base" >&2; exit 1; }
   export TEMPORAL_PORT=${ports[0]} TEMPORAL_UI_PORT=${ports[1]} KAFKA_PORT=${ports[2]} \
-    KAFKA_CONTROLLER_PORT=${ports[3]} PGPORT=${ports[4]} REDIS_PORT=${ports[5]} ADMIN_SERVICE_PORT=${ports[6]}
+    KAFKA_CONTROLLER_PORT=${ports[3]} PGPORT=${ports[4]} REDIS_PORT=${ports[5]} ADMIN_SERVICE_PORT=${ports[6]} \
+    CODEC_SERVER_PORT=${ports[7]}
   export TEMPORAL_ADDRESS="127.0.0.1:$TEMPORAL_PORT" \
     TEMPORAL_UI_URL="http://127.0.0.1:$TEMPORAL_UI_PORT" \
     KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" \
     DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$PGPORT/pipelines" \
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
-    ADMIN_SERVICE_URL="http://127.0.0.1:$ADMIN_SERVICE_PORT"
-  echo "==> $name stack: state $STACK_STATE_DIR; Temporal $TEMPORAL_PORT (UI $TEMPORAL_UI_PORT), Kafka $KAFKA_PORT/$KAFKA_CONTROLLER_PORT, PostgreSQL $PGPORT, Redis $REDIS_PORT, admin service $ADMIN_SERVICE_PORT"
+    ADMIN_SERVICE_URL="http://127.0.0.1:$ADMIN_SERVICE_PORT" \
+    CODEC_SERVER_URL="http://127.0.0.1:$CODEC_SERVER_PORT" \
+    PAYLOAD_KEY_RING_FILE="$STACK_STATE_DIR/secrets/payload-key-ring.json" \
+    CODEC_SERVER_TOKEN_FILE="$STACK_STATE_DIR/secrets/codec-server-token"
+  echo "==> $name stack: state $STACK_STATE_DIR; Temporal $TEMPORAL_PORT (UI $TEMPORAL_UI_PORT), Kafka $KAFKA_PORT/$KAFKA_CONTROLLER_PORT, PostgreSQL $PGPORT, Redis $REDIS_PORT, admin service $ADMIN_SERVICE_PORT, codec server $CODEC_SERVER_PORT"
 }
 
 # stop_isolated_stack NAME ENTRY_PATTERN: the processes the run left behind (it stops them itself

@@ -5,13 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-modules.sh
+# Resolved as scripts/stack/lib.sh does, and exported so every process started here finds this
+# stack's payload key ring in it (src/config.ts defaults PAYLOAD_KEY_RING_FILE to its secrets/).
+export STACK_STATE_DIR="${STACK_STATE_DIR:-$HOME/.local/state/temporal-pipelines}"
 bash scripts/stack.sh up
 node --import tsx src/migrate.ts
 # Workers load prebuilt workflow bundles instead of running webpack at every (re)start.
 export WORKFLOW_BUNDLE_DIR="$PWD/build/workflows"
 node --import tsx scripts/build-workflows.ts "$WORKFLOW_BUNDLE_DIR"
 
-logs="${STACK_STATE_DIR:-$HOME/.local/state/temporal-pipelines}/logs"
+logs="$STACK_STATE_DIR/logs"
 mkdir -p "$logs"
 pids=()
 cleanup() {
