@@ -33,8 +33,9 @@ export interface CodecServer {
   close(): Promise<void>;
 }
 
+// Protobuf JSON leaves out empty fields: the CLI sends `{}` for no payloads, and `{}` for an empty one.
 const jsonPayloads = z.object({
-  payloads: z.array(z.object({ metadata: z.record(z.string(), z.string()).nullish(), data: z.string().nullish() })),
+  payloads: z.array(z.object({ metadata: z.record(z.string(), z.string()).nullish(), data: z.string().nullish() })).default([]),
 });
 type JsonPayload = z.infer<typeof jsonPayloads>['payloads'][number];
 

@@ -56,6 +56,12 @@ describe('the codec server', () => {
     expect((await post('/decode', encoded)).payloads).toEqual([plain]);
   });
 
+  it('takes an empty body for no payloads, as the CLI sends one (protobuf JSON leaves out an empty list)', async () => {
+    const res = await fetch(`${url}/encode`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '{}' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ payloads: [] });
+  });
+
   it('answers the Web UI origin\'s CORS preflight, with credentials and the headers the UI sends', async () => {
     const res = await fetch(`${url}/decode`, {
       method: 'OPTIONS',
