@@ -45,7 +45,7 @@ import { traceClientInterceptors } from '../src/trace-interceptors';
 import { installTemporalRuntime } from '../src/workers/runtime';
 import { workflowCode } from '../src/workers/workflows-path';
 import { bookingWorkflow, purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../src/workflows';
-import { temporalCli } from '../test/support/temporal-cli';
+import { temporalCliRaw } from '../test/support/temporal-cli';
 import { createTimeSkippingEnv } from '../test/support/time-skipping';
 
 const HISTORY_VERSION = process.env.HISTORY_VERSION ?? 'v1';
@@ -249,7 +249,7 @@ async function main(): Promise<void> {
       // Starts and signals carry the trace as a header, as the bridge's do.
       const workflowId = await withTrace(trace, scenario);
       // The CLI's JSON is the format Temporal documents for replay (and the Web UI downloads).
-      await writeFile(file, await temporalCli('workflow', 'show', '--workflow-id', workflowId, '--output', 'json'));
+      await writeFile(file, await temporalCliRaw('workflow', 'show', '--workflow-id', workflowId, '--output', 'json'));
       console.log(`recorded ${path.relative(process.cwd(), file)}`);
     }
   });

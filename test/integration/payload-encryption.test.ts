@@ -8,7 +8,7 @@ import { bookingRequestedSignal, bookingStateQuery, bookingWorkflowId, cancellat
 import { bookingWorkflow } from '../../src/workflows';
 import { bookingRequested } from '../support/booking-events';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
-import { temporalCli } from '../support/temporal-cli';
+import { temporalCliRaw } from '../support/temporal-cli';
 
 interface JsonPayload {
   metadata?: Record<string, string>;
@@ -70,18 +70,18 @@ describe('payload encryption on the real stack', () => {
       (state) => state?.status === 'Accepted',
     );
 
-    const stored = await temporalCli('workflow', 'show', '--workflow-id', workflowId, '--output', 'json');
+    const stored = await temporalCliRaw('workflow', 'show', '--workflow-id', workflowId, '--output', 'json');
     expect(payloadsIn(JSON.parse(stored)).length).toBeGreaterThan(0);
     expect(readable(stored)).not.toContain(userId);
     expect(stored).toContain(workflowId); // workflow IDs stay plain: they carry the booking ID only
 
     const token = readFileSync(stack.config.CODEC_SERVER_TOKEN_FILE, 'utf8').trim();
     const codecArgs = ['--codec-endpoint', stack.config.CODEC_SERVER_URL];
-    const decoded = await temporalCli('workflow', 'show', '--workflow-id', workflowId, '--output', 'json', ...codecArgs, '--codec-auth', `Bearer ${token}`);
+    const decoded = await temporalCliRaw('workflow', 'show', '--workflow-id', workflowId, '--output', 'json', ...codecArgs, '--codec-auth', `Bearer ${token}`);
     expect(readable(decoded)).toContain(userId);
 
     // The codec server answers 401; the CLI keeps retrying until its deadline, and prints nothing decoded.
-    const refused = await temporalCli(
+    const refused = await temporalCliRaw(
       'workflow', 'show', '--workflow-id', workflowId, '--output', 'json', ...codecArgs, '--codec-auth', 'Bearer wrong-token', '--command-timeout', '3s',
     ).then((out) => `succeeded: ${out}`, (err: Error) => `failed: ${err.message}`);
     expect(refused).toMatch(/^failed: /);
