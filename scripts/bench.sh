@@ -24,7 +24,7 @@ source scripts/isolated-stack.sh
 export STACK_TEMPORAL_PROFILE="${STACK_TEMPORAL_PROFILE:-dev}"
 # From 18000 (chaos runs start at 17000); Temporal's gRPC port keeps room
 # above it for the ports a full server derives from it.
-isolated_stack bench "${BENCH_STATE_DIR:-}" "${BENCH_PORT_BASE:-18000}" 233 833 592 593 432 379 10 11 12 13
+isolated_stack bench "${BENCH_STATE_DIR:-}" "${BENCH_PORT_BASE:-18000}" 233 833 592 593 432 379 10 11 12 13 88
 
 cleanup() {
   local rc=$?

@@ -14,7 +14,7 @@ if [ ! -x /usr/bin/chromium ]; then
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 fi
 bash scripts/ensure-node-modules.sh
-running=$(bash scripts/stack.sh status | grep -cE '^(postgres|redis|kafka|temporal|temporal-ui) +running ' || true)
-[ "$running" -eq 5 ] || bash scripts/stack.sh up
+running=$(bash scripts/stack.sh status | grep -cE "^(postgres|redis|kafka|temporal|temporal-ui|codec-server) +running " || true)
+[ "$running" -eq 6 ] || bash scripts/stack.sh up
 # The pipeline's own logs (the outage's failed attempts are warnings) would bury the check lines.
 LOG_LEVEL=${LOG_LEVEL:-error} exec npx tsx scripts/check-web-ui.ts

@@ -5,8 +5,13 @@
  * NeedsAttention list, ends the outage, retries the run with the CLI as an operator would, and
  * checks again. One PASS/FAIL line per check, screenshots in the folder it prints, exit 1 if any
  * check failed. Run through scripts/check-web-ui.sh, which installs Chromium and starts the stack.
+ *
+ * Payloads are encrypted (src/codec): first it checks that a browser without the codec server's
+ * token sees only ciphertext, then signs the browser in at the codec server's /login with the
+ * stack's token and turns on the UI's "Include cross-origin credentials" for this browser, as an
+ * operator does once, and checks the same pages show the decoded payloads.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Locator, type Page } from 'playwright-core';
@@ -75,7 +80,19 @@ async function main(): Promise<void> {
     const workflowsPage = `${stack.config.TEMPORAL_UI_URL}/namespaces/${stack.config.TEMPORAL_NAMESPACE}/workflows`;
     const runPage = `${workflowsPage}/${encodeURIComponent(workflowId)}`;
 
-    console.log('While parked:');
+    console.log('Without the codec server token:');
+    await page.goto(runPage);
+    await check('the Input is ciphertext: encrypted, without the user', page, '0-encrypted-input', async () => {
+      const text = await sectionText(page, 'Input');
+      // The UI shows the payload as stored: metadata values in base64, the data ciphertext.
+      const encrypted = Buffer.from('binary/encrypted').toString('base64');
+      return [...(text.includes(userId) ? [`no "${userId}" in ${JSON.stringify(text.slice(0, 200))}`] : []), ...(await missing(text, [encrypted, '"encryption-key-id"']))];
+    });
+
+    await signInToCodecServer(page, stack.config.CODEC_SERVER_URL, readFileSync(stack.config.CODEC_SERVER_TOKEN_FILE, 'utf8').trim());
+    await useCodecServerWithCredentials(page, stack.config.TEMPORAL_UI_URL, stack.config.CODEC_SERVER_URL);
+
+    console.log('While parked (signed in to the codec server):');
     await page.goto(runPage);
     await check('the Input is the booking event', page, '1-parked-history', () =>
       missing(sectionText(page, 'Input'), [`"bookingId": "${bookingId}"`, `"userId": "${userId}"`]),
@@ -171,6 +188,32 @@ async function main(): Promise<void> {
     if (last.length) failures++;
     console.log(last.length ? `FAIL ${what}: expected ${last.join('; ')} (${file})` : `PASS ${what}`);
   }
+}
+
+/**
+ * What an operator does once per browser: signs in at the codec server's form with the token (it
+ * sets an HttpOnly session cookie for the codec server's host)...
+ */
+async function signInToCodecServer(page: Page, codecServerUrl: string, token: string): Promise<void> {
+  await page.goto(`${codecServerUrl}/login`);
+  await page.locator('input[name=token]').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('Signed in').waitFor({ timeout: 5_000 });
+}
+
+/**
+ * ...and in the Web UI's codec server settings chooses "Use my browser setting", the same endpoint,
+ * and "Include cross-origin credentials" (the dev server cannot set that one for everybody). The UI
+ * keeps these three in the browser's localStorage under these names; set here as its dialog does.
+ */
+async function useCodecServerWithCredentials(page: Page, uiUrl: string, codecServerUrl: string): Promise<void> {
+  await page.goto(uiUrl);
+  const settings = { endpoint: JSON.stringify(codecServerUrl), overrideRemoteCodecConfiguration: 'true', includeCredentials: 'true' };
+  // Runs in the page; this project's types have no DOM, so the browser's storage is reached by name.
+  await page.evaluate((entries) => {
+    const storage = (globalThis as unknown as { localStorage: { setItem(k: string, v: string): void } }).localStorage;
+    for (const [key, value] of entries) storage.setItem(key, value);
+  }, Object.entries(settings));
 }
 
 /** Which of `wanted` the text does not contain. */

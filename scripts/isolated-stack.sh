@@ -2,18 +2,17 @@
 # A second stack for `npm run chaos` and `npm run bench`, never the shared one on the default
 # ports: its own state directory and a free block of ports (the install cache is shared). Sourced.
 
-# isolated_stack NAME KEPT_DIR BASE OFFSET×10: sets STACK_STATE_DIR (KEPT_DIR, or a fresh temp
+# isolated_stack NAME KEPT_DIR BASE OFFSET×11: sets STACK_STATE_DIR (KEPT_DIR, or a fresh temp
 # directory) and the stack's ports, each BASE + its OFFSET (Temporal, its UI, Kafka, its controller,
-# PostgreSQL, Redis, the admin service, the pharmacy, insurer and carrier stand-ins), moved up by 10
-# at a time until every one is free; then exports what the workers, bridges and the run itself read
-# (src/config.ts). Given only the first 7 offsets (callers older than the partner stand-ins), the
-# partners take the three ports after the admin service's.
+# PostgreSQL, Redis, the admin service, the pharmacy, insurer and carrier stand-ins, the codec
+# server), moved up by 10 at a time until every one is free; then exports what the workers, bridges
+# and the run itself read (src/config.ts), the key ring and token this stack writes into its own
+# state directory included.
 isolated_stack() {
   local name=$1 kept=$2 base=$3 shift_by b p all_free=0 ports offsets
   shift 3
   offsets=("$@")
-  if [ "${#offsets[@]}" -eq 7 ]; then offsets+=($((offsets[6] + 1)) $((offsets[6] + 2)) $((offsets[6] + 3))); fi
-  [ "${#offsets[@]}" -eq 10 ] || { echo "$name: isolated_stack wants 7 or 10 port offsets, got ${#offsets[@]}" >&2; exit 1; }
+  [ "${#offsets[@]}" -eq 11 ] || { echo "$name: isolated_stack wants 11 port offsets, got ${#offsets[@]}" >&2; exit 1; }
   if [ -n "$kept" ]; then
     mkdir -p "$kept"
     STACK_STATE_DIR=$(cd "$kept" && pwd)
@@ -32,7 +31,8 @@ isolated_stack() {
   [ "$all_free" = 1 ] || { echo "$name: no free block of ports from $base" >&2; exit 1; }
   export TEMPORAL_PORT=${ports[0]} TEMPORAL_UI_PORT=${ports[1]} KAFKA_PORT=${ports[2]} \
     KAFKA_CONTROLLER_PORT=${ports[3]} PGPORT=${ports[4]} REDIS_PORT=${ports[5]} ADMIN_SERVICE_PORT=${ports[6]} \
-    PHARMACY_SERVICE_PORT=${ports[7]} INSURER_SERVICE_PORT=${ports[8]} CARRIER_SERVICE_PORT=${ports[9]}
+    PHARMACY_SERVICE_PORT=${ports[7]} INSURER_SERVICE_PORT=${ports[8]} CARRIER_SERVICE_PORT=${ports[9]} \
+    CODEC_SERVER_PORT=${ports[10]}
   export TEMPORAL_ADDRESS="127.0.0.1:$TEMPORAL_PORT" \
     TEMPORAL_UI_URL="http://127.0.0.1:$TEMPORAL_UI_PORT" \
     KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" \
@@ -41,8 +41,11 @@ isolated_stack() {
     ADMIN_SERVICE_URL="http://127.0.0.1:$ADMIN_SERVICE_PORT" \
     PHARMACY_SERVICE_URL="http://127.0.0.1:$PHARMACY_SERVICE_PORT" \
     INSURER_SERVICE_URL="http://127.0.0.1:$INSURER_SERVICE_PORT" \
-    CARRIER_SERVICE_URL="http://127.0.0.1:$CARRIER_SERVICE_PORT"
-  echo "==> $name stack: state $STACK_STATE_DIR; Temporal $TEMPORAL_PORT (UI $TEMPORAL_UI_PORT), Kafka $KAFKA_PORT/$KAFKA_CONTROLLER_PORT, PostgreSQL $PGPORT, Redis $REDIS_PORT, admin service $ADMIN_SERVICE_PORT, partners $PHARMACY_SERVICE_PORT-$CARRIER_SERVICE_PORT"
+    CARRIER_SERVICE_URL="http://127.0.0.1:$CARRIER_SERVICE_PORT" \
+    CODEC_SERVER_URL="http://127.0.0.1:$CODEC_SERVER_PORT" \
+    PAYLOAD_KEY_RING_FILE="$STACK_STATE_DIR/secrets/payload-key-ring.json" \
+    CODEC_SERVER_TOKEN_FILE="$STACK_STATE_DIR/secrets/codec-server-token"
+  echo "==> $name stack: state $STACK_STATE_DIR; Temporal $TEMPORAL_PORT (UI $TEMPORAL_UI_PORT), Kafka $KAFKA_PORT/$KAFKA_CONTROLLER_PORT, PostgreSQL $PGPORT, Redis $REDIS_PORT, admin service $ADMIN_SERVICE_PORT, partners $PHARMACY_SERVICE_PORT-$CARRIER_SERVICE_PORT, codec server $CODEC_SERVER_PORT"
 }
 
 # stop_isolated_stack NAME ENTRY_PATTERN: the processes the run left behind (it stops them itself

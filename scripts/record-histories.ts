@@ -3,6 +3,12 @@
  * replay tests. Run after a workflow change is released: `npm run record-histories`.
  * Existing files are kept (they are the old versions that must still replay); a file is written
  * only when its name is new, so bump HISTORY_VERSION when recording after a change.
+ *
+ * Recorded WITHOUT the payload codec (src/codec), on purpose: its client and workers store their
+ * test data in clear text, so the committed histories replay on any machine whatever its key ring
+ * (a history written through the codec would need this machine's keys, and `fetchHistory()` and the
+ * CLI return payloads as stored). The codec passes unencrypted payloads through, so the workers,
+ * which do encrypt, replay these histories as they are. Nothing here is personal data.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -43,7 +49,7 @@ import { createPrescriptionActivities } from '../src/activities/prescription';
 import { createPaymentActivities } from '../src/activities/prescription-payment';
 import { fulfillmentStateQuery, paymentCompletedSignal, prescriptionWorkflowId } from '../src/contracts/prescription';
 import { createPartnerClients, partnerClientOptions } from '../src/partners/clients';
-import { temporalCli } from '../test/support/temporal-cli';
+import { temporalCliRaw } from '../test/support/temporal-cli';
 import { createTimeSkippingEnv } from '../test/support/time-skipping';
 
 const HISTORY_VERSION = process.env.HISTORY_VERSION ?? 'v1';
@@ -53,7 +59,8 @@ async function main(): Promise<void> {
   installTemporalRuntime();
   const config = loadConfig();
   const db = createPool(config);
-  const client = await createTemporalClient(config);
+  // No payload codec: see the top of this file.
+  const client = await createTemporalClient(config, {});
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const run = randomUUID().slice(0, 8);
   const taskQueue = `record-${run}`;
@@ -95,6 +102,7 @@ async function main(): Promise<void> {
       return purchasePipeline.invalidateStudentCaches(...args);
     },
   };
+  // No dataConverter, like the client above: the histories must hold clear text.
   const worker = await Worker.create({ connection, taskQueue, ...workflowCode, activities });
   const trace = { correlationId: `record-${run}`, baggage: 'recorded=true' };
   const booking = (bookingId: string, roomId = room) => ({
@@ -297,7 +305,7 @@ async function main(): Promise<void> {
       // Starts and signals carry the trace as a header, as the bridge's do.
       const workflowId = await withTrace(trace, scenario);
       // The CLI's JSON is the format Temporal documents for replay (and the Web UI downloads).
-      await writeFile(file, await temporalCli('workflow', 'show', '--workflow-id', workflowId, '--output', 'json'));
+      await writeFile(file, await temporalCliRaw('workflow', 'show', '--workflow-id', workflowId, '--output', 'json'));
       console.log(`recorded ${path.relative(process.cwd(), file)}`);
     }
   });
@@ -410,6 +418,7 @@ async function recordOnTestServer(): Promise<void> {
       continue;
     }
     env = await createTimeSkippingEnv();
+    // Without the codec, as above (createTimeSkippingEnv's own client encrypts; only its sleep is used).
     client = new Client({ connection: env.connection, interceptors: traceClientInterceptors });
     try {
       const taskQueue = `record-test-server-${randomUUID()}`;

@@ -62,7 +62,8 @@ print_summary() {
 
 Local stack is up:
   Temporal gRPC    $STACK_HOST:$TEMPORAL_PORT (namespace default, profile $STACK_TEMPORAL_PROFILE)
-  Temporal Web UI  http://$STACK_HOST:$TEMPORAL_UI_PORT
+  Temporal Web UI  http://$STACK_HOST:$TEMPORAL_UI_PORT  (payloads decoded after signing in at $(codec_server_url)/login)
+  Codec server     $(codec_server_url)  (token: $STACK_SECRETS_DIR/codec-server-token)
   Kafka            $(kafka_bootstrap)
   Postgres         $(postgres_url)
   Redis            $(redis_url)
@@ -72,12 +73,19 @@ Local stack is up:
 EOF
 }
 
+# A development payload key ring and codec server token, written once and never overwritten: a new
+# key ring would make every payload already stored unreadable. Mode 0600 in a 0700 directory.
+ensure_secrets() {
+  (cd "$STACK_DIR/../.." && node --import tsx scripts/payload-keys.ts ensure) || die "cannot write the payload key ring and token into $STACK_SECRETS_DIR"
+}
+
 cmd_up() {
   local start
   start=$(now_s)
   ensure_dirs
   # Topics and search attributes are declared in TypeScript (src/pipelines, src/contracts).
   bash "$STACK_DIR/../ensure-node-modules.sh"
+  ensure_secrets
   STACK_RUN_TMP=$(mktemp -d)
   export STACK_RUN_TMP
   trap 'rm -rf "$STACK_RUN_TMP"' EXIT
@@ -85,6 +93,7 @@ cmd_up() {
   run_hook test-server.sh install
   run_hook admin-service.sh up
   run_hook partner-services.sh up
+  run_hook codec-server.sh up
   print_summary
   log "up took $(($(now_s) - start))s"
 }
@@ -93,6 +102,7 @@ cmd_down() {
   ensure_dirs
   run_hook admin-service.sh down || warn "admin-service.sh down failed"
   run_hook partner-services.sh down || warn "partner-services.sh down failed"
+  run_hook codec-server.sh down || warn "codec-server.sh down failed"
   # The server profile's Temporal writes to PostgreSQL while it shuts down, so it stops first.
   if [ "$STACK_TEMPORAL_PROFILE" = server ]; then
     (STACK_COMPONENT=temporal temporal_down)
@@ -108,6 +118,7 @@ cmd_status() {
   status_line temporal-ui "$ui" "http://$STACK_HOST:$TEMPORAL_UI_PORT"
   if [ -f "$STACK_DIR/admin-service.sh" ]; then bash "$STACK_DIR/admin-service.sh" status; fi
   if [ -f "$STACK_DIR/partner-services.sh" ]; then bash "$STACK_DIR/partner-services.sh" status; fi
+  if [ -f "$STACK_DIR/codec-server.sh" ]; then bash "$STACK_DIR/codec-server.sh" status; fi
   echo "logs: $STACK_LOG_DIR"
 }
 

@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-modules.sh
+# Resolved as scripts/stack/lib.sh does, and exported so every process started here finds this
+# stack's payload key ring in it (src/config.ts defaults PAYLOAD_KEY_RING_FILE to its secrets/).
+export STACK_STATE_DIR="${STACK_STATE_DIR:-$HOME/.local/state/temporal-pipelines}"
 bash scripts/stack.sh up
 node --import tsx src/migrate.ts
 # Workers load prebuilt workflow bundles instead of running webpack at every (re)start.
@@ -17,7 +20,7 @@ export PRESCRIPTION_PAYMENT_WINDOW="${PRESCRIPTION_PAYMENT_WINDOW:-40 seconds}"
 export PRESCRIPTION_TRACKING_INTERVAL="${PRESCRIPTION_TRACKING_INTERVAL:-3 seconds}"
 export PRESCRIPTION_DELIVERY_DEADLINE="${PRESCRIPTION_DELIVERY_DEADLINE:-10 minutes}"
 
-logs="${STACK_STATE_DIR:-$HOME/.local/state/temporal-pipelines}/logs"
+logs="$STACK_STATE_DIR/logs"
 mkdir -p "$logs"
 pids=()
 cleanup() {

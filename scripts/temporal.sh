@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run temporal -- <args>`: the pinned temporal CLI that `npm run stack` built, talking to
-# the stack's dev server unless --address or TEMPORAL_ADDRESS names another one.
+# the stack's dev server unless --address or TEMPORAL_ADDRESS names another one, and decoding
+# payloads through the stack's codec server.
 set -euo pipefail
 STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/stack"
 # shellcheck source=scripts/stack/lib.sh
@@ -13,4 +14,13 @@ STACK_COMPONENT=temporal
 # An environment default rather than an --address flag: the CLI lets a flag override it, and
 # commands without a server connection (--version, server start-dev) reject the flag.
 export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-$(temporal_address)}"
+# Payloads are encrypted (src/codec): against the local stack, decode them through its codec server
+# with its token, unless the caller set these. Passed in the environment, not as flags, so the
+# token does not show in `ps`.
+token_file="${CODEC_SERVER_TOKEN_FILE:-$STACK_SECRETS_DIR/codec-server-token}"
+if [ -z "${TEMPORAL_CODEC_ENDPOINT:-}" ] && [ -r "$token_file" ]; then
+  export TEMPORAL_CODEC_ENDPOINT="${CODEC_SERVER_URL:-$(codec_server_url)}"
+  TEMPORAL_CODEC_AUTH="Bearer $(tr -d '[:space:]' <"$token_file")"
+  export TEMPORAL_CODEC_AUTH
+fi
 exec "$TEMPORAL_BIN" "$@"

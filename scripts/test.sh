@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-modules.sh
+# Resolved as scripts/stack/lib.sh does, so the tests read the key ring and token of the stack
+# they run against (src/config.ts defaults both to its secrets/ directory).
+export STACK_STATE_DIR="${STACK_STATE_DIR:-$HOME/.local/state/temporal-pipelines}"
 bash scripts/stack.sh up   # includes the time-skipping test server
 npx tsc --noEmit
 exec npx vitest run "$@"

@@ -1,5 +1,7 @@
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -53,6 +55,16 @@ const schema = z.object({
   PRESCRIPTION_PAYMENT_WINDOW: duration.default('3 days'),
   PRESCRIPTION_TRACKING_INTERVAL: duration.default('4 hours'),
   PRESCRIPTION_DELIVERY_DEADLINE: duration.default('10 days'),
+  /**
+   * The payload encryption keys (JSON, see src/codec/key-ring.ts). Never in the repository: the
+   * local stack generates one into its state directory; docker-compose mounts one as a secret.
+   */
+  PAYLOAD_KEY_RING_FILE: z.string().min(1),
+  /** Where the codec server (src/codec-server) listens, and where the Web UI and the CLI reach it. */
+  CODEC_SERVER_URL: z.string().url().default('http://127.0.0.1:8088'),
+  CODEC_SERVER_PORT: z.coerce.number().int().positive().default(8088),
+  /** The codec server's access token (one line); whoever holds it can read every payload. */
+  CODEC_SERVER_TOKEN_FILE: z.string().min(1),
   /** Names the process in every log line (workers, bridges, admin-service, ...). */
   SERVICE_NAME: z.string().default('temporal-pipelines'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -88,8 +100,26 @@ const schema = z.object({
 
 export type Config = z.infer<typeof schema>;
 
+/**
+ * The secret files default to the local stack's, in its state directory resolved as
+ * scripts/stack/lib.sh does (an empty STACK_STATE_DIR counts as unset), so a process started
+ * against an isolated stack finds that stack's keys when it has its STACK_STATE_DIR.
+ */
+function secretFileDefaults(env: NodeJS.ProcessEnv) {
+  const stateDir = env.STACK_STATE_DIR || path.join(env.HOME || homedir(), '.local', 'state', 'temporal-pipelines');
+  return {
+    PAYLOAD_KEY_RING_FILE: path.join(stateDir, 'secrets', 'payload-key-ring.json'),
+    CODEC_SERVER_TOKEN_FILE: path.join(stateDir, 'secrets', 'codec-server-token'),
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = schema.safeParse(env);
+  const defaults = secretFileDefaults(env);
+  const parsed = schema.safeParse({
+    ...env,
+    PAYLOAD_KEY_RING_FILE: env.PAYLOAD_KEY_RING_FILE || defaults.PAYLOAD_KEY_RING_FILE,
+    CODEC_SERVER_TOKEN_FILE: env.CODEC_SERVER_TOKEN_FILE || defaults.CODEC_SERVER_TOKEN_FILE,
+  });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`Invalid configuration: ${problems}`);

@@ -1,7 +1,9 @@
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
+import { dataConverterFor } from './codec/data-converter';
 import type { Config } from './config';
 import { logger } from './logger';
 import { traceClientInterceptors } from './trace-interceptors';
@@ -46,11 +48,15 @@ export function createPool(config: Config, max = 10, queryTimeoutMs?: number): P
 /**
  * Connects lazily: a bridge started while Temporal is down still runs, and its calls fail and are
  * retried with backoff until the server is back, instead of the process exiting at start-up.
- * Starts and signals carry the current trace as a header (see `withTrace`).
+ * Starts and signals carry the current trace as a header (see `withTrace`). Payloads and failures
+ * are encrypted with the configured key ring (src/codec), as the workers' are.
  */
-export async function createTemporalClient(config: Config): Promise<Client> {
+export async function createTemporalClient(
+  config: Config,
+  dataConverter: DataConverter = dataConverterFor(config),
+): Promise<Client> {
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
-  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: traceClientInterceptors });
+  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: traceClientInterceptors, dataConverter });
 }
 
 /**

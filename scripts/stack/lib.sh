@@ -29,9 +29,13 @@ REDIS_PORT="${REDIS_PORT:-6379}"
 PHARMACY_SERVICE_PORT="${PHARMACY_SERVICE_PORT:-3011}"
 INSURER_SERVICE_PORT="${INSURER_SERVICE_PORT:-3012}"
 CARRIER_SERVICE_PORT="${CARRIER_SERVICE_PORT:-3013}"
+# The codec server (scripts/stack/codec-server.sh); the Web UI is started pointing at it.
+CODEC_SERVER_PORT="${CODEC_SERVER_PORT:-8088}"
+# Generated once by `up` (scripts/payload-keys.ts ensure); src/config.ts finds them here by default.
+STACK_SECRETS_DIR="$STACK_STATE_DIR/secrets"
 export STACK_CACHE_DIR STACK_STATE_DIR TEMPORAL_PORT TEMPORAL_UI_PORT \
   KAFKA_PORT KAFKA_CONTROLLER_PORT PGPORT REDIS_PORT \
-  PHARMACY_SERVICE_PORT INSURER_SERVICE_PORT CARRIER_SERVICE_PORT
+  PHARMACY_SERVICE_PORT INSURER_SERVICE_PORT CARRIER_SERVICE_PORT CODEC_SERVER_PORT
 
 # ---------------------------------------------------------------- logging
 
@@ -57,7 +61,7 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 validate_ports() {
   local var
   for var in TEMPORAL_PORT TEMPORAL_UI_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PGPORT REDIS_PORT \
-    PHARMACY_SERVICE_PORT INSURER_SERVICE_PORT CARRIER_SERVICE_PORT; do
+    PHARMACY_SERVICE_PORT INSURER_SERVICE_PORT CARRIER_SERVICE_PORT CODEC_SERVER_PORT; do
     if ! [[ ${!var} =~ ^[0-9]+$ ]] || [ "${!var}" -lt 1 ] || [ "${!var}" -gt 65535 ]; then
       die "$var='${!var}' is not a valid TCP port"
     fi
@@ -67,6 +71,8 @@ validate_ports() {
 ensure_dirs() {
   mkdir -p "$STACK_CACHE_DIR" "$STACK_LOG_DIR" "$STACK_RUN_DIR"
 }
+
+codec_server_url() { echo "http://$STACK_HOST:$CODEC_SERVER_PORT"; }
 
 status_line() { printf '%-12s %-10s %s\n' "$@"; }
 

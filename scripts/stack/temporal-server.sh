@@ -191,6 +191,11 @@ defaultNamespace: $TEMPORAL_NAMESPACE
 hideLogs: true
 cors:
   cookieInsecure: true
+# Payloads are encrypted (src/codec); the browser decodes them through the codec server with the
+# session cookie its /login sets, which it sends only with cross-origin credentials included.
+codec:
+  endpoint: "$(codec_server_url)"
+  includeCredentials: true
 EOF
 }
 

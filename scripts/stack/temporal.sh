@@ -112,6 +112,7 @@ temporal_start() {
   spawn_daemon "$TEMPORAL_PIDFILE" "$TEMPORAL_LOG" \
     "$TEMPORAL_BIN" server start-dev \
     --ip "$STACK_HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+    --ui-codec-endpoint "$(codec_server_url)" \
     --db-filename "$TEMPORAL_DB" --namespace "$TEMPORAL_NAMESPACE" \
     --log-format json --color never \
     --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \

@@ -1,4 +1,5 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { dataConverterFor } from '../codec/data-converter';
 import { loadConfig } from '../config';
 import { createKafka, createPool, createProducer, createRedis } from '../connections';
 import { logger } from '../logger';
@@ -10,6 +11,8 @@ import { pipelineWorkerOptions, workerPoolSize } from './pipeline-workers';
 async function main(): Promise<void> {
   const config = loadConfig();
   installTemporalRuntime('INFO');
+  // Read first: without its key ring a worker could not read a single payload.
+  const dataConverter = dataConverterFor(config);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const producer = createProducer(createKafka(config, `${config.KAFKA_CLIENT_ID}-worker`));
   await producer.connect();
@@ -17,7 +20,7 @@ async function main(): Promise<void> {
   const infrastructure: Infrastructure = { config, db, producer, redis: createRedis(config) };
 
   const workers = await Promise.all(
-    pipelines.map((pipeline) => Worker.create({ connection, ...pipelineWorkerOptions(config, pipeline, infrastructure) })),
+    pipelines.map((pipeline) => Worker.create({ connection, ...pipelineWorkerOptions(config, pipeline, infrastructure, dataConverter) })),
   );
   logger.info({ taskQueues: pipelines.map((p) => p.taskQueue), temporal: config.TEMPORAL_ADDRESS }, 'Workers started');
   try {

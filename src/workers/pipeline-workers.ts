@@ -1,3 +1,4 @@
+import type { DataConverter } from '@temporalio/common';
 import type { WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../config';
 import type { Infrastructure, Pipeline } from '../pipelines';
@@ -10,11 +11,15 @@ import { activityInterceptors, workflowCodeOf } from './workflows-path';
  */
 export const workerPoolSize = (config: Config, pipelines: Pipeline[]): number => 2 * config.WORKER_ACTIVITY_SLOTS * pipelines.length;
 
-/** A pipeline's worker: its task queue, only its workflows and activities, bounded slots, a grace time to stop. */
+/**
+ * A pipeline's worker: its task queue, only its workflows and activities, bounded slots, a grace
+ * time to stop, and the data converter that encrypts its payloads (src/codec).
+ */
 export function pipelineWorkerOptions(
   config: Config,
   pipeline: Pipeline,
   infrastructure: Infrastructure,
+  dataConverter: DataConverter,
 ): Omit<WorkerOptions, 'connection'> {
   const workflowCode = config.WORKFLOW_BUNDLE_DIR
     ? // The workflow interceptors are in the bundle already.
@@ -25,6 +30,7 @@ export function pipelineWorkerOptions(
     taskQueue: pipeline.taskQueue,
     ...workflowCode,
     activities: pipeline.createActivities(infrastructure),
+    dataConverter,
     maxConcurrentActivityTaskExecutions: config.WORKER_ACTIVITY_SLOTS,
     maxConcurrentLocalActivityExecutions: config.WORKER_ACTIVITY_SLOTS,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DefaultLogger, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { failureConverterPath } from '../codec/data-converter';
 import type { Pipeline } from '../pipelines';
 import { workflowInterceptorModules } from './workflows-path';
 
@@ -27,6 +28,8 @@ export async function bundleWorkflows(pipeline: Pipeline, sourceMaps = false): P
   const { code } = (await bundleWorkflowCode({
     workflowsPath: pipeline.workflowsPath,
     workflowInterceptorModules,
+    // Workflow code converts its own errors, in the sandbox: the converter must be in the bundle.
+    failureConverterPath,
     logger: new DefaultLogger('WARN'),
     ...(sourceMaps ? {} : { webpackConfigHook: (config) => ({ ...config, devtool: false }) }),
   })) as WorkflowBundleWithSourceMap;

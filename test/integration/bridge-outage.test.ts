@@ -7,6 +7,7 @@ import { traceClientInterceptors } from '../../src/trace-interceptors';
 import { bookingRequested } from '../support/booking-events';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
+import { dataConverterFor } from '../../src/codec/data-converter';
 
 /** At-least-once in, exactly-once out, while Temporal is unreachable for a while. */
 describe('the bridge while Temporal is unreachable', () => {
@@ -50,6 +51,8 @@ describe('the bridge while Temporal is unreachable', () => {
     bridgeClient = new Client({
       connection: await Connection.connect({ address: proxy.address }),
       interceptors: traceClientInterceptors,
+      // The stack's workers decrypt what this bridge starts.
+      dataConverter: dataConverterFor(stack.config),
     });
     const consumer = await runBridge({
       kafka: stack.kafka,

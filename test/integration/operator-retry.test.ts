@@ -5,6 +5,8 @@ import { attentionKindKey, attentionQuery, failedStepKey } from '../../src/contr
 import { bookingRequested } from '../support/booking-events';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 import { temporalCli } from '../support/temporal-cli';
+import { EncryptionCodec } from '../../src/codec/encryption-codec';
+import { readKeyRing } from '../../src/codec/key-ring';
 
 /**
  * The DLQ replacement, end to end: a step that keeps failing parks its workflow as
@@ -79,7 +81,11 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
     expect(details).toContain('bookings table is read-only (test outage)');
     expect(details).toContain(`temporal workflow signal \\\n  --workflow-id ${workflowId} \\\n  --name operatorDecision --input '"retry"'`);
     const started = (await handle.fetchHistory()).events![0]!.workflowExecutionStartedEventAttributes!;
-    const input = JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString());
+    // Stored encrypted (src/codec); the stack's key ring reads it.
+    const stored = started.input!.payloads![0]!;
+    expect(Buffer.from(stored.metadata!.encoding!).toString()).toBe('binary/encrypted');
+    const [decoded] = await new EncryptionCodec(readKeyRing(stack.config.PAYLOAD_KEY_RING_FILE)).decode([stored]);
+    const input = JSON.parse(Buffer.from(decoded!.data!).toString());
     expect(input).toMatchObject({ bookingId, userId: `user_${stack.runId}`, trace: { correlationId: `corr-${bookingId}` } });
 
     // The outage is over, but the run's next retry by itself is minutes away: without the

@@ -27,6 +27,8 @@ describe.each(pipelines)('the prebuilt workflow bundle of $name', (pipeline) => 
     const packages = new Set([...code.matchAll(/^\/\*\*\*\/ "\.\/node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)].map((m) => m[1]));
     expect([...packages].sort()).toEqual(workflowPackages);
     expect(code).toMatch(/^\/\*\*\*\/ "\.\/src\/workflows\//m);
+    // Workflow errors are converted in the sandbox: without this, their messages would be stored in clear text.
+    expect(code).toMatch(/^\/\*\*\*\/ "\.\/src\/codec\/failure-converter\.ts"/m);
     expect(code.length).toBeLessThan(700_000); // it was 2.8 MB with zod and the source map
   });
 

@@ -14,7 +14,7 @@ const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'
 const services: Record<string, any> = compose.services;
 const defaults = loadConfig({});
 const topicScript = 'src/create-topics.ts';
-const appServices = ['migrate', 'admin-service', 'partner-services', 'workers', 'bridges', 'kafka-topics'];
+const appServices = ['migrate', 'admin-service', 'partner-services', 'codec-server', 'workers', 'bridges', 'kafka-topics'];
 const port = (hostPort: string) => Number(hostPort.split(':').at(-1));
 const publishedPorts = (service: string) =>
   (services[service].ports as string[]).map((p) => Number(p.split(':').at(-2)));
@@ -102,6 +102,7 @@ describe('docker-compose.yml', () => {
     expect([partners.PHARMACY_SERVICE_PORT, partners.INSURER_SERVICE_PORT, partners.CARRIER_SERVICE_PORT]).toEqual(
       [partners.PHARMACY_SERVICE_URL, partners.INSURER_SERVICE_URL, partners.CARRIER_SERVICE_URL].map((u) => Number(new URL(u).port)),
     );
+    expect(publishedPorts('codec-server')).toEqual([defaults.CODEC_SERVER_PORT]);
     for (const service of Object.values(services)) {
       for (const p of (service.ports ?? []) as string[]) expect(p).toMatch(/^127\.0\.0\.1:/);
     }
@@ -154,6 +155,7 @@ describe('docker-compose.yml', () => {
       PHARMACY_SERVICE_URL: (v: string) => new URL(v).hostname,
       INSURER_SERVICE_URL: (v: string) => new URL(v).hostname,
       CARRIER_SERVICE_URL: (v: string) => new URL(v).hostname,
+      CODEC_SERVER_URL: (v: string) => new URL(v).hostname,
     };
     for (const name of appServices) {
       const env = services[name].environment as Record<string, string>;
@@ -176,5 +178,27 @@ describe('docker-compose.yml', () => {
       POSTGRES_USER: url.username,
       POSTGRES_PASSWORD: url.password,
     });
+  });
+
+  it('gives every application service the key ring and token as compose secrets, from files outside the repository', () => {
+    const gitignored = readFileSync(path.join(root, '.gitignore'), 'utf8').split('\n');
+    for (const name of appServices) {
+      const env = services[name].environment as Record<string, string>;
+      for (const [variable, secret] of [['PAYLOAD_KEY_RING_FILE', 'payload-key-ring'], ['CODEC_SERVER_TOKEN_FILE', 'codec-server-token']] as const) {
+        // Unset, the path would default to the local stack's state directory, which no container has.
+        expect({ service: name, variable, value: env[variable] }).toEqual({ service: name, variable, value: `/run/secrets/${secret}` });
+        expect({ service: name, secrets: services[name].secrets }).toEqual({ service: name, secrets: expect.arrayContaining([secret]) });
+      }
+    }
+    for (const secret of Object.values(compose.secrets as Record<string, { file: string }>)) {
+      const file = /^\$\{[A-Z_]+:-\.\/(.+)\}$/.exec(secret.file)?.[1] ?? secret.file;
+      expect(gitignored.some((ignored) => ignored && file.startsWith(ignored))).toBe(true);
+    }
+  });
+
+  it("points the Web UI at the codec server's published port, where the browser on the host reaches it", () => {
+    const endpoint = (services.temporal.command as string[]).find((a) => a.startsWith('--ui-codec-endpoint='))!.split('=')[1]!;
+    expect(new URL(endpoint).hostname).toBe('127.0.0.1');
+    expect(publishedPorts('codec-server')).toContain(Number(new URL(endpoint).port));
   });
 });

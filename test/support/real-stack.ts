@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Pool } from 'pg';
+import { dataConverterFor } from '../../src/codec/data-converter';
 import { loadConfig } from '../../src/config';
 import { createKafka, createPool, createProducer, createTemporalClient } from '../../src/connections';
 import { runBridge, type Route } from '../../src/bridges/kafka-bridge';
@@ -36,9 +38,14 @@ export interface RealStack {
   stop(): Promise<void>;
 }
 
-export async function connectRealStack(): Promise<RealStack> {
+/**
+ * `dataConverter`: the stack's own key ring (what its workers and codec server use) unless a test
+ * brings another, e.g. to rotate keys under a running workflow.
+ */
+export async function connectRealStack(options: { dataConverter?: DataConverter } = {}): Promise<RealStack> {
   installTemporalRuntime();
   const config = loadConfig();
+  const dataConverter = options.dataConverter ?? dataConverterFor(config);
   const runId = randomUUID().slice(0, 8);
   const kafka = createKafka(config, `test-${runId}`);
   const producer = createProducer(kafka);
@@ -46,7 +53,7 @@ export async function connectRealStack(): Promise<RealStack> {
   const db = createPool(config);
   // Here rather than in a global setup, so the tests that need no database run with the stack down.
   await migrate(db);
-  const client = await createTemporalClient(config);
+  const client = await createTemporalClient(config, dataConverter);
   const parkedEvents = createParkedEvents(db);
   const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const running: Array<{ worker: Worker; done: Promise<void> }> = [];
@@ -82,6 +89,7 @@ export async function connectRealStack(): Promise<RealStack> {
         taskQueue,
         ...workflowCode,
         activities,
+        dataConverter,
       });
       running.push({ worker, done: worker.run() });
     },

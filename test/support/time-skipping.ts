@@ -8,11 +8,19 @@ import {
 } from '@temporalio/common/lib/search-attributes';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import { dataConverterWith } from '../../src/codec/data-converter';
+import { newKeyRing } from '../../src/codec/key-ring';
 import { searchAttributes } from '../../src/contracts/pipeline';
 import { installTemporalRuntime } from '../../src/workers/runtime';
 import { activityInterceptors } from '../../src/workers/workflows-path';
 import { pinnedVersion, stackCacheDir } from './stack-cache';
 import { workflowBundle } from './workflow-bundle';
+
+/**
+ * Time-skipping tests encrypt as production does, with a throw-away key ring of their own: the
+ * workflows must behave the same when every payload and failure goes through the codec.
+ */
+export const testDataConverter = dataConverterWith(newKeyRing('time-skipping-test'));
 
 const INSTALL_HINT = 'run: bash scripts/stack/test-server.sh install';
 
@@ -42,6 +50,7 @@ export async function createTimeSkippingEnv(
   installTemporalRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: testServerPath() } },
+    client: { dataConverter: testDataConverter },
   });
   try {
     await env.connection.operatorService.addSearchAttributes({
@@ -75,6 +84,7 @@ export async function withWorker<T>(
     // The bundle holds the workflow interceptors; the activity ones are worker options.
     interceptors: { activity: activityInterceptors },
     activities,
+    dataConverter: testDataConverter,
   });
   return worker.runUntil(run(taskQueue));
 }

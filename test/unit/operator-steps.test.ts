@@ -15,7 +15,8 @@ import {
 } from '../../src/contracts/pipeline';
 import type { ReservationActivities } from '../fixtures/operator-workflows';
 import { reservationWorkflow } from '../fixtures/operator-workflows';
-import { createTimeSkippingEnv } from '../support/time-skipping';
+import { failureConverterPath } from '../../src/codec/data-converter';
+import { createTimeSkippingEnv, testDataConverter } from '../support/time-skipping';
 
 type Step = keyof ReservationActivities;
 type Fault = 'outage' | 'refusal' | undefined;
@@ -48,6 +49,7 @@ describe('operator steps: outage versus refusal, and compensation', () => {
     env = await createTimeSkippingEnv();
     bundle = await bundleWorkflowCode({
       workflowsPath: path.resolve(__dirname, '..', 'fixtures', 'operator-workflows.ts'),
+      failureConverterPath,
       logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never,
     });
   });
@@ -61,7 +63,7 @@ describe('operator steps: outage versus refusal, and compensation', () => {
     body: (handle: WorkflowHandle<typeof reservationWorkflow>) => Promise<T>,
   ): Promise<T> {
     const taskQueue = `test-${randomUUID()}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities, dataConverter: testDataConverter });
     return worker.runUntil(async () => {
       const handle = await env.client.workflow.start(reservationWorkflow, {
         taskQueue,

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Pool } from 'pg';
 import { describe, expect, it } from 'vitest';
+import { dataConverterWith } from '../../src/codec/data-converter';
+import { newKeyRing } from '../../src/codec/key-ring';
 import { loadConfig } from '../../src/config';
 import { pipelines, type Infrastructure } from '../../src/pipelines';
 import { pipelineWorkerOptions, workerPoolSize } from '../../src/workers/pipeline-workers';
@@ -12,7 +14,8 @@ describe("the pipelines' workers", () => {
   const config = loadConfig({ WORKER_ACTIVITY_SLOTS: '7', WORKER_SHUTDOWN_GRACE_MS: '12000', WORKER_MAX_CACHED_WORKFLOWS: '123' });
   // Activities are only built, never run, here.
   const infrastructure = { config, db: {} as Pool, producer: {}, redis: {} } as Infrastructure;
-  const options = pipelines.map((p) => pipelineWorkerOptions(config, p, infrastructure));
+  const dataConverter = dataConverterWith(newKeyRing());
+  const options = pipelines.map((p) => pipelineWorkerOptions(config, p, infrastructure, dataConverter));
 
   it('never run more activities at once than the PostgreSQL pool has connections', () => {
     const slots = options.flatMap((o) => [o.maxConcurrentActivityTaskExecutions, o.maxConcurrentLocalActivityExecutions]);
@@ -22,8 +25,12 @@ describe("the pipelines' workers", () => {
 
   it('keep a bounded number of workflows in memory, however many are open', () => {
     expect(options.map((o) => o.maxCachedWorkflows)).toEqual(pipelines.map(() => 123));
-    const small = pipelineWorkerOptions({ ...config, WORKER_MAX_CACHED_WORKFLOWS: 5 }, pipelines[0]!, infrastructure);
+    const small = pipelineWorkerOptions({ ...config, WORKER_MAX_CACHED_WORKFLOWS: 5 }, pipelines[0]!, infrastructure, dataConverter);
     expect(small.maxConcurrentWorkflowTaskExecutions).toBe(5);
+  });
+
+  it('encrypt their payloads and failures with the data converter they are given', () => {
+    for (const o of options) expect(o.dataConverter).toBe(dataConverter);
   });
 
   it('let running activities finish for a grace time when stopped', () => {
@@ -37,10 +44,10 @@ describe("the pipelines' workers", () => {
   it('load the prebuilt bundles when given their directory, and say so when one is missing', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'bundles-'));
     const withBundles = { ...config, WORKFLOW_BUNDLE_DIR: dir };
-    expect(() => pipelineWorkerOptions(withBundles, pipelines[0]!, infrastructure)).toThrow(/npm run build:workflows/);
+    expect(() => pipelineWorkerOptions(withBundles, pipelines[0]!, infrastructure, dataConverter)).toThrow(/npm run build:workflows/);
     for (const p of pipelines) writeFileSync(path.join(dir, `${p.name}.js`), '');
     for (const p of pipelines) {
-      const o = pipelineWorkerOptions(withBundles, p, infrastructure);
+      const o = pipelineWorkerOptions(withBundles, p, infrastructure, dataConverter);
       expect(o).toMatchObject({ workflowBundle: { codePath: path.join(dir, `${p.name}.js`) }, interceptors: { activity: activityInterceptors } });
       expect(o.workflowsPath).toBeUndefined();
     }

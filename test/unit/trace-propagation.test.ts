@@ -27,7 +27,7 @@ import { activityLogger, loggerFor } from '../../src/logger';
 import { traceFromMessage, traceHeaders, type TraceContext } from '../../src/trace';
 import { traceActivityInterceptor, traceClientInterceptors } from '../../src/trace-interceptors';
 import { bookingWorkflow, purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../../src/workflows';
-import { createTimeSkippingEnv, withWorker } from '../support/time-skipping';
+import { createTimeSkippingEnv, testDataConverter, withWorker } from '../support/time-skipping';
 
 const message = (headers: KafkaMessage['headers']): KafkaMessage =>
   ({ offset: '42', key: null, value: null, timestamp: '0', attributes: 0, headers }) as KafkaMessage;
@@ -110,7 +110,7 @@ describe('trace context through Temporal headers, with no trace argument anywher
   let client: Client;
   beforeEach(async () => {
     env = await createTimeSkippingEnv();
-    client = new Client({ connection: env.connection, interceptors: traceClientInterceptors });
+    client = new Client({ connection: env.connection, interceptors: traceClientInterceptors, dataConverter: testDataConverter });
   });
   afterEach(async () => {
     await env?.teardown();

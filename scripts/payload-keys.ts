@@ -1,0 +1,43 @@
+/**
+ * The payload key ring and the codec server token, as files beside the deployment.
+ *
+ *   tsx scripts/payload-keys.ts ensure   writes a key ring and a token where the config says, each only if missing
+ *                                        (scripts/stack.sh up runs it: a local development key ring)
+ *   npm run rotate-payload-key           adds a new key to the ring and makes it current; old keys stay,
+ *                                        so everything they encrypted stays readable
+ *
+ * After a rotation, restart the workers, bridges and codec server (they read the ring at start):
+ * `npm run stack:down && npm run stack`, or restart the containers. Prints key IDs, never keys.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { newKeyRing, readKeyRing, rotated, writeKeyRing, writeSecretFile } from '../src/codec/key-ring';
+import { loadConfig } from '../src/config';
+
+function main(command: string | undefined): void {
+  const config = loadConfig();
+  const ringFile = config.PAYLOAD_KEY_RING_FILE;
+  if (command === 'ensure') {
+    if (!existsSync(ringFile)) {
+      const ring = newKeyRing();
+      writeKeyRing(ringFile, ring);
+      console.log(`wrote a new payload key ring (key ${ring.currentKeyId}) to ${ringFile}`);
+    }
+    if (!existsSync(config.CODEC_SERVER_TOKEN_FILE)) {
+      writeSecretFile(config.CODEC_SERVER_TOKEN_FILE, `${randomBytes(32).toString('base64url')}\n`);
+      console.log(`wrote a new codec server token to ${config.CODEC_SERVER_TOKEN_FILE}`);
+    }
+    return;
+  }
+  if (command === 'rotate') {
+    const ring = existsSync(ringFile) ? rotated(readKeyRing(ringFile)) : newKeyRing();
+    writeKeyRing(ringFile, ring);
+    console.log(`${ringFile}: current key is now ${ring.currentKeyId}; keys ${[...ring.keys.keys()].join(', ')}`);
+    console.log('Restart the workers, bridges and codec server to use it (npm run stack:down && npm run stack, or restart the containers).');
+    return;
+  }
+  console.error('Usage: tsx scripts/payload-keys.ts ensure|rotate');
+  process.exit(2);
+}
+
+main(process.argv[2]);

@@ -1,0 +1,130 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bookingRoutes } from '../../src/bridges/booking-routes';
+import { dataConverterWith } from '../../src/codec/data-converter';
+import { EncryptionCodec, METADATA_ENCRYPTION_KEY_ID } from '../../src/codec/encryption-codec';
+import { newKeyRing, rotated } from '../../src/codec/key-ring';
+import { bookingRequestedSignal, bookingStateQuery, bookingWorkflowId, cancellationRequestedSignal } from '../../src/contracts/booking';
+import { bookingWorkflow } from '../../src/workflows';
+import { bookingRequested } from '../support/booking-events';
+import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+import { temporalCliRaw } from '../support/temporal-cli';
+
+interface JsonPayload {
+  metadata?: Record<string, string>;
+  data?: string;
+}
+
+/** Every payload in a history as the CLI prints it or the SDK returns it (any object with metadata and data). */
+function payloadsIn(value: unknown, found: JsonPayload[] = []): JsonPayload[] {
+  if (Array.isArray(value)) for (const v of value) payloadsIn(v, found);
+  else if (value && typeof value === 'object') {
+    if ('metadata' in value && 'data' in value) found.push(value as JsonPayload);
+    for (const v of Object.values(value)) payloadsIn(v, found);
+  }
+  return found;
+}
+
+/** What a reader of the stored history can see: its JSON, plus each payload's data as text (the CLI prints it in base64). */
+const readable = (historyJson: string) =>
+  historyJson + payloadsIn(JSON.parse(historyJson)).map((p) => Buffer.from(p.data ?? '', 'base64').toString('utf8')).join('\n');
+
+const bytes = (v: unknown) => Buffer.from(v as Uint8Array);
+
+/** A booking's personal data in Temporal, on the real stack: stored encrypted, readable with the codec server's token. */
+describe('payload encryption on the real stack', () => {
+  let stack: RealStack;
+  let userId: string;
+  let room: string;
+  const started: string[] = [];
+  const stacks: RealStack[] = [];
+
+  beforeAll(async () => {
+    stack = await connectRealStack();
+    stacks.push(stack);
+    userId = `user_jane_doe_${stack.runId}`;
+    room = `room_phi_${stack.runId}`;
+    await stack.db.query('INSERT INTO users (user_ref) VALUES ($1)', [userId]);
+    await stack.db.query('INSERT INTO rooms (internal_id) VALUES ($1)', [room]);
+  });
+
+  afterAll(async () => {
+    await Promise.all(
+      started.map((id) => stack.client.workflow.getHandle(bookingWorkflowId(id)).terminate('test finished').catch(() => undefined)),
+    );
+    for (const s of stacks) await s.stop();
+  });
+
+  it("stores a booking's input as ciphertext: the CLI shows the user only through the codec server, with its token", async () => {
+    const id = stack.runId;
+    const topics = { bookingEvents: `booking-events-${id}`, cancellations: `booking-cancellations-${id}` };
+    await stack.createTopics(topics.bookingEvents, topics.cancellations);
+    await stack.startWorker(`bookings-${id}`);
+    await stack.startBridge(bookingRoutes({ taskQueue: `bookings-${id}`, topics }));
+    const bookingId = `booking_phi_${id}`;
+    started.push(bookingId);
+    await stack.publish(topics.bookingEvents, bookingId, bookingRequested(bookingId, userId, room));
+    const workflowId = bookingWorkflowId(bookingId);
+    await eventually(
+      () => stack.client.workflow.getHandle(workflowId).query(bookingStateQuery).catch(() => undefined),
+      (state) => state?.status === 'Accepted',
+    );
+
+    const stored = await temporalCliRaw('workflow', 'show', '--workflow-id', workflowId, '--output', 'json');
+    expect(payloadsIn(JSON.parse(stored)).length).toBeGreaterThan(0);
+    expect(readable(stored)).not.toContain(userId);
+    expect(stored).toContain(workflowId); // workflow IDs stay plain: they carry the booking ID only
+
+    const token = readFileSync(stack.config.CODEC_SERVER_TOKEN_FILE, 'utf8').trim();
+    const codecArgs = ['--codec-endpoint', stack.config.CODEC_SERVER_URL];
+    const decoded = await temporalCliRaw('workflow', 'show', '--workflow-id', workflowId, '--output', 'json', ...codecArgs, '--codec-auth', `Bearer ${token}`);
+    expect(readable(decoded)).toContain(userId);
+
+    // The codec server answers 401; the CLI keeps retrying until its deadline, and prints nothing decoded.
+    const refused = await temporalCliRaw(
+      'workflow', 'show', '--workflow-id', workflowId, '--output', 'json', ...codecArgs, '--codec-auth', 'Bearer wrong-token', '--command-timeout', '3s',
+    ).then((out) => `succeeded: ${out}`, (err: Error) => `failed: ${err.message}`);
+    expect(refused).toMatch(/^failed: /);
+    expect(refused).not.toContain(userId);
+  });
+
+  it('keeps a run started before a key rotation readable and running after it', async () => {
+    const before = newKeyRing(`k1-${stack.runId}`);
+    const after = rotated(before, `k2-${stack.runId}`);
+    const taskQueue = `bookings-rotation-${stack.runId}`;
+    const bookingId = `booking_rotation_${stack.runId}`;
+    started.push(bookingId);
+    const trace = { correlationId: `rotation-${stack.runId}`, baggage: '' };
+    const booking = { ...bookingRequested(bookingId, userId, room), trace };
+
+    const old = await connectRealStack({ dataConverter: dataConverterWith(before) });
+    stacks.push(old);
+    await old.startWorker(taskQueue);
+    await old.client.workflow.signalWithStart(bookingWorkflow, {
+      workflowId: bookingWorkflowId(bookingId),
+      taskQueue,
+      args: [booking],
+      signal: bookingRequestedSignal,
+      signalArgs: [booking],
+    });
+    const oldHandle = old.client.workflow.getHandle(bookingWorkflowId(bookingId));
+    await eventually(() => oldHandle.query(bookingStateQuery), (state) => state.status === 'Accepted');
+    await old.stop();
+    stacks.splice(stacks.indexOf(old), 1);
+
+    // The workers and clients restart with the rotated ring, as after `npm run rotate-payload-key`.
+    const rotatedStack = await connectRealStack({ dataConverter: dataConverterWith(after) });
+    stacks.push(rotatedStack);
+    await rotatedStack.startWorker(taskQueue);
+    const handle = rotatedStack.client.workflow.getHandle(bookingWorkflowId(bookingId));
+    await handle.signal(cancellationRequestedSignal, { bookingId, userId, timestamp: '2030-12-01T00:00:00Z', trace });
+    await handle.result();
+    expect((await handle.query(bookingStateQuery)).status).toBe('Cancelled');
+
+    const payloads = payloadsIn((await handle.fetchHistory()).events);
+    const keyIds = new Set(payloads.map((p) => p.metadata?.[METADATA_ENCRYPTION_KEY_ID]).filter(Boolean).map((k) => bytes(k).toString()));
+    expect([...keyIds].sort()).toEqual([before.currentKeyId, after.currentKeyId].sort());
+    const decoded = await new EncryptionCodec(after).decode(payloads.map((p) => ({ metadata: p.metadata as never, data: p.data as never })));
+    expect(decoded.map((p) => bytes(p.data).toString()).join('\n')).toContain(userId);
+  });
+});
