@@ -15,7 +15,10 @@ import { createInsurerService, ensureInsurerSchema } from '../../src/partner-ser
 import { createPharmacyService, ensurePharmacySchema } from '../../src/partner-services/pharmacy';
 import { createPartnerClients } from '../../src/partners/clients';
 import type { prescriptionFulfillmentWorkflow } from '../../src/workflows';
+import { readFileSync } from 'node:fs';
+import { readable } from '../support/history-payloads';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+import { temporalCliRaw } from '../support/temporal-cli';
 
 const patientName = 'Zebulon Quixote-Fairweather';
 
@@ -182,6 +185,19 @@ describe('prescription fulfillment on the real stack', () => {
     }
     const { rows } = await stack.db.query('SELECT status, payment_id, tracking_number FROM prescriptions WHERE prescription_id = $1', [id]);
     expect(rows).toEqual([{ status: 'Delivered', payment_id: `pay-${id}`, tracking_number: outcome.trackingNumber }]);
+  });
+
+  it("Temporal's stored history of a run holds no plaintext PHI; the codec server shows it to whoever has the token", async () => {
+    const id = await publishIntake({ payerId: 'payer-full-coverage' });
+    await resultOf(id);
+    const show = ['workflow', 'show', '--workflow-id', prescriptionWorkflowId(id), '--output', 'json'];
+    const stored = await temporalCliRaw(...show);
+    expect(stored).toContain('"eventType"'); // a history, read back as the server keeps it
+    for (const phi of [patientName, '1961-02-03', '7 Lighthouse Lane']) expect(readable(stored)).not.toContain(phi);
+
+    const token = readFileSync(stack.config.CODEC_SERVER_TOKEN_FILE, 'utf8').trim();
+    const decoded = await temporalCliRaw(...show, '--codec-endpoint', stack.config.CODEC_SERVER_URL, '--codec-auth', `Bearer ${token}`);
+    expect(readable(decoded)).toContain(patientName);
   });
 
   it('a claim the insurer rejects ends the run as ClaimRejected, announced, with nothing asked of the patient', async () => {
