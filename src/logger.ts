@@ -15,7 +15,12 @@ export const logger = pino({
   base: { service: SERVICE_NAME },
   timestamp: pino.stdTimeFunctions.isoTime,
   formatters: { level: (label) => ({ level: label }) },
-  redact: { paths: ['*.password', '*.email', 'email'], censor: '[redacted]' },
+  // A safety net under the rule that log lines carry identifiers only: should a whole event or
+  // patient ever be logged, its personal fields are not.
+  redact: {
+    paths: ['*.password', '*.email', 'email', 'patient', '*.patient', 'address', '*.address', 'dateOfBirth', '*.dateOfBirth'],
+    censor: '[redacted]',
+  },
 });
 
 export type Logger = pino.Logger;
