@@ -324,7 +324,13 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
   // over the stream rather than bunched at its start.
   const mustHave = [...Object.keys(poisonStories), 'hugeCorrelationId', 'nulHeaders', 'noTrainer'];
   const expectedStories = Math.max(mustHave.length * 2, Math.round(events / 1.8));
-  const mustAt = new Map(mustHave.map((name) => [int(0, expectedStories - 1), name]));
+  // Distinct slots: two on one slot would leave one of them out.
+  const mustAt = new Map<number, string>();
+  for (const name of mustHave) {
+    let at = int(0, expectedStories - 1);
+    while (mustAt.has(at)) at = (at + 1) % expectedStories;
+    mustAt.set(at, name);
+  }
   for (let n = 0; placed.length < events; n++) {
     slot = n * 2;
     const forced = mustAt.get(n);
