@@ -12,6 +12,8 @@
 #   STACK_TEMPORAL_PROFILE=server npm run bench   # Temporal's own server on PostgreSQL (default: dev)
 #   BENCH_KEEP=1 npm run bench           # keep the state directory (logs of every process, data, results)
 #   BENCH_PORT_BASE=18000                # where to look for a free block of ports
+# Prescriptions are measured for the project only (there is no seed-style prescription worker):
+# BENCH_PRESCRIPTIONS fully covered intakes (200; 40 quick), parcels tracked every second.
 # Other knobs (BENCH_BOOKINGS, BENCH_PURCHASES, BENCH_LIGHT_RATE, BENCH_OPEN_BOOKINGS, ...) are
 # listed in bench/end-to-end/main.ts.
 set -euo pipefail

@@ -6,6 +6,7 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { attentionKindKey, failedStepKey } from '../../src/contracts/pipeline';
+import { prescriptionIdFromWorkflowId, type FulfillmentState } from '../../src/contracts/prescription';
 import { sessionWindowSize } from '../../src/workflows/session-window';
 import { poisonKinds, type Expectations, type PoisonKind } from './stream';
 
@@ -16,6 +17,11 @@ export interface State {
   allocations: Array<{ allocation_id: string; student_id: string; course_id: string }>;
   adminAllocations: Array<{ student_id: string; course_id: string; n: number }>;
   sessions: Map<string, { total: number; distinct: number }>;
+  prescriptions: Array<{ prescription_id: string; status: string }>;
+  /** prescription_id → its audit rows' steps (a step twice would be a duplicate). */
+  prescriptionAudit: Map<string, string[]>;
+  /** prescription_id → the status its ended run returned (see PrescriptionOutcomes). */
+  prescriptionOutcomes: Map<string, string>;
   parked: Array<{ marker: string | null; reason: string; topic: string }>;
   needsAttention: Array<{ workflowId: string; kind?: string; step?: string }>;
 }
@@ -32,11 +38,37 @@ async function withTimeout<T>(what: string, ms: number, work: Promise<T>): Promi
   }
 }
 
-export async function readState(db: Pool, client: Client, tag: string): Promise<State> {
+/**
+ * How each prescription's run ended, read from the runs themselves: Temporal's list of completed
+ * runs, then each new one's result (decoded through the payload codec). A run that ended stays
+ * ended, so each result is fetched once per chaos run.
+ */
+export class PrescriptionOutcomes {
+  readonly byId = new Map<string, string>();
+
+  async refresh(client: Client, tag: string): Promise<Map<string, string>> {
+    const ended: string[] = [];
+    for await (const wf of client.workflow.list({ query: `WorkflowType='prescriptionFulfillmentWorkflow' AND ExecutionStatus='Completed'` })) {
+      const id = prescriptionIdFromWorkflowId(wf.workflowId);
+      if (id?.startsWith(tag) && !this.byId.has(id)) ended.push(wf.workflowId);
+    }
+    for (let i = 0; i < ended.length; i += 20) {
+      await Promise.all(
+        ended.slice(i, i + 20).map(async (workflowId) => {
+          const state = (await client.workflow.getHandle(workflowId).result()) as FulfillmentState;
+          this.byId.set(prescriptionIdFromWorkflowId(workflowId)!, state.status);
+        }),
+      );
+    }
+    return this.byId;
+  }
+}
+
+export async function readState(db: Pool, client: Client, tag: string, outcomes = new PrescriptionOutcomes()): Promise<State> {
   const q = <R extends object>(sql: string, params: unknown[] = [tag]) =>
     withTimeout('a query', 20_000, db.query<R>(sql, params)).then((r) => r.rows);
   const markerPattern = new RegExp(`chaos-${tag}-\\d+`);
-  const [bookings, [dup], purchases, allocations, adminAllocations, sessionRows, parkedRows] = await Promise.all([
+  const [bookings, [dup], purchases, allocations, adminAllocations, sessionRows, parkedRows, prescriptions, auditRows] = await Promise.all([
     q<{ booking_id: string; status: string }>(`SELECT booking_id, status FROM bookings WHERE starts_with(booking_id, $1)`),
     q<{ n: string }>(`SELECT count(*) - count(DISTINCT booking_id) AS n FROM bookings WHERE starts_with(booking_id, $1)`),
     q<State['purchases'][number]>(
@@ -59,7 +91,14 @@ export async function readState(db: Pool, client: Client, tag: string): Promise<
       `SELECT correlation_id, headers, reason, topic FROM parked_events`,
       [],
     ),
+    q<State['prescriptions'][number]>(`SELECT prescription_id, status FROM prescriptions WHERE starts_with(prescription_id, $1)`),
+    q<{ prescription_id: string; step: string }>(
+      `SELECT prescription_id, step FROM prescription_audit_log WHERE starts_with(prescription_id, $1) ORDER BY id`,
+    ),
   ]);
+  const prescriptionAudit = new Map<string, string[]>();
+  for (const r of auditRows) prescriptionAudit.set(r.prescription_id, [...(prescriptionAudit.get(r.prescription_id) ?? []), r.step]);
+  const prescriptionOutcomes = await withTimeout('reading the ended prescription runs', 60_000, outcomes.refresh(client, tag));
   const needsAttention: State['needsAttention'] = [];
   await withTimeout(
     'listing NeedsAttention runs',
@@ -81,6 +120,9 @@ export async function readState(db: Pool, client: Client, tag: string): Promise<
     allocations,
     adminAllocations: adminAllocations.map((r) => ({ ...r, n: Number(r.n) })),
     sessions: new Map(sessionRows.map((r) => [r.allocation_id, { total: Number(r.total), distinct: Number(r.distinct_slots) }])),
+    prescriptions,
+    prescriptionAudit,
+    prescriptionOutcomes: new Map(prescriptionOutcomes),
     parked: parkedRows.map((r) => ({
       marker: markerPattern.exec(`${r.correlation_id ?? ''} ${JSON.stringify(r.headers ?? '')}`)?.[0] ?? null,
       reason: r.reason,
@@ -108,6 +150,15 @@ export interface Figures {
   bookingsFound: number;
   purchasesExpected: number;
   purchasesFound: number;
+  prescriptionsExpected: number;
+  /** Prescriptions whose run ended in the expected status. */
+  prescriptionsEnded: number;
+  /** Prescriptions with their one row in `prescriptions`. */
+  prescriptionRows: number;
+  /** Prescriptions whose ended run left an audit row for every step it must have taken (and no other). */
+  prescriptionsAudited: number;
+  /** Expected outcome → [as expected, expected]. */
+  prescriptionsByOutcome: Record<string, [number, number]>;
   lost: string[];
   duplicated: string[];
   wrong: string[];
@@ -180,6 +231,41 @@ export function evaluate(expect: Expectations, state: State): Figures {
     }
   }
 
+  const prescriptionRows = new Map<string, number>();
+  for (const r of state.prescriptions) prescriptionRows.set(r.prescription_id, (prescriptionRows.get(r.prescription_id) ?? 0) + 1);
+  let prescriptionsEnded = 0;
+  let prescriptionRowsFound = 0;
+  let prescriptionsAudited = 0;
+  const prescriptionsByOutcome: Figures['prescriptionsByOutcome'] = {};
+  for (const [id, p] of expect.prescriptions) {
+    const tally = (prescriptionsByOutcome[p.outcome] ??= [0, 0]);
+    tally[1]++;
+    const rows = prescriptionRows.get(id) ?? 0;
+    const ended = state.prescriptionOutcomes.get(id);
+    const steps = state.prescriptionAudit.get(id) ?? [];
+    if (rows === 0) lost.push(`prescription ${id} (${p.story}): no row in prescriptions`);
+    else prescriptionRowsFound++;
+    if (rows > 1) duplicated.push(`prescription ${id}: ${rows} rows in prescriptions`);
+    const repeated = steps.filter((s, i) => steps.indexOf(s) !== i);
+    if (repeated.length) duplicated.push(`prescription ${id}: audit rows twice for ${[...new Set(repeated)].join(', ')}`);
+    if (ended === undefined) {
+      lost.push(`prescription ${id} (${p.story}, expected ${p.outcome}): run not ended${rows ? ` (row status ${state.prescriptions.find((r) => r.prescription_id === id)?.status})` : ''}`);
+      continue;
+    }
+    if (ended === p.outcome) {
+      prescriptionsEnded++;
+      tally[0]++;
+    } else wrong.push(`prescription ${id} (${p.story}): run ended ${ended}, expected ${p.outcome}`);
+    const missing = p.steps.filter((s) => !steps.includes(s));
+    const extra = steps.filter((s) => !p.steps.includes(s));
+    if (missing.length) wrong.push(`prescription ${id} (${p.story}): no audit row for ${missing.join(', ')}`);
+    if (extra.length) wrong.push(`prescription ${id} (${p.story}): audit rows for steps it should not take: ${extra.join(', ')}`);
+    if (!missing.length && !extra.length) prescriptionsAudited++;
+  }
+  for (const id of prescriptionRows.keys()) {
+    if (!expect.prescriptions.has(id)) wrong.push(`prescription ${id}: a row for a poison record's payload`);
+  }
+
   const poisonByKind = Object.fromEntries(poisonKinds.map((k) => [k, { sent: 0, parked: 0 }])) as Figures['poisonByKind'];
   const parkedMarkers = new Map<string, string>();
   const unexpectedParked: string[] = [];
@@ -204,6 +290,11 @@ export function evaluate(expect: Expectations, state: State): Figures {
     bookingsFound,
     purchasesExpected: expect.purchases.size,
     purchasesFound,
+    prescriptionsExpected: expect.prescriptions.size,
+    prescriptionsEnded,
+    prescriptionRows: prescriptionRowsFound,
+    prescriptionsAudited,
+    prescriptionsByOutcome,
     lost,
     duplicated,
     wrong,
@@ -227,6 +318,9 @@ export function evaluate(expect: Expectations, state: State): Figures {
     state.purchases.length,
     state.allocations.length,
     sessionsFound,
+    state.prescriptions.map((r) => r.status).sort().join(''),
+    [...state.prescriptionAudit.values()].reduce((n, steps) => n + steps.length, 0),
+    state.prescriptionOutcomes.size,
     state.parked.length,
     state.needsAttention.map((w) => w.workflowId).sort(),
   ]);

@@ -1,9 +1,11 @@
 /**
- * `npm run chaos` (not a test): thousands of mixed booking and purchase events, with duplicates,
+ * `npm run chaos` (not a test): thousands of mixed booking, purchase and prescription events, with duplicates,
  * reordering, cancellations first and poison records of every kind, pushed through the real
  * workers and bridges on an isolated stack while the worker, the bridge, the Temporal dev server
  * and Kafka are SIGKILLed and PostgreSQL is stopped for a minute. Then the final state is
  * checked against what the stream implies, one line per figure, with the goal beside each.
+ * Prescriptions owing a copay are paid by this process (playing the payment provider) once their
+ * run exists; scripts/chaos.sh sets short fulfillment timings for the workers and bridges.
  *
  * scripts/chaos.sh starts the isolated stack (its own state directory and ports), applies the
  * migrations, runs this, and tears everything down. Variables:
@@ -18,8 +20,9 @@ import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { loadConfig } from '../../src/config';
 import { createPool, createTemporalClient } from '../../src/connections';
 import { bookingTaskQueue } from '../../src/contracts/booking';
+import { prescriptionTaskQueue, prescriptionTopics, prescriptionWorkflowId } from '../../src/contracts/prescription';
 import { purchaseTaskQueue } from '../../src/contracts/purchase';
-import { evaluate, readState, runsStartedTwice, type Figures } from './check';
+import { evaluate, PrescriptionOutcomes, readState, runsStartedTwice, type Figures } from './check';
 import { faults, Supervised, type Fault } from './processes';
 import { buildStream, chaosRooms, chaosTrainers, chaosUsers, poisonKinds, type ChaosRecord, type PoisonKind } from './stream';
 
@@ -77,22 +80,25 @@ async function main(): Promise<number> {
   workers.start();
   bridges.start();
   await waitForPollers(client);
-  say('workers are polling both task queues; starting the stream and the faults');
+  say('workers are polling every task queue; starting the stream and the faults');
 
   const streamStart = Date.now();
   const faultList = faults({ workers, bridges, postgresStopSeconds: settings.postgresStopSeconds, schedule });
+  const payer = payPrescriptions(client, stream.expect);
   const [produced, lastFaultEnd] = await Promise.all([
     produce(stream.records),
     injectFaults(faultList, streamStart),
   ]);
   say(`stream sent: ${produced.sent} events in ${((produced.doneAt - streamStart) / 1000).toFixed(0)} s (${produced.resent} resent after producer errors)`);
 
-  const drain = await waitUntilDrained(db, client, tag, stream.expect, lastFaultEnd);
-  const final = drain.figures ?? evaluate(stream.expect, await readState(db, client, tag));
+  const outcomes = new PrescriptionOutcomes();
+  const drain = await waitUntilDrained(db, client, tag, stream.expect, lastFaultEnd, outcomes);
+  const paid = await payer.stop();
+  const final = drain.figures ?? evaluate(stream.expect, await readState(db, client, tag, outcomes));
   const twice = await runsStartedTwice(client).catch((err) => [`(could not list runs: ${(err as Error).message})`]);
   await stopChildren();
 
-  const met = report({ stream, produced, final, twice, drain });
+  const met = report({ stream, produced, final, twice, drain, paid });
   await db.end();
   await client.connection.close();
   return met ? 0 : 1;
@@ -119,7 +125,7 @@ async function waitForPollers(client: Awaited<ReturnType<typeof createTemporalCl
   const deadline = Date.now() + 180_000;
   for (;;) {
     const polled = await Promise.all(
-      [bookingTaskQueue, purchaseTaskQueue].map((name) =>
+      [bookingTaskQueue, purchaseTaskQueue, prescriptionTaskQueue].map((name) =>
         client.workflowService
           .describeTaskQueue({ namespace: config.TEMPORAL_NAMESPACE, taskQueue: { name }, taskQueueType: 1 })
           .then((r) => r.pollers.length > 0)
@@ -130,6 +136,75 @@ async function waitForPollers(client: Awaited<ReturnType<typeof createTemporalCl
     if (Date.now() > deadline) throw new Error('the workers did not poll within 3 minutes; see the workers log');
     await sleep(1_000);
   }
+}
+
+/**
+ * Plays the payment provider: a copay is paid only after its link exists, so each prescription
+ * owing one gets its `payment.completed` (once or twice, as providers redeliver) once its run has
+ * started; the run keeps a payment that comes before it waits. Sent before the run exists, the
+ * bridge would rightly park it (no run to take it), and a bridge or Kafka restart can reorder the
+ * intake and payment topics: so not in the stream. Sends that fail (Kafka down) are tried again.
+ */
+function payPrescriptions(client: Awaited<ReturnType<typeof createTemporalClient>>, expect: ReturnType<typeof buildStream>['expect']) {
+  const owed = [...expect.prescriptions].filter(([, p]) => p.payment);
+  const pending = new Map(owed);
+  const kafka = new Kafka({ clientId: 'chaos-payment-provider', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+  let producer: Producer | undefined;
+  let stopped = false;
+  let failures = 0;
+  const tick = async () => {
+    const started: string[] = [];
+    const ids = [...pending.keys()];
+    for (let i = 0; i < ids.length; i += 20) {
+      await Promise.all(
+        ids.slice(i, i + 20).map(async (id) => {
+          const exists = await client.workflow.getHandle(prescriptionWorkflowId(id)).describe().then(() => true, () => false);
+          if (exists) started.push(id);
+        }),
+      );
+    }
+    if (!started.length) return;
+    producer ??= kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    const messages = started.flatMap((id) => {
+      const { payment } = pending.get(id)!;
+      const value = JSON.stringify({
+        type: 'PAYMENT_COMPLETED',
+        prescriptionId: id,
+        paymentId: payment!.paymentId,
+        amountCents: payment!.amountCents,
+        paidAt: new Date().toISOString(),
+      });
+      return Array.from({ length: payment!.deliveries }, (_, copy) => ({
+        key: id,
+        value,
+        headers: { 'correlation-id': `chaos-pay-${payment!.paymentId}-${copy}` },
+      }));
+    });
+    await producer.send({ topic: prescriptionTopics.paymentCompleted, messages, acks: -1 });
+    for (const id of started) pending.delete(id);
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        await tick();
+      } catch (err) {
+        if (failures++ % 10 === 0) say(`payment provider: ${(err as Error).message}; trying again`);
+        await producer?.disconnect().catch(() => undefined);
+        producer = undefined;
+      }
+      await sleep(3_000);
+    }
+  })();
+  return {
+    /** Stops paying; resolves with how many copays were paid of how many owed. */
+    async stop(): Promise<{ paid: number; owed: number }> {
+      stopped = true;
+      await loop;
+      await producer?.disconnect().catch(() => undefined);
+      return { paid: owed.length - pending.size, owed: owed.length };
+    },
+  };
 }
 
 /** Sends the stream at the configured rate, in order, retrying a batch until Kafka takes it. */
@@ -211,6 +286,7 @@ async function waitUntilDrained(
   tag: string,
   expect: ReturnType<typeof buildStream>['expect'],
   lastFaultEnd: number,
+  outcomes: PrescriptionOutcomes,
 ): Promise<Drain> {
   const deadline = lastFaultEnd + settings.drainTimeoutSeconds * 1000;
   let lastChange = lastFaultEnd;
@@ -219,7 +295,7 @@ async function waitUntilDrained(
   let lastReport = 0;
   for (;;) {
     try {
-      const state = await readState(db, client, tag);
+      const state = await readState(db, client, tag, outcomes);
       figures = evaluate(expect, state);
       if (figures.signature !== signature) {
         signature = figures.signature;
@@ -231,6 +307,7 @@ async function waitUntilDrained(
         lastReport = Date.now();
         say(
           `draining: bookings ${figures.bookingsFound}/${figures.bookingsExpected}, purchases ${figures.purchasesFound}/${figures.purchasesExpected}, ` +
+            `prescriptions ended ${figures.prescriptionsEnded}/${figures.prescriptionsExpected}, ` +
             `poison parked ${figures.poisonParked}/${figures.poisonExpected}, needing a person ${state.needsAttention.length}, ` +
             `lost ${figures.lost.length}, wrong ${figures.wrong.length}; quiet for ${quietFor.toFixed(0)} s`,
         );
@@ -254,6 +331,7 @@ function report(r: {
   final: Figures;
   twice: string[];
   drain: Drain;
+  paid: { paid: number; owed: number };
 }): boolean {
   const { stream, final: f } = r;
   const byTopic: Record<string, number> = {};
@@ -266,6 +344,9 @@ function report(r: {
     duplicated.length === 0 &&
     f.wrong.length === 0 &&
     poisonMissing === 0 &&
+    f.prescriptionsEnded === f.prescriptionsExpected &&
+    f.prescriptionRows === f.prescriptionsExpected &&
+    f.prescriptionsAudited === f.prescriptionsExpected &&
     f.unexpectedParked.length === 0 &&
     f.needingPersonOther.length === 0;
 
@@ -278,6 +359,13 @@ function report(r: {
   if (poisonLeftOut.length) console.log(`(poison kinds left out by CHAOS_POISON: ${poisonLeftOut.join(', ')})`);
   line('events sent', `${r.produced.sent} (${Object.entries(byTopic).map(([t, n]) => `${t} ${n}`).join(', ')}; ${f.poisonExpected} poison; ${r.produced.resent} resent after producer errors)`);
   line('rows expected and found', `bookings ${f.bookingsFound}/${f.bookingsExpected}, purchases ${f.purchasesFound}/${f.purchasesExpected}`);
+  line(
+    'prescriptions ended as expected',
+    `${f.prescriptionsEnded}/${f.prescriptionsExpected} (${Object.entries(f.prescriptionsByOutcome).map(([k, [ok, n]]) => `${k} ${ok}/${n}`).join(', ')}; ${r.paid.paid}/${r.paid.owed} copays paid)`,
+    'all',
+  );
+  line('prescription rows', `${f.prescriptionRows}/${f.prescriptionsExpected} prescriptions with their one row`, 'exactly one each');
+  line('prescription audit steps', `${f.prescriptionsAudited}/${f.prescriptionsExpected} with every expected step's row and no other`, 'all');
   line('lost', String(f.lost.length), '0');
   examples(f.lost);
   line('duplicated', String(duplicated.length), '0');

@@ -3,12 +3,13 @@
  * run can be repeated exactly (`CHAOS_SEED=<seed> npm run chaos`). Only the run tag in the IDs
  * differs between two runs of one seed, so a reused state directory never sees an old ID.
  *
- * The stream is a list of stories (one booking, one purchase, one poison record...), each a few
+ * The stream is a list of stories (one booking, one purchase, one prescription, one poison record...), each a few
  * Kafka records in their own order; the stories are then interleaved, and redeliveries land a
  * while after the original, so the bridge sees duplicates and reordering across entities.
  */
 import type { IHeaders } from 'kafkajs';
 import { bookingCancellationsTopic, bookingEventsTopic } from '../../src/contracts/booking';
+import { prescriptionTopics } from '../../src/contracts/prescription';
 import { purchaseConfirmedTopic } from '../../src/contracts/purchase';
 
 export interface ChaosRecord {
@@ -44,6 +45,21 @@ export interface ExpectedPurchase {
   trainer: boolean;
 }
 
+/** How a prescription's run must end (the stand-in insurer decides by payer and member ID). */
+export type PrescriptionOutcome = 'Delivered' | 'ClaimRejected' | 'Invalid' | 'Ineligible';
+
+export interface ExpectedPrescription {
+  story: string;
+  outcome: PrescriptionOutcome;
+  /** Every step that must have its audit row once the run ended; no other step may have one. */
+  steps: string[];
+  /**
+   * The patient's payment for a copay: not in the stream, the run sends it (main.ts) once the
+   * prescription's run exists, as the payment provider would only after the link was sent.
+   */
+  payment?: { paymentId: string; amountCents: number; deliveries: number };
+}
+
 export interface PoisonRecord {
   kind: PoisonKind;
   topic: string;
@@ -54,9 +70,11 @@ export interface Expectations {
   bookings: Map<string, BookingOutcome>;
   /** `studentId/courseId` → the purchase it must end with. */
   purchases: Map<string, ExpectedPurchase>;
+  /** prescription_id → how its run must end. */
+  prescriptions: Map<string, ExpectedPrescription>;
   /** Correlation ID (the record's marker) → the poison record it was sent on. */
   poison: Map<string, PoisonRecord>;
-  /** Booking and payment IDs carried only by poison records: a row for one means poison got through. */
+  /** Booking, payment and prescription IDs carried only by poison records: a row for one means poison got through. */
   poisonIds: Set<string>;
   /** Workflow IDs that legitimately end waiting for a person (no trainer for the course). */
   refusals: Set<string>;
@@ -115,6 +133,7 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
   const expect: Expectations = {
     bookings: new Map(),
     purchases: new Map(),
+    prescriptions: new Map(),
     poison: new Map(),
     poisonIds: new Set(),
     refusals: new Set(),
@@ -257,6 +276,53 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
     }],
   };
 
+  // Prescriptions, for the payers the stack's partner stand-ins know (src/partner-services).
+  // Written today: a prescription written over a year before it is received is invalid.
+  const today = new Date().toISOString().slice(0, 10);
+  const intakeEvent = (prescriptionId: string, n: number, changes: { payerId?: string; memberId?: string; npi?: string } = {}) => ({
+    type: 'PRESCRIPTION_INTAKE_RECEIVED',
+    prescriptionId,
+    patient: {
+      patientId: `${tag}_patient${n}`,
+      name: `Chaos Patient ${n}`,
+      dateOfBirth: '1968-02-29',
+      address: { line1: `${n} Fault Line`, city: 'Springfield', postalCode: pick(['12345', '30301', '60601']), country: 'US' },
+    },
+    prescriber: { npi: changes.npi ?? '1234567893', name: 'Dr. Chaos' },
+    medication: { ndc: '11111-0001-01', name: 'Metformin 500 mg', quantity: int(30, 90) },
+    insurance: { payerId: changes.payerId ?? 'payer-standard', memberId: changes.memberId ?? `M${tag}${n}` },
+    writtenOn: today,
+    receivedAt: new Date().toISOString(),
+  });
+  const stepsUpTo = {
+    Invalid: ['validatePrescription'],
+    Ineligible: ['validatePrescription', 'enrollPatient'],
+    ClaimRejected: ['validatePrescription', 'enrollPatient', 'selectPharmacy', 'adjudicateClaim'],
+    NothingOwed: ['validatePrescription', 'enrollPatient', 'selectPharmacy', 'adjudicateClaim', 'requestPayment', 'createShippingLabel', 'recordDelivery'],
+    Paid: ['validatePrescription', 'enrollPatient', 'selectPharmacy', 'adjudicateClaim', 'requestPayment', 'recordPayment', 'createShippingLabel', 'recordDelivery'],
+  };
+  /** An intake delivered once or more (the intake service redelivers), the copies a while later. */
+  const prescriptionStory = (n: number, story: string, outcome: PrescriptionOutcome, steps: string[], changes: Parameters<typeof intakeEvent>[2] = {}) => {
+    const prescriptionId = `${tag}_rx${n}`;
+    const p: ExpectedPrescription = { story, outcome, steps };
+    expect.prescriptions.set(prescriptionId, p);
+    const value = json(intakeEvent(prescriptionId, n, changes));
+    place(slot, prescriptionTopics.intakeReceived, prescriptionId, value);
+    for (let i = 1, copies = int(1, 3); i < copies; i++) place(later(slot, 300), prescriptionTopics.intakeReceived, prescriptionId, value);
+    return p;
+  };
+  const prescriptionStories: Record<string, [number, Story]> = {
+    // payer-standard: a copay of 1500 cents; the patient pays the link (main.ts sends it, once or twice).
+    rxPaid: [4, (n) => {
+      const p = prescriptionStory(n, 'rxPaid', 'Delivered', stepsUpTo.Paid);
+      p.payment = { paymentId: `${tag}_rxpay${n}`, amountCents: 1500, deliveries: int(1, 2) };
+    }],
+    rxNothingOwed: [3, (n) => void prescriptionStory(n, 'rxNothingOwed', 'Delivered', stepsUpTo.NothingOwed, { payerId: 'payer-full-coverage' })],
+    rxClaimRejected: [1.5, (n) => void prescriptionStory(n, 'rxClaimRejected', 'ClaimRejected', stepsUpTo.ClaimRejected, { payerId: 'payer-formulary-strict' })],
+    rxInvalidNpi: [1, (n) => void prescriptionStory(n, 'rxInvalidNpi', 'Invalid', stepsUpTo.Invalid, { npi: '1234567890' })],
+    rxLapsed: [1, (n) => void prescriptionStory(n, 'rxLapsed', 'Ineligible', stepsUpTo.Ineligible, { memberId: `LAPSED-${tag}-${n}` })],
+  };
+
   /** One poison record of `kind` on `topic`; its payload IDs must never show up in a table. */
   const poisonRecord = (kind: PoisonKind, topic: string, n: number) => {
     const id = `${tag}_x${n}`;
@@ -267,7 +333,11 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
         ? bookingEvent(id, owner.userRef, pick(chaosRooms))
         : topic === bookingCancellationsTopic
           ? cancellation(id, owner.userRef)
-          : confirmation(id, id, pick(taughtCourses));
+          : topic === prescriptionTopics.intakeReceived
+            ? intakeEvent(id, n)
+            : topic === prescriptionTopics.paymentCompleted
+              ? { type: 'PAYMENT_COMPLETED', prescriptionId: id, paymentId: id, amountCents: 1500, paidAt: new Date(epoch).toISOString() }
+              : confirmation(id, id, pick(taughtCourses));
     const key = id;
     let record: [ChaosRecord['key'], ChaosRecord['value'], IHeaders?];
     switch (kind) {
@@ -275,7 +345,19 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
         record = [key, json(valid).slice(0, -7)];
         break;
       case 'schema':
-        record = [key, json({ ...valid, guests: -1, userId: undefined, studentId: 42, timestamp: 'yesterday' })];
+        record = [
+          key,
+          json({
+            ...valid,
+            guests: -1,
+            userId: undefined,
+            studentId: 42,
+            timestamp: 'yesterday',
+            // What breaks an intake (no patient, no time received) and a payment (a negative amount).
+            ...(topic === prescriptionTopics.intakeReceived ? { patient: { patientId: id }, receivedAt: 'yesterday' } : {}),
+            ...(topic === prescriptionTopics.paymentCompleted ? { amountCents: -1500, paidAt: 'yesterday' } : {}),
+          }),
+        ];
         break;
       case 'nul-value': // Confluent wire format: magic byte 0, a 4-byte schema ID, then the payload.
         record = [key, Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), Buffer.from(json(valid))])];
@@ -300,8 +382,8 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
     expect.poison.set(correlationId, { kind, topic });
   };
   const poisonTopics: Record<PoisonKind, string[]> = {
-    unparseable: [bookingEventsTopic, bookingCancellationsTopic, purchaseConfirmedTopic],
-    schema: [bookingEventsTopic, bookingCancellationsTopic, purchaseConfirmedTopic],
+    unparseable: [bookingEventsTopic, bookingCancellationsTopic, purchaseConfirmedTopic, prescriptionTopics.intakeReceived, prescriptionTopics.paymentCompleted],
+    schema: [bookingEventsTopic, bookingCancellationsTopic, purchaseConfirmedTopic, prescriptionTopics.intakeReceived, prescriptionTopics.paymentCompleted],
     'nul-value': [bookingEventsTopic, bookingCancellationsTopic, purchaseConfirmedTopic],
     'nul-key': [bookingEventsTopic, purchaseConfirmedTopic],
     latin1: [bookingEventsTopic, purchaseConfirmedTopic],
@@ -314,7 +396,7 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
     ),
   );
 
-  const all = { ...bookingStories, ...purchaseStories, ...poisonStories };
+  const all = { ...bookingStories, ...purchaseStories, ...prescriptionStories, ...poisonStories };
   const total = Object.values(all).reduce((s, [w]) => s + w, 0);
   const run = (name: string, n: number) => {
     stories[name] = (stories[name] ?? 0) + 1;
@@ -322,9 +404,15 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
   };
   // Every poison kind on every topic, the huge header and a refusal appear at least once, spread
   // over the stream rather than bunched at its start.
-  const mustHave = [...Object.keys(poisonStories), 'hugeCorrelationId', 'nulHeaders', 'noTrainer'];
+  const mustHave = [...Object.keys(poisonStories), 'hugeCorrelationId', 'nulHeaders', 'noTrainer', ...Object.keys(prescriptionStories)];
   const expectedStories = Math.max(mustHave.length * 2, Math.round(events / 1.8));
-  const mustAt = new Map(mustHave.map((name) => [int(0, expectedStories - 1), name]));
+  // Distinct slots: two on one slot would leave one of them out.
+  const mustAt = new Map<number, string>();
+  for (const name of mustHave) {
+    let at = int(0, expectedStories - 1);
+    while (mustAt.has(at)) at = (at + 1) % expectedStories;
+    mustAt.set(at, name);
+  }
   for (let n = 0; placed.length < events; n++) {
     slot = n * 2;
     const forced = mustAt.get(n);

@@ -11,7 +11,10 @@
  *   2. booking light load      BENCH_LIGHT_EVENTS (200; 50 quick) at BENCH_LIGHT_RATE/s (10), every tenth a cancellation
  *   3. purchase backlog drain  BENCH_PURCHASES confirmations (500; 60 quick), the same share twice
  *   4. purchase light load     BENCH_LIGHT_EVENTS at BENCH_LIGHT_PURCHASE_RATE/s (2)
- *   5. open bookings           more bookings until BENCH_OPEN_BOOKINGS (10,000; 600 quick) are open, then memory
+ *   5. prescription drain      project only (there is no seed-style prescription worker): BENCH_PRESCRIPTIONS
+ *                              intakes (200; 40 quick), the same share twice, all fully covered; the workers and
+ *                              bridges track parcels every PRESCRIPTION_TRACKING_INTERVAL (1s here)
+ *   6. open bookings           more bookings until BENCH_OPEN_BOOKINGS (10,000; 600 quick) are open, then memory
  * then the bridge-only figures of bench/bridge-throughput.ts (BENCH_BRIDGE=0 skips them;
  * BENCH_BRIDGE_EVENTS, 3000; 300 quick). Other knobs: BENCH_SEED (the streams), BENCH_STALL_S
  * (120: a phase gives up when no row was added for this long), BENCH_PHASE_TIMEOUT_S (2400; 600
@@ -34,6 +37,7 @@ import { pipelines, topicsOf } from '../../src/pipelines';
 import { repoDir } from '../chaos/processes';
 import { deadLetterTopic } from '../seed-worker/framework';
 import { rssBytes } from './measure';
+import { drainPrescriptions, prescriptionBacklog, type PrescriptionStream } from './prescriptions';
 import { drain, trickle, type PhaseContext } from './phases';
 import { report, type Results, type SystemResults } from './report';
 import { benchRooms, benchTrainers, benchUsers, bookingBacklog, bookingTrickle, purchaseBacklog, type Stream } from './stream';
@@ -52,6 +56,7 @@ const settings = {
   lightRate: env('BENCH_LIGHT_RATE', 10),
   lightPurchaseRate: env('BENCH_LIGHT_PURCHASE_RATE', 2),
   openBookings: env('BENCH_OPEN_BOOKINGS', 10_000, 600),
+  prescriptions: env('BENCH_PRESCRIPTIONS', 200, 40),
   stallSeconds: env('BENCH_STALL_S', 120),
   phaseTimeoutSeconds: env('BENCH_PHASE_TIMEOUT_S', 2400, 600),
   bridgeEvents: env('BENCH_BRIDGE_EVENTS', 3000, 300),
@@ -64,7 +69,9 @@ const stateDir = process.env.STACK_STATE_DIR;
 if (!stateDir) throw new Error('STACK_STATE_DIR is not set; run the benchmark with `npm run bench`');
 const runStart = Date.now();
 const say = (line: string) => console.log(`[bench ${((Date.now() - runStart) / 1000).toFixed(0).padStart(5)}s] ${line}`);
-const childEnv = { ...process.env, LOG_LEVEL: process.env.BENCH_CHILD_LOG_LEVEL ?? 'info' };
+// Prescriptions: nothing owed, so no payment wait; the carrier is asked every second, not every 4 hours.
+const trackingInterval = process.env.PRESCRIPTION_TRACKING_INTERVAL ?? '1s';
+const childEnv = { ...process.env, LOG_LEVEL: process.env.BENCH_CHILD_LOG_LEVEL ?? 'info', PRESCRIPTION_TRACKING_INTERVAL: trackingInterval };
 const systems: System[] = [];
 
 async function main(): Promise<void> {
@@ -78,6 +85,8 @@ async function main(): Promise<void> {
     purchaseDrain: phase('pd', (p) => purchaseBacklog(seed + 2, p, settings.purchases, duplicateShare)),
     purchaseLight: phase('pl', (p) => purchaseBacklog(seed + 3, p, settings.lightEvents, 0)),
   };
+  const prescriptionPrefix = `${tag}rx`;
+  const prescriptions = prescriptionBacklog(seed + 5, prescriptionPrefix, settings.prescriptions, duplicateShare);
   const openSoFar = [phases.bookingDrain, phases.bookingLight]
     .flatMap((ph) => [...ph.stream.expect.bookings.values()])
     .filter((status) => status === 'Accepted').length;
@@ -124,7 +133,9 @@ async function main(): Promise<void> {
       purchaseDrain: phases.purchaseDrain.stream.events.length,
       purchaseDrainPurchases: phases.purchaseDrain.stream.expect.purchases.size,
       openTopUp: open.stream.events.length,
+      prescriptionDrain: prescriptions.events.length,
     },
+    prescriptionTrackingInterval: trackingInterval,
     systems: {},
   };
 
@@ -138,7 +149,7 @@ async function main(): Promise<void> {
     say(`${system.name}: consumers idle and assigned${system.name === 'project' ? ', workers polling' : ''}`);
     // Start-up (tsx, the workers' workflow bundles) leaves memory behind before any event.
     const idleRss = Object.fromEntries(Object.entries(system.pids()).map(([role, pid]) => [role, pid === undefined ? NaN : rssBytes(pid)]));
-    results.systems[system.name] = { idleRss, ...(await measure(ctx, system, phases, open, client, admin)) };
+    results.systems[system.name] = { idleRss, ...(await measure(ctx, system, phases, open, client, admin, { prefix: prescriptionPrefix, stream: prescriptions })) };
     await system.stop();
   }
 
@@ -164,6 +175,7 @@ async function measure(
   open: Phase,
   client: Client,
   admin: Admin,
+  rx: { prefix: string; stream: PrescriptionStream },
 ): Promise<Omit<SystemResults, 'idleRss'>> {
   const name = system.name;
   const { bookingDrain: bd, bookingLight: bl, purchaseDrain: pd, purchaseLight: pl } = phases;
@@ -175,6 +187,12 @@ async function measure(
   const purchaseDrain = await drain(ctx, system, 'purchase', pd.prefix, pd.stream);
   say(`${name}: purchase light load, ${pl.stream.events.length} events at ${settings.lightPurchaseRate}/s`);
   const purchaseLight = await trickle(ctx, system, 'purchase', pl.prefix, pl.stream, settings.lightPurchaseRate);
+  // Before the open bookings, so the worker is not also holding thousands of open runs.
+  let prescriptionDrain;
+  if (name === 'project' && rx.stream.ids.length > 0) {
+    say(`${name}: prescription backlog drain, ${rx.stream.events.length} intakes (${rx.stream.ids.length} prescriptions)`);
+    prescriptionDrain = await drainPrescriptions(ctx, system.db, rx.prefix, rx.stream);
+  }
   say(`${name}: open bookings, ${open.stream.events.length} more bookings`);
   const openDrain = open.stream.events.length > 0 ? await drain(ctx, system, 'booking', open.prefix, open.stream) : undefined;
   const project = name === 'project';
@@ -185,6 +203,7 @@ async function measure(
     bookingLight,
     purchaseDrain,
     purchaseLight,
+    prescriptionDrain,
     open: openDrain,
     openRuns: await count(`WorkflowType='${bookingWorkflow.name}' AND ExecutionStatus='Running'`),
     workerRssWithOpenBookings: pid === undefined ? NaN : rssBytes(pid),

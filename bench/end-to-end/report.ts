@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { latency, type Drained, type Resources, type Trickled } from './phases';
+import { prescriptionLines, type PrescriptionDrained } from './prescriptions';
 import type { SystemName } from './systems';
 
 export interface SystemResults {
@@ -14,6 +15,8 @@ export interface SystemResults {
   bookingLight: Trickled;
   purchaseDrain: Drained;
   purchaseLight: Trickled;
+  /** Project only: there is no seed-style prescription worker. */
+  prescriptionDrain?: PrescriptionDrained;
   /** The top-up to the open-bookings target; undefined when the earlier phases already reached it. */
   open?: Drained;
   /** Booking runs open afterwards (project only). */
@@ -35,6 +38,7 @@ export interface Results {
   quick: boolean;
   settings: Record<string, number>;
   events: Record<string, number>;
+  prescriptionTrackingInterval?: string;
   systems: Partial<Record<SystemName, SystemResults>>;
   bridge?: Record<string, unknown>;
   file?: string;
@@ -166,13 +170,14 @@ export function report(results: Results, file: string): void {
   console.log(
     `N: ${results.settings.bookings} bookings and ${results.settings.purchases} purchases (${results.settings.duplicateShare! * 100} % delivered twice), ` +
       `light load ${results.settings.lightEvents} events at ${results.settings.lightRate}/s (purchases ${results.settings.lightPurchaseRate}/s), ` +
-      `${results.settings.openBookings} open bookings; stream seed ${results.settings.seed}`,
+      `${results.settings.openBookings} open bookings, ${results.settings.prescriptions ?? 0} prescriptions (project only); stream seed ${results.settings.seed}`,
   );
   if (results.systems.seed && results.systems.project) {
     console.log(pipelineTable('booking', results));
     console.log(pipelineTable('purchase', results));
     console.log(openTable(results));
   }
+  if (results.systems.project) console.log(prescriptionLines(results.systems.project.prescriptionDrain, results.prescriptionTrackingInterval ?? '?'));
   for (const [name, r] of Object.entries(results.systems)) {
     for (const [role, { exits, why }] of Object.entries(r.crashes)) {
       if (exits > 0) console.log(`\n${name}: the ${role} exited ${exits} times by itself and was started again${why.length ? `: ${why.join('; ')}` : ''}`);
