@@ -15,14 +15,17 @@ import * as allWorkflows from '../../src/workflows';
 const root = path.resolve(__dirname, '..', '..');
 const services: Record<string, any> = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }).services;
 
-/** Every `...Topic` constant exported by a contract module. */
+/** Every `...Topic` constant, and every topic of a `...Topics` object, exported by a contract module. */
 async function contractTopics(): Promise<string[]> {
   const dir = path.join(root, 'src', 'contracts');
   const modules = await Promise.all(readdirSync(dir).map((file) => import(path.join(dir, file))));
   return modules.flatMap((mod) =>
-    Object.entries(mod)
-      .filter(([name, value]) => name.endsWith('Topic') && typeof value === 'string')
-      .map(([, value]) => value as string),
+    Object.entries(mod).flatMap(([name, value]) => {
+      if (name.endsWith('Topic') && typeof value === 'string') return [value];
+      // A process with many topics names them in one `...Topics` object.
+      if (name.endsWith('Topics') && value && typeof value === 'object') return Object.values(value).filter((v) => typeof v === 'string');
+      return [];
+    }),
   );
 }
 
