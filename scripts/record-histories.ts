@@ -3,6 +3,8 @@
  * replay tests. Run after a workflow change is released: `npm run record-histories`.
  * Existing files are kept (they are the old versions that must still replay); a file is written
  * only when its name is new, so bump HISTORY_VERSION when recording after a change.
+ * HISTORY_SCENARIOS=prescription (a name prefix, comma-separated for several) records only the
+ * scenarios of the workflow that changed, so the others get no file of a version they never had.
  *
  * Recorded WITHOUT the payload codec (src/codec), on purpose: its client and workers store their
  * test data in clear text, so the committed histories replay on any machine whatever its key ring
@@ -53,6 +55,10 @@ import { temporalCliRaw } from '../test/support/temporal-cli';
 import { createTimeSkippingEnv } from '../test/support/time-skipping';
 
 const HISTORY_VERSION = process.env.HISTORY_VERSION ?? 'v1';
+const scenarioPrefixes = process.env.HISTORY_SCENARIOS?.split(',').map((p) => p.trim()).filter(Boolean);
+/** The scenarios to record: all, or those HISTORY_SCENARIOS names. */
+const selected = <T>(scenarios: Record<string, T>): Array<[string, T]> =>
+  Object.entries(scenarios).filter(([name]) => !scenarioPrefixes || scenarioPrefixes.some((p) => name.startsWith(p)));
 const historiesDir = path.resolve(__dirname, '..', 'test', 'histories');
 
 async function main(): Promise<void> {
@@ -296,7 +302,7 @@ async function main(): Promise<void> {
 
   await mkdir(historiesDir, { recursive: true });
   await worker.runUntil(async () => {
-    for (const [name, scenario] of Object.entries(scenarios)) {
+    for (const [name, scenario] of selected(scenarios)) {
       const file = path.join(historiesDir, `${name}-${HISTORY_VERSION}.json`);
       if (existsSync(file)) {
         console.log(`kept     ${path.relative(process.cwd(), file)}`);
@@ -411,7 +417,7 @@ async function recordOnTestServer(): Promise<void> {
     },
   };
 
-  for (const [name, scenario] of Object.entries(scenarios)) {
+  for (const [name, scenario] of selected(scenarios)) {
     const file = path.join(historiesDir, `${name}-${HISTORY_VERSION}.json`);
     if (existsSync(file)) {
       console.log(`kept     ${path.relative(process.cwd(), file)}`);

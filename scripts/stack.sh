@@ -18,6 +18,8 @@ source "$STACK_DIR/kafka.sh"
 source "$STACK_DIR/temporal.sh"
 
 COMPONENTS=(postgres redis kafka temporal)
+# Started by the hooks after the components; each logs to $STACK_LOG_DIR/<name>.log.
+HOOK_SERVICES=(admin-service partner-services codec-server)
 
 usage() {
   cat <<EOF
@@ -26,7 +28,7 @@ Usage: bash scripts/stack.sh COMMAND
   down               stop everything (data is kept)
   status             one line per component
   logs [COMPONENT]   show logs (follows when run in a terminal); COMPONENT is one of:
-                     ${COMPONENTS[*]}
+                     ${COMPONENTS[*]} ${HOOK_SERVICES[*]}
 Dirs: cache $STACK_CACHE_DIR
       state $STACK_STATE_DIR
 EOF
@@ -124,11 +126,14 @@ cmd_status() {
 
 cmd_logs() {
   local files=() c lines=${STACK_LOG_LINES:-100}
-  if [ $# -gt 0 ]; then
-    declare -F "${1}_logfile" >/dev/null || die "unknown component '$1' (one of: ${COMPONENTS[*]})"
+  if [ $# -gt 0 ] && [[ " ${HOOK_SERVICES[*]} " == *" $1 "* ]]; then
+    files=("$STACK_LOG_DIR/$1.log")
+  elif [ $# -gt 0 ]; then
+    declare -F "${1}_logfile" >/dev/null || die "unknown component '$1' (one of: ${COMPONENTS[*]} ${HOOK_SERVICES[*]})"
     files=("$("${1}_logfile")")
   else
     for c in "${COMPONENTS[@]}"; do files+=("$("${c}_logfile")"); done
+    for c in "${HOOK_SERVICES[@]}"; do files+=("$STACK_LOG_DIR/$c.log"); done
   fi
   for c in "${!files[@]}"; do
     [ -e "${files[$c]}" ] || { warn "no log yet: ${files[$c]}"; unset 'files[c]'; }
