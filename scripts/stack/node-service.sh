@@ -1,0 +1,72 @@
+# shellcheck shell=bash
+# The stack's own node processes (the admin service, the partner stand-ins, the codec server), each
+# run by a hook script of three lines. Sourced after lib.sh.
+
+# node_service up|down|status NAME ENTRY LABEL:PORT... [-- VAR=VALUE...]
+# One process, `node --import tsx ENTRY` from the repository with VAR=VALUE... and SERVICE_NAME=NAME
+# in its environment; its pid in run/NAME.pid, its log in logs/NAME.log. It serves each LABEL on
+# its PORT, and is healthy when every port answers GET /health. `status` prints a line per LABEL.
+node_service() {
+  local command=$1 name=$2 entry=$3 endpoints=() e start pid
+  shift 3
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do endpoints+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  local pidfile="$STACK_RUN_DIR/$name.pid" logfile="$STACK_LOG_DIR/$name.log"
+  local repo_dir
+  repo_dir=$(dirname "$STACK_SCRIPTS_DIR")
+
+  case "$command" in
+    up)
+      start=$(now_s)
+      ensure_dirs
+      if pid_from_file "$pidfile" "$entry" >/dev/null && endpoints_healthy "${endpoints[@]}"; then
+        log "already running ($(endpoints_text "${endpoints[@]}"))"
+        return 0
+      fi
+      [ -x "$repo_dir/node_modules/.bin/tsx" ] || die "node_modules missing; run: bash scripts/ensure-node-modules.sh"
+      for e in "${endpoints[@]}"; do require_port_free "${e#*:}" "${e%%:*}"; done
+      log "starting: $(endpoints_text "${endpoints[@]}")"
+      # One node process (tsx as a loader), so the pid file names the process that serves.
+      (cd "$repo_dir" && export SERVICE_NAME="$name" "$@" && spawn_daemon "$pidfile" "$logfile" node --import tsx "$entry")
+      wait_for "$name" "$logfile" "$pidfile:$entry" endpoints_healthy "${endpoints[@]}"
+      log "ready in $(($(now_s) - start))s"
+      ;;
+    down)
+      if pid=$(pid_from_file "$pidfile" "$entry"); then
+        log "stopping (pid $pid)"
+        stop_pid "$pid" "$name" 10
+      else
+        log "not running"
+      fi
+      rm -f "$pidfile"
+      ;;
+    status)
+      local running=0 state port
+      pid_from_file "$pidfile" "$entry" >/dev/null && running=1
+      for e in "${endpoints[@]}"; do
+        port=${e#*:} state=stopped
+        if [ "$running" = 1 ]; then
+          if endpoints_healthy "$e"; then state=running; else state=unhealthy; fi
+        elif port_open "$port"; then
+          state="port-in-use-by $(port_owner "$port")"
+        fi
+        status_line "${e%%:*}" "$state" "http://$STACK_HOST:$port  (log $logfile)"
+      done
+      ;;
+    *)
+      echo "Usage: bash scripts/stack/$name.sh up|down|status" >&2
+      exit 2
+      ;;
+  esac
+}
+
+endpoints_healthy() {
+  local e
+  for e in "$@"; do curl -fsS --max-time 2 "http://$STACK_HOST:${e#*:}/health" >/dev/null 2>&1 || return 1; done
+}
+
+endpoints_text() {
+  local e text=""
+  for e in "$@"; do text+="${text:+, }${e%%:*} http://$STACK_HOST:${e#*:}"; done
+  echo "$text"
+}
