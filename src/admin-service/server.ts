@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { logger } from '../logger';
+import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../stand-ins/http';
 
 /**
  * A small stand-in for the admin service the legacy allocation worker called. It is outside this
@@ -14,6 +13,7 @@ import { logger } from '../logger';
  *   PUT  /trainers/:trainerId         { courses, capacity, name? } -> 200 (adds or changes a trainer)
  *   POST /control/faults              { failNext?, failStatus?, delayMs? }: makes /allocations fail or slow on purpose
  *   GET  /control/faults              the current faults and how many allocation requests arrived
+ *   (the HTTP side, faults included, is src/stand-ins/http.ts)
  *
  * Allocations are idempotent by (studentId, courseId): asking again returns the same allocation.
  */
@@ -43,14 +43,6 @@ export const demoTrainers = [
   { trainerId: 'trainer_linus', name: 'Linus', courses: ['course_typescript', 'course_kafka'], capacity: 50 },
 ];
 
-export interface Faults {
-  /** The next N allocation requests answer `failStatus`. */
-  failNext: number;
-  failStatus: number;
-  /** Every allocation request waits this long before it is handled. */
-  delayMs: number;
-}
-
 export interface Allocation {
   allocationId: string;
   trainerId: string;
@@ -65,41 +57,12 @@ const trainerRequest = z.object({
   courses: z.array(z.string().min(1)),
   capacity: z.number().int().nonnegative(),
 });
-const faultsRequest = z.object({
-  failNext: z.number().int().nonnegative().optional(),
-  failStatus: z.number().int().min(400).max(599).optional(),
-  delayMs: z.number().int().nonnegative().optional(),
-});
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** Its `requests` counts allocation requests, faulted ones included. */
+export type AdminService = StandIn;
 
-export interface AdminService {
-  server: Server;
-  faults: Faults;
-  allocationRequests: number;
-  /** Port 0 picks a free one. Resolves with the base URL. */
-  listen(port: number, host?: string): Promise<string>;
-  close(): Promise<void>;
-}
-
-export async function ensureAdminSchema(db: Pool): Promise<void> {
-  const client = await db.connect();
-  try {
-    // Several instances (the stack's and tests') may start at once.
-    await client.query('SELECT pg_advisory_lock(727275)');
-    await client.query(adminServiceSchema);
-  } finally {
-    await client.query('SELECT pg_advisory_unlock(727275)').catch(() => undefined);
-    client.release();
-  }
-}
+// Several instances (the stack's and the tests') may start at once.
+export const ensureAdminSchema = (db: Pool) => ensureTables(db, 727275, adminServiceSchema);
 
 export async function upsertTrainer(
   db: Pool,
@@ -163,86 +126,32 @@ async function allocate(db: Pool, studentId: string, courseId: string): Promise<
   }
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  try {
-    return text ? JSON.parse(text) : {};
-  } catch {
-    throw new HttpError(400, 'body is not JSON');
-  }
-}
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const result = schema.safeParse(body);
-  if (!result.success) throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  return result.data;
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
-
 export function createAdminService(db: Pool): AdminService {
   const log = logger.child({ component: 'admin-service' });
-  const service: AdminService = {
-    faults: { failNext: 0, failStatus: 503, delayMs: 0 },
-    allocationRequests: 0,
-    server: createServer((req, res) => {
-      handle(req, res).catch((err: unknown) => {
-        const status = err instanceof HttpError ? err.status : 500;
-        if (status === 500) log.error({ err }, 'Request failed');
-        if (!res.headersSent) send(res, status, { error: (err as Error).message });
-      });
-    }),
-    listen: (port, host = '127.0.0.1') =>
-      new Promise((resolve, reject) => {
-        service.server.once('error', reject);
-        service.server.listen(port, host, () => {
-          resolve(`http://${host}:${(service.server.address() as AddressInfo).port}`);
-        });
-      }),
-    close: () =>
-      new Promise((resolve, reject) => {
-        service.server.closeAllConnections();
-        service.server.close((err) => (err ? reject(err) : resolve()));
-      }),
-  };
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { pathname } = new URL(req.url ?? '/', 'http://admin');
-    const route = `${req.method} ${pathname}`;
-    if (route === 'GET /health') {
-      await db.query('SELECT 1');
-      return send(res, 200, { status: 'ok' });
-    }
-    if (route === 'POST /allocations') {
-      service.allocationRequests++;
-      const { studentId, courseId } = parse(allocationRequest, await readJson(req));
-      if (service.faults.delayMs > 0) await new Promise((r) => setTimeout(r, service.faults.delayMs));
-      if (service.faults.failNext > 0) {
-        service.faults.failNext--;
-        throw new HttpError(service.faults.failStatus, 'failing on purpose (fault injection)');
-      }
-      const { created, allocation } = await allocate(db, studentId, courseId);
-      log.info({ studentId, courseId, allocationId: allocation.allocationId, created }, 'Allocation requested');
-      return send(res, created ? 201 : 200, allocation);
-    }
-    const trainer = /^\/trainers\/([^/]+)$/.exec(pathname);
-    if (req.method === 'PUT' && trainer) {
-      const body = parse(trainerRequest, await readJson(req));
-      await upsertTrainer(db, { trainerId: decodeURIComponent(trainer[1]!), ...body });
-      return send(res, 200, { trainerId: decodeURIComponent(trainer[1]!), ...body });
-    }
-    if (pathname === '/control/faults') {
-      if (req.method === 'POST') Object.assign(service.faults, parse(faultsRequest, await readJson(req)));
-      else if (req.method !== 'GET') throw new HttpError(405, 'method not allowed');
-      return send(res, 200, { ...service.faults, allocationRequests: service.allocationRequests });
-    }
-    throw new HttpError(404, `no route ${route}`);
-  }
-
-  return service;
+  return createStandIn(
+    'admin-service',
+    db,
+    {
+      business: (req) =>
+        req.method === 'POST' && req.pathname === '/allocations'
+          ? async () => {
+              const { studentId, courseId } = parse(allocationRequest, await req.json());
+              const { created, allocation } = await allocate(db, studentId, courseId);
+              log.info({ studentId, courseId, allocationId: allocation.allocationId, created }, 'Allocation requested');
+              return { status: created ? 201 : 200, body: allocation };
+            }
+          : undefined,
+      control: (req) => {
+        const trainer = /^\/trainers\/([^/]+)$/.exec(req.pathname);
+        if (req.method !== 'PUT' || !trainer) return undefined;
+        return async () => {
+          const trainerId = decodeURIComponent(trainer[1]!);
+          const body = parse(trainerRequest, await req.json());
+          await upsertTrainer(db, { trainerId, ...body });
+          return { status: 200, body: { trainerId, ...body } };
+        };
+      },
+    },
+    log,
+  );
 }

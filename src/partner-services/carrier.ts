@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { logger } from '../logger';
-import { createStandIn, ensureTables, HttpError, parse, type StandIn } from './http';
+import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../stand-ins/http';
 
 /**
  * Stand-in for the carrier (shipping labels and tracking).

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import { z } from 'zod';
 import { logger } from '../logger';
 import { drugByNdc } from './catalogue';
-import { createStandIn, ensureTables, HttpError, parse, type StandIn } from './http';
+import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../stand-ins/http';
 
 /**
  * Stand-in for the insurer (eligibility and claim adjudication).

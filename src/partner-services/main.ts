@@ -2,7 +2,7 @@ import { loadConfig } from '../config';
 import { createPool } from '../connections';
 import { logger } from '../logger';
 import { createCarrierService, ensureCarrierSchema } from './carrier';
-import type { StandIn } from './http';
+import type { StandIn } from '../stand-ins/http';
 import { createInsurerService, ensureInsurerSchema } from './insurer';
 import { createPharmacyService, ensurePharmacySchema } from './pharmacy';
 

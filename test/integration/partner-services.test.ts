@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config';
 import { createPool } from '../../src/connections';
 import { createCarrierService, ensureCarrierSchema, type CarrierService } from '../../src/partner-services/carrier';
 import { drugByNdc } from '../../src/partner-services/catalogue';
-import type { StandIn } from '../../src/partner-services/http';
+import type { StandIn } from '../../src/stand-ins/http';
 import { createInsurerService, ensureInsurerSchema } from '../../src/partner-services/insurer';
 import { createPharmacyService, ensurePharmacySchema } from '../../src/partner-services/pharmacy';
 import { createPartnerClients, partnerRefusedErrorType, type PartnerClients } from '../../src/partners/clients';

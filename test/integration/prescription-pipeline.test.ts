@@ -10,7 +10,7 @@ import {
   type PrescriptionTopics,
 } from '../../src/contracts/prescription';
 import { createCarrierService, ensureCarrierSchema, type CarrierService } from '../../src/partner-services/carrier';
-import type { StandIn } from '../../src/partner-services/http';
+import type { StandIn } from '../../src/stand-ins/http';
 import { createInsurerService, ensureInsurerSchema } from '../../src/partner-services/insurer';
 import { createPharmacyService, ensurePharmacySchema } from '../../src/partner-services/pharmacy';
 import { createPartnerClients } from '../../src/partners/clients';

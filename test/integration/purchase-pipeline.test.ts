@@ -214,7 +214,7 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
 
   it('the admin service failing three times and answering slowly (300 ms, well within its timeout), then recovering, changes nothing in the outcome', async () => {
     const p = newPurchase();
-    const before = admin.allocationRequests;
+    const before = admin.requests;
     Object.assign(admin.faults, { failNext: 3, failStatus: 503, delayMs: 300 });
     try {
       await publish(confirmation(p), p.studentId, `corr-${p.paymentId}`);
@@ -222,7 +222,7 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     } finally {
       Object.assign(admin.faults, { failNext: 0, delayMs: 0 });
     }
-    expect(admin.allocationRequests - before).toBe(4);
+    expect(admin.requests - before).toBe(4);
     const description = await stack.client.workflow.getHandle(purchaseWorkflowId(p.paymentId)).describe();
     expect(description.typedSearchAttributes.get(pipelineStatusKey)).toBe('Completed');
   });

@@ -5,10 +5,10 @@ import { z } from 'zod';
 import { logger, type Logger } from '../logger';
 
 /**
- * What the three partner stand-ins share, the same shape as the admin service
- * (src/admin-service/server.ts): a plain node:http server, JSON in and out, its state in its own
- * PostgreSQL tables, and fault injection on its business endpoints only, so /health and /control
- * stay usable while it "fails".
+ * What the stand-ins for other teams' and companies' systems share (the admin service, the
+ * pharmacy network, the insurer, the carrier): a plain node:http server, JSON in and out, its
+ * state in its own PostgreSQL tables, and fault injection on its business endpoints only, so
+ * /health and /control stay usable while it "fails".
  *
  *   GET  /health           200 when it can reach its database
  *   POST /control/faults   { failNext?, failStatus?, delayMs? }: the next failNext business requests
