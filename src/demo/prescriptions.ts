@@ -1,7 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Producer } from 'kafkajs';
-import { attentionKindKey, pipelineStatusKey } from '../contracts/pipeline';
 import {
   fulfillmentStateQuery,
   prescriptionTopics,
@@ -9,6 +7,7 @@ import {
   type FulfillmentState,
   type PrescriptionIntake,
 } from '../contracts/prescription';
+import { parkedOutcome, printOutcomes } from './outcomes';
 
 /**
  * The prescription part of the demo stream: intakes as the intake service emits them, for the
@@ -70,10 +69,8 @@ export async function printPrescriptionOutcomes(client: Client, producer: Produc
     const handle = client.workflow.getHandle(prescriptionWorkflowId(prescriptionId));
     const description = await handle.describe().catch(() => undefined);
     if (!description) return undefined;
-    if (description.typedSearchAttributes.get(pipelineStatusKey) === 'NeedsAttention') {
-      const kind = description.typedSearchAttributes.get(attentionKindKey)?.toLowerCase() ?? 'parked';
-      return `parked (NeedsAttention, ${kind})`;
-    }
+    const parked = parkedOutcome(description);
+    if (parked) return parked;
     const state: FulfillmentState =
       description.status.name === 'COMPLETED' ? await handle.result() : await handle.query(fulfillmentStateQuery).catch(() => ({ status: 'Validating', prescriptionId }) as FulfillmentState);
     if (prescriptionId === payer && state.status === 'AwaitingPayment' && !paid) {
@@ -92,13 +89,6 @@ export async function printPrescriptionOutcomes(client: Client, producer: Produc
     const detail = state.reason ? ` (${state.reason})` : state.trackingNumber ? ` (tracking ${state.trackingNumber})` : '';
     return `${state.status}${detail}`;
   };
-
-  let outcomes: Array<string | undefined> = [];
-  const ids = Object.keys(stories);
-  for (let attempt = 0; attempt < 240; attempt++) {
-    outcomes = await Promise.all(ids.map(outcomeOf));
-    if (outcomes.every(Boolean)) break;
-    await sleep(500);
-  }
-  ids.forEach((id, i) => console.log(`  ${id.padEnd(24)} ${stories[id]!.padEnd(46)} -> ${outcomes[i] ?? 'pending'}`));
+  // The expiring link needs the payment window (40 s in `npm start`) and then some.
+  await printOutcomes(stories, outcomeOf, 120);
 }

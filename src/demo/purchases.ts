@@ -1,9 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Producer } from 'kafkajs';
 import type { Pool } from 'pg';
-import { attentionKindKey, pipelineStatusKey } from '../contracts/pipeline';
 import { purchaseConfirmedTopic, purchaseWorkflowId } from '../contracts/purchase';
+import { parkedOutcome, printOutcomes } from './outcomes';
 
 /**
  * The purchase part of the demo stream: confirmations as the payment service emits them, for the
@@ -35,10 +34,8 @@ export async function printPurchaseOutcomes(client: Client, db: Pool, stories: R
     const handle = client.workflow.getHandle(purchaseWorkflowId(paymentId));
     const description = await handle.describe().catch(() => undefined);
     if (!description) return undefined;
-    if (description.typedSearchAttributes.get(pipelineStatusKey) === 'NeedsAttention') {
-      const kind = description.typedSearchAttributes.get(attentionKindKey)?.toLowerCase() ?? 'parked';
-      return `parked (NeedsAttention, ${kind}): npm run temporal -- workflow signal --workflow-id ${handle.workflowId} --name operatorDecision --input '"retry"'`;
-    }
+    const parked = parkedOutcome(description);
+    if (parked) return `${parked}: npm run temporal -- workflow signal --workflow-id ${handle.workflowId} --name operatorDecision --input '"retry"'`;
     if (description.status.name !== 'COMPLETED') return undefined;
     const outcome = await handle.result();
     if (outcome.status !== 'SessionsScheduled') return outcome.status;
@@ -46,13 +43,5 @@ export async function printPurchaseOutcomes(client: Client, db: Pool, stories: R
     return `trainer ${outcome.trainerId}, ${rows[0]?.count} sessions scheduled`;
   };
 
-  let outcomes: Array<string | undefined> = [];
-  for (let attempt = 0; attempt < 60; attempt++) {
-    outcomes = await Promise.all(Object.keys(stories).map(outcomeOf));
-    if (outcomes.every(Boolean)) break;
-    await sleep(500);
-  }
-  Object.entries(stories).forEach(([paymentId, story], i) => {
-    console.log(`  ${paymentId.padEnd(24)} ${story.padEnd(46)} -> ${outcomes[i] ?? 'pending'}`);
-  });
+  await printOutcomes(stories, outcomeOf, 30);
 }
