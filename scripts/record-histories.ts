@@ -23,7 +23,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { BookingActivities } from '../src/activities/booking';
 import type { SessionActivities } from '../src/activities/sessions';
-import { createAdminService, ensureAdminSchema, upsertTrainer } from '../src/admin-service/server';
+import { createAdminService, ensureAdminSchema, upsertTrainer } from '../stand-ins/admin-service/server';
 import { loadConfig } from '../src/config';
 import { createKafka, createPool, createProducer, createRedis, createTemporalClient } from '../src/connections';
 import { withTrace } from '../src/current-trace';

@@ -32,7 +32,7 @@ const schema = z.object({
   ADMIN_SERVICE_PORT: z.coerce.number().int().positive().default(3010),
   /**
    * The outside systems prescription fulfillment calls. Locally one stand-in process serves all
-   * three (src/partner-services, started by `scripts/stack.sh up`); each listens on its *_PORT.
+   * three (stand-ins/partner-services, started by `scripts/stack.sh up`); each listens on its *_PORT.
    */
   PHARMACY_SERVICE_URL: z.string().url().default('http://127.0.0.1:3011'),
   PHARMACY_SERVICE_PORT: z.coerce.number().int().positive().default(3011),

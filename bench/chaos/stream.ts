@@ -276,7 +276,7 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
     }],
   };
 
-  // Prescriptions, for the payers the stack's partner stand-ins know (src/partner-services).
+  // Prescriptions, for the payers the stack's partner stand-ins know (stand-ins/partner-services).
   // Written today: a prescription written over a year before it is received is invalid.
   const today = new Date().toISOString().slice(0, 10);
   const intakeEvent = (prescriptionId: string, n: number, changes: { payerId?: string; memberId?: string; npi?: string } = {}) => ({

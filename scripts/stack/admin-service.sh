@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The stand-in admin service (src/admin-service) that trainer allocation calls over HTTP.
+# The stand-in admin service (stand-ins/admin-service) that trainer allocation calls over HTTP.
 # Usage: bash scripts/stack/admin-service.sh up|down|status
 # `scripts/stack.sh up` runs `up` after PostgreSQL is healthy; it needs node_modules
 # (scripts/ensure-node-modules.sh, which `npm test` and `npm start` run first).
@@ -14,5 +14,5 @@ source "$STACK_LIB_DIR/postgres.sh"
 source "$STACK_LIB_DIR/node-service.sh"
 
 ADMIN_SERVICE_PORT="${ADMIN_SERVICE_PORT:-3010}"
-node_service "${1:-}" admin-service src/admin-service/main.ts "admin-service:$ADMIN_SERVICE_PORT" -- \
+node_service "${1:-}" admin-service stand-ins/admin-service/main.ts "admin-service:$ADMIN_SERVICE_PORT" -- \
   ADMIN_SERVICE_PORT="$ADMIN_SERVICE_PORT" ADMIN_SERVICE_URL="http://$STACK_HOST:$ADMIN_SERVICE_PORT" DATABASE_URL="$(postgres_url)"

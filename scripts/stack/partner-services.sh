@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The stand-ins for prescription fulfillment's outside systems (src/partner-services): the pharmacy
+# The stand-ins for prescription fulfillment's outside systems (stand-ins/partner-services): the pharmacy
 # network, the insurer and the carrier, one node process serving each on its own port (the ports
 # default in lib.sh, which validates them); `status` prints a line for each.
 # Usage: bash scripts/stack/partner-services.sh up|down|status
@@ -16,7 +16,7 @@ source "$STACK_LIB_DIR/postgres.sh"
 source "$STACK_LIB_DIR/node-service.sh"
 
 url() { echo "http://$STACK_HOST:$1"; }
-node_service "${1:-}" partner-services src/partner-services/main.ts \
+node_service "${1:-}" partner-services stand-ins/partner-services/main.ts \
   "pharmacy:$PHARMACY_SERVICE_PORT" "insurer:$INSURER_SERVICE_PORT" "carrier:$CARRIER_SERVICE_PORT" -- \
   DATABASE_URL="$(postgres_url)" \
   PHARMACY_SERVICE_PORT="$PHARMACY_SERVICE_PORT" PHARMACY_SERVICE_URL="$(url "$PHARMACY_SERVICE_PORT")" \

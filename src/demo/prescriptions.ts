@@ -11,7 +11,7 @@ import { parkedOutcome, printOutcomes } from './outcomes';
 
 /**
  * The prescription part of the demo stream: intakes as the intake service emits them, for the
- * payers the stack's insurer stand-in knows (src/partner-services), the awkward parts included.
+ * payers the stack's insurer stand-in knows (stand-ins/partner-services), the awkward parts included.
  * Patients are invented; their names exist only in the intake topic and PostgreSQL.
  */
 export async function publishDemoPrescriptions(producer: Producer, run: string): Promise<Record<string, string>> {

@@ -6,11 +6,11 @@ import type { Pool } from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { createPool } from '../../src/connections';
-import { createCarrierService, ensureCarrierSchema, type CarrierService } from '../../src/partner-services/carrier';
-import { drugByNdc } from '../../src/partner-services/catalogue';
-import type { StandIn } from '../../src/stand-ins/http';
-import { createInsurerService, ensureInsurerSchema } from '../../src/partner-services/insurer';
-import { createPharmacyService, ensurePharmacySchema } from '../../src/partner-services/pharmacy';
+import { createCarrierService, ensureCarrierSchema, type CarrierService } from '../../stand-ins/partner-services/carrier';
+import { drugByNdc } from '../../stand-ins/partner-services/catalogue';
+import type { StandIn } from '../../stand-ins/http';
+import { createInsurerService, ensureInsurerSchema } from '../../stand-ins/partner-services/insurer';
+import { createPharmacyService, ensurePharmacySchema } from '../../stand-ins/partner-services/pharmacy';
 import { createPartnerClients, partnerRefusedErrorType, type PartnerClients } from '../../src/partners/clients';
 
 /**

@@ -9,10 +9,10 @@ import {
   type FulfillmentState,
   type PrescriptionTopics,
 } from '../../src/contracts/prescription';
-import { createCarrierService, ensureCarrierSchema, type CarrierService } from '../../src/partner-services/carrier';
-import type { StandIn } from '../../src/stand-ins/http';
-import { createInsurerService, ensureInsurerSchema } from '../../src/partner-services/insurer';
-import { createPharmacyService, ensurePharmacySchema } from '../../src/partner-services/pharmacy';
+import { createCarrierService, ensureCarrierSchema, type CarrierService } from '../../stand-ins/partner-services/carrier';
+import type { StandIn } from '../../stand-ins/http';
+import { createInsurerService, ensureInsurerSchema } from '../../stand-ins/partner-services/insurer';
+import { createPharmacyService, ensurePharmacySchema } from '../../stand-ins/partner-services/pharmacy';
 import { createPartnerClients } from '../../src/partners/clients';
 import type { prescriptionFulfillmentWorkflow } from '../../src/workflows';
 import { readFileSync } from 'node:fs';

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSessionActivities } from '../../src/activities/sessions';
-import { createAdminService, ensureAdminSchema, upsertTrainer, type AdminService } from '../../src/admin-service/server';
+import { createAdminService, ensureAdminSchema, upsertTrainer, type AdminService } from '../../stand-ins/admin-service/server';
 import { purchaseRoutes } from '../../src/bridges/purchase-routes';
 import { createRedis } from '../../src/connections';
 import { pipelineStatusKey } from '../../src/contracts/pipeline';

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { logger, type Logger } from '../logger';
+import { logger, type Logger } from '../src/logger';
 
 /**
  * What the stand-ins for other teams' and companies' systems share (the admin service, the

@@ -1,8 +1,8 @@
-import { loadConfig } from '../config';
-import { createPool } from '../connections';
-import { logger } from '../logger';
+import { loadConfig } from '../../src/config';
+import { createPool } from '../../src/connections';
+import { logger } from '../../src/logger';
 import { createCarrierService, ensureCarrierSchema } from './carrier';
-import type { StandIn } from '../stand-ins/http';
+import type { StandIn } from '../http';
 import { createInsurerService, ensureInsurerSchema } from './insurer';
 import { createPharmacyService, ensurePharmacySchema } from './pharmacy';
 

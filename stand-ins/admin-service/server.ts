@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { logger } from '../logger';
-import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../stand-ins/http';
+import { logger } from '../../src/logger';
+import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../http';
 
 /**
  * A small stand-in for the admin service the legacy allocation worker called. It is outside this
@@ -13,7 +13,7 @@ import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../
  *   PUT  /trainers/:trainerId         { courses, capacity, name? } -> 200 (adds or changes a trainer)
  *   POST /control/faults              { failNext?, failStatus?, delayMs? }: makes /allocations fail or slow on purpose
  *   GET  /control/faults              the current faults and how many allocation requests arrived
- *   (the HTTP side, faults included, is src/stand-ins/http.ts)
+ *   (the HTTP side, faults included, is stand-ins/http.ts)
  *
  * Allocations are idempotent by (studentId, courseId): asking again returns the same allocation.
  */

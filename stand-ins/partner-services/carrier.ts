@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { logger } from '../logger';
-import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../stand-ins/http';
+import { logger } from '../../src/logger';
+import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../http';
 
 /**
  * Stand-in for the carrier (shipping labels and tracking).

@@ -1,6 +1,6 @@
-import { loadConfig } from '../config';
-import { createPool } from '../connections';
-import { logger } from '../logger';
+import { loadConfig } from '../../src/config';
+import { createPool } from '../../src/connections';
+import { logger } from '../../src/logger';
 import { createAdminService, demoTrainers, ensureAdminSchema, upsertTrainer } from './server';
 
 /** Runs the stand-in admin service on ADMIN_SERVICE_PORT (started by `scripts/stack.sh up`, or docker-compose). */

@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { logger } from '../logger';
+import { logger } from '../../src/logger';
 import { drugByNdc } from './catalogue';
-import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../stand-ins/http';
+import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../http';
 
 /**
  * Stand-in for the insurer (eligibility and claim adjudication).

@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { logger } from '../logger';
+import { logger } from '../../src/logger';
 import { pharmacies } from './catalogue';
-import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../stand-ins/http';
+import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../http';
 
 /**
  * Stand-in for the pharmacy network (routing a prescription to a pharmacy that can fill it).
