@@ -1,5 +1,6 @@
-# The application image for docker-compose.yml: workers, bridges, the admin service and partner
-# stand-ins, migrations and topic creation all run from it with different commands.
+# The application image for docker-compose.yml: workers, bridges, the codec server, migrations and
+# topic creation all run from it with different commands. The stand-ins for other companies'
+# systems (stand-ins/) are not product and stay out of it; compose mounts them from the repository.
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -61,22 +61,30 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs entry points that exist and that the image contains', () => {
-    const copied = readFileSync(path.join(root, 'Dockerfile'), 'utf8')
+  it('runs entry points that exist and that the image contains, the stand-ins mounted from the repository instead', () => {
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    const copied = dockerfile
       .split('\n')
       .filter((line) => /^COPY\s/.test(line) && !line.includes('--from'))
       .flatMap((line) => line.trim().split(/\s+/).slice(1, -1));
+    const workdir = /^WORKDIR (\S+)$/m.exec(dockerfile)![1]!;
     const ignored = readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').filter(Boolean);
     const within = (dirs: string[], file: string) => dirs.some((d) => file === d || file.startsWith(`${d}/`));
+    const inImage = (file: string) => within(copied, file) && !within(ignored, file);
+    /** Read-only bind mounts of repository folders into the working directory, as repository paths. */
+    const mounted = (name: string) =>
+      ((services[name].volumes ?? []) as string[])
+        .map((v) => v.split(':'))
+        .filter(([source, target, mode]) => source!.startsWith('./') && target === `${workdir}/${source!.slice(2)}` && mode === 'ro')
+        .map(([source]) => source!.slice(2));
     for (const name of appServices) {
       const entry = (services[name].command as string[]).find((arg) => arg.endsWith('.ts'));
-      expect({ name, entry, inImage: entry !== undefined && within(copied, entry) && !within(ignored, entry) }).toEqual({
-        name,
-        entry,
-        inImage: true,
-      });
+      const from = entry === undefined ? 'nowhere' : within(mounted(name), entry) ? 'mount' : inImage(entry) ? 'image' : 'nowhere';
+      expect({ name, entry, from }).toEqual({ name, entry, from: within(['stand-ins'], entry!) ? 'mount' : 'image' });
       expect({ name, entry, exists: existsSync(path.join(root, entry!)) }).toEqual({ name, entry, exists: true });
     }
+    // Other companies' systems are not product: nothing of stand-ins/ is in the image.
+    expect(inImage('stand-ins/http.ts')).toBe(false);
   });
 
   it('gives the workers prebuilt workflow bundles, built in the image from its own sources', () => {
