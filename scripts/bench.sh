@@ -24,9 +24,8 @@ bash scripts/ensure-node-modules.sh
 source scripts/isolated-stack.sh
 # Passed on to scripts/stack.sh as is; the results record which one ran.
 export STACK_TEMPORAL_PROFILE="${STACK_TEMPORAL_PROFILE:-dev}"
-# From 18000 (chaos runs start at 17000); Temporal's gRPC port keeps room
-# above it for the ports a full server derives from it.
-isolated_stack bench "${BENCH_STATE_DIR:-}" "${BENCH_PORT_BASE:-18000}" 233 833 592 593 432 379 10 11 12 13 88
+# From 18000 (chaos runs start at 17000).
+isolated_stack bench "${BENCH_STATE_DIR:-}" "${BENCH_PORT_BASE:-18000}"
 
 cleanup() {
   local rc=$?

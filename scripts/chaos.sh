@@ -18,8 +18,7 @@ bash scripts/ensure-node-modules.sh
 
 # shellcheck source=scripts/isolated-stack.sh
 source scripts/isolated-stack.sh
-# The defaults' last digits on another base.
-isolated_stack chaos "${CHAOS_STATE_DIR:-}" "${CHAOS_PORT_BASE:-17000}" 233 1233 2092 2093 -1568 -621 -3990 -3989 -3988 -3987 -4912
+isolated_stack chaos "${CHAOS_STATE_DIR:-}" "${CHAOS_PORT_BASE:-17000}"
 
 cleanup() {
   local rc=$?

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Local stack: Temporal dev server, Kafka (KRaft), PostgreSQL, Redis on 127.0.0.1, and the stand-in
-# outside systems (admin service, partner services) run as hooks after them.
+# Local stack: Temporal dev server, Kafka (KRaft), PostgreSQL, Redis on 127.0.0.1, then the node
+# processes of src/stack-services.ts (the stand-ins for outside systems, the codec server).
 # STACK_TEMPORAL_PROFILE=server runs Temporal's own server on the stack's PostgreSQL instead of the dev server.
 # Usage: bash scripts/stack.sh up|down|status|logs [component]
 set -euo pipefail
@@ -16,10 +16,13 @@ source "$STACK_DIR/redis.sh"
 source "$STACK_DIR/kafka.sh"
 # shellcheck source=scripts/stack/temporal.sh
 source "$STACK_DIR/temporal.sh"
+# shellcheck source=scripts/stack/node-service.sh
+source "$STACK_DIR/node-service.sh"
 
 COMPONENTS=(postgres redis kafka temporal)
-# Started by the hooks after the components; each logs to $STACK_LOG_DIR/<name>.log.
-HOOK_SERVICES=(admin-service partner-services codec-server)
+# Started after the components; each logs to $STACK_LOG_DIR/<name>.log.
+NODE_SERVICES=()
+for spec in $STACK_NODE_SERVICES; do NODE_SERVICES+=("${spec%%|*}"); done
 
 usage() {
   cat <<EOF
@@ -28,7 +31,7 @@ Usage: bash scripts/stack.sh COMMAND
   down               stop everything (data is kept)
   status             one line per component
   logs [COMPONENT]   show logs (follows when run in a terminal); COMPONENT is one of:
-                     ${COMPONENTS[*]} ${HOOK_SERVICES[*]}
+                     ${COMPONENTS[*]} ${NODE_SERVICES[*]}
 Dirs: cache $STACK_CACHE_DIR
       state $STACK_STATE_DIR
 EOF
@@ -65,11 +68,11 @@ print_summary() {
 Local stack is up:
   Temporal gRPC    $STACK_HOST:$TEMPORAL_PORT (namespace default, profile $STACK_TEMPORAL_PROFILE)
   Temporal Web UI  http://$STACK_HOST:$TEMPORAL_UI_PORT  (payloads decoded after signing in at $(codec_server_url)/login)
-  Codec server     $(codec_server_url)  (token: $STACK_SECRETS_DIR/codec-server-token)
+  Codec token      $STACK_SECRETS_DIR/codec-server-token
   Kafka            $(kafka_bootstrap)
   Postgres         $(postgres_url)
   Redis            $(redis_url)
-  Partners         pharmacy http://$STACK_HOST:$PHARMACY_SERVICE_PORT, insurer http://$STACK_HOST:$INSURER_SERVICE_PORT, carrier http://$STACK_HOST:$CARRIER_SERVICE_PORT
+$(node_services_summary)
   Logs             $STACK_LOG_DIR  (bash scripts/stack.sh logs [component])
   Data             $STACK_STATE_DIR
 EOF
@@ -93,18 +96,14 @@ cmd_up() {
   trap 'rm -rf "$STACK_RUN_TMP"' EXIT
   for_each_component up
   run_hook test-server.sh install
-  run_hook admin-service.sh up
-  run_hook partner-services.sh up
-  run_hook codec-server.sh up
+  node_services up
   print_summary
   log "up took $(($(now_s) - start))s"
 }
 
 cmd_down() {
   ensure_dirs
-  run_hook admin-service.sh down || warn "admin-service.sh down failed"
-  run_hook partner-services.sh down || warn "partner-services.sh down failed"
-  run_hook codec-server.sh down || warn "codec-server.sh down failed"
+  node_services down || warn "stopping the node services failed"
   # The server profile's Temporal writes to PostgreSQL while it shuts down, so it stops first.
   if [ "$STACK_TEMPORAL_PROFILE" = server ]; then
     (STACK_COMPONENT=temporal temporal_down)
@@ -118,22 +117,20 @@ cmd_status() {
   for c in "${COMPONENTS[@]}"; do "${c}_status"; done
   if port_open "$TEMPORAL_UI_PORT"; then ui=running; else ui=stopped; fi
   status_line temporal-ui "$ui" "http://$STACK_HOST:$TEMPORAL_UI_PORT"
-  if [ -f "$STACK_DIR/admin-service.sh" ]; then bash "$STACK_DIR/admin-service.sh" status; fi
-  if [ -f "$STACK_DIR/partner-services.sh" ]; then bash "$STACK_DIR/partner-services.sh" status; fi
-  if [ -f "$STACK_DIR/codec-server.sh" ]; then bash "$STACK_DIR/codec-server.sh" status; fi
+  node_services status
   echo "logs: $STACK_LOG_DIR"
 }
 
 cmd_logs() {
   local files=() c lines=${STACK_LOG_LINES:-100}
-  if [ $# -gt 0 ] && [[ " ${HOOK_SERVICES[*]} " == *" $1 "* ]]; then
+  if [ $# -gt 0 ] && [[ " ${NODE_SERVICES[*]} " == *" $1 "* ]]; then
     files=("$STACK_LOG_DIR/$1.log")
   elif [ $# -gt 0 ]; then
-    declare -F "${1}_logfile" >/dev/null || die "unknown component '$1' (one of: ${COMPONENTS[*]} ${HOOK_SERVICES[*]})"
+    declare -F "${1}_logfile" >/dev/null || die "unknown component '$1' (one of: ${COMPONENTS[*]} ${NODE_SERVICES[*]})"
     files=("$("${1}_logfile")")
   else
     for c in "${COMPONENTS[@]}"; do files+=("$("${c}_logfile")"); done
-    for c in "${HOOK_SERVICES[@]}"; do files+=("$STACK_LOG_DIR/$c.log"); done
+    for c in "${NODE_SERVICES[@]}"; do files+=("$STACK_LOG_DIR/$c.log"); done
   fi
   for c in "${!files[@]}"; do
     [ -e "${files[$c]}" ] || { warn "no log yet: ${files[$c]}"; unset 'files[c]'; }

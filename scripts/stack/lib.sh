@@ -19,23 +19,9 @@ STACK_RUN_DIR="$STACK_STATE_DIR/run"
 STACK_HOST=127.0.0.1
 STACK_WAIT_TIMEOUT="${STACK_WAIT_TIMEOUT:-120}"
 
-TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
-TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
-KAFKA_PORT="${KAFKA_PORT:-9092}"
-KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
-PGPORT="${PGPORT:-5432}"
-REDIS_PORT="${REDIS_PORT:-6379}"
-# The partner stand-ins (scripts/stack/partner-services.sh); defaults as in src/config.ts.
-PHARMACY_SERVICE_PORT="${PHARMACY_SERVICE_PORT:-3011}"
-INSURER_SERVICE_PORT="${INSURER_SERVICE_PORT:-3012}"
-CARRIER_SERVICE_PORT="${CARRIER_SERVICE_PORT:-3013}"
-# The codec server (scripts/stack/codec-server.sh); the Web UI is started pointing at it.
-CODEC_SERVER_PORT="${CODEC_SERVER_PORT:-8088}"
 # Generated once by `up` (scripts/payload-keys.ts ensure); src/config.ts finds them here by default.
 STACK_SECRETS_DIR="$STACK_STATE_DIR/secrets"
-export STACK_CACHE_DIR STACK_STATE_DIR TEMPORAL_PORT TEMPORAL_UI_PORT \
-  KAFKA_PORT KAFKA_CONTROLLER_PORT PGPORT REDIS_PORT \
-  PHARMACY_SERVICE_PORT INSURER_SERVICE_PORT CARRIER_SERVICE_PORT CODEC_SERVER_PORT
+export STACK_CACHE_DIR STACK_STATE_DIR
 
 # ---------------------------------------------------------------- logging
 
@@ -47,6 +33,18 @@ die() {
 }
 
 now_s() { date +%s; }
+
+# ---------------------------------------------------------------- services
+
+# Every port variable (each from the environment, or its default), STACK_URLS and STACK_NODE_SERVICES,
+# from the list in src/stack-services.ts. Read once per command: the scripts it runs inherit them.
+if [ -z "${STACK_NODE_SERVICES:-}" ]; then
+  STACK_REPO_DIR=$(dirname "$STACK_SCRIPTS_DIR")
+  [ -x "$STACK_REPO_DIR/node_modules/.bin/tsx" ] || bash "$STACK_SCRIPTS_DIR/ensure-node-modules.sh" >&2
+  STACK_SERVICES_ENV=$(cd "$STACK_REPO_DIR" && node --import tsx scripts/stack/services.ts env) ||
+    die "cannot read the stack's services from src/stack-services.ts"
+  eval "$STACK_SERVICES_ENV"
+fi
 
 # Last lines of a log, indented, for error messages.
 show_log_tail() {
@@ -60,8 +58,7 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 
 validate_ports() {
   local var
-  for var in TEMPORAL_PORT TEMPORAL_UI_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT PGPORT REDIS_PORT \
-    PHARMACY_SERVICE_PORT INSURER_SERVICE_PORT CARRIER_SERVICE_PORT CODEC_SERVER_PORT; do
+  for var in $STACK_PORT_VARIABLES; do
     if ! [[ ${!var} =~ ^[0-9]+$ ]] || [ "${!var}" -lt 1 ] || [ "${!var}" -gt 65535 ]; then
       die "$var='${!var}' is not a valid TCP port"
     fi

@@ -1,16 +1,30 @@
 # shellcheck shell=bash
-# The stack's own node processes (the admin service, the partner stand-ins, the codec server), each
-# run by a hook script of three lines. Sourced after lib.sh.
+# The stack's own node processes (the stand-ins, the codec server), one per `server` of the entries
+# with an `entry` in src/stack-services.ts; lib.sh has put them in STACK_NODE_SERVICES. Sourced after
+# lib.sh by scripts/stack.sh, or run on its own:
+#   bash scripts/stack/node-service.sh up|down|status [NAME...]   (default: all, in the list's order)
 
-# node_service up|down|status NAME ENTRY LABEL:PORT... [-- VAR=VALUE...]
-# One process, `node --import tsx ENTRY` from the repository with VAR=VALUE... and SERVICE_NAME=NAME
-# in its environment; its pid in run/NAME.pid, its log in logs/NAME.log. It serves each LABEL on
-# its PORT, and is healthy when every port answers GET /health. `status` prints a line per LABEL.
+# node_services COMMAND [NAME...]: node_service for each of them, or for every one.
+node_services() {
+  local command=$1 spec name entry endpoints
+  shift
+  for spec in $STACK_NODE_SERVICES; do
+    IFS='|' read -r name entry endpoints <<<"$spec"
+    [ $# -eq 0 ] || [[ " $* " == *" $name "* ]] || continue
+    # shellcheck disable=SC2086 # one LABEL:PORT word per endpoint
+    (STACK_COMPONENT=$name node_service "$command" "$name" "$entry" ${endpoints//,/ })
+  done
+}
+
+# node_service up|down|status NAME ENTRY LABEL:PORT...
+# One process, `node --import tsx ENTRY` from the repository with every client address of this stack
+# (STACK_URLS) and SERVICE_NAME=NAME in its environment; its pid in run/NAME.pid, its log in
+# logs/NAME.log. It serves each LABEL on its PORT, and is healthy when every port answers GET /health.
+# `status` prints a line per LABEL.
 node_service() {
-  local command=$1 name=$2 entry=$3 endpoints=() e start pid
+  local command=$1 name=$2 entry=$3 e start pid
   shift 3
-  while [ $# -gt 0 ] && [ "$1" != -- ]; do endpoints+=("$1"); shift; done
-  [ $# -gt 0 ] && shift
+  local endpoints=("$@")
   local pidfile="$STACK_RUN_DIR/$name.pid" logfile="$STACK_LOG_DIR/$name.log"
   local repo_dir
   repo_dir=$(dirname "$STACK_SCRIPTS_DIR")
@@ -27,7 +41,8 @@ node_service() {
       for e in "${endpoints[@]}"; do require_port_free "${e#*:}" "${e%%:*}"; done
       log "starting: $(endpoints_text "${endpoints[@]}")"
       # One node process (tsx as a loader), so the pid file names the process that serves.
-      (cd "$repo_dir" && export SERVICE_NAME="$name" "$@" && spawn_daemon "$pidfile" "$logfile" node --import tsx "$entry")
+      # shellcheck disable=SC2086 # STACK_URLS is VAR=value words without spaces
+      (cd "$repo_dir" && export SERVICE_NAME="$name" $STACK_URLS && spawn_daemon "$pidfile" "$logfile" node --import tsx "$entry")
       wait_for "$name" "$logfile" "$pidfile:$entry" endpoints_healthy "${endpoints[@]}"
       log "ready in $(($(now_s) - start))s"
       ;;
@@ -54,10 +69,20 @@ node_service() {
       done
       ;;
     *)
-      echo "Usage: bash scripts/stack/$name.sh up|down|status" >&2
+      echo "Usage: bash scripts/stack/node-service.sh up|down|status [NAME...]" >&2
       exit 2
       ;;
   esac
+}
+
+# A line per node process and where it serves, for `up`'s summary.
+node_services_summary() {
+  local spec name entry endpoints
+  for spec in $STACK_NODE_SERVICES; do
+    IFS='|' read -r name entry endpoints <<<"$spec"
+    # shellcheck disable=SC2086 # one LABEL:PORT word per endpoint
+    printf '  %-16s %s\n' "$name" "$(endpoints_text ${endpoints//,/ })"
+  done
 }
 
 endpoints_healthy() {
@@ -70,3 +95,12 @@ endpoints_text() {
   for e in "$@"; do text+="${text:+, }${e%%:*} http://$STACK_HOST:${e#*:}"; done
   echo "$text"
 }
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  # shellcheck source=scripts/stack/lib.sh
+  source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+  [ $# -gt 0 ] || set -- usage
+  validate_ports
+  node_services "$@"
+fi

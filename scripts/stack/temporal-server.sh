@@ -15,8 +15,8 @@ TEMPORAL_UI_PID_PATTERN="temporal-ui-server --root $TEMPORAL_DIR"
 # Stored in the database when it is created; the server ignores (with a warning) any other value
 # later, as shards cannot be re-split, so another count needs a new state dir.
 TEMPORAL_HISTORY_SHARDS=4
-# Internal ports, from TEMPORAL_PORT so that clients need only that one. For a port ending in 3
-# these end in 4 to 8, which no other block of scripts/chaos.sh uses (its ports end in 0, 2, 3, 9).
+# Internal ports, from TEMPORAL_PORT so that clients need only that one; src/stack-services.ts
+# reserves them (reservedAbove), so an isolated stack gives no other service one of them.
 TEMPORAL_HISTORY_PORT=$((TEMPORAL_PORT + 1))
 TEMPORAL_MATCHING_PORT=$((TEMPORAL_PORT + 2))
 TEMPORAL_WORKER_PORT=$((TEMPORAL_PORT + 3))
