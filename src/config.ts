@@ -3,11 +3,12 @@ import { msToNumber } from '@temporalio/common/lib/time';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { defaultPort, defaultUrl } from './stack-services';
 
 /**
  * The one place configuration is read. Every process (workers, bridges, scripts, tests) calls
- * `loadConfig()`; defaults match what `scripts/stack.sh up` starts on loopback, and
- * docker-compose.yml sets the same names.
+ * `loadConfig()`; the address defaults are what `scripts/stack.sh up` starts on loopback (from
+ * src/stack-services.ts), and docker-compose.yml sets the same names.
  */
 const duration = z.string().refine((value) => {
   try {
@@ -18,28 +19,28 @@ const duration = z.string().refine((value) => {
 }, 'must be a positive duration such as "3 days", "4 hours" or "90s"');
 
 const schema = z.object({
-  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_ADDRESS: z.string().default(defaultUrl('TEMPORAL_ADDRESS')),
   TEMPORAL_NAMESPACE: z.string().default('default'),
-  TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
+  TEMPORAL_UI_URL: z.string().url().default(defaultUrl('TEMPORAL_UI_URL')),
   KAFKA_BROKERS: z
     .string()
-    .default('127.0.0.1:9092')
+    .default(defaultUrl('KAFKA_BROKERS'))
     .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
   KAFKA_CLIENT_ID: z.string().default('temporal-pipelines'),
-  DATABASE_URL: z.string().url().default('postgres://postgres:postgres@127.0.0.1:5432/pipelines'),
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  ADMIN_SERVICE_URL: z.string().url().default('http://127.0.0.1:3010'),
-  ADMIN_SERVICE_PORT: z.coerce.number().int().positive().default(3010),
+  DATABASE_URL: z.string().url().default(defaultUrl('DATABASE_URL')),
+  REDIS_URL: z.string().url().default(defaultUrl('REDIS_URL')),
+  ADMIN_SERVICE_URL: z.string().url().default(defaultUrl('ADMIN_SERVICE_URL')),
+  ADMIN_SERVICE_PORT: z.coerce.number().int().positive().default(defaultPort('ADMIN_SERVICE_PORT')),
   /**
    * The outside systems prescription fulfillment calls. Locally one stand-in process serves all
    * three (stand-ins/partner-services, started by `scripts/stack.sh up`); each listens on its *_PORT.
    */
-  PHARMACY_SERVICE_URL: z.string().url().default('http://127.0.0.1:3011'),
-  PHARMACY_SERVICE_PORT: z.coerce.number().int().positive().default(3011),
-  INSURER_SERVICE_URL: z.string().url().default('http://127.0.0.1:3012'),
-  INSURER_SERVICE_PORT: z.coerce.number().int().positive().default(3012),
-  CARRIER_SERVICE_URL: z.string().url().default('http://127.0.0.1:3013'),
-  CARRIER_SERVICE_PORT: z.coerce.number().int().positive().default(3013),
+  PHARMACY_SERVICE_URL: z.string().url().default(defaultUrl('PHARMACY_SERVICE_URL')),
+  PHARMACY_SERVICE_PORT: z.coerce.number().int().positive().default(defaultPort('PHARMACY_SERVICE_PORT')),
+  INSURER_SERVICE_URL: z.string().url().default(defaultUrl('INSURER_SERVICE_URL')),
+  INSURER_SERVICE_PORT: z.coerce.number().int().positive().default(defaultPort('INSURER_SERVICE_PORT')),
+  CARRIER_SERVICE_URL: z.string().url().default(defaultUrl('CARRIER_SERVICE_URL')),
+  CARRIER_SERVICE_PORT: z.coerce.number().int().positive().default(defaultPort('CARRIER_SERVICE_PORT')),
   /**
    * Per HTTP call to a partner; a call still unanswered then fails as retryable (an outage), so an
    * activity's start-to-close timeout should be above it.
@@ -61,8 +62,8 @@ const schema = z.object({
    */
   PAYLOAD_KEY_RING_FILE: z.string().min(1),
   /** Where the codec server (src/codec-server) listens, and where the Web UI and the CLI reach it. */
-  CODEC_SERVER_URL: z.string().url().default('http://127.0.0.1:8088'),
-  CODEC_SERVER_PORT: z.coerce.number().int().positive().default(8088),
+  CODEC_SERVER_URL: z.string().url().default(defaultUrl('CODEC_SERVER_URL')),
+  CODEC_SERVER_PORT: z.coerce.number().int().positive().default(defaultPort('CODEC_SERVER_PORT')),
   /** The codec server's access token (one line); whoever holds it can read every payload. */
   CODEC_SERVER_TOKEN_FILE: z.string().min(1),
   /** Names the process in every log line (workers, bridges, admin-service, ...). */

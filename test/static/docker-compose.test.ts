@@ -3,21 +3,26 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configVariables, loadConfig } from '../../src/config';
+import { stackServices, urlOf, type StackService } from '../../src/stack-services';
 
 /**
  * No Docker engine runs here, so docker-compose.yml is checked against the code it must agree
- * with: the config module's variables and defaults (the pipeline list's topics and search
- * attributes are checked in pipelines.test.ts).
+ * with: the stack's service list, the config module's variables and defaults (the pipeline list's
+ * topics and search attributes are checked in pipelines.test.ts).
  */
 const root = path.resolve(__dirname, '..', '..');
 const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
 const services: Record<string, any> = compose.services;
 const defaults = loadConfig({});
 const topicScript = 'src/create-topics.ts';
-const appServices = ['migrate', 'admin-service', 'partner-services', 'codec-server', 'workers', 'bridges', 'kafka-topics'];
+const listed: readonly StackService[] = stackServices;
+/** What clients reach by an address variable, and the node processes among them (stand-ins, codec server). */
+const reached = listed.filter((s) => s.urlVariable);
+const nodeServers = [...new Set(listed.filter((s) => s.entry).map((s) => s.server))];
+const appServices = ['migrate', 'workers', 'bridges', 'kafka-topics', ...nodeServers];
 const port = (hostPort: string) => Number(hostPort.split(':').at(-1));
 const publishedPorts = (service: string) =>
-  (services[service].ports as string[]).map((p) => Number(p.split(':').at(-2)));
+  ((services[service].ports ?? []) as string[]).map((p) => Number(p.split(':').at(-2)));
 
 /** The mount point of the named volume that holds `file` in `service`, if one does. */
 function namedVolumeHolding(service: string, file: string): string | undefined {
@@ -94,25 +99,34 @@ describe('docker-compose.yml', () => {
     expect(dockerfile).toMatch(new RegExp(`^ENV .*WORKFLOW_BUNDLE_DIR=${dir}\\b`, 'm'));
   });
 
-  it('publishes the same ports on loopback that the local stack and config defaults use', () => {
-    expect(publishedPorts('temporal')).toEqual([port(defaults.TEMPORAL_ADDRESS), Number(new URL(defaults.TEMPORAL_UI_URL).port)]);
-    expect(publishedPorts('kafka')).toEqual([port(defaults.KAFKA_BROKERS[0]!)]);
-    expect(publishedPorts('postgres')).toEqual([Number(new URL(defaults.DATABASE_URL).port)]);
-    expect(publishedPorts('redis')).toEqual([Number(new URL(defaults.REDIS_URL).port)]);
-    expect(publishedPorts('admin-service')).toEqual([defaults.ADMIN_SERVICE_PORT]);
-    expect(publishedPorts('partner-services')).toEqual([
-      defaults.PHARMACY_SERVICE_PORT,
-      defaults.INSURER_SERVICE_PORT,
-      defaults.CARRIER_SERVICE_PORT,
-    ]);
-    // Each stand-in listens on the port its clients' URL names, inside the network as on the host.
-    const partners = loadConfig(services['partner-services'].environment);
-    expect([partners.PHARMACY_SERVICE_PORT, partners.INSURER_SERVICE_PORT, partners.CARRIER_SERVICE_PORT]).toEqual(
-      [partners.PHARMACY_SERVICE_URL, partners.INSURER_SERVICE_URL, partners.CARRIER_SERVICE_URL].map((u) => Number(new URL(u).port)),
-    );
-    expect(publishedPorts('codec-server')).toEqual([defaults.CODEC_SERVER_PORT]);
+  it("runs every server in the stack's service list, the node ones from the entry the list names", () => {
+    expect(Object.keys(services)).toEqual(expect.arrayContaining([...new Set(listed.map((s) => s.server))]));
+    for (const s of listed.filter((s) => s.entry)) {
+      expect({ server: s.server, command: services[s.server].command }).toEqual({ server: s.server, command: expect.arrayContaining([s.entry]) });
+    }
+  });
+
+  it('publishes on loopback, from the service that serves it, every address clients reach at its default port in the list and config', () => {
+    for (const name of Object.keys(services)) {
+      const served = reached.filter((s) => s.server === name).map((s) => s.defaultPort);
+      expect({ service: name, published: publishedPorts(name) }).toEqual({ service: name, published: served });
+    }
+    for (const s of reached) {
+      const configured = defaults[s.urlVariable as keyof typeof defaults];
+      expect({ variable: s.urlVariable, value: [configured].flat().join(',') }).toEqual({
+        variable: s.urlVariable,
+        value: urlOf(s, '127.0.0.1', s.defaultPort),
+      });
+    }
     for (const service of Object.values(services)) {
       for (const p of (service.ports ?? []) as string[]) expect(p).toMatch(/^127\.0\.0\.1:/);
+    }
+  });
+
+  it('has each node service listen on the port its clients\' URL names, inside the network as on the host', () => {
+    for (const s of listed.filter((s) => s.entry && s.urlVariable)) {
+      const config: Record<string, unknown> = loadConfig(services[s.server].environment);
+      expect({ name: s.name, port: config[s.portVariable] }).toEqual({ name: s.name, port: Number(new URL(String(config[s.urlVariable!])).port) });
     }
   });
 
@@ -153,28 +167,15 @@ describe('docker-compose.yml', () => {
 
   it('points every application service at the other containers, never at a loopback default', () => {
     // A variable left out falls back to the config default, 127.0.0.1, which inside a container is
-    // the container itself.
-    const addresses = {
-      TEMPORAL_ADDRESS: (v: string) => v.split(':')[0],
-      KAFKA_BROKERS: (v: string) => v.split(':')[0],
-      DATABASE_URL: (v: string) => new URL(v).hostname,
-      REDIS_URL: (v: string) => new URL(v).hostname,
-      ADMIN_SERVICE_URL: (v: string) => new URL(v).hostname,
-      PHARMACY_SERVICE_URL: (v: string) => new URL(v).hostname,
-      INSURER_SERVICE_URL: (v: string) => new URL(v).hostname,
-      CARRIER_SERVICE_URL: (v: string) => new URL(v).hostname,
-      CODEC_SERVER_URL: (v: string) => new URL(v).hostname,
-    };
+    // the container itself. The Web UI's URL is no such address: it is a link for the browser on the host.
+    const hostOf = (v: string) => (v.includes('://') ? new URL(v).hostname : v.split(':')[0]!);
+    const addresses = reached.filter((s) => s.urlVariable !== 'TEMPORAL_UI_URL');
     for (const name of appServices) {
       const env = services[name].environment as Record<string, string>;
-      for (const [variable, hostOf] of Object.entries(addresses)) {
-        const value = env[variable];
+      for (const { urlVariable: variable, server } of addresses) {
+        const value = env[variable!];
         expect({ service: name, variable, set: value !== undefined }).toEqual({ service: name, variable, set: true });
-        expect({ service: name, variable, host: hostOf(value!) }).toEqual({
-          service: name,
-          variable,
-          host: expect.toSatisfy((host: string) => host in services),
-        });
+        expect({ service: name, variable, host: hostOf(value!) }).toEqual({ service: name, variable, host: server });
       }
     }
   });
