@@ -41,7 +41,7 @@ node_service() {
       for e in "${endpoints[@]}"; do require_port_free "${e#*:}" "${e%%:*}"; done
       log "starting: $(endpoints_text "${endpoints[@]}")"
       # One node process (tsx as a loader), so the pid file names the process that serves.
-      # shellcheck disable=SC2086 # STACK_URLS is VAR=value words without spaces
+      # shellcheck disable=SC2086,SC2163 # exports each VAR=value word of STACK_URLS (none has a space)
       (cd "$repo_dir" && export SERVICE_NAME="$name" $STACK_URLS && spawn_daemon "$pidfile" "$logfile" node --import tsx "$entry")
       wait_for "$name" "$logfile" "$pidfile:$entry" endpoints_healthy "${endpoints[@]}"
       log "ready in $(($(now_s) - start))s"
