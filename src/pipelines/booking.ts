@@ -4,10 +4,12 @@ import { bookingRoutes } from '../bridges/booking-routes';
 import { bookingCancellationsTopic, bookingEventsTopic, bookingTaskQueue } from '../contracts/booking';
 import { bookingWorkflow } from '../workflows/booking';
 import type { Pipeline } from './pipeline';
+import { bookingSettings } from './booking-settings';
 
 /** Booking (seed 004): booking and cancellation events signal one workflow per booking. */
 export const bookingPipeline: Pipeline = {
   name: 'booking',
+  settings: bookingSettings,
   taskQueue: bookingTaskQueue,
   consumerGroup: 'booking-workflow-bridge',
   consumes: [

@@ -3,6 +3,7 @@ import type { Producer } from 'kafkajs';
 import type { Pool } from 'pg';
 import type { Route } from '../bridges/kafka-bridge';
 import type { Config } from '../config';
+import type { PipelineSettings } from './pipeline-settings';
 
 /** What the worker entry point connects once and hands to every pipeline's activities. */
 export interface Infrastructure {
@@ -25,6 +26,8 @@ export interface TopicSpec {
  */
 export interface Pipeline {
   name: string;
+  /** Its variables (defaults and profiles) and personal fields: see ./settings.ts for why apart. */
+  settings: PipelineSettings;
   taskQueue: string;
   /** The Kafka consumer group of its bridge. */
   consumerGroup: string;

@@ -7,6 +7,7 @@ import { prescriptionTaskQueue, prescriptionTopics, type FulfillmentTimings } fr
 import { createPartnerClients, partnerClientOptions } from '../partners/clients';
 import { prescriptionFulfillmentWorkflow } from '../workflows/prescription';
 import type { Pipeline, TopicSpec } from './pipeline';
+import { prescriptionFulfillmentSettings } from './prescription-fulfillment-settings';
 
 const topic = (name: string): TopicSpec => ({ topic: name, partitions: 3 });
 
@@ -22,6 +23,7 @@ export const fulfillmentTimingsOf = (config: Config): FulfillmentTimings => ({
  */
 export const prescriptionFulfillmentPipeline: Pipeline = {
   name: 'prescription-fulfillment',
+  settings: prescriptionFulfillmentSettings,
   taskQueue: prescriptionTaskQueue,
   consumerGroup: 'prescription-workflow-bridge',
   consumes: [topic(prescriptionTopics.intakeReceived), topic(prescriptionTopics.paymentCompleted)],

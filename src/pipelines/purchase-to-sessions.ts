@@ -15,6 +15,7 @@ import {
 import { purchaseToSessionsWorkflow } from '../workflows/purchase';
 import { sessionWindowWorkflow } from '../workflows/session-window';
 import type { Infrastructure, Pipeline } from './pipeline';
+import { purchaseToSessionsSettings } from './purchase-to-sessions-settings';
 
 export interface PurchaseToSessionsDependencies extends Pick<Infrastructure, 'db' | 'producer' | 'redis'> {
   adminService: AdminServiceOptions;
@@ -38,6 +39,7 @@ export function createPurchaseToSessionsActivities(deps: PurchaseToSessionsDepen
  */
 export const purchaseToSessionsPipeline: Pipeline = {
   name: 'purchase-to-sessions',
+  settings: purchaseToSessionsSettings,
   taskQueue: purchaseTaskQueue,
   consumerGroup: 'purchase-workflow-bridge',
   consumes: [{ topic: purchaseConfirmedTopic, partitions: 3 }],
