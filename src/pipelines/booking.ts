@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { createBookingActivities } from '../activities/booking';
 import { bookingRoutes } from '../bridges/booking-routes';
+import { bookingDemo } from '../demo/bookings';
 import { bookingCancellationsTopic, bookingEventsTopic, bookingTaskQueue } from '../contracts/booking';
 import { bookingWorkflow } from '../workflows/booking';
 import type { Pipeline } from './pipeline';
@@ -21,4 +22,5 @@ export const bookingPipeline: Pipeline = {
   workflowsPath: path.join(__dirname, '..', 'workflows', 'booking.ts'),
   workflowTypes: [bookingWorkflow.name],
   createActivities: ({ db }) => createBookingActivities(db),
+  demo: bookingDemo,
 };

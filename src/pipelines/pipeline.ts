@@ -3,6 +3,7 @@ import type { Producer } from 'kafkajs';
 import type { Pool } from 'pg';
 import type { Route } from '../bridges/kafka-bridge';
 import type { Config } from '../config';
+import type { PipelineDemo } from '../demo/outcomes';
 import type { PipelineSettings } from './pipeline-settings';
 
 /** What the worker entry point connects once and hands to every pipeline's activities. */
@@ -42,6 +43,8 @@ export interface Pipeline {
   workflowTypes: string[];
   /** Activities built only from what this pipeline uses of the infrastructure. */
   createActivities(infrastructure: Infrastructure): object;
+  /** Its part of `npm start`'s demo stream. */
+  demo?: PipelineDemo;
 }
 
 /** Every topic the pipelines read or write, once each. */

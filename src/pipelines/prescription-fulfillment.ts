@@ -3,6 +3,7 @@ import { createPrescriptionActivities } from '../activities/prescription';
 import { createPaymentActivities } from '../activities/prescription-payment';
 import { prescriptionRoutes } from '../bridges/prescription-routes';
 import type { Config } from '../config';
+import { prescriptionDemo } from '../demo/prescriptions';
 import { prescriptionTaskQueue, prescriptionTopics, type FulfillmentTimings } from '../contracts/prescription';
 import { createPartnerClients, partnerClientOptions } from '../partners/clients';
 import { prescriptionFulfillmentWorkflow } from '../workflows/prescription';
@@ -47,4 +48,5 @@ export const prescriptionFulfillmentPipeline: Pipeline = {
       ...createPaymentActivities({ db, producer, actor, paymentLinkBaseUrl: config.PAYMENT_LINK_BASE_URL }),
     };
   },
+  demo: prescriptionDemo,
 };

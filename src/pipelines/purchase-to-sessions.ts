@@ -5,6 +5,7 @@ import { createEventActivities } from '../activities/events';
 import { createPurchaseActivities } from '../activities/purchase';
 import { createSessionActivities } from '../activities/sessions';
 import { purchaseRoutes } from '../bridges/purchase-routes';
+import { purchaseDemo } from '../demo/purchases';
 import {
   purchaseConfirmedTopic,
   purchaseCreatedTopic,
@@ -52,4 +53,5 @@ export const purchaseToSessionsPipeline: Pipeline = {
   workflowTypes: [purchaseToSessionsWorkflow.name, sessionWindowWorkflow.name],
   createActivities: ({ db, producer, redis, config }) =>
     createPurchaseToSessionsActivities({ db, producer, redis, adminService: { url: config.ADMIN_SERVICE_URL } }),
+  demo: purchaseDemo,
 };
