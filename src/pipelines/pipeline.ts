@@ -4,6 +4,7 @@ import type { Pool } from 'pg';
 import type { Route } from '../bridges/kafka-bridge';
 import type { Config } from '../config';
 import type { PipelineDemo } from '../demo/outcomes';
+import type { PipelineHistories } from './history-scenarios';
 import type { PipelineSettings } from './pipeline-settings';
 
 /** What the worker entry point connects once and hands to every pipeline's activities. */
@@ -43,6 +44,11 @@ export interface Pipeline {
   workflowTypes: string[];
   /** Activities built only from what this pipeline uses of the infrastructure. */
   createActivities(infrastructure: Infrastructure): object;
+  /**
+   * Its scenarios for `npm run record-histories`: loaded only by the recorder, so workers and
+   * bridges never load the stand-ins and fakes the scenarios use.
+   */
+  histories(): Promise<PipelineHistories>;
   /** Its part of `npm start`'s demo stream. */
   demo?: PipelineDemo;
 }

@@ -14,7 +14,7 @@ import type { StandIn } from '../../src/stand-ins/http';
 import { createInsurerService, ensureInsurerSchema } from '../../src/partner-services/insurer';
 import { createPharmacyService, ensurePharmacySchema } from '../../src/partner-services/pharmacy';
 import { createPartnerClients } from '../../src/partners/clients';
-import type { prescriptionFulfillmentWorkflow } from '../../src/workflows';
+import type { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
 import { readFileSync } from 'node:fs';
 import { readable } from '../support/history-payloads';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
