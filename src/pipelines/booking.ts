@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { createBookingActivities } from '../activities/booking';
 import { bookingRoutes } from '../bridges/booking-routes';
-import { bookingDemo } from '../demo/bookings';
 import { bookingCancellationsTopic, bookingEventsTopic, bookingTaskQueue } from '../contracts/booking';
+import { bookingDemo } from '../demo/bookings';
 import { bookingWorkflow } from '../workflows/booking';
 import type { Pipeline } from './pipeline';
 import { bookingSettings } from './booking-settings';

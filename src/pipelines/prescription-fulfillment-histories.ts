@@ -1,17 +1,13 @@
-import { createPrescriptionActivities } from '../activities/prescription';
-import { createPaymentActivities } from '../activities/prescription-payment';
 import { fulfillmentStateQuery, paymentCompletedSignal, prescriptionWorkflowId } from '../contracts/prescription';
-import { createPartnerClients, partnerClientOptions } from '../partners/clients';
 import { prescriptionFulfillmentWorkflow } from '../workflows/prescription';
 import type { PipelineHistories, StackRecordingContext } from './history-scenarios';
+import { prescriptionFulfillmentPipeline } from './prescription-fulfillment';
 
-async function onStack({ db, producer, config, client, taskQueue, run, trace }: StackRecordingContext) {
-  // Prescriptions call the stack's partner stand-ins (scripts/stack.sh up starts them).
-  const deps = { db, producer, actor: 'record-histories' };
-  const activities = {
-    ...createPrescriptionActivities({ ...deps, partners: createPartnerClients(partnerClientOptions(config)) }),
-    ...createPaymentActivities({ ...deps, paymentLinkBaseUrl: config.PAYMENT_LINK_BASE_URL }),
-  };
+async function onStack(recording: StackRecordingContext) {
+  const { client, taskQueue, run, trace } = recording;
+  // The real activities, calling the stack's partner stand-ins (scripts/stack.sh up starts them);
+  // the audit log names the recorder as the actor.
+  const activities = prescriptionFulfillmentPipeline.createActivities({ ...recording, config: { ...recording.config, SERVICE_NAME: 'record-histories' } });
   const prescription = (n: string, payerId = 'payer-standard') => {
     const prescriptionId = `rx_rec_${run}_${n}`;
     return client.workflow.start(prescriptionFulfillmentWorkflow, {

@@ -5,7 +5,6 @@ import { createEventActivities } from '../activities/events';
 import { createPurchaseActivities } from '../activities/purchase';
 import { createSessionActivities } from '../activities/sessions';
 import { purchaseRoutes } from '../bridges/purchase-routes';
-import { purchaseDemo } from '../demo/purchases';
 import {
   purchaseConfirmedTopic,
   purchaseCreatedTopic,
@@ -13,6 +12,7 @@ import {
   trainerAllocatedTopic,
   type PurchaseEventTopics,
 } from '../contracts/purchase';
+import { purchaseDemo } from '../demo/purchases';
 import { purchaseToSessionsWorkflow } from '../workflows/purchase';
 import { sessionWindowWorkflow } from '../workflows/session-window';
 import type { Infrastructure, Pipeline } from './pipeline';
