@@ -7,7 +7,7 @@
  * name starts with its workflow's) records only the scenarios of the workflow that changed, so the
  * others get no file of a version they never had.
  * HISTORY_DIR=/tmp/h writes there instead (to try a scenario without touching test/histories).
- * The scenarios are each pipeline's (`histories` in its descriptor, src/pipelines).
+ * The scenarios are each pipeline's (the module its descriptor's `historiesPath` names, src/pipelines).
  *
  * Recorded WITHOUT the payload codec (src/codec), on purpose: its client and workers store their
  * test data in clear text, so the committed histories replay on any machine whatever its key ring
@@ -27,7 +27,7 @@ import { createKafka, createPool, createProducer, createRedis, createTemporalCli
 import { pipelineStatusKey } from '../src/contracts/pipeline';
 import { withTrace } from '../src/current-trace';
 import { pipelines, type Pipeline } from '../src/pipelines';
-import type { StackRecordingContext, StackScenarios, TestServerScenarios } from '../src/pipelines/history-scenarios';
+import type { PipelineHistories, StackRecordingContext, StackScenarios, TestServerScenarios } from '../src/pipelines/history-scenarios';
 import { traceClientInterceptors } from '../src/trace-interceptors';
 import { installTemporalRuntime } from '../src/workers/runtime';
 import { workflowCodeOf } from '../src/workers/workflows-path';
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
         }
       },
     };
-    const histories = await pipeline.histories();
+    const { histories }: { histories: PipelineHistories } = await import(pipeline.historiesPath);
     await recordOnStack(pipeline, recording, await histories.onStack(recording));
     if (histories.onTestServer) await recordOnTestServer(pipeline, histories.onTestServer());
   }

@@ -153,4 +153,4 @@ function onTestServer() {
   return { activities, scenarios };
 }
 
-export const bookingHistories: PipelineHistories = { onStack, onTestServer };
+export const histories: PipelineHistories = { onStack, onTestServer };

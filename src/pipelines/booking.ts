@@ -22,6 +22,6 @@ export const bookingPipeline: Pipeline = {
   workflowsPath: path.join(__dirname, '..', 'workflows', 'booking.ts'),
   workflowTypes: [bookingWorkflow.name],
   createActivities: ({ db }) => createBookingActivities(db),
-  histories: () => import('./booking-histories').then((m) => m.bookingHistories),
+  historiesPath: path.join(__dirname, 'booking-histories.ts'),
   demo: bookingDemo,
 };

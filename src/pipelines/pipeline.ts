@@ -4,7 +4,6 @@ import type { Pool } from 'pg';
 import type { Route } from '../bridges/kafka-bridge';
 import type { Config } from '../config';
 import type { PipelineDemo } from '../demo/outcomes';
-import type { PipelineHistories } from './history-scenarios';
 import type { PipelineSettings } from './pipeline-settings';
 
 /** What the worker entry point connects once and hands to every pipeline's activities. */
@@ -45,10 +44,11 @@ export interface Pipeline {
   /** Activities built only from what this pipeline uses of the infrastructure. */
   createActivities(infrastructure: Infrastructure): object;
   /**
-   * Its scenarios for `npm run record-histories`: loaded only by the recorder, so workers and
+   * A module exporting `histories` (a PipelineHistories): its scenarios for `npm run
+   * record-histories`. A path, as `workflowsPath` is, so only the recorder loads it and workers and
    * bridges never load the stand-ins and fakes the scenarios use.
    */
-  histories(): Promise<PipelineHistories>;
+  historiesPath: string;
   /** Its part of `npm start`'s demo stream. */
   demo?: PipelineDemo;
 }

@@ -61,4 +61,4 @@ async function onStack(recording: StackRecordingContext) {
   return { activities, scenarios };
 }
 
-export const prescriptionFulfillmentHistories: PipelineHistories = { onStack };
+export const histories: PipelineHistories = { onStack };

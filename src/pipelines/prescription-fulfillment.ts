@@ -48,6 +48,6 @@ export const prescriptionFulfillmentPipeline: Pipeline = {
       ...createPaymentActivities({ db, producer, actor, paymentLinkBaseUrl: config.PAYMENT_LINK_BASE_URL }),
     };
   },
-  histories: () => import('./prescription-fulfillment-histories').then((m) => m.prescriptionFulfillmentHistories),
+  historiesPath: path.join(__dirname, 'prescription-fulfillment-histories.ts'),
   demo: prescriptionDemo,
 };

@@ -124,4 +124,4 @@ function onTestServer() {
   return { activities, scenarios };
 }
 
-export const purchaseToSessionsHistories: PipelineHistories = { onStack, onTestServer };
+export const histories: PipelineHistories = { onStack, onTestServer };

@@ -53,6 +53,6 @@ export const purchaseToSessionsPipeline: Pipeline = {
   workflowTypes: [purchaseToSessionsWorkflow.name, sessionWindowWorkflow.name],
   createActivities: ({ db, producer, redis, config }) =>
     createPurchaseToSessionsActivities({ db, producer, redis, adminService: { url: config.ADMIN_SERVICE_URL } }),
-  histories: () => import('./purchase-to-sessions-histories').then((m) => m.purchaseToSessionsHistories),
+  historiesPath: path.join(__dirname, 'purchase-to-sessions-histories.ts'),
   demo: purchaseDemo,
 };

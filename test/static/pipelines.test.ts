@@ -85,6 +85,13 @@ describe('the pipeline list', () => {
     pipelines.forEach((p, i) => expect({ pipeline: p.name, same: p.settings === pipelineSettings[i] }).toEqual({ pipeline: p.name, same: true }));
   });
 
+  it('gives the history recorder scenarios for every pipeline', async () => {
+    for (const pipeline of pipelines) {
+      const { histories } = await import(pipeline.historiesPath);
+      expect({ pipeline: pipeline.name, onStack: typeof histories?.onStack }).toEqual({ pipeline: pipeline.name, onStack: 'function' });
+    }
+  });
+
   it('has a recorded history of every workflow type of every pipeline, for the replay tests', () => {
     const recorded = recordedWorkflowTypes();
     for (const pipeline of pipelines) {
