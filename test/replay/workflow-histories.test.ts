@@ -35,7 +35,7 @@ describe('recorded workflow histories', () => {
   // Through the payload codec, as the workers run, with a key ring that never saw these histories:
   // they were recorded in clear text (scripts/record-histories.ts), which the codec passes through.
   // Each against its pipeline's own workflow module, as that pipeline's workers run it.
-  it.each(pipelines)("all of $name's replay against the current workflow code, on a worker that encrypts its payloads", async (pipeline) => {
+  it.each(pipelines)('the histories of $name all replay against the current workflow code, on a worker that encrypts its payloads', async (pipeline) => {
     const histories = (await loadHistories()).filter((h) => pipeline.workflowTypes.includes(typeOf(h.history)));
     expect(histories.length).toBeGreaterThan(0);
     const failures: string[] = [];
