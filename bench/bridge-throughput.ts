@@ -27,7 +27,7 @@ import { bridgedStartOptions } from '../src/bridges/start-options';
 import { loadConfig } from '../src/config';
 import { createKafka, createPool, createProducer, createTemporalClient } from '../src/connections';
 import { bookingRequestedSignal, bookingWorkflowId } from '../src/contracts/booking';
-import { bookingWorkflow } from '../src/workflows';
+import { bookingWorkflow } from '../src/workflows/booking';
 
 const N = Number(process.env.BENCH_EVENTS ?? 5000);
 const LIGHT_EVENTS = Number(process.env.BENCH_LIGHT_EVENTS ?? 200);

@@ -13,7 +13,7 @@
 #   BENCH_KEEP=1 npm run bench           # keep the state directory (logs of every process, data, results)
 #   BENCH_PORT_BASE=18000                # where to look for a free block of ports
 # Prescriptions are measured for the project only (there is no seed-style prescription worker):
-# BENCH_PRESCRIPTIONS fully covered intakes (200; 40 quick), parcels tracked every second.
+# BENCH_PRESCRIPTIONS fully covered intakes (200; 40 quick), parcels tracked as the bench profile says (1 s).
 # Other knobs (BENCH_BOOKINGS, BENCH_PURCHASES, BENCH_LIGHT_RATE, BENCH_OPEN_BOOKINGS, ...) are
 # listed in bench/end-to-end/main.ts.
 set -euo pipefail
@@ -61,6 +61,8 @@ LOG_LEVEL=warn node --import tsx src/migrate.ts
 # The workers run as npm start and the image run them: from prebuilt workflow bundles.
 export WORKFLOW_BUNDLE_DIR="$STACK_STATE_DIR/workflow-bundles"
 node --import tsx scripts/build-workflows.ts "$WORKFLOW_BUNDLE_DIR" >/dev/null
+# Each pipeline's `bench` timings (declared with its descriptor in src/pipelines).
+export SETTINGS_PROFILE="${SETTINGS_PROFILE:-bench}"
 
 # The run stops itself at every phase's timeout; this is only the last resort.
 if [ "${BENCH_ONLY:-}" = bridge ]; then

@@ -45,12 +45,9 @@ bash scripts/stack.sh up >"$STACK_STATE_DIR/logs/chaos-stack-up.log" 2>&1 || {
 }
 LOG_LEVEL=warn node --import tsx src/migrate.ts
 
-# Prescription fulfillment on a chaos run's clock (the workers and bridges read these; the bridge
-# writes them into each run's input): the carrier is asked every 3 s, and a paid prescription can
-# neither expire nor go overdue under faults within 15 minutes.
-export PRESCRIPTION_PAYMENT_WINDOW="${PRESCRIPTION_PAYMENT_WINDOW:-15 minutes}"
-export PRESCRIPTION_TRACKING_INTERVAL="${PRESCRIPTION_TRACKING_INTERVAL:-3s}"
-export PRESCRIPTION_DELIVERY_DEADLINE="${PRESCRIPTION_DELIVERY_DEADLINE:-15 minutes}"
+# The pipelines on a chaos run's clock: each one's `chaos` timings (declared with its descriptor
+# in src/pipelines), which the workers and bridges read.
+export SETTINGS_PROFILE="${SETTINGS_PROFILE:-chaos}"
 
 # The run stops itself at every phase's timeout; this is only the last resort.
 LOG_LEVEL=error timeout --foreground -s INT -k 60 "${CHAOS_TIMEOUT_S:-5400}" node --import tsx bench/chaos/main.ts

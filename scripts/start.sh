@@ -14,11 +14,9 @@ node --import tsx src/migrate.ts
 export WORKFLOW_BUNDLE_DIR="$PWD/build/workflows"
 node --import tsx scripts/build-workflows.ts "$WORKFLOW_BUNDLE_DIR"
 
-# The demo's prescriptions should end while you watch: a payment link open for 40 s instead of
-# 3 days, the parcel tracked every 3 s instead of every 4 hours. Export your own to override.
-export PRESCRIPTION_PAYMENT_WINDOW="${PRESCRIPTION_PAYMENT_WINDOW:-40 seconds}"
-export PRESCRIPTION_TRACKING_INTERVAL="${PRESCRIPTION_TRACKING_INTERVAL:-3 seconds}"
-export PRESCRIPTION_DELIVERY_DEADLINE="${PRESCRIPTION_DELIVERY_DEADLINE:-10 minutes}"
+# The demo's runs should end while you watch: each pipeline's `demo` timings (declared with its
+# descriptor in src/pipelines). A variable you export still overrides its profile value.
+export SETTINGS_PROFILE="${SETTINGS_PROFILE:-demo}"
 
 logs="$STACK_STATE_DIR/logs"
 mkdir -p "$logs"

@@ -1,23 +1,15 @@
-import type { Duration } from '@temporalio/common';
-import { msToNumber } from '@temporalio/common/lib/time';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { pipelineSettingsShape, profileValues, settingsProfiles } from './pipelines/settings';
 import { defaultPort, defaultUrl } from './stack-services';
 
 /**
  * The one place configuration is read. Every process (workers, bridges, scripts, tests) calls
  * `loadConfig()`; the address defaults are what `scripts/stack.sh up` starts on loopback (from
- * src/stack-services.ts), and docker-compose.yml sets the same names.
+ * src/stack-services.ts), and docker-compose.yml sets the same names. Each pipeline's own
+ * variables are declared with its descriptor (src/pipelines/*-settings.ts) and merged in here.
  */
-const duration = z.string().refine((value) => {
-  try {
-    return msToNumber(value as Duration) > 0;
-  } catch {
-    return false;
-  }
-}, 'must be a positive duration such as "3 days", "4 hours" or "90s"');
-
 const schema = z.object({
   TEMPORAL_ADDRESS: z.string().default(defaultUrl('TEMPORAL_ADDRESS')),
   TEMPORAL_NAMESPACE: z.string().default('default'),
@@ -48,14 +40,6 @@ const schema = z.object({
   PARTNER_CALL_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Where patients pay their copay; a payment link's URL is this plus the link's ID. */
   PAYMENT_LINK_BASE_URL: z.string().url().default('https://pay.example.com/links'),
-  /**
-   * How long a prescription's payment link stays open, how often its parcel is tracked, and when an
-   * undelivered parcel is overdue. The bridge writes them into each run's input, so a change applies
-   * to prescriptions received after it. Temporal durations: '3 days', '4 hours', '90s'.
-   */
-  PRESCRIPTION_PAYMENT_WINDOW: duration.default('3 days'),
-  PRESCRIPTION_TRACKING_INTERVAL: duration.default('4 hours'),
-  PRESCRIPTION_DELIVERY_DEADLINE: duration.default('10 days'),
   /**
    * The payload encryption keys (JSON, see src/codec/key-ring.ts). Never in the repository: the
    * local stack generates one into its state directory; docker-compose mounts one as a secret.
@@ -97,6 +81,12 @@ const schema = z.object({
    * the partition: a refusal every record gets is systemic, and parking would drain the topic.
    */
   BRIDGE_PARKING_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(5),
+  /**
+   * The pipelines' shorter timings for a run someone watches (`demo`: npm start, `chaos`, `bench`),
+   * as each pipeline declares them; a variable set in the environment still wins.
+   */
+  SETTINGS_PROFILE: z.enum(settingsProfiles).optional(),
+  ...pipelineSettingsShape,
 });
 
 export type Config = z.infer<typeof schema>;
@@ -116,7 +106,9 @@ function secretFileDefaults(env: NodeJS.ProcessEnv) {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const defaults = secretFileDefaults(env);
+  const profile = schema.shape.SETTINGS_PROFILE.safeParse(env.SETTINGS_PROFILE || undefined);
   const parsed = schema.safeParse({
+    ...profileValues(profile.data),
     ...env,
     PAYLOAD_KEY_RING_FILE: env.PAYLOAD_KEY_RING_FILE || defaults.PAYLOAD_KEY_RING_FILE,
     CODEC_SERVER_TOKEN_FILE: env.CODEC_SERVER_TOKEN_FILE || defaults.CODEC_SERVER_TOKEN_FILE,

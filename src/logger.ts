@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { loadConfig } from './config';
 import { currentTrace } from './current-trace';
+import { personalFields } from './pipelines/settings';
 import { traceLogFields, type TraceContext } from './trace';
 
 /**
@@ -16,9 +17,9 @@ export const logger = pino({
   timestamp: pino.stdTimeFunctions.isoTime,
   formatters: { level: (label) => ({ level: label }) },
   // A safety net under the rule that log lines carry identifiers only: should a whole event or
-  // patient ever be logged, its personal fields are not.
+  // patient ever be logged, its personal fields (as each pipeline declares them) are not.
   redact: {
-    paths: ['*.password', '*.email', 'email', 'patient', '*.patient', 'address', '*.address', 'dateOfBirth', '*.dateOfBirth'],
+    paths: ['*.password', ...personalFields.flatMap((field) => [field, `*.${field}`])],
     censor: '[redacted]',
   },
 });

@@ -13,7 +13,7 @@
  *   4. purchase light load     BENCH_LIGHT_EVENTS at BENCH_LIGHT_PURCHASE_RATE/s (2)
  *   5. prescription drain      project only (there is no seed-style prescription worker): BENCH_PRESCRIPTIONS
  *                              intakes (200; 40 quick), the same share twice, all fully covered; the workers and
- *                              bridges track parcels every PRESCRIPTION_TRACKING_INTERVAL (1s here)
+ *                              bridges track parcels as the bench settings profile says (every 1s)
  *   6. open bookings           more bookings until BENCH_OPEN_BOOKINGS (10,000; 600 quick) are open, then memory
  * then the bridge-only figures of bench/bridge-throughput.ts (BENCH_BRIDGE=0 skips them;
  * BENCH_BRIDGE_EVENTS, 3000; 300 quick). Other knobs: BENCH_SEED (the streams), BENCH_STALL_S
@@ -69,9 +69,10 @@ const stateDir = process.env.STACK_STATE_DIR;
 if (!stateDir) throw new Error('STACK_STATE_DIR is not set; run the benchmark with `npm run bench`');
 const runStart = Date.now();
 const say = (line: string) => console.log(`[bench ${((Date.now() - runStart) / 1000).toFixed(0).padStart(5)}s] ${line}`);
-// Prescriptions: nothing owed, so no payment wait; the carrier is asked every second, not every 4 hours.
-const trackingInterval = process.env.PRESCRIPTION_TRACKING_INTERVAL ?? '1s';
-const childEnv = { ...process.env, LOG_LEVEL: process.env.BENCH_CHILD_LOG_LEVEL ?? 'info', PRESCRIPTION_TRACKING_INTERVAL: trackingInterval };
+// Prescriptions: nothing owed, so no payment wait; the carrier is asked as often as scripts/bench.sh's
+// settings profile says (every second), not every 4 hours. The children read the same profile.
+const trackingInterval = config.PRESCRIPTION_TRACKING_INTERVAL;
+const childEnv = { ...process.env, LOG_LEVEL: process.env.BENCH_CHILD_LOG_LEVEL ?? 'info' };
 const systems: System[] = [];
 
 async function main(): Promise<void> {

@@ -1,6 +1,33 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { WorkflowExecutionDescription } from '@temporalio/client';
+import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import type { Producer } from 'kafkajs';
+import type { Pool } from 'pg';
+import type { Config } from '../config';
 import { attentionKindKey, pipelineStatusKey } from '../contracts/pipeline';
+
+/** What the demo (src/demo/main.ts) connects once and hands to every pipeline's demo. */
+export interface DemoContext {
+  config: Config;
+  db: Pool;
+  /** Connected. */
+  producer: Producer;
+  client: Client;
+  /** This demo run's tag: every ID it makes contains it, so runs never meet. */
+  run: string;
+}
+
+/** What each story of a demo is, by the ID its outcome is printed under. */
+export type Stories = Record<string, string>;
+
+/** A pipeline's part of `npm start`'s demo stream. */
+export interface PipelineDemo {
+  /** The line printed above its outcomes. */
+  heading: string;
+  /** Sends its events, the awkward ones included. */
+  publish(demo: DemoContext): Promise<Stories>;
+  /** Waits for its runs to settle (playing any outside party they wait for) and prints a line per story. */
+  printOutcomes(demo: DemoContext, stories: Stories): Promise<void>;
+}
 
 /** `parked (NeedsAttention, <kind>)` when the run waits for a person; undefined otherwise. */
 export function parkedOutcome(description: WorkflowExecutionDescription): string | undefined {

@@ -1,5 +1,3 @@
-import type { Client } from '@temporalio/client';
-import type { Producer } from 'kafkajs';
 import {
   fulfillmentStateQuery,
   prescriptionTopics,
@@ -7,15 +5,15 @@ import {
   type FulfillmentState,
   type PrescriptionIntake,
 } from '../contracts/prescription';
-import { parkedOutcome, printOutcomes } from './outcomes';
+import { parkedOutcome, printOutcomes, type DemoContext, type PipelineDemo, type Stories } from './outcomes';
 
 /**
  * The prescription part of the demo stream: intakes as the intake service emits them, for the
  * payers the stack's insurer stand-in knows (stand-ins/partner-services), the awkward parts included.
  * Patients are invented; their names exist only in the intake topic and PostgreSQL.
  */
-export async function publishDemoPrescriptions(producer: Producer, run: string): Promise<Record<string, string>> {
-  const stories: Record<string, string> = {};
+async function publish({ producer, run }: DemoContext): Promise<Stories> {
+  const stories: Stories = {};
   const intake = async (n: number, story: string, changes: { payerId?: string; memberId?: string; npi?: string; postalCode?: string } = {}, times = 1) => {
     const prescriptionId = `rx_${run}_${n}`;
     stories[prescriptionId] = story;
@@ -60,9 +58,9 @@ const demoNdc = '11111-0001-01';
 
 /**
  * Plays the payment provider for the first prescription (it pays the link once the run waits for
- * it), waits for the runs to settle and prints how each ended.
+ * it), waits for the runs to settle and prints how each ended, then the malformed intake.
  */
-export async function printPrescriptionOutcomes(client: Client, producer: Producer, run: string, stories: Record<string, string>): Promise<void> {
+async function printPrescriptionOutcomes({ client, producer, db, run }: DemoContext, stories: Stories): Promise<void> {
   const payer = `rx_${run}_1`;
   let paid = false;
   const outcomeOf = async (prescriptionId: string): Promise<string | undefined> => {
@@ -89,6 +87,15 @@ export async function printPrescriptionOutcomes(client: Client, producer: Produc
     const detail = state.reason ? ` (${state.reason})` : state.trackingNumber ? ` (tracking ${state.trackingNumber})` : '';
     return `${state.status}${detail}`;
   };
-  // The expiring link needs the payment window (40 s in `npm start`) and then some.
+  // The expiring link needs the payment window (40 s in the demo profile `npm start` uses) and then some.
   await printOutcomes(stories, outcomeOf, 120);
+  const parkedIntake = (await db.query(`SELECT id, reason FROM parked_events WHERE correlation_id = $1`, [`demo-${run}-rx7`])).rows[0];
+  console.log(`  ${`rx_${run}_7`.padEnd(24)} ${'malformed intake (parked for an operator)'.padEnd(46)} -> ${parkedIntake ? `parked #${parkedIntake.id}: ${parkedIntake.reason.slice(0, 90)}…` : 'pending'}`);
+  console.log(`  Audit log: psql ... -c "SELECT prescription_id, step, outcome, recorded_at FROM prescription_audit_log WHERE prescription_id LIKE 'rx_${run}_%' ORDER BY id"`);
 }
+
+export const prescriptionDemo: PipelineDemo = {
+  heading: 'Prescriptions: each intake ends delivered or in the business outcome that stopped it:',
+  publish,
+  printOutcomes: printPrescriptionOutcomes,
+};

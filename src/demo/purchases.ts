@@ -1,15 +1,12 @@
-import type { Client } from '@temporalio/client';
-import type { Producer } from 'kafkajs';
-import type { Pool } from 'pg';
 import { purchaseConfirmedTopic, purchaseWorkflowId } from '../contracts/purchase';
-import { parkedOutcome, printOutcomes } from './outcomes';
+import { parkedOutcome, printOutcomes, type DemoContext, type PipelineDemo, type Stories } from './outcomes';
 
 /**
  * The purchase part of the demo stream: confirmations as the payment service emits them, for the
  * courses the stack's admin service has trainers for (see demoTrainers), plus the awkward parts.
  */
-export async function publishDemoPurchases(producer: Producer, run: string): Promise<Record<string, string>> {
-  const stories: Record<string, string> = {};
+async function publish({ producer, run }: DemoContext): Promise<Stories> {
+  const stories: Stories = {};
   const confirm = async (n: number, studentId: string, courseId: string, story: string, times = 1) => {
     const paymentId = `pay_demo_${run}_p${n}`;
     stories[paymentId] = story;
@@ -29,7 +26,7 @@ export async function publishDemoPurchases(producer: Producer, run: string): Pro
 }
 
 /** Waits briefly for the purchases to settle and prints how each ended. */
-export async function printPurchaseOutcomes(client: Client, db: Pool, stories: Record<string, string>): Promise<void> {
+async function printPurchaseOutcomes({ client, db }: DemoContext, stories: Stories): Promise<void> {
   const outcomeOf = async (paymentId: string): Promise<string | undefined> => {
     const handle = client.workflow.getHandle(purchaseWorkflowId(paymentId));
     const description = await handle.describe().catch(() => undefined);
@@ -45,3 +42,9 @@ export async function printPurchaseOutcomes(client: Client, db: Pool, stories: R
 
   await printOutcomes(stories, outcomeOf, 30);
 }
+
+export const purchaseDemo: PipelineDemo = {
+  heading: 'Purchases: each confirmation ends with sessions scheduled, as a no-op, or parked for an operator:',
+  publish,
+  printOutcomes: printPurchaseOutcomes,
+};

@@ -2,12 +2,15 @@ import path from 'node:path';
 import { createBookingActivities } from '../activities/booking';
 import { bookingRoutes } from '../bridges/booking-routes';
 import { bookingCancellationsTopic, bookingEventsTopic, bookingTaskQueue } from '../contracts/booking';
+import { bookingDemo } from '../demo/bookings';
 import { bookingWorkflow } from '../workflows/booking';
 import type { Pipeline } from './pipeline';
+import { bookingSettings } from './booking-settings';
 
 /** Booking (seed 004): booking and cancellation events signal one workflow per booking. */
 export const bookingPipeline: Pipeline = {
   name: 'booking',
+  settings: bookingSettings,
   taskQueue: bookingTaskQueue,
   consumerGroup: 'booking-workflow-bridge',
   consumes: [
@@ -19,4 +22,6 @@ export const bookingPipeline: Pipeline = {
   workflowsPath: path.join(__dirname, '..', 'workflows', 'booking.ts'),
   workflowTypes: [bookingWorkflow.name],
   createActivities: ({ db }) => createBookingActivities(db),
+  historiesPath: path.join(__dirname, '..', '..', 'test', 'histories', 'scenarios', 'booking.ts'),
+  demo: bookingDemo,
 };

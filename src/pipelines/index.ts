@@ -4,8 +4,9 @@ import { prescriptionFulfillmentPipeline } from './prescription-fulfillment';
 import { purchaseToSessionsPipeline } from './purchase-to-sessions';
 
 /**
- * The one list of pipelines. Workers, bridges, topic creation, search attributes and the static
- * checks of docker-compose.yml and the recorded histories all read it.
+ * The one list of pipelines. Workers, bridges, topic creation, search attributes, the history
+ * recorder, the demo and the static checks of docker-compose.yml and the recorded histories all
+ * read it. Each pipeline's settings are also in ./settings.ts (the config reads them first).
  */
 export const pipelines: Pipeline[] = [bookingPipeline, purchaseToSessionsPipeline, prescriptionFulfillmentPipeline];
 

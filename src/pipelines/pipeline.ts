@@ -3,6 +3,8 @@ import type { Producer } from 'kafkajs';
 import type { Pool } from 'pg';
 import type { Route } from '../bridges/kafka-bridge';
 import type { Config } from '../config';
+import type { PipelineDemo } from '../demo/outcomes';
+import type { PipelineSettings } from './pipeline-settings';
 
 /** What the worker entry point connects once and hands to every pipeline's activities. */
 export interface Infrastructure {
@@ -25,6 +27,8 @@ export interface TopicSpec {
  */
 export interface Pipeline {
   name: string;
+  /** Its variables (defaults and profiles) and personal fields: see ./settings.ts for why apart. */
+  settings: PipelineSettings;
   taskQueue: string;
   /** The Kafka consumer group of its bridge. */
   consumerGroup: string;
@@ -39,6 +43,15 @@ export interface Pipeline {
   workflowTypes: string[];
   /** Activities built only from what this pipeline uses of the infrastructure. */
   createActivities(infrastructure: Infrastructure): object;
+  /**
+   * A module exporting `histories` (a PipelineHistories): its scenarios for `npm run
+   * record-histories`, kept in test/histories/scenarios beside the histories they write. A path, as
+   * `workflowsPath` is, so only the recorder loads it: workers, bridges and the production image
+   * never load the stand-ins and fakes the scenarios use.
+   */
+  historiesPath: string;
+  /** Its part of `npm start`'s demo stream. */
+  demo?: PipelineDemo;
 }
 
 /** Every topic the pipelines read or write, once each. */

@@ -4,9 +4,11 @@ import { createPaymentActivities } from '../activities/prescription-payment';
 import { prescriptionRoutes } from '../bridges/prescription-routes';
 import type { Config } from '../config';
 import { prescriptionTaskQueue, prescriptionTopics, type FulfillmentTimings } from '../contracts/prescription';
+import { prescriptionDemo } from '../demo/prescriptions';
 import { createPartnerClients, partnerClientOptions } from '../partners/clients';
 import { prescriptionFulfillmentWorkflow } from '../workflows/prescription';
 import type { Pipeline, TopicSpec } from './pipeline';
+import { prescriptionFulfillmentSettings } from './prescription-fulfillment-settings';
 
 const topic = (name: string): TopicSpec => ({ topic: name, partitions: 3 });
 
@@ -22,6 +24,7 @@ export const fulfillmentTimingsOf = (config: Config): FulfillmentTimings => ({
  */
 export const prescriptionFulfillmentPipeline: Pipeline = {
   name: 'prescription-fulfillment',
+  settings: prescriptionFulfillmentSettings,
   taskQueue: prescriptionTaskQueue,
   consumerGroup: 'prescription-workflow-bridge',
   consumes: [topic(prescriptionTopics.intakeReceived), topic(prescriptionTopics.paymentCompleted)],
@@ -45,4 +48,6 @@ export const prescriptionFulfillmentPipeline: Pipeline = {
       ...createPaymentActivities({ db, producer, actor, paymentLinkBaseUrl: config.PAYMENT_LINK_BASE_URL }),
     };
   },
+  historiesPath: path.join(__dirname, '..', '..', 'test', 'histories', 'scenarios', 'prescription-fulfillment.ts'),
+  demo: prescriptionDemo,
 };

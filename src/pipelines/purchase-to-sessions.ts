@@ -12,9 +12,11 @@ import {
   trainerAllocatedTopic,
   type PurchaseEventTopics,
 } from '../contracts/purchase';
+import { purchaseDemo } from '../demo/purchases';
 import { purchaseToSessionsWorkflow } from '../workflows/purchase';
 import { sessionWindowWorkflow } from '../workflows/session-window';
 import type { Infrastructure, Pipeline } from './pipeline';
+import { purchaseToSessionsSettings } from './purchase-to-sessions-settings';
 
 export interface PurchaseToSessionsDependencies extends Pick<Infrastructure, 'db' | 'producer' | 'redis'> {
   adminService: AdminServiceOptions;
@@ -38,6 +40,7 @@ export function createPurchaseToSessionsActivities(deps: PurchaseToSessionsDepen
  */
 export const purchaseToSessionsPipeline: Pipeline = {
   name: 'purchase-to-sessions',
+  settings: purchaseToSessionsSettings,
   taskQueue: purchaseTaskQueue,
   consumerGroup: 'purchase-workflow-bridge',
   consumes: [{ topic: purchaseConfirmedTopic, partitions: 3 }],
@@ -50,4 +53,6 @@ export const purchaseToSessionsPipeline: Pipeline = {
   workflowTypes: [purchaseToSessionsWorkflow.name, sessionWindowWorkflow.name],
   createActivities: ({ db, producer, redis, config }) =>
     createPurchaseToSessionsActivities({ db, producer, redis, adminService: { url: config.ADMIN_SERVICE_URL } }),
+  historiesPath: path.join(__dirname, '..', '..', 'test', 'histories', 'scenarios', 'purchase-to-sessions.ts'),
+  demo: purchaseDemo,
 };

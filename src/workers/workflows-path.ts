@@ -3,8 +3,6 @@ import { traceActivityInterceptor } from '../trace-interceptors';
 
 const workflowsDir = path.join(__dirname, '..', 'workflows');
 
-/** Every workflow type; the tests and the history recorder bundle this one module. */
-export const workflowsPath = path.join(workflowsDir, 'index.ts');
 export const workflowInterceptorModules = [path.join(workflowsDir, 'trace-context.ts')];
 
 /** Every worker runs these around each activity; workers built from a prebuilt bundle add them by hand. */
@@ -15,5 +13,3 @@ export const workflowCodeOf = (modulePath: string) => ({
   workflowsPath: modulePath,
   interceptors: { workflowModules: workflowInterceptorModules, activity: activityInterceptors },
 });
-
-export const workflowCode = workflowCodeOf(workflowsPath);

@@ -5,7 +5,7 @@ import { dataConverterWith } from '../../src/codec/data-converter';
 import { EncryptionCodec, METADATA_ENCRYPTION_KEY_ID } from '../../src/codec/encryption-codec';
 import { newKeyRing, rotated } from '../../src/codec/key-ring';
 import { bookingRequestedSignal, bookingStateQuery, bookingWorkflowId, cancellationRequestedSignal } from '../../src/contracts/booking';
-import { bookingWorkflow } from '../../src/workflows';
+import { bookingWorkflow } from '../../src/workflows/booking';
 import { bookingRequested } from '../support/booking-events';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 import { payloadsIn, readable } from '../support/history-payloads';

@@ -14,7 +14,7 @@ import type { StandIn } from '../../stand-ins/http';
 import { createInsurerService, ensureInsurerSchema } from '../../stand-ins/partner-services/insurer';
 import { createPharmacyService, ensurePharmacySchema } from '../../stand-ins/partner-services/pharmacy';
 import { createPartnerClients } from '../../src/partners/clients';
-import type { prescriptionFulfillmentWorkflow } from '../../src/workflows';
+import type { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
 import { readFileSync } from 'node:fs';
 import { readable } from '../support/history-payloads';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';

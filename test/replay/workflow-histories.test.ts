@@ -7,14 +7,15 @@ import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { dataConverterWith } from '../../src/codec/data-converter';
 import { newKeyRing } from '../../src/codec/key-ring';
-import { workflowCode, workflowCodeOf } from '../../src/workers/workflows-path';
-import * as workflows from '../../src/workflows';
+import { pipelines } from '../../src/pipelines';
+import { workflowCodeOf } from '../../src/workers/workflows-path';
 
 /**
  * Every history recorded from a real run (`npm run record-histories`) must still replay against
  * today's workflow code; a change that would break running workflows fails here, not in production.
  */
 const historiesDir = path.resolve(__dirname, '..', 'histories');
+const typeOf = (history: any) => history.events[0].workflowExecutionStartedEventAttributes.workflowType.name as string;
 
 async function loadHistories() {
   const files = (await readdir(historiesDir)).filter((f) => f.endsWith('.json')).sort();
@@ -26,20 +27,19 @@ async function loadHistories() {
 describe('recorded workflow histories', () => {
   it('covers every workflow type the workers run', async () => {
     const histories = await loadHistories();
-    const types = new Set(
-      histories.map((h) => h.history.events[0].workflowExecutionStartedEventAttributes.workflowType.name as string),
-    );
-    const exported = Object.keys(workflows);
-    expect([...types].sort()).toEqual(exported.sort());
+    const types = new Set(histories.map((h) => typeOf(h.history)));
+    const run = pipelines.flatMap((p) => p.workflowTypes);
+    expect([...types].sort()).toEqual(run.sort());
   });
 
   // Through the payload codec, as the workers run, with a key ring that never saw these histories:
   // they were recorded in clear text (scripts/record-histories.ts), which the codec passes through.
-  it('all replay against the current workflow code, on a worker that encrypts its payloads', async () => {
-    const histories = await loadHistories();
+  // Each against its pipeline's own workflow module, as that pipeline's workers run it.
+  it.each(pipelines)('the histories of $name all replay against the current workflow code, on a worker that encrypts its payloads', async (pipeline) => {
+    const histories = (await loadHistories()).filter((h) => pipeline.workflowTypes.includes(typeOf(h.history)));
     expect(histories.length).toBeGreaterThan(0);
     const failures: string[] = [];
-    const options = { ...workflowCode, dataConverter: dataConverterWith(newKeyRing('replay-test')) };
+    const options = { ...workflowCodeOf(pipeline.workflowsPath), dataConverter: dataConverterWith(newKeyRing('replay-test')) };
     for await (const result of Worker.runReplayHistories(options, histories)) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }

@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { loadConfig } from '../../src/config';
 import { searchAttributes } from '../../src/contracts/pipeline';
 import { pipelines, topicsOf } from '../../src/pipelines';
-import * as allWorkflows from '../../src/workflows';
+import { pipelineSettings } from '../../src/pipelines/settings';
 
 /**
  * The pipeline list is what the workers, bridges, topic creation and search-attribute
@@ -27,6 +27,14 @@ async function contractTopics(): Promise<string[]> {
       return [];
     }),
   );
+}
+
+/** Every function a module in src/workflows exports whose name ends in `Workflow`. */
+async function workflowFunctions(): Promise<string[]> {
+  const dir = path.join(root, 'src', 'workflows');
+  const modules = await Promise.all(readdirSync(dir).map((file) => import(path.join(dir, file))));
+  const names = modules.flatMap((mod) => Object.entries(mod).filter(([name, value]) => name.endsWith('Workflow') && typeof value === 'function').map(([name]) => name));
+  return [...new Set(names)];
 }
 
 function recordedWorkflowTypes(): Set<string> {
@@ -69,7 +77,19 @@ describe('the pipeline list', () => {
       const exported = Object.keys(await import(pipeline.workflowsPath)).sort();
       expect({ pipeline: pipeline.name, exported }).toEqual({ pipeline: pipeline.name, exported: [...pipeline.workflowTypes].sort() });
     }
-    expect(pipelines.flatMap((p) => p.workflowTypes).sort()).toEqual(Object.keys(allWorkflows).sort());
+    expect(pipelines.flatMap((p) => p.workflowTypes).sort()).toEqual((await workflowFunctions()).sort());
+  });
+
+  it("gives each pipeline's settings to the config and the logger: the settings list holds each descriptor's, in order", () => {
+    expect(pipelines.map((p) => p.settings)).toEqual([...pipelineSettings]);
+    pipelines.forEach((p, i) => expect({ pipeline: p.name, same: p.settings === pipelineSettings[i] }).toEqual({ pipeline: p.name, same: true }));
+  });
+
+  it('gives the history recorder scenarios for every pipeline', async () => {
+    for (const pipeline of pipelines) {
+      const { histories } = await import(pipeline.historiesPath);
+      expect({ pipeline: pipeline.name, onStack: typeof histories?.onStack }).toEqual({ pipeline: pipeline.name, onStack: 'function' });
+    }
   });
 
   it('has a recorded history of every workflow type of every pipeline, for the replay tests', () => {

@@ -12,7 +12,8 @@ import { createParkedEvents, type ParkedEvents } from '../../src/bridges/parked-
 import { createBookingActivities } from '../../src/activities/booking';
 import { migrate } from '../../src/migrate';
 import { installTemporalRuntime } from '../../src/workers/runtime';
-import { workflowCode } from '../../src/workers/workflows-path';
+import { workflowCodeOf } from '../../src/workers/workflows-path';
+import { allWorkflowsPath } from './all-workflows';
 
 /**
  * The real local stack (started by scripts/stack.sh) seen from a test: each test file gets its own
@@ -87,7 +88,7 @@ export async function connectRealStack(options: { dataConverter?: DataConverter 
         connection: workerConnection,
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue,
-        ...workflowCode,
+        ...workflowCodeOf(allWorkflowsPath()),
         activities,
         dataConverter,
       });

@@ -10,7 +10,7 @@ import {
   type BookingRequested,
 } from '../../src/contracts/booking';
 import { attentionQuery, operatorDecisionSignal } from '../../src/contracts/pipeline';
-import { bookingWorkflow } from '../../src/workflows';
+import { bookingWorkflow } from '../../src/workflows/booking';
 import { createTimeSkippingEnv, withWorker as runWorker } from '../support/time-skipping';
 
 const owner = 'user_owner';

@@ -12,7 +12,7 @@ import {
   type PrescriptionRequest,
   type TrackingUpdate,
 } from '../../src/contracts/prescription';
-import { prescriptionFulfillmentWorkflow } from '../../src/workflows';
+import { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
 import { createTimeSkippingEnv, withWorker } from '../support/time-skipping';
 
 const day = 86_400_000;

@@ -19,7 +19,7 @@ import {
   type PurchaseCreated,
   type TrainerAllocated,
 } from '../../src/contracts/purchase';
-import { purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../../src/workflows';
+import { purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../../src/workflows/purchase';
 import { createTimeSkippingEnv, withWorker as runWorker } from '../support/time-skipping';
 
 type Activities = PurchaseActivities & EventActivities & CacheActivities & AllocationActivities & SessionActivities;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionActivities, SessionSlot } from '../../src/activities/sessions';
 import { attentionQuery, operatorDecisionSignal } from '../../src/contracts/pipeline';
 import { allocationEndedSignal, sessionWindowStateQuery, sessionWindowWorkflowId } from '../../src/contracts/purchase';
-import { sessionWindowWorkflow } from '../../src/workflows';
+import { sessionWindowWorkflow } from '../../src/workflows/session-window';
 import { weekdaysAfter } from '../../src/workflows/session-window';
 import { createTimeSkippingEnv, withWorker } from '../support/time-skipping';
 

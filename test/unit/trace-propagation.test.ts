@@ -26,7 +26,8 @@ import {
 import { activityLogger, loggerFor } from '../../src/logger';
 import { traceFromMessage, traceHeaders, type TraceContext } from '../../src/trace';
 import { traceActivityInterceptor, traceClientInterceptors } from '../../src/trace-interceptors';
-import { bookingWorkflow, purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../../src/workflows';
+import { bookingWorkflow } from '../../src/workflows/booking';
+import { purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../../src/workflows/purchase';
 import { createTimeSkippingEnv, testDataConverter, withWorker } from '../support/time-skipping';
 
 const message = (headers: KafkaMessage['headers']): KafkaMessage =>
