@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import type { Pool } from 'pg';
-import type { Route } from '../bridges/kafka-bridge';
+import type { Route } from '../bridges/route';
 import type { Config } from '../config';
 
 /** What the worker entry point connects once and hands to every pipeline's activities. */

@@ -2,7 +2,8 @@ import type { Client } from '@temporalio/client';
 import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { vi } from 'vitest';
 import { z } from 'zod';
-import { route, runBridge, type BridgeOptions, type Route } from '../../src/bridges/kafka-bridge';
+import { runBridge, type BridgeOptions } from '../../src/bridges/kafka-bridge';
+import { route, type Route } from '../../src/bridges/route';
 import type { ParkedEvents } from '../../src/bridges/parked-events';
 import { logger } from '../../src/logger';
 

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
-import { bridgeTimings, type Outcome } from '../../src/bridges/kafka-bridge';
+import type { Outcome } from '../../src/bridges/delivery';
+import { bridgeTimings } from '../../src/bridges/kafka-bridge';
 import { purchaseRoutes } from '../../src/bridges/purchase-routes';
 import { captureLogs, fakeClient, startFakeBridge, temporalRefusal, thingRoute } from '../support/fake-bridge';
 
