@@ -32,7 +32,8 @@ const correlationHeaders = ['correlation-id', 'x-correlation-id', 'correlationId
 function headerText(headers: IHeaders | undefined, name: string): string | undefined {
   const found = headers && Object.entries(headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
   const value = Array.isArray(found) ? found[0] : found;
-  return value === undefined ? undefined : value.toString();
+  // Java and librdkafka producers send headers without a value; kafkajs delivers those as null.
+  return value == null ? undefined : value.toString();
 }
 
 /**

@@ -14,7 +14,7 @@ import {
 import { bookingRequestedSchema, cancellationRequestedSchema } from '../contracts/booking-events';
 import type { TraceContext } from '../trace';
 import { bookingWorkflow } from '../workflows/booking';
-import { route, type Route } from './kafka-bridge';
+import { route, type Route } from './route';
 import { bridgedStartOptions } from './start-options';
 
 export interface BookingRouteOptions {

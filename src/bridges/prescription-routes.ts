@@ -11,7 +11,7 @@ import {
 } from '../contracts/prescription';
 import { paymentCompletedSchema, prescriptionIntakeSchema } from '../contracts/prescription-events';
 import { prescriptionFulfillmentWorkflow } from '../workflows/prescription';
-import { route, Undeliverable, type Route } from './kafka-bridge';
+import { howRunEnded, route, Undeliverable, type Route } from './route';
 import { bridgedStartOptions } from './start-options';
 
 export interface PrescriptionRouteOptions {
@@ -71,20 +71,13 @@ export function prescriptionRoutes(options: PrescriptionRouteOptions = {}): Rout
  * our own `payment.completed` for nothing owed); any other payment was not taken by anyone.
  */
 async function paymentAfterRunEnded(client: Client, workflowId: string, payment: PaymentCompleted): Promise<'duplicate'> {
-  const handle = client.workflow.getHandle(workflowId);
-  let status: string;
-  try {
-    status = (await handle.describe()).status.name;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) {
-      throw new Undeliverable(`payment ${payment.paymentId}: no fulfillment run exists for prescription ${payment.prescriptionId}`);
-    }
-    throw err;
+  const run = await howRunEnded(client, workflowId);
+  if (run === 'missing') {
+    throw new Undeliverable(`payment ${payment.paymentId}: no fulfillment run exists for prescription ${payment.prescriptionId}`);
   }
-  if (status === 'RUNNING') throw new Error(`workflow ${workflowId} is running again; signalling again`);
-  const ended = status === 'COMPLETED' ? ((await handle.result()) as FulfillmentState) : undefined;
-  if (ended?.paymentId === payment.paymentId) return 'duplicate';
+  if (run === 'running') throw new Error(`workflow ${workflowId} is running again; signalling again`);
+  if ((run.result as FulfillmentState | undefined)?.paymentId === payment.paymentId) return 'duplicate';
   throw new Undeliverable(
-    `payment ${payment.paymentId}: the fulfillment run of prescription ${payment.prescriptionId} ended (${ended?.status ?? status}) without it; refund it or fill the prescription by hand`,
+    `payment ${payment.paymentId}: the fulfillment run of prescription ${payment.prescriptionId} ended (${run.outcome ?? run.status}) without it; refund it or fill the prescription by hand`,
   );
 }

@@ -2,7 +2,7 @@ import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { purchaseConfirmedTopic, purchaseTaskQueue, purchaseWorkflowId } from '../contracts/purchase';
 import { purchaseConfirmedSchema } from '../contracts/purchase-events';
 import { purchaseToSessionsWorkflow } from '../workflows/purchase';
-import { route, type Route } from './kafka-bridge';
+import { route, type Route } from './route';
 import { bridgedStartOptions } from './start-options';
 
 export interface PurchaseRouteOptions {

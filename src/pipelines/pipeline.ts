@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import type { Pool } from 'pg';
-import type { Route } from '../bridges/kafka-bridge';
+import type { Route } from '../bridges/route';
 import type { Config } from '../config';
 import type { PipelineDemo } from '../demo/outcomes';
 import type { PipelineSettings } from './pipeline-settings';

@@ -2,7 +2,8 @@ import type { Client } from '@temporalio/client';
 import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { vi } from 'vitest';
 import { z } from 'zod';
-import { route, runBridge, type BridgeOptions, type Route } from '../../src/bridges/kafka-bridge';
+import { runBridge, type BridgeOptions } from '../../src/bridges/kafka-bridge';
+import { route, type Route } from '../../src/bridges/route';
 import type { ParkedEvents } from '../../src/bridges/parked-events';
 import { logger } from '../../src/logger';
 
@@ -21,10 +22,14 @@ export interface FakeBridge {
 }
 
 export interface FakeMessage {
-  key?: string | null;
-  value: object | string;
-  headers?: Record<string, string>;
+  key?: string | Buffer | null;
+  /** An event (sent as JSON), text, bytes, or null for a record without a value. */
+  value: object | string | Buffer | null;
+  /** As kafkajs delivers them: a header sent without a value is null, one sent twice an array. */
+  headers?: Record<string, FakeHeaderValue | FakeHeaderValue[]>;
 }
+
+type FakeHeaderValue = string | Buffer | null;
 
 export type FakeBatchPayload = EachBatchPayload & {
   resolveOffset: ReturnType<typeof vi.fn>;
@@ -99,7 +104,7 @@ export async function startFakeBridge(
           ({
             offset: String(i),
             key: m.key === undefined || m.key === null ? null : Buffer.from(m.key),
-            value: Buffer.from(typeof m.value === 'string' ? m.value : JSON.stringify(m.value)),
+            value: m.value === null || Buffer.isBuffer(m.value) ? m.value : Buffer.from(typeof m.value === 'string' ? m.value : JSON.stringify(m.value)),
             headers: m.headers ?? {},
             timestamp: String(Date.now()),
             attributes: 0,

@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
-import { bridgeTimings, type Outcome } from '../../src/bridges/kafka-bridge';
+import type { Outcome } from '../../src/bridges/delivery';
+import { bridgeTimings } from '../../src/bridges/kafka-bridge';
 import { purchaseRoutes } from '../../src/bridges/purchase-routes';
+import { route } from '../../src/bridges/route';
 import { captureLogs, fakeClient, startFakeBridge, temporalRefusal, thingRoute } from '../support/fake-bridge';
 
 /** What kafkajs' heartbeat() throws when the group rebalances while a batch is in flight. */
@@ -376,6 +378,59 @@ describe('the Kafka bridge, on fake batches', () => {
       await bridge.settle([{ key: 's1', value: purchase }, { key: 's2', value: { ...purchase, paymentId: 'pay2' } }]).done;
       expect(started).toEqual(['purchase-pay1']);
       expect(bridge.parked).toMatchObject([{ offset: '1', reason: expect.stringMatching(/^Kafka key "s2" contradicts the event's key "s1"/) }]);
+    });
+  });
+
+  describe('a record nothing in it may crash the consumer with (issue 16)', () => {
+    it('delivers a valid event whose correlation-id header has no value (Java and librdkafka producers send such headers), under its coordinates', async () => {
+      const traces: string[] = [];
+      const bridge = await startFakeBridge({
+        routes: [route({ ...thingRoute(async () => undefined), deliver: async (_c, _e, trace) => void traces.push(trace.correlationId) })],
+      });
+      const { payload, done } = bridge.settle([
+        { ...thing('a', 1), headers: { 'correlation-id': null, baggage: null } },
+        { ...thing('b', 1), headers: { 'correlation-id': [null, 'corr-2'], 'x-correlation-id': 'corr-b' } },
+      ]);
+      await done;
+      expect(bridge.parked).toEqual([]);
+      expect(traces.sort()).toEqual(['corr-b', 'things-0-0']);
+      expect(payload.resolveOffset).toHaveBeenCalledWith('1');
+    });
+
+    it('parks, with the error as its reason, a record whose reading throws (here a header value that cannot be read), and delivers the rest', async () => {
+      const delivered: string[] = [];
+      const bridge = await startFakeBridge({ routes: [thingRoute(async (e) => void delivered.push(e.id))] });
+      const unreadable = {
+        toString() {
+          throw new Error('header value unreadable');
+        },
+      };
+      const { payload, done } = bridge.settle([
+        { ...thing('a', 1), headers: { 'correlation-id': unreadable as never } },
+        thing('b', 1),
+      ]);
+      await done;
+      expect(bridge.parked).toEqual([{ offset: '0', reason: 'the record could not be read: header value unreadable' }]);
+      expect(delivered).toEqual(['b']);
+      expect(payload.resolveOffset).toHaveBeenCalledWith('1');
+    });
+
+    it("parks a record whose route throws while reading its key, instead of letting the error stop the batch", async () => {
+      const bridge = await startFakeBridge({
+        routes: [
+          route({
+            ...thingRoute(async () => undefined),
+            orderingKey: (e: { id: string }) => {
+              if (e.id === 'bad') throw new TypeError("Cannot read properties of undefined (reading 'id')");
+              return e.id;
+            },
+          }),
+        ],
+      });
+      const { payload, done } = bridge.settle([thing('bad', 1), thing('a', 1)]);
+      await done;
+      expect(bridge.parked).toEqual([{ offset: '0', reason: expect.stringMatching(/^the record could not be read: Cannot read properties/) }]);
+      expect(payload.resolveOffset).toHaveBeenCalledWith('1');
     });
   });
 
