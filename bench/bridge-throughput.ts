@@ -23,7 +23,7 @@ import type { Client } from '@temporalio/client';
 import { bookingRoutes } from '../src/bridges/booking-routes';
 import { runBridge, type Outcome } from '../src/bridges/kafka-bridge';
 import { createParkedEvents } from '../src/bridges/parked-events';
-import { bridgedStartOptions } from '../src/bridges/start-options';
+import { pipelineStartOptions } from '../src/trace';
 import { loadConfig } from '../src/config';
 import { createKafka, createPool, createProducer, createTemporalClient } from '../src/connections';
 import { bookingRequestedSignal, bookingWorkflowId } from '../src/contracts/booking';
@@ -192,7 +192,7 @@ async function plainLoop(client: Client, ids: string[], concurrency: number) {
           args: [{ ...bookingEvent(id), trace }],
           signal: bookingRequestedSignal,
           signalArgs: [{ ...bookingEvent(id), trace }],
-          ...bridgedStartOptions(trace, `booking ${id}`),
+          ...pipelineStartOptions(trace, `booking ${id}`),
         });
       }
     }),

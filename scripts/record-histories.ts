@@ -26,7 +26,6 @@ import type { SessionActivities } from '../src/activities/sessions';
 import { createAdminService, ensureAdminSchema, upsertTrainer } from '../src/admin-service/server';
 import { loadConfig } from '../src/config';
 import { createKafka, createPool, createProducer, createRedis, createTemporalClient } from '../src/connections';
-import { withTrace } from '../src/current-trace';
 import {
   bookingRequestedSignal,
   bookingStateQuery,
@@ -43,7 +42,7 @@ import {
 } from '../src/contracts/purchase';
 import { createBookingActivities } from '../src/activities/booking';
 import { createPurchaseToSessionsActivities } from '../src/pipelines/purchase-to-sessions';
-import { traceClientInterceptors } from '../src/trace-interceptors';
+import { traceClientInterceptors, withTrace } from '../src/trace-node';
 import { installTemporalRuntime } from '../src/workers/runtime';
 import { workflowCode } from '../src/workers/workflows-path';
 import { bookingWorkflow, prescriptionFulfillmentWorkflow, purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../src/workflows';

@@ -2,11 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { z } from 'zod';
-import { withTrace } from '../current-trace';
+import { boundedTrace, withTrace } from '../trace-node';
 import { logger, loggerFor, type Logger } from '../logger';
 import { traceFromMessage, type TraceContext } from '../trace';
 import type { ParkedEvents } from './parked-events';
-import { boundedTrace } from './start-options';
 import { describeError, judgeTemporalError, ParkingBreaker, type Verdict } from './temporal-refusals';
 import { decodeUtf8 } from './utf8';
 
