@@ -86,9 +86,10 @@ async function invalidateCaches(studentId: string): Promise<void> {
 
 /**
  * The session window's start takes the options every pipeline start takes. Before this, it wrote
- * the correlation ID whole as its search attribute, which Temporal refuses over 2,048 bytes (the
- * bridge lets a correlation ID be up to 8 KB), so the window never started; runs that began
- * before this keep their start as it was.
+ * the correlation ID whole as its search attribute, and the bridge lets a correlation ID be up to
+ * 8 KB: over 2,048 bytes the server refused the start and terminated the purchase
+ * (BadStartChildExecutionAttributes) before its sessions were scheduled. Runs that began before
+ * this keep their start as it was.
  */
 const sessionWindowStartBounded = 'session-window-start-bounded';
 
