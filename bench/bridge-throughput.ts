@@ -24,7 +24,7 @@ import { bookingRoutes } from '../src/bridges/booking-routes';
 import type { Outcome } from '../src/bridges/delivery';
 import { runBridge } from '../src/bridges/kafka-bridge';
 import { createParkedEvents } from '../src/bridges/parked-events';
-import { bridgedStartOptions } from '../src/bridges/start-options';
+import { pipelineStartOptions } from '../src/trace';
 import { loadConfig } from '../src/config';
 import { createKafka, createPool, createProducer, createTemporalClient } from '../src/connections';
 import { bookingRequestedSignal, bookingWorkflowId } from '../src/contracts/booking';
@@ -193,7 +193,7 @@ async function plainLoop(client: Client, ids: string[], concurrency: number) {
           args: [{ ...bookingEvent(id), trace }],
           signal: bookingRequestedSignal,
           signalArgs: [{ ...bookingEvent(id), trace }],
-          ...bridgedStartOptions(trace, `booking ${id}`),
+          ...pipelineStartOptions(trace, `booking ${id}`),
         });
       }
     }),

@@ -6,7 +6,7 @@ import { Pool } from 'pg';
 import { dataConverterFor } from './codec/data-converter';
 import type { Config } from './config';
 import { logger } from './logger';
-import { traceClientInterceptors } from './trace-interceptors';
+import { traceClientInterceptors } from './trace-node';
 
 /** Clients of the real infrastructure, built from config. Entry points and tests share these. */
 export function createKafka(config: Config, clientId = config.KAFKA_CLIENT_ID): Kafka {

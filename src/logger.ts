@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { loadConfig } from './config';
-import { currentTrace } from './current-trace';
+import { currentTrace } from './trace-node';
 import { personalFields } from './pipelines/settings';
 import { traceLogFields, type TraceContext } from './trace';
 
@@ -30,7 +30,7 @@ export function loggerFor(trace: TraceContext | undefined, bindings: Record<stri
   return logger.child({ ...traceLogFields(trace), ...bindings });
 }
 
-/** For activity code: the trace comes from the activity interceptor (src/trace-interceptors.ts). */
+/** For activity code: the trace comes from the activity interceptor (src/trace-node.ts). */
 export function activityLogger(bindings: Record<string, unknown> = {}): Logger {
   return loggerFor(currentTrace(), bindings);
 }

@@ -2,7 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { allocationRefusedErrorType } from '../contracts/purchase';
-import { currentCorrelationId } from '../current-trace';
+import { currentCorrelationId } from '../trace-node';
 import { activityLogger } from '../logger';
 
 export interface AdminServiceOptions {

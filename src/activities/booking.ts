@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { BookingRequested } from '../contracts/booking';
-import { currentCorrelationId } from '../current-trace';
+import { currentCorrelationId } from '../trace-node';
 import { activityLogger } from '../logger';
 
 export interface NewBooking {

@@ -6,7 +6,7 @@ import {
   type PurchaseCreated,
   type TrainerAllocated,
 } from '../contracts/purchase-events';
-import { currentTrace } from '../current-trace';
+import { currentTrace } from '../trace-node';
 import { activityLogger } from '../logger';
 import { traceHeaders } from '../trace';
 

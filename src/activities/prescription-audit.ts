@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { Pool, PoolClient } from 'pg';
-import { currentCorrelationId } from '../current-trace';
+import { currentCorrelationId } from '../trace-node';
 
 /**
  * One step's entry in the HIPAA audit log: who (the service and the workflow run), what (the step

@@ -20,7 +20,7 @@ import {
   shipmentLabelCreatedSchema,
   validationCompletedSchema,
 } from '../contracts/prescription-events';
-import { currentTrace } from '../current-trace';
+import { currentTrace } from '../trace-node';
 import { activityLogger } from '../logger';
 import type { PartnerClients } from '../partners/clients';
 import { traceHeaders } from '../trace';

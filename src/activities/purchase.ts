@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { PurchaseConfirmed } from '../contracts/purchase';
-import { currentCorrelationId } from '../current-trace';
+import { currentCorrelationId } from '../trace-node';
 import { activityLogger } from '../logger';
 
 export type CreatedPurchase =

@@ -15,7 +15,7 @@ import { bookingRequestedSchema, cancellationRequestedSchema } from '../contract
 import type { TraceContext } from '../trace';
 import { bookingWorkflow } from '../workflows/booking';
 import { route, type Route } from './route';
-import { bridgedStartOptions } from './start-options';
+import { pipelineStartOptions } from '../trace';
 
 export interface BookingRouteOptions {
   taskQueue?: string;
@@ -40,7 +40,7 @@ export function bookingRoutes(options: BookingRouteOptions = {}): Route[] {
         args: [{ ...event, trace }],
         signal,
         signalArgs: [{ ...event, trace }],
-        ...bridgedStartOptions(trace, `booking ${event.bookingId}`),
+        ...pipelineStartOptions(trace, `booking ${event.bookingId}`),
       });
     };
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
-import { withTrace } from '../current-trace';
+import { withTrace } from '../trace-node';
 import { loggerFor } from '../logger';
 import type { TraceContext } from '../trace';
 import type { ParkedEvents } from './parked-events';

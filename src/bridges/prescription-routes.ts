@@ -12,7 +12,7 @@ import {
 import { paymentCompletedSchema, prescriptionIntakeSchema } from '../contracts/prescription-events';
 import { prescriptionFulfillmentWorkflow } from '../workflows/prescription';
 import { howRunEnded, route, Undeliverable, type Route } from './route';
-import { bridgedStartOptions } from './start-options';
+import { pipelineStartOptions } from '../trace';
 
 export interface PrescriptionRouteOptions {
   taskQueue?: string;
@@ -42,7 +42,7 @@ export function prescriptionRoutes(options: PrescriptionRouteOptions = {}): Rout
           workflowId: prescriptionWorkflowId(intake.prescriptionId),
           taskQueue,
           args: [{ ...intake, trace, timings }],
-          ...bridgedStartOptions(trace, `prescription ${intake.prescriptionId}`),
+          ...pipelineStartOptions(trace, `prescription ${intake.prescriptionId}`),
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         });
       },

@@ -3,7 +3,7 @@ import { purchaseConfirmedTopic, purchaseTaskQueue, purchaseWorkflowId } from '.
 import { purchaseConfirmedSchema } from '../contracts/purchase-events';
 import { purchaseToSessionsWorkflow } from '../workflows/purchase';
 import { route, type Route } from './route';
-import { bridgedStartOptions } from './start-options';
+import { pipelineStartOptions } from '../trace';
 
 export interface PurchaseRouteOptions {
   taskQueue?: string;
@@ -31,7 +31,7 @@ export function purchaseRoutes(options: PurchaseRouteOptions = {}): Route[] {
           workflowId: purchaseWorkflowId(event.paymentId),
           taskQueue,
           args: [{ ...event, trace }],
-          ...bridgedStartOptions(trace, `purchase ${event.paymentId}`),
+          ...pipelineStartOptions(trace, `purchase ${event.paymentId}`),
           // A redelivery while the first run is still going is simply that run.
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         });

@@ -2,7 +2,7 @@ import type { KafkaMessage } from 'kafkajs';
 import type { z } from 'zod';
 import { traceFromMessage, type TraceContext } from '../trace';
 import type { Route } from './route';
-import { boundedTrace } from './start-options';
+import { boundedTrace } from '../trace-node';
 import { describeError } from './temporal-refusals';
 import { decodeUtf8 } from './utf8';
 

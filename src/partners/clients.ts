@@ -1,7 +1,7 @@
 import { ApplicationFailure, asyncLocalStorage as activityContext } from '@temporalio/activity';
 import { z } from 'zod';
 import type { Config } from '../config';
-import { currentCorrelationId } from '../current-trace';
+import { currentCorrelationId } from '../trace-node';
 
 /**
  * Typed HTTP clients of the outside systems prescription fulfillment calls (pharmacy network,

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { traceActivityInterceptor } from '../trace-interceptors';
+import { traceActivityInterceptor } from '../trace-node';
 
 const workflowsDir = path.join(__dirname, '..', 'workflows');
 

@@ -12,7 +12,7 @@ import {
 } from '../contracts/booking';
 import { operatorControls } from './operator';
 import { databaseStep, localDatabaseActivity } from './step-options';
-import { withTrace } from './trace-context';
+import { withWorkflowTrace } from './trace-context';
 
 /**
  * A booking is recorded in one step (user and room resolved, row written) and cancelled in one,
@@ -59,7 +59,7 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
 
   // The run may have been started by a cancellation: the booking's steps carry the booking event's trace.
   const bookingStep = <T>(name: string, run: () => Promise<T>) =>
-    withTrace(booking.trace, () => operator.step(name, databaseStep, run));
+    withWorkflowTrace(booking.trace, () => operator.step(name, databaseStep, run));
 
   const { trace: _, ...event } = booking; // the trace goes as the step's header, not in its input
   const recorded = inOneLocalStep
@@ -79,7 +79,7 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
       if (remaining <= 0 || !(await condition(() => cancellations.length > 0, remaining))) break;
     }
     const cancellation = cancellations.shift()!;
-    const result = await withTrace(cancellation.trace, () =>
+    const result = await withWorkflowTrace(cancellation.trace, () =>
       operator.step('cancelBooking', databaseStep, () => cancelBooking(booking.bookingId, cancellation.userId)),
     );
     if (result === 'Cancelled') return finish(state, 'Cancelled');

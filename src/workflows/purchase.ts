@@ -2,6 +2,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -21,6 +22,7 @@ import {
   type PurchaseRequest,
   type TrainerAllocated,
 } from '../contracts/purchase';
+import { pipelineStartOptions, type TraceContext } from '../trace';
 import { operatorControls } from './operator';
 import { bestEffort, databaseStep, externalCall } from './step-options';
 import { sessionWindowWorkflow } from './session-window';
@@ -83,28 +85,47 @@ async function invalidateCaches(studentId: string): Promise<void> {
 }
 
 /**
+ * The session window's start takes the options every pipeline start takes. Before this, it wrote
+ * the correlation ID whole as its search attribute, and the bridge lets a correlation ID be up to
+ * 8 KB: over 2,048 bytes the server refused the start and terminated the purchase
+ * (BadStartChildExecutionAttributes) before its sessions were scheduled. Runs that began before
+ * this keep their start as it was.
+ */
+const sessionWindowStartBounded = 'session-window-start-bounded';
+
+/**
  * The session window outlives this workflow: it runs for as long as the allocation does. One that
- * is already running for this allocation (the admin service answered an allocation this student
- * already had, or an operator reset this run) is that allocation's window; nothing to start.
+ * this allocation already has (the admin service answered an allocation this student already had,
+ * or an operator reset this run) is that allocation's window; nothing to start. Runs that began
+ * before `sessionWindowStartBounded` count only a running window: they would start another after
+ * one ended.
  */
 async function startSessionWindow(allocation: TrainerAllocation, { studentId, trace }: PurchaseRequest): Promise<void> {
+  const { allocationId, trainerId } = allocation;
   try {
     await startChild(sessionWindowWorkflow, {
-      workflowId: sessionWindowWorkflowId(allocation.allocationId),
+      workflowId: sessionWindowWorkflowId(allocationId),
       // The trace goes as a header (src/workflows/trace-context.ts); the memo shows it in the Web UI.
-      args: [{ allocationId: allocation.allocationId, studentId, trainerId: allocation.trainerId }],
-      memo: { trace },
+      args: [{ allocationId, studentId, trainerId }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
-      typedSearchAttributes: [
-        { key: pipelineStatusKey, value: 'Running' },
-        { key: correlationIdKey, value: trace.correlationId },
-      ],
+      ...(patched(sessionWindowStartBounded)
+        ? pipelineStartOptions(trace, `allocation ${allocationId}`)
+        : unboundedStartOptions(trace)),
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    log.info('The allocation already has its session window', { allocationId: allocation.allocationId });
+    log.info('The allocation already has its session window', { allocationId });
   }
 }
+
+/** What the session window's start took before `sessionWindowStartBounded`, for the runs that began then. */
+const unboundedStartOptions = (trace: TraceContext) => ({
+  memo: { trace },
+  typedSearchAttributes: [
+    { key: pipelineStatusKey, value: 'Running' },
+    { key: correlationIdKey, value: trace.correlationId },
+  ],
+});
 
 // Event IDs come from the business identity and times from the workflow clock, so an operator's
 // retry or a replay re-sends exactly the same event.

@@ -20,20 +20,21 @@ const memoTrace = () => workflowInfo().memo?.trace as TraceContext | undefined;
 /**
  * Runs `fn` with `trace` as the current trace, e.g. a step asked for by a signal under that
  * signal's trace. Concurrent branches each keep their own. Without a trace, nothing changes.
+ * (Outside workflows the same job is src/trace-node.ts's `withTrace`.)
  */
-export function withTrace<T>(trace: TraceContext | undefined, fn: () => T): T {
+export function withWorkflowTrace<T>(trace: TraceContext | undefined, fn: () => T): T {
   return trace ? traces.run(trace, fn) : fn();
 }
 
-/** The trace set by the innermost `withTrace`, else the run's. */
-export function currentTrace(): TraceContext | undefined {
+/** The trace set by the innermost `withWorkflowTrace`, else the run's. */
+export function currentWorkflowTrace(): TraceContext | undefined {
   return traces.getStore() ?? startTrace ?? memoTrace();
 }
 
 /** `input` with the current trace as its `trace` header. */
 const traced = <I extends { readonly headers: Headers }>(input: I): I => ({
   ...input,
-  headers: withTraceHeader(input.headers, currentTrace()),
+  headers: withTraceHeader(input.headers, currentWorkflowTrace()),
 });
 
 export const interceptors: WorkflowInterceptorsFactory = () => ({
@@ -41,7 +42,7 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
     {
       execute(input, next) {
         startTrace = traceFromHeaders(input.headers) ?? memoTrace();
-        return withTrace(startTrace, () => next(input));
+        return withWorkflowTrace(startTrace, () => next(input));
       },
     },
   ],
@@ -51,7 +52,7 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
       scheduleLocalActivity: (input, next) => next(traced(input)),
       startChildWorkflowExecution: (input, next) => next(traced(input)),
       continueAsNew: (input, next) => next(traced(input)),
-      getLogAttributes: (attributes, next) => next({ ...attributes, ...traceLogFields(currentTrace()) }),
+      getLogAttributes: (attributes, next) => next({ ...attributes, ...traceLogFields(currentWorkflowTrace()) }),
     },
   ],
 });

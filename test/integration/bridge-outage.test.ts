@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import { runBridge } from '../../src/bridges/kafka-bridge';
 import { bookingWorkflowId } from '../../src/contracts/booking';
-import { traceClientInterceptors } from '../../src/trace-interceptors';
+import { traceClientInterceptors } from '../../src/trace-node';
 import { bookingRequested } from '../support/booking-events';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';

@@ -6,7 +6,7 @@ import { createSessionActivities } from '../../src/activities/sessions';
 import { createAdminService, ensureAdminSchema, upsertTrainer, type AdminService } from '../../stand-ins/admin-service/server';
 import { purchaseRoutes } from '../../src/bridges/purchase-routes';
 import { createRedis } from '../../src/connections';
-import { pipelineStatusKey } from '../../src/contracts/pipeline';
+import { correlationIdKey, pipelineStatusKey } from '../../src/contracts/pipeline';
 import {
   purchaseWorkflowId,
   sessionWindowWorkflowId,
@@ -15,6 +15,7 @@ import {
   type TrainerAllocated,
 } from '../../src/contracts/purchase';
 import { createPurchaseToSessionsActivities } from '../../src/pipelines/purchase-to-sessions';
+import { maxKeywordLength } from '../../src/trace';
 import { headersAsText } from '../support/kafka-headers';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 import { temporalCli } from '../support/temporal-cli';
@@ -120,11 +121,14 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
 
   /**
    * One purchase, one allocation, a full window of 7 weekday sessions, no cache, one event of each
-   * kind; rows and events carry the confirmation's correlation ID (`corr-<paymentId>`).
+   * kind; rows and events carry the confirmation's correlation ID (`corr-<paymentId>` unless told).
    */
-  async function expectCompletedPurchase(p: { paymentId: string; studentId: string; courseId: string }, outcome: PurchaseOutcome) {
+  async function expectCompletedPurchase(
+    p: { paymentId: string; studentId: string; courseId: string },
+    outcome: PurchaseOutcome,
+    correlationId = `corr-${p.paymentId}`,
+  ) {
     expect(outcome).toMatchObject({ status: 'SessionsScheduled', allocationId: expect.any(String) });
-    const correlationId = `corr-${p.paymentId}`;
     const purchaseRows = await stack.db.query(
       'SELECT id::text, payment_id, is_active, correlation_id FROM student_course_purchases WHERE student_id = $1 AND course_id = $2',
       [p.studentId, p.courseId],
@@ -180,6 +184,23 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     await expectCompletedPurchase(p, await outcomeOf(p.paymentId));
     const description = await stack.client.workflow.getHandle(purchaseWorkflowId(p.paymentId)).describe();
     expect(description.typedSearchAttributes.get(pipelineStatusKey)).toBe('Completed');
+  });
+
+  it('a purchase whose correlation ID is 3,000 characters schedules its sessions, and its window is found by the same search attribute', async () => {
+    const p = newPurchase();
+    // Over Temporal's 2,048-byte limit for a keyword, under the bridge's 8 KB for a correlation ID.
+    const correlationId = `corr-${p.paymentId}-`.padEnd(3_000, 'x');
+    await publish(confirmation(p), p.studentId, correlationId);
+    const outcome = await outcomeOf(p.paymentId);
+    await expectCompletedPurchase(p, outcome, correlationId);
+
+    const purchase = await stack.client.workflow.getHandle(purchaseWorkflowId(p.paymentId)).describe();
+    const window = await stack.client.workflow.getHandle(sessionWindowWorkflowId(outcome.allocationId!)).describe();
+    const searchedBy = purchase.typedSearchAttributes.get(correlationIdKey)!;
+    expect(searchedBy.length).toBeLessThanOrEqual(maxKeywordLength);
+    expect(window.typedSearchAttributes.get(correlationIdKey)).toBe(searchedBy);
+    expect(window.typedSearchAttributes.get(pipelineStatusKey)).toBe('Running');
+    expect(window.memo).toEqual({ trace: { correlationId } });
   });
 
   it('the same confirmation delivered ten times, and a second payment for the active course, change nothing', async () => {

@@ -1,19 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { boundedTrace, bridgedStartOptions, maxKeywordLength } from '../../src/bridges/start-options';
 import { correlationIdKey } from '../../src/contracts/pipeline';
+import { maxKeywordLength, pipelineStartOptions } from '../../src/trace';
+import { boundedTrace } from '../../src/trace-node';
 
 const correlationAttribute = (correlationId: string) =>
-  bridgedStartOptions({ correlationId }, 'booking b1').typedSearchAttributes.find((a) => a.key === correlationIdKey)!.value;
+  pipelineStartOptions({ correlationId }, 'booking b1').typedSearchAttributes.find((a) => a.key === correlationIdKey)!.value;
 
-describe('what a bridged start takes from the Kafka headers', () => {
+describe('what a workflow start takes from the Kafka headers', () => {
   it('cuts a long correlation ID for the search attribute, with a hash so it stays unique, and keeps it whole in the memo', () => {
     const long = `corr-${'x'.repeat(3000)}`;
     const other = `${long}-2`;
     expect(correlationAttribute(long).length).toBeLessThanOrEqual(maxKeywordLength);
     expect(correlationAttribute(long)).not.toBe(correlationAttribute(other));
     expect(correlationAttribute(long).startsWith('corr-xxx')).toBe(true);
-    expect(bridgedStartOptions({ correlationId: long }, 'booking b1').memo.trace.correlationId).toBe(long);
-    expect(bridgedStartOptions({ correlationId: long }, 'booking b1').staticSummary.length).toBeLessThan(100);
+    expect(pipelineStartOptions({ correlationId: long }, 'booking b1').memo.trace.correlationId).toBe(long);
+    expect(pipelineStartOptions({ correlationId: long }, 'booking b1').staticSummary.length).toBeLessThan(100);
     expect(correlationAttribute('corr-123')).toBe('corr-123');
   });
 

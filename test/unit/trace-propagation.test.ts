@@ -14,7 +14,6 @@ import type { CacheActivities } from '../../src/activities/cache';
 import { createEventActivities } from '../../src/activities/events';
 import type { PurchaseActivities } from '../../src/activities/purchase';
 import type { SessionActivities } from '../../src/activities/sessions';
-import { currentTrace, withTrace } from '../../src/current-trace';
 import { bookingRequestedSignal, cancellationRequestedSignal } from '../../src/contracts/booking';
 import {
   allocationEndedSignal,
@@ -25,7 +24,7 @@ import {
 } from '../../src/contracts/purchase';
 import { activityLogger, loggerFor } from '../../src/logger';
 import { traceFromMessage, traceHeaders, type TraceContext } from '../../src/trace';
-import { traceActivityInterceptor, traceClientInterceptors } from '../../src/trace-interceptors';
+import { currentTrace, traceActivityInterceptor, traceClientInterceptors, withTrace } from '../../src/trace-node';
 import { bookingWorkflow } from '../../src/workflows/booking';
 import { purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../../src/workflows/purchase';
 import { createTimeSkippingEnv, testDataConverter, withWorker } from '../support/time-skipping';
