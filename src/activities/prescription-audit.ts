@@ -57,7 +57,7 @@ async function recordAuditedStep<D extends object>(
       `INSERT INTO prescription_audit_log (prescription_id, step, outcome, actor, workflow_id, run_id, detail, correlation_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (prescription_id, step) DO NOTHING`,
-      [prescriptionId, step, outcome, actor, run.workflowId, run.runId, detail, currentCorrelationId()],
+      [prescriptionId, step, outcome, actor, run?.workflowId ?? null, run?.runId ?? null, detail, currentCorrelationId()],
     );
     if (inserted.rowCount === 1) {
       await write(tx);
