@@ -1,9 +1,9 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { allocationRefusedErrorType } from '../contracts/purchase';
 import { currentCorrelationId } from '../trace-node';
 import { activityLogger } from '../logger';
+import { callHttp } from './http-call';
 
 export interface AdminServiceOptions {
   url: string;
@@ -17,41 +17,29 @@ export interface AllocationRequest {
   courseId: string;
 }
 
-export interface TrainerAllocation {
-  allocationId: string;
-  trainerId: string;
-}
-
-const allocationResponse = z.object({ allocationId: z.string().min(1), trainerId: z.string().min(1) });
+/** What the admin service answers, of which we keep these two. */
+const allocationSchema = z.object({ allocationId: z.string().min(1), trainerId: z.string().min(1) });
+export type TrainerAllocation = z.infer<typeof allocationSchema>;
 
 export function createAllocationActivities(db: Pool, adminService: AdminServiceOptions) {
   return {
     /**
      * Asks the admin service for a trainer (it answers the same allocation for the same student and
-     * course, so a retry is safe) and records the allocation. A refusal (4xx) is thrown as a
-     * non-retryable `AllocationRefused`; anything else (5xx, timeouts, connection errors) is retried.
+     * course, so a retry is safe) and records the allocation. A refusal (such as 422, no trainer
+     * available) is thrown as a non-retryable `AllocationRefused`; an outage is retried (src/activities/http-call.ts).
      */
     async allocateTrainer(request: AllocationRequest): Promise<TrainerAllocation> {
       const correlationId = currentCorrelationId();
       const log = activityLogger({ activity: 'allocateTrainer', studentId: request.studentId, courseId: request.courseId });
-      const response = await fetch(new URL('/allocations', adminService.url), {
+      const allocation = await callHttp({
+        what: 'admin service',
+        url: new URL('/allocations', adminService.url),
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(correlationId ? { 'correlation-id': correlationId } : {}) },
-        body: JSON.stringify({ studentId: request.studentId, courseId: request.courseId }),
-        signal: AbortSignal.any([Context.current().cancellationSignal, AbortSignal.timeout(adminService.timeoutMs ?? 30_000)]),
+        body: { studentId: request.studentId, courseId: request.courseId },
+        response: allocationSchema,
+        timeoutMs: adminService.timeoutMs ?? 30_000,
+        refusedType: allocationRefusedErrorType,
       });
-      const body = await response.text();
-      if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
-        log.warn({ status: response.status, body }, 'Admin service refused the allocation');
-        throw ApplicationFailure.create({
-          type: allocationRefusedErrorType,
-          nonRetryable: true,
-          message: `admin service refused (${response.status}): ${errorText(body)}`,
-          details: [{ status: response.status }],
-        });
-      }
-      if (!response.ok) throw new Error(`admin service answered ${response.status}: ${errorText(body)}`);
-      const allocation = allocationResponse.parse(JSON.parse(body));
 
       await db.query(
         `INSERT INTO trainer_allocations (allocation_id, purchase_id, student_id, course_id, trainer_id, status, correlation_id)
@@ -71,14 +59,6 @@ export function createAllocationActivities(db: Pool, adminService: AdminServiceO
       return { allocationId: current.allocation_id, trainerId: current.trainer_id };
     },
   };
-}
-
-function errorText(body: string): string {
-  try {
-    return String((JSON.parse(body) as { error?: unknown }).error ?? body);
-  } catch {
-    return body.slice(0, 200);
-  }
 }
 
 export type AllocationActivities = ReturnType<typeof createAllocationActivities>;

@@ -1,9 +1,7 @@
-import type { Producer } from 'kafkajs';
-import type { Pool } from 'pg';
-import { nothingOwedPaymentId, type PaymentCompleted, type PaymentRequest, type PrescriptionTopics } from '../contracts/prescription';
+import { nothingOwedPaymentId, type PaymentCompleted, type PaymentRequest } from '../contracts/prescription';
 import { paymentCompletedEventSchema, paymentLinkCreatedSchema } from '../contracts/prescription-events';
-import { createPrescriptionEmitter, eventEnvelope, setStatus } from './prescription';
-import { recordAuditedStep } from './prescription-audit';
+import { setStatus } from './prescription';
+import { createAuditedSteps, eventEnvelope, type AuditedStepDependencies } from './prescription-audit';
 
 /**
  * Everything the fulfillment workflow asks of payments, behind one interface: a payment saga
@@ -21,32 +19,26 @@ export interface PaymentActivities {
   expirePaymentLink(request: { prescriptionId: string; linkId: string }): Promise<void>;
 }
 
-export interface PaymentDependencies {
-  db: Pool;
-  producer: Producer;
-  actor: string;
+export interface PaymentDependencies extends AuditedStepDependencies {
   /** Where patients pay; a link's URL is this plus its ID. */
   paymentLinkBaseUrl: string;
-  topics?: PrescriptionTopics;
 }
 
-export function createPaymentActivities({ db, producer, actor, paymentLinkBaseUrl, topics }: PaymentDependencies): PaymentActivities {
-  const emit = createPrescriptionEmitter(producer, topics);
+export function createPaymentActivities({ paymentLinkBaseUrl, ...deps }: PaymentDependencies): PaymentActivities {
+  const step = createAuditedSteps(deps);
 
   return {
     async requestPayment({ prescriptionId, amountCents, expiresAt }) {
       if (amountCents === 0) {
         const paymentId = nothingOwedPaymentId(prescriptionId);
-        const { detail } = await recordAuditedStep(
-          db,
-          actor,
-          { prescriptionId, step: 'requestPayment', outcome: 'NothingOwed', detail: { paymentId, paidAt: new Date().toISOString() } },
+        const { detail } = await step.record(
+          { prescriptionId, outcome: 'NothingOwed', detail: { paymentId, paidAt: new Date().toISOString() } },
           async (tx) => {
             await tx.query('UPDATE prescriptions SET payment_id = $2 WHERE prescription_id = $1', [prescriptionId, paymentId]);
             await setStatus(tx, prescriptionId, 'Paid');
           },
         );
-        await emit('paymentCompleted', paymentCompletedEventSchema, {
+        await step.emit('paymentCompleted', paymentCompletedEventSchema, {
           ...eventEnvelope('PAYMENT_COMPLETED', prescriptionId),
           paymentId,
           amountCents: 0,
@@ -56,25 +48,21 @@ export function createPaymentActivities({ db, producer, actor, paymentLinkBaseUr
       }
       const linkId = `link-${prescriptionId}`;
       const url = `${paymentLinkBaseUrl.replace(/\/$/, '')}/${linkId}`;
-      const { detail } = await recordAuditedStep(
-        db,
-        actor,
-        { prescriptionId, step: 'requestPayment', outcome: 'LinkCreated', detail: { linkId, url, amountCents, expiresAt } },
+      const { detail } = await step.record(
+        { prescriptionId, outcome: 'LinkCreated', detail: { linkId, url, amountCents, expiresAt } },
         async (tx) => {
           await tx.query('UPDATE prescriptions SET payment_link_id = $2 WHERE prescription_id = $1', [prescriptionId, linkId]);
           await setStatus(tx, prescriptionId, 'AwaitingPayment');
         },
       );
-      await emit('paymentLinkCreated', paymentLinkCreatedSchema, { ...eventEnvelope('PAYMENT_LINK_CREATED', prescriptionId), ...detail });
+      await step.emit('paymentLinkCreated', paymentLinkCreatedSchema, { ...eventEnvelope('PAYMENT_LINK_CREATED', prescriptionId), ...detail });
       return { status: 'LinkCreated', linkId: detail.linkId, url: detail.url, expiresAt: detail.expiresAt };
     },
 
     async recordPayment(payment) {
       const { prescriptionId, paymentId, amountCents, paidAt } = payment;
-      await recordAuditedStep(
-        db,
-        actor,
-        { prescriptionId, step: 'recordPayment', outcome: 'Paid', detail: { paymentId, amountCents, paidAt } },
+      await step.record(
+        { prescriptionId, outcome: 'Paid', detail: { paymentId, amountCents, paidAt } },
         async (tx) => {
           await tx.query('UPDATE prescriptions SET payment_id = $2 WHERE prescription_id = $1', [prescriptionId, paymentId]);
           await setStatus(tx, prescriptionId, 'Paid');
@@ -83,7 +71,7 @@ export function createPaymentActivities({ db, producer, actor, paymentLinkBaseUr
     },
 
     async expirePaymentLink({ prescriptionId, linkId }) {
-      await recordAuditedStep(db, actor, { prescriptionId, step: 'expirePaymentLink', outcome: 'Expired', detail: { linkId } }, (tx) =>
+      await step.record({ prescriptionId, outcome: 'Expired', detail: { linkId } }, (tx) =>
         setStatus(tx, prescriptionId, 'PaymentExpired'),
       );
     },

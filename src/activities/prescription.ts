@@ -1,14 +1,9 @@
-import type { Producer } from 'kafkajs';
 import type { Pool } from 'pg';
-import type { z } from 'zod';
 import {
-  prescriptionEventId,
-  prescriptionTopics,
   type Adjudication,
   type Enrollment,
   type PharmacySelection,
   type PrescriptionIntake,
-  type PrescriptionTopics,
   type ShippingLabel,
   type TrackingUpdate,
   type Validation,
@@ -21,50 +16,11 @@ import {
   validationCompletedSchema,
 } from '../contracts/prescription-events';
 import { currentTrace } from '../trace-node';
-import { activityLogger } from '../logger';
 import type { PartnerClients } from '../partners/clients';
-import { traceHeaders } from '../trace';
-import { recordAuditedStep } from './prescription-audit';
+import { createAuditedSteps, eventEnvelope, type AuditedStepDependencies } from './prescription-audit';
 
-export interface PrescriptionDependencies {
-  db: Pool;
-  /** Connected. */
-  producer: Producer;
+export interface PrescriptionDependencies extends AuditedStepDependencies {
   partners: PartnerClients;
-  /** Who the audit log says acted: the worker's service name. */
-  actor: string;
-  /** Where the events go; the seed's topics unless a test gives its own. */
-  topics?: PrescriptionTopics;
-}
-
-/**
- * Emits a step's event, keyed by prescription so one prescription's events stay in order. Sent
- * after the step's transaction committed: a retry may send it twice, with the same event ID.
- */
-export function createPrescriptionEmitter(producer: Producer, topics: PrescriptionTopics = prescriptionTopics) {
-  return async function emit<S extends z.ZodType<{ prescriptionId: string; eventId: string; type: string }>>(
-    topic: keyof PrescriptionTopics,
-    schema: S,
-    event: z.input<S>,
-  ): Promise<void> {
-    const parsed = schema.parse(event);
-    await producer.send({
-      topic: topics[topic],
-      messages: [{ key: parsed.prescriptionId, value: JSON.stringify(parsed), headers: traceHeaders(currentTrace()) }],
-    });
-    activityLogger({ topic: topics[topic], eventId: parsed.eventId }).info(`Emitted ${parsed.type}`);
-  };
-}
-
-/** The fields every emitted event shares; the time is the activity's, the ID the business identity's. */
-export function eventEnvelope<T extends string>(type: T, prescriptionId: string) {
-  return {
-    type,
-    eventId: prescriptionEventId(type, prescriptionId),
-    prescriptionId,
-    correlationId: currentTrace()?.correlationId,
-    occurredAt: new Date().toISOString(),
-  };
 }
 
 /**
@@ -73,18 +29,17 @@ export function eventEnvelope<T extends string>(type: T, prescriptionId: string)
  * the step's data and its audit row in one transaction, then announce the step on its topic.
  * Log lines carry identifiers only: no names, birth dates or addresses.
  */
-export function createPrescriptionActivities({ db, producer, partners, actor, topics }: PrescriptionDependencies) {
-  const emit = createPrescriptionEmitter(producer, topics);
+export function createPrescriptionActivities({ partners, ...deps }: PrescriptionDependencies) {
+  const { db } = deps;
+  const step = createAuditedSteps(deps);
 
   return {
     /** Checks the prescription itself (prescriber, medication, quantity, age) and records it. */
     async validatePrescription(intake: PrescriptionIntake): Promise<Validation> {
       const { prescriptionId } = intake;
       const found = validationProblems(intake);
-      const recorded = await recordAuditedStep(
-        db,
-        actor,
-        { prescriptionId, step: 'validatePrescription', outcome: found.length ? 'Invalid' : 'Valid', detail: { problems: found } },
+      const recorded = await step.record(
+        { prescriptionId, outcome: found.length ? 'Invalid' : 'Valid', detail: { problems: found } },
         (tx) =>
           tx.query(
             `INSERT INTO prescriptions (prescription_id, patient_id, medication_ndc, quantity, prescriber_npi, status,
@@ -105,7 +60,7 @@ export function createPrescriptionActivities({ db, producer, partners, actor, to
           ),
       );
       const { problems } = recorded.detail;
-      await emit('validationCompleted', validationCompletedSchema, {
+      await step.emit('validationCompleted', validationCompletedSchema, {
         ...eventEnvelope('PRESCRIPTION_VALIDATION_COMPLETED', prescriptionId),
         valid: problems.length === 0,
         problems,
@@ -118,12 +73,9 @@ export function createPrescriptionActivities({ db, producer, partners, actor, to
       const { prescriptionId, patient, insurance } = intake;
       const eligibility = await partners.checkEligibility({ payerId: insurance.payerId, memberId: insurance.memberId });
       const reason = eligibility.eligible ? undefined : eligibility.reason;
-      const recorded = await recordAuditedStep(
-        db,
-        actor,
+      const recorded = await step.record(
         {
           prescriptionId,
-          step: 'enrollPatient',
           outcome: reason === undefined ? 'Enrolled' : 'Ineligible',
           detail: { patientId: patient.patientId, ...(reason === undefined ? {} : { reason }) },
         },
@@ -140,7 +92,7 @@ export function createPrescriptionActivities({ db, producer, partners, actor, to
         },
       );
       const recordedReason = (recorded.detail as { reason?: string }).reason;
-      await emit('enrollmentCompleted', enrollmentCompletedSchema, {
+      await step.emit('enrollmentCompleted', enrollmentCompletedSchema, {
         ...eventEnvelope('PATIENT_ENROLLMENT_COMPLETED', prescriptionId),
         patientId: patient.patientId,
         eligible: recordedReason === undefined,
@@ -152,13 +104,11 @@ export function createPrescriptionActivities({ db, producer, partners, actor, to
     async selectPharmacy(request: { prescriptionId: string; ndc: string; quantity: number; postalCode: string }): Promise<PharmacySelection> {
       const { prescriptionId } = request;
       const pharmacy = await partners.selectPharmacy(request);
-      const { detail } = await recordAuditedStep(
-        db,
-        actor,
-        { prescriptionId, step: 'selectPharmacy', outcome: 'Selected', detail: pharmacy },
+      const { detail } = await step.record(
+        { prescriptionId, outcome: 'Selected', detail: pharmacy },
         (tx) => tx.query(`UPDATE prescriptions SET pharmacy_id = $2, status = 'PharmacySelected', updated_at = now() WHERE prescription_id = $1`, [prescriptionId, pharmacy.pharmacyId]),
       );
-      await emit('pharmacySelected', pharmacySelectedSchema, {
+      await step.emit('pharmacySelected', pharmacySelectedSchema, {
         ...eventEnvelope('PHARMACY_SELECTED', prescriptionId),
         pharmacyId: detail.pharmacyId,
         pharmacyName: detail.name,
@@ -177,17 +127,15 @@ export function createPrescriptionActivities({ db, producer, partners, actor, to
     }): Promise<Adjudication> {
       const { prescriptionId, ...claim } = request;
       const decision = await partners.adjudicateClaim({ claimId: `claim-${prescriptionId}`, ...claim });
-      const { detail } = await recordAuditedStep(
-        db,
-        actor,
-        { prescriptionId, step: 'adjudicateClaim', outcome: decision.status === 'approved' ? 'Approved' : 'Rejected', detail: decision },
+      const { detail } = await step.record(
+        { prescriptionId, outcome: decision.status === 'approved' ? 'Approved' : 'Rejected', detail: decision },
         (tx) =>
           tx.query(
             `UPDATE prescriptions SET claim_id = $2, copay_cents = $3, status = $4, updated_at = now() WHERE prescription_id = $1`,
             [prescriptionId, decision.claimId, decision.status === 'approved' ? decision.copayCents : null, decision.status === 'approved' ? 'ClaimApproved' : 'ClaimRejected'],
           ),
       );
-      await emit('adjudicationCompleted', adjudicationCompletedSchema, {
+      await step.emit('adjudicationCompleted', adjudicationCompletedSchema, {
         ...eventEnvelope('INSURANCE_ADJUDICATION_COMPLETED', prescriptionId),
         claimId: detail.claimId,
         approved: detail.status === 'approved',
@@ -202,17 +150,15 @@ export function createPrescriptionActivities({ db, producer, partners, actor, to
       const { rows } = await db.query<{ address: ShippingAddress }>('SELECT address FROM patients WHERE patient_id = $1', [patientId]);
       if (!rows[0]) throw new Error(`patient ${patientId} is not enrolled; cannot address the parcel`);
       const label = await partners.createShippingLabel({ shipmentId: `shipment-${prescriptionId}`, pharmacyId, address: rows[0].address });
-      const { detail } = await recordAuditedStep(
-        db,
-        actor,
-        { prescriptionId, step: 'createShippingLabel', outcome: 'LabelCreated', detail: label },
+      const { detail } = await step.record(
+        { prescriptionId, outcome: 'LabelCreated', detail: label },
         (tx) =>
           tx.query(`UPDATE prescriptions SET tracking_number = $2, status = 'Shipped', updated_at = now() WHERE prescription_id = $1`, [
             prescriptionId,
             label.trackingNumber,
           ]),
       );
-      await emit('shipmentLabelCreated', shipmentLabelCreatedSchema, {
+      await step.emit('shipmentLabelCreated', shipmentLabelCreatedSchema, {
         ...eventEnvelope('SHIPMENT_LABEL_CREATED', prescriptionId),
         pharmacyId,
         ...detail,
@@ -228,10 +174,8 @@ export function createPrescriptionActivities({ db, producer, partners, actor, to
     /** The end of tracking: delivered, or overdue at the deadline (a person chases the carrier). */
     async recordDelivery(request: { prescriptionId: string; trackingNumber: string; deliveredAt?: string }): Promise<void> {
       const { prescriptionId, trackingNumber, deliveredAt } = request;
-      await recordAuditedStep(
-        db,
-        actor,
-        { prescriptionId, step: 'recordDelivery', outcome: deliveredAt ? 'Delivered' : 'DeliveryOverdue', detail: { trackingNumber, deliveredAt } },
+      await step.record(
+        { prescriptionId, outcome: deliveredAt ? 'Delivered' : 'DeliveryOverdue', detail: { trackingNumber, deliveredAt } },
         (tx) =>
           tx.query(`UPDATE prescriptions SET delivered_at = $2, status = $3, updated_at = now() WHERE prescription_id = $1`, [
             prescriptionId,

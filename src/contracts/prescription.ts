@@ -1,5 +1,6 @@
 import type { Duration } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { Eligibility } from '../partners/responses';
 import type { TraceContext } from '../trace';
 import type { Address, PaymentCompleted, PrescriptionIntake } from './prescription-events';
 
@@ -93,27 +94,11 @@ export interface FulfillmentState {
 /** `temporal workflow query --workflow-id prescription-<id> --name fulfillmentState` */
 export const fulfillmentStateQuery = defineQuery<FulfillmentState>('fulfillmentState');
 
-// What each step answers the workflow.
+// What each step answers the workflow; the partner steps answer what the partner answered
+// (src/partners/responses.ts).
+export type { Adjudication, PharmacySelection, ShippingLabel, TrackingUpdate } from '../partners/responses';
 export type Validation = { valid: true } | { valid: false; problems: string[] };
-export type Enrollment = { eligible: true } | { eligible: false; reason: string };
-export interface PharmacySelection {
-  pharmacyId: string;
-  name: string;
-}
-export type Adjudication =
-  | { claimId: string; status: 'approved'; copayCents: number; paidCents: number }
-  | { claimId: string; status: 'rejected'; reason: string };
+export type Enrollment = Eligibility;
 export type PaymentRequest =
   | { status: 'NothingOwed'; paymentId: string }
   | { status: 'LinkCreated'; linkId: string; url: string; expiresAt: string };
-export interface ShippingLabel {
-  shipmentId: string;
-  carrier: string;
-  trackingNumber: string;
-  labelUrl: string;
-}
-export interface TrackingUpdate {
-  trackingNumber: string;
-  status: 'label_created' | 'in_transit' | 'delivered';
-  deliveredAt?: string;
-}

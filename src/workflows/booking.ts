@@ -1,4 +1,4 @@
-import { condition, log, patched, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import { condition, log, patched, setHandler } from '@temporalio/workflow';
 import type { BookingActivities, BookingRecorded } from '../activities/booking';
 import {
   bookingRequestedSignal,
@@ -10,8 +10,8 @@ import {
   type CancellationRequested,
   type Traced,
 } from '../contracts/booking';
-import { operatorControls } from './operator';
-import { databaseStep, localDatabaseActivity } from './step-options';
+import { operatorControls, type OperatorControls } from './operator';
+import { databaseStep, localDatabaseStep } from './step-options';
 import { withWorkflowTrace } from './trace-context';
 
 /**
@@ -23,9 +23,16 @@ import { withWorkflowTrace } from './trace-context';
  * separate remote steps they started with.
  */
 const recordedInOneLocalStep = 'booking-recorded-in-one-local-step';
-const { recordBooking, cancelBooking: cancelBookingLocally } = proxyLocalActivities<BookingActivities>(localDatabaseActivity);
-const { resolveUser, resolveRoom, createBooking, rejectBooking, cancelBooking: cancelBookingRemotely } =
-  proxyActivities<BookingActivities>(databaseStep.activity);
+const localSteps = (operator: OperatorControls) =>
+  operator.steps<BookingActivities>({ recordBooking: localDatabaseStep, cancelBooking: localDatabaseStep });
+const stepsBeforeLocal = (operator: OperatorControls) =>
+  operator.steps<BookingActivities>({
+    resolveUser: databaseStep,
+    resolveRoom: databaseStep,
+    createBooking: databaseStep,
+    rejectBooking: databaseStep,
+    cancelBooking: databaseStep,
+  });
 
 /** How long a cancellation that arrived first waits for its booking event. */
 const bookingArrivalWindow = '7 days';
@@ -55,16 +62,13 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
   state.bookingId = booking.bookingId;
   state.status = 'Processing';
   const inOneLocalStep = patched(recordedInOneLocalStep);
-  const cancelBooking = inOneLocalStep ? cancelBookingLocally : cancelBookingRemotely;
+  const steps = inOneLocalStep ? localSteps(operator) : stepsBeforeLocal(operator);
 
   // The run may have been started by a cancellation: the booking's steps carry the booking event's trace.
-  const bookingStep = <T>(name: string, run: () => Promise<T>) =>
-    withWorkflowTrace(booking.trace, () => operator.step(name, databaseStep, run));
+  const bookingStep = <T>(run: () => Promise<T>) => withWorkflowTrace(booking.trace, run);
 
   const { trace: _, ...event } = booking; // the trace goes as the step's header, not in its input
-  const recorded = inOneLocalStep
-    ? await bookingStep('recordBooking', () => recordBooking(event))
-    : await recordStepByStep();
+  const recorded = inOneLocalStep ? await bookingStep(() => steps.recordBooking(event)) : await recordStepByStep();
   if (recorded.status === 'Rejected') {
     state.rejectionReason = recorded.rejectionReason;
     return finish(state, 'Rejected');
@@ -79,9 +83,7 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
       if (remaining <= 0 || !(await condition(() => cancellations.length > 0, remaining))) break;
     }
     const cancellation = cancellations.shift()!;
-    const result = await withWorkflowTrace(cancellation.trace, () =>
-      operator.step('cancelBooking', databaseStep, () => cancelBooking(booking.bookingId, cancellation.userId)),
-    );
+    const result = await withWorkflowTrace(cancellation.trace, () => steps.cancelBooking(booking.bookingId, cancellation.userId));
     if (result === 'Cancelled') return finish(state, 'Cancelled');
     // Kafka may deliver one refused cancellation many times; it is still one refusal.
     const refusal = `${cancellation.userId}@${cancellation.timestamp}`;
@@ -93,14 +95,14 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
 
   /** How runs that began before `recordBooking` existed record their booking. */
   async function recordStepByStep(): Promise<BookingRecorded> {
-    const userId = await bookingStep('resolveUser', () => resolveUser(booking.userId));
-    const roomId = await bookingStep('resolveRoom', () => resolveRoom(booking.roomId));
+    const userId = await bookingStep(() => steps.resolveUser(booking.userId));
+    const roomId = await bookingStep(() => steps.resolveRoom(booking.roomId));
     if (userId === null || roomId === null) {
       const rejectionReason = userId === null ? `unknown user ${booking.userId}` : `unknown room ${booking.roomId}`;
-      await bookingStep('rejectBooking', () => rejectBooking(booking.bookingId, rejectionReason));
+      await bookingStep(() => steps.rejectBooking(booking.bookingId, rejectionReason));
       return { status: 'Rejected', rejectionReason };
     }
-    await bookingStep('createBooking', () => createBooking({ ...booking, userId, roomId }));
+    await bookingStep(() => steps.createBooking({ ...booking, userId, roomId }));
     return { status: 'Accepted' };
   }
 

@@ -6,6 +6,8 @@ import {
   condition,
   log,
   patched,
+  proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   TimeoutFailure,
@@ -34,8 +36,13 @@ import type { StepOptions } from './step-options';
  * (a refusal, or an outage that outlived its step's deadline).
  */
 export interface OperatorControls {
-  /** Runs `run` with the outage and refusal handling of `options`. */
-  step<T>(name: string, options: StepOptions, run: () => Promise<T>): Promise<T>;
+  /**
+   * Declares each step once, by its activity's name: the activity is called with its step's option
+   * set, through the outage and refusal handling of that set, and the step is named after the
+   * activity (in the search attributes, the details and the `attention` query). The result holds
+   * only the declared activities, though its type names every activity of `A`.
+   */
+  steps<A>(declared: StepDeclarations<A>): Steps<A>;
   /**
    * Registers how to undo a step that has succeeded. On an operator's abort, or a refusal whose
    * step says `compensate`, the undos run newest first, each with its own activity options.
@@ -43,6 +50,14 @@ export interface OperatorControls {
   addCompensation(step: string, undo: () => Promise<unknown>): void;
   setStatus(status: PipelineStatus): void;
 }
+
+/** A step's option set; `stepName` when the operator has always known it by another name than its activity's. */
+export type StepDeclarations<A> = { [K in keyof A]?: StepOptions & { stepName?: string } };
+
+/** The declared activities, each called as an operator step. */
+export type Steps<A> = {
+  [K in keyof A]-?: A[K] extends (...args: infer P) => Promise<infer R> ? (...args: P) => Promise<Awaited<R>> : never;
+};
 
 /** Runs that park at an outage keep retrying by themselves; older histories waited for a person. */
 const outageRetriesItself = 'outage-retries-itself';
@@ -191,8 +206,19 @@ export function operatorControls(): OperatorControls {
     }
   }
 
+  function steps<A>(declared: StepDeclarations<A>): Steps<A> {
+    const bound: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+    for (const [activity, options] of Object.entries(declared) as Array<[string, StepOptions & { stepName?: string }]>) {
+      const call = options.localActivity
+        ? proxyLocalActivities(options.localActivity)[activity]!
+        : proxyActivities(options.activity)[activity]!;
+      bound[activity] = (...args) => step(options.stepName ?? activity, options, () => call(...args));
+    }
+    return bound as Steps<A>;
+  }
+
   return {
-    step,
+    steps,
     addCompensation: (stepName, undo) => void compensations.push({ step: stepName, undo }),
     setStatus,
   };

@@ -1,5 +1,5 @@
 import { msToNumber as ms } from '@temporalio/common/lib/time';
-import { condition, log, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
+import { condition, log, setHandler, sleep } from '@temporalio/workflow';
 import type { PrescriptionActivities } from '../activities/prescription';
 import type { PaymentActivities } from '../activities/prescription-payment';
 import {
@@ -13,12 +13,23 @@ import {
 import { operatorControls, type OperatorControls } from './operator';
 import { databaseStep, externalCall } from './step-options';
 
-const { validatePrescription, recordDelivery } = proxyActivities<PrescriptionActivities>(databaseStep.activity);
-// The pharmacy network, the insurer and the carrier are other companies' systems: their refusals
-// (4xx) are thrown non-retryable and wait for a person; their outages are retried.
-const { enrollPatient, selectPharmacy, adjudicateClaim, createShippingLabel, trackShipment } =
-  proxyActivities<PrescriptionActivities>(externalCall.activity);
-const { requestPayment, recordPayment, expirePaymentLink } = proxyActivities<PaymentActivities>(databaseStep.activity);
+/** Each step of fulfillment, named after its activity (and its audit log entry), with its option set. */
+const fulfillmentSteps = (operator: OperatorControls) =>
+  operator.steps<PrescriptionActivities & PaymentActivities>({
+    validatePrescription: databaseStep,
+    // The pharmacy network, the insurer and the carrier are other companies' systems: their
+    // refusals (4xx) are thrown non-retryable and wait for a person; their outages are retried.
+    enrollPatient: externalCall,
+    selectPharmacy: externalCall,
+    adjudicateClaim: externalCall,
+    requestPayment: databaseStep,
+    recordPayment: databaseStep,
+    expirePaymentLink: databaseStep,
+    createShippingLabel: externalCall,
+    trackShipment: externalCall,
+    recordDelivery: databaseStep,
+  });
+type FulfillmentSteps = ReturnType<typeof fulfillmentSteps>;
 
 /**
  * One workflow per prescription (the bridge starts it from `prescription.intake.received`): the
@@ -30,42 +41,37 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   const { prescriptionId, patient, medication, insurance } = request;
   const state: FulfillmentState = { status: 'Validating', prescriptionId };
   const operator = operatorControls();
+  const steps = fulfillmentSteps(operator);
   const payments = awaitPayments(state);
   setHandler(fulfillmentStateQuery, () => state);
 
-  const validation = await operator.step('validatePrescription', databaseStep, () => validatePrescription(request));
+  const validation = await steps.validatePrescription(request);
   if (!validation.valid) return end('Invalid', validation.problems.join('; '));
 
   state.status = 'Enrolling';
-  const enrollment = await operator.step('enrollPatient', externalCall, () => enrollPatient(request));
+  const enrollment = await steps.enrollPatient(request);
   if (!enrollment.eligible) return end('Ineligible', enrollment.reason);
 
   state.status = 'SelectingPharmacy';
   const { ndc, quantity } = medication;
-  const pharmacy = await operator.step('selectPharmacy', externalCall, () =>
-    selectPharmacy({ prescriptionId, ndc, quantity, postalCode: patient.address.postalCode }),
-  );
+  const pharmacy = await steps.selectPharmacy({ prescriptionId, ndc, quantity, postalCode: patient.address.postalCode });
   state.pharmacyId = pharmacy.pharmacyId;
 
   state.status = 'Adjudicating';
-  const claim = await operator.step('adjudicateClaim', externalCall, () =>
-    adjudicateClaim({ prescriptionId, ...insurance, ndc, quantity, pharmacyId: pharmacy.pharmacyId }),
-  );
+  const claim = await steps.adjudicateClaim({ prescriptionId, ...insurance, ndc, quantity, pharmacyId: pharmacy.pharmacyId });
   state.claimId = claim.claimId;
   if (claim.status === 'rejected') return end('ClaimRejected', claim.reason);
   state.copayCents = claim.copayCents;
 
-  if (!(await collectPayment(operator, state, payments, request))) return end('PaymentExpired', 'the payment link expired unpaid');
+  if (!(await collectPayment(steps, state, payments, request))) return end('PaymentExpired', 'the payment link expired unpaid');
 
   state.status = 'Shipping';
-  const label = await operator.step('createShippingLabel', externalCall, () =>
-    createShippingLabel({ prescriptionId, patientId: patient.patientId, pharmacyId: pharmacy.pharmacyId }),
-  );
+  const label = await steps.createShippingLabel({ prescriptionId, patientId: patient.patientId, pharmacyId: pharmacy.pharmacyId });
   state.trackingNumber = label.trackingNumber;
 
   state.status = 'InTransit';
-  const deliveredAt = await trackDelivery(operator, label.trackingNumber, request);
-  await operator.step('recordDelivery', databaseStep, () => recordDelivery({ prescriptionId, trackingNumber: label.trackingNumber, deliveredAt }));
+  const deliveredAt = await trackDelivery(steps, label.trackingNumber, request);
+  await steps.recordDelivery({ prescriptionId, trackingNumber: label.trackingNumber, deliveredAt });
   state.deliveredAt = deliveredAt;
   return deliveredAt ? end('Delivered') : end('DeliveryOverdue', `not delivered within ${request.timings.deliveryDeadline}`);
 
@@ -97,16 +103,14 @@ function awaitPayments(state: FulfillmentState): { received?: PaymentCompleted }
  * the provider's `payment.completed` until the link expires, then closes the link. False: expired.
  */
 async function collectPayment(
-  operator: OperatorControls,
+  steps: FulfillmentSteps,
   state: FulfillmentState,
   payments: { received?: PaymentCompleted },
   { prescriptionId, timings }: PrescriptionRequest,
 ): Promise<boolean> {
   state.status = 'AwaitingPayment';
   const expiresAt = new Date(Date.now() + ms(timings.paymentWindow)).toISOString();
-  const requested = await operator.step('requestPayment', databaseStep, () =>
-    requestPayment({ prescriptionId, amountCents: state.copayCents ?? 0, expiresAt }),
-  );
+  const requested = await steps.requestPayment({ prescriptionId, amountCents: state.copayCents ?? 0, expiresAt });
   if (requested.status === 'NothingOwed') {
     state.paymentId = requested.paymentId;
     return true;
@@ -116,11 +120,11 @@ async function collectPayment(
   const open = Date.parse(requested.expiresAt) - Date.now();
   const paid = payments.received !== undefined || (open > 0 && (await condition(() => payments.received !== undefined, open)));
   if (!paid) {
-    await operator.step('expirePaymentLink', databaseStep, () => expirePaymentLink({ prescriptionId, linkId: requested.linkId }));
+    await steps.expirePaymentLink({ prescriptionId, linkId: requested.linkId });
     return false;
   }
   const payment = payments.received!;
-  await operator.step('recordPayment', databaseStep, () => recordPayment(payment));
+  await steps.recordPayment(payment);
   state.paymentId = payment.paymentId;
   return true;
 }
@@ -129,10 +133,10 @@ async function collectPayment(
  * Asks the carrier where the parcel is every tracking interval, on durable timers (a worker restart
  * or a week of waiting costs nothing), until it is delivered or the deadline passes.
  */
-async function trackDelivery(operator: OperatorControls, trackingNumber: string, { timings }: PrescriptionRequest): Promise<string | undefined> {
+async function trackDelivery(steps: FulfillmentSteps, trackingNumber: string, { timings }: PrescriptionRequest): Promise<string | undefined> {
   const deadline = Date.now() + ms(timings.deliveryDeadline);
   for (;;) {
-    const update = await operator.step('trackShipment', externalCall, () => trackShipment(trackingNumber));
+    const update = await steps.trackShipment(trackingNumber);
     if (update.status === 'delivered') return update.deliveredAt ?? new Date().toISOString();
     const remaining = deadline - Date.now();
     if (remaining <= 0) return undefined;

@@ -23,17 +23,22 @@ import {
   type TrainerAllocated,
 } from '../contracts/purchase';
 import { pipelineStartOptions, type TraceContext } from '../trace';
-import { operatorControls } from './operator';
+import { operatorControls, type OperatorControls } from './operator';
 import { bestEffort, databaseStep, externalCall } from './step-options';
 import { sessionWindowWorkflow } from './session-window';
 
-const { createPurchase, emitPurchaseCreated, emitTrainerAllocated } = proxyActivities<PurchaseActivities & EventActivities>(
-  databaseStep.activity,
-);
+/** Each step of the purchase, named after its activity, with its option set. */
+const purchaseSteps = (operator: OperatorControls) =>
+  operator.steps<PurchaseActivities & EventActivities & AllocationActivities>({
+    createPurchase: databaseStep,
+    emitPurchaseCreated: databaseStep,
+    // A refusal by the admin service ("no trainer available") is an answer, not an outage: it is
+    // thrown non-retryable and waits for an operator who has made room (see allocationRefusedErrorType).
+    allocateTrainer: externalCall,
+    emitTrainerAllocated: databaseStep,
+  });
+// Not a step: nobody waits for it, and its failure is only logged.
 const { invalidateStudentCaches } = proxyActivities<CacheActivities>(bestEffort.activity);
-// A refusal by the admin service ("no trainer available") is an answer, not an outage: it is
-// thrown non-retryable and waits for an operator who has made room (see allocationRefusedErrorType).
-const { allocateTrainer } = proxyActivities<AllocationActivities>(externalCall.activity);
 
 /**
  * One workflow per confirmed payment (the bridge starts it from `purchase-confirmed`): create the
@@ -44,25 +49,24 @@ export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Prom
   const { studentId, courseId } = request;
   const outcome: PurchaseOutcome = { status: 'CreatingPurchase' };
   const operator = operatorControls();
+  const steps = purchaseSteps(operator);
   setHandler(purchaseStateQuery, () => outcome);
 
-  const purchase = await operator.step('createPurchase', databaseStep, () => createPurchase(request));
+  const purchase = await steps.createPurchase(request);
   outcome.purchaseId = purchase.purchaseId;
   if (purchase.outcome === 'AlreadyActive') {
     log.info('The student already has an active purchase of this course; nothing changes', { studentId, courseId });
     return finish('AlreadyPurchased');
   }
   const created = purchaseCreatedEvent(request, purchase.purchaseId);
-  await operator.step('emitPurchaseCreated', databaseStep, () => emitPurchaseCreated(created));
+  await steps.emitPurchaseCreated(created);
   const cachesInvalidated = invalidateCaches(studentId);
 
   outcome.status = 'AllocatingTrainer';
-  const allocation = await operator.step('allocateTrainer', externalCall, () =>
-    allocateTrainer({ purchaseId: purchase.purchaseId, studentId, courseId }),
-  );
+  const allocation = await steps.allocateTrainer({ purchaseId: purchase.purchaseId, studentId, courseId });
   Object.assign(outcome, allocation);
   const allocated = trainerAllocatedEvent(created, allocation);
-  await operator.step('emitTrainerAllocated', databaseStep, () => emitTrainerAllocated(allocated));
+  await steps.emitTrainerAllocated(allocated);
 
   await startSessionWindow(allocation, request);
   await cachesInvalidated;

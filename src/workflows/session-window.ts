@@ -1,4 +1,4 @@
-import { condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { SessionActivities, SessionSlot } from '../activities/sessions';
 import {
   allocationEndedSignal,
@@ -6,10 +6,16 @@ import {
   type SessionWindowInput,
   type SessionWindowState,
 } from '../contracts/purchase';
-import { operatorControls } from './operator';
+import { operatorControls, type OperatorControls, type Steps } from './operator';
 import { databaseStep } from './step-options';
 
-const { sessionWindowOf, scheduleSessions } = proxyActivities<SessionActivities>(databaseStep.activity);
+/** Each step of a top-up, named after its activity, with its option set. */
+const windowSteps = (operator: OperatorControls) =>
+  operator.steps<SessionActivities>({
+    // Runs have always parked at this step as `checkSessionWindow` (the FailedStep search attribute).
+    sessionWindowOf: { ...databaseStep, stepName: 'checkSessionWindow' },
+    scheduleSessions: databaseStep,
+  });
 
 /** The rolling window of seed 001: the next 7 weekday sessions, topped up when fewer than 3 remain. */
 export const sessionWindowSize = 7;
@@ -28,12 +34,13 @@ const checksPerRun = 28;
 export async function sessionWindowWorkflow(allocation: SessionWindowInput): Promise<SessionWindowState> {
   const state: SessionWindowState = { allocationId: allocation.allocationId, checks: 0, sessionsAdded: 0, ended: false };
   const operator = operatorControls();
+  const steps = windowSteps(operator);
   setHandler(allocationEndedSignal, () => void (state.ended = true));
   setHandler(sessionWindowStateQuery, () => state);
 
   while (!state.ended && state.checks < checksPerRun && !workflowInfo().continueAsNewSuggested) {
     state.checks++;
-    await topUp(allocation, state, operator);
+    await topUp(allocation, state, steps);
     if (!state.ended) await condition(() => state.ended, topUpCheckInterval);
   }
   if (!state.ended) return continueAsNew<typeof sessionWindowWorkflow>(allocation);
@@ -44,10 +51,10 @@ export async function sessionWindowWorkflow(allocation: SessionWindowInput): Pro
 async function topUp(
   allocation: SessionWindowInput,
   state: SessionWindowState,
-  operator: ReturnType<typeof operatorControls>,
+  steps: Steps<SessionActivities>,
 ): Promise<void> {
   const now = new Date(); // workflow time: deterministic on replay
-  const window = await operator.step('checkSessionWindow', databaseStep, () => sessionWindowOf(allocation.allocationId, now.toISOString()));
+  const window = await steps.sessionWindowOf(allocation.allocationId, now.toISOString());
   if (!window.allocationActive) {
     state.ended = true;
     return;
@@ -56,7 +63,7 @@ async function topUp(
   const today = isoDate(now);
   const after = window.lastScheduledDate && window.lastScheduledDate > today ? window.lastScheduledDate : today;
   const slots = weekdaysAfter(after, sessionWindowSize - window.futureSessions).map((date): SessionSlot => ({ date, time: sessionTime }));
-  state.sessionsAdded += await operator.step('scheduleSessions', databaseStep, () => scheduleSessions(allocation, slots));
+  state.sessionsAdded += await steps.scheduleSessions(allocation, slots);
 }
 
 const isoDate = (d: Date): string => d.toISOString().slice(0, 10);

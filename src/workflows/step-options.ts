@@ -2,10 +2,16 @@ import type { ActivityOptions, Duration, LocalActivityOptions } from '@temporali
 
 /**
  * How each kind of step calls its activity: the fast retries at the call site, and what happens
- * once they are used up. Workflows pick one of these by name instead of pasting literals.
+ * once they are used up. Workflows declare each step with one of these by name (`operator.steps`)
+ * instead of pasting literals.
  */
-export interface StepOptions {
-  activity: ActivityOptions;
+export type StepOptions = StepHandling & (
+  | { activity: ActivityOptions; localActivity?: never }
+  /** Runs as a local activity, inside the workflow task that needs it (see `localDatabaseStep`). */
+  | { localActivity: LocalActivityOptions; activity?: never }
+);
+
+interface StepHandling {
   /**
    * An outage (a retryable failure outlived the fast retries) is retried by the run itself every
    * `retryEvery`, until `for` after it began; only then does it wait for a person. Without this,
@@ -29,10 +35,14 @@ export const databaseStep = {
 } satisfies StepOptions;
 
 /**
- * `databaseStep`'s activity options for a local activity. Its retries wait on workflow timers, not
- * in the worker: during an outage no workflow task is held open for the backoff.
+ * `databaseStep` as a local activity, with the same timeout, retries and outage handling. Its
+ * retries wait on workflow timers, not in the worker: during an outage no workflow task is held
+ * open for the backoff.
  */
-export const localDatabaseActivity: LocalActivityOptions = { ...databaseStep.activity, localRetryThreshold: 0 };
+export const localDatabaseStep = {
+  localActivity: { ...databaseStep.activity, localRetryThreshold: 0 },
+  outage: databaseStep.outage,
+} satisfies StepOptions;
 
 /**
  * A call to another team's HTTP service, such as the admin service: 30 s per attempt (the seed's

@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { logger } from '../../src/logger';
+import type { ShippingLabel, TrackingUpdate } from '../../src/partners/responses';
 import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../http';
 
 /**
@@ -85,12 +86,12 @@ export function createCarrierService(db: Pool): CarrierService {
     log.info({ shipmentId, pharmacyId, trackingNumber: row.tracking_number, repeated: row.repeated }, 'Label created');
     return {
       status: 200,
-      body: { shipmentId, carrier: carrierName, trackingNumber: row.tracking_number, labelUrl: labelUrl(origin, row.tracking_number) },
+      body: { shipmentId, carrier: carrierName, trackingNumber: row.tracking_number, labelUrl: labelUrl(origin, row.tracking_number) } satisfies ShippingLabel,
     };
   }
 
   async function track(trackingNumber: string) {
-    const { rows } = await db.query<{ status: 'label_created' | 'in_transit' | 'delivered'; delivered_at: Date }>(
+    const { rows } = await db.query<{ status: TrackingUpdate['status']; delivered_at: Date }>(
       `SELECT CASE
                 WHEN NOT never_delivered AND now() >= created_at + delivered_after_ms * interval '1 millisecond' THEN 'delivered'
                 WHEN now() >= created_at + in_transit_after_ms * interval '1 millisecond' THEN 'in_transit'
@@ -104,7 +105,7 @@ export function createCarrierService(db: Pool): CarrierService {
     if (!row) throw new HttpError(404, `no shipment with tracking number ${trackingNumber}`);
     return {
       status: 200,
-      body: { trackingNumber, status: row.status, ...(row.status === 'delivered' ? { deliveredAt: row.delivered_at.toISOString() } : {}) },
+      body: { trackingNumber, status: row.status, ...(row.status === 'delivered' ? { deliveredAt: row.delivered_at.toISOString() } : {}) } satisfies TrackingUpdate,
     };
   }
 

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { logger } from '../../src/logger';
+import type { Adjudication, Eligibility } from '../../src/partners/responses';
 import { drugByNdc } from './catalogue';
 import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../http';
 
@@ -58,10 +59,6 @@ const claimRequest = z.object({
 });
 type ClaimRequest = z.infer<typeof claimRequest>;
 
-type Adjudication =
-  | { claimId: string; status: 'approved'; copayCents: number; paidCents: number }
-  | { claimId: string; status: 'rejected'; reason: string };
-
 interface ClaimRow {
   claim_id: string;
   payer_id: string;
@@ -114,7 +111,7 @@ export function createInsurerService(db: Pool): StandIn {
   async function eligibility(body: unknown) {
     const { payerId, memberId } = parse(eligibilityRequest, body);
     knownPayer(payerId);
-    const answer = lapsed(memberId) ? { eligible: false, reason: 'coverage lapsed' } : { eligible: true };
+    const answer: Eligibility = lapsed(memberId) ? { eligible: false, reason: 'coverage lapsed' } : { eligible: true };
     log.info({ payerId, eligible: answer.eligible }, 'Eligibility checked');
     return { status: 200, body: answer };
   }

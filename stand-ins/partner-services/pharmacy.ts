@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { logger } from '../../src/logger';
+import type { PharmacySelection } from '../../src/partners/responses';
 import { pharmacies } from './catalogue';
 import { createStandIn, ensureTables, HttpError, parse, type StandIn } from '../http';
 
@@ -71,7 +72,7 @@ export function createPharmacyService(db: Pool): StandIn {
         const pharmacy = pharmacies.find((p) => p.pharmacyId === pharmacyId);
         if (!pharmacy) throw new Error(`stored pharmacy ${pharmacyId} is not in the catalogue`);
         log.info({ prescriptionId, pharmacyId, repeated: existing.rowCount === 1 }, 'Pharmacy selected');
-        return { status: 200, body: { pharmacyId: pharmacy.pharmacyId, name: pharmacy.name } };
+        return { status: 200, body: { pharmacyId: pharmacy.pharmacyId, name: pharmacy.name } satisfies PharmacySelection };
       };
     },
   }, log);

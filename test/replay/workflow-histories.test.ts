@@ -48,8 +48,8 @@ describe('recorded workflow histories', () => {
 
   describe('a copy of the booking workflow, replayed against the history of a booking cancelled by its owner', () => {
     const source = readFileSync(path.resolve(__dirname, '..', '..', 'src', 'workflows', 'booking.ts'), 'utf8');
-    const resolveUserLine = /^ +const userId = await bookingStep\('resolveUser'.*$/m;
-    const resolveRoomLine = /^ +const roomId = await bookingStep\('resolveRoom'.*$/m;
+    const resolveUserLine = /^ +const userId = await bookingStep\(\(\) => steps\.resolveUser\(.*$/m;
+    const resolveRoomLine = /^ +const roomId = await bookingStep\(\(\) => steps\.resolveRoom\(.*$/m;
 
     /** Writes the copy beside the fixtures, with its imports pointing back into src/. */
     async function replayCopy(code: string) {

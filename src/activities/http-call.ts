@@ -1,0 +1,87 @@
+import { ApplicationFailure, asyncLocalStorage as activityContext } from '@temporalio/activity';
+import type { z } from 'zod';
+import { currentCorrelationId } from '../trace-node';
+
+/**
+ * One JSON call to another team's or company's HTTP service, from an activity. How its answer
+ * becomes the activity's outcome:
+ *   - 2xx: the body, checked against its schema;
+ *   - a refusal (4xx other than 408 and 429): ApplicationFailure.nonRetryable of type `refusedType`,
+ *     so the step parks for an operator instead of retrying the same request;
+ *   - no answer in time, no connection, 5xx, 408, 429, or a 2xx body we cannot read: a plain
+ *     Error, which Temporal retries (an outage that ends needs nobody).
+ * Messages start with `what` and the status, plus the service's own `error` text; never the
+ * request or the raw body, which may hold personal data (member IDs, addresses).
+ */
+export interface HttpCall<T> {
+  /** Who and what, for messages: "insurer checkEligibility". */
+  what: string;
+  url: URL;
+  method: 'GET' | 'POST';
+  body?: unknown;
+  response: z.ZodType<T>;
+  timeoutMs: number;
+  /** The error type of a refusal; its details are `refusalDetails` and the status. */
+  refusedType: string;
+  refusalDetails?: Record<string, unknown>;
+}
+
+export async function callHttp<T>({ what, url, method, body, response: schema, timeoutMs, refusedType, refusalDetails }: HttpCall<T>): Promise<T> {
+  const correlationId = currentCorrelationId();
+  // Inside an activity, a cancelled activity also stops its call; tests call the clients directly.
+  const cancelled = activityContext.getStore()?.cancellationSignal;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers: { 'content-type': 'application/json', ...(correlationId ? { 'correlation-id': correlationId } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: cancelled ? AbortSignal.any([cancelled, timeout]) : timeout,
+    });
+  } catch (err) {
+    if (cancelled?.aborted) throw err;
+    if (timeout.aborted) throw new Error(`${what}: no answer within ${timeoutMs} ms`);
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    throw new Error(`${what}: could not reach ${url.origin} (${cause})`);
+  }
+  let text: string;
+  try {
+    text = await response.text();
+  } catch {
+    if (cancelled?.aborted) throw cancelled.reason;
+    throw new Error(`${what}: answer ${response.status} cut off${timeout.aborted ? ` after ${timeoutMs} ms` : ''}`);
+  }
+  const { status } = response;
+  const reason = errorText(text);
+  if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+    throw ApplicationFailure.create({
+      type: refusedType,
+      nonRetryable: true,
+      message: `${what} refused (${status})${reason ? `: ${reason}` : ''}`,
+      details: [{ ...refusalDetails, status }],
+    });
+  }
+  if (!response.ok) throw new Error(`${what} answered ${status}${reason ? `: ${reason}` : ''}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`${what} answered ${status} with a body that is not JSON`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw new Error(`${what} answered ${status} with an unexpected body: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/** The service's `error` text, if its body has one; never the raw body, which may echo the request. */
+function errorText(body: string): string {
+  try {
+    const error = (JSON.parse(body) as { error?: unknown }).error;
+    return typeof error === 'string' ? error.slice(0, 200) : '';
+  } catch {
+    return '';
+  }
+}

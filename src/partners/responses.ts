@@ -1,0 +1,41 @@
+import { z } from 'zod';
+
+/**
+ * What the pharmacy network, the insurer and the carrier answer: one schema each, which the
+ * clients check every answer against, and the types everything else uses (workflows only with
+ * `import type`: zod stays out of the workflow bundle).
+ */
+export const eligibilitySchema = z.discriminatedUnion('eligible', [
+  z.object({ eligible: z.literal(true) }),
+  z.object({ eligible: z.literal(false), reason: z.string().min(1) }),
+]);
+export type Eligibility = z.infer<typeof eligibilitySchema>;
+
+export const pharmacySelectionSchema = z.object({ pharmacyId: z.string().min(1), name: z.string().min(1) });
+export type PharmacySelection = z.infer<typeof pharmacySelectionSchema>;
+
+export const adjudicationSchema = z.discriminatedUnion('status', [
+  z.object({
+    claimId: z.string().min(1),
+    status: z.literal('approved'),
+    copayCents: z.number().int().nonnegative(),
+    paidCents: z.number().int().nonnegative(),
+  }),
+  z.object({ claimId: z.string().min(1), status: z.literal('rejected'), reason: z.string().min(1) }),
+]);
+export type Adjudication = z.infer<typeof adjudicationSchema>;
+
+export const shippingLabelSchema = z.object({
+  shipmentId: z.string().min(1),
+  carrier: z.string().min(1),
+  trackingNumber: z.string().min(1),
+  labelUrl: z.string().min(1),
+});
+export type ShippingLabel = z.infer<typeof shippingLabelSchema>;
+
+export const trackingUpdateSchema = z.object({
+  trackingNumber: z.string().min(1),
+  status: z.enum(['label_created', 'in_transit', 'delivered']),
+  deliveredAt: z.string().min(1).optional(),
+});
+export type TrackingUpdate = z.infer<typeof trackingUpdateSchema>;
