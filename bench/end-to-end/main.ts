@@ -312,7 +312,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-main()
+void main()
   .then(() => 0)
   .catch((err) => {
     say(`failed: ${(err as Error).stack ?? err}`);
