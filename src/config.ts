@@ -1,5 +1,5 @@
 import type { Duration } from '@temporalio/common';
-import { msToNumber } from '@temporalio/common/lib/time';
+import { msToNumber } from '@temporalio/common';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
