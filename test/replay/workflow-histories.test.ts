@@ -7,6 +7,7 @@ import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { dataConverterWith } from '../../src/codec/data-converter';
 import { newKeyRing } from '../../src/codec/key-ring';
+import { installTemporalRuntime } from '../../src/workers/runtime';
 import { workflowCode, workflowCodeOf } from '../../src/workers/workflows-path';
 import * as workflows from '../../src/workflows';
 
@@ -15,6 +16,8 @@ import * as workflows from '../../src/workflows';
  * today's workflow code; a change that would break running workflows fails here, not in production.
  */
 const historiesDir = path.resolve(__dirname, '..', 'histories');
+// The SDK's bundler and replay workers log through our logger, as a worker does, not to the console.
+installTemporalRuntime();
 
 async function loadHistories() {
   const files = (await readdir(historiesDir)).filter((f) => f.endsWith('.json')).sort();
