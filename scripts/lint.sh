@@ -11,8 +11,8 @@ ensure_shellcheck() {
   command -v shellcheck >/dev/null && return 0
   ensure_dirs
   STACK_RUN_TMP=$(mktemp -d)
+  trap 'rm -rf "$STACK_RUN_TMP"' EXIT
   apt_install shellcheck
-  rm -rf "$STACK_RUN_TMP"
 }
 
 # Tracked and new files that are *.sh or start with a shell shebang (.ci/run has no extension).
