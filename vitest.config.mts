@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/support/log-file.ts'],
     // One Temporal worker per file is plenty for a 2-core machine; files run one after another.
     fileParallelism: false,
     pool: 'forks',

@@ -37,7 +37,8 @@ cleanup() {
   else
     # The results outlive the state directory.
     if [ -f "$STACK_STATE_DIR/results.json" ]; then
-      local results="${BENCH_RESULTS_DIR:-/tmp}/bench-results-$(date +%Y%m%d-%H%M%S).json"
+      local results
+      results="${BENCH_RESULTS_DIR:-/tmp}/bench-results-$(date +%Y%m%d-%H%M%S).json"
       mkdir -p "$(dirname "$results")"
       cp "$STACK_STATE_DIR/results.json" "$results"
       echo "==> bench: results copied to $results"

@@ -8,4 +8,5 @@ bash scripts/ensure-node-modules.sh
 export STACK_STATE_DIR="${STACK_STATE_DIR:-$HOME/.local/state/temporal-pipelines}"
 bash scripts/stack.sh up   # includes the time-skipping test server
 npx tsc --noEmit
+bash scripts/lint.sh
 exec npx vitest run "$@"

@@ -53,6 +53,8 @@ const schema = z.object({
   /** Names the process in every log line (workers, bridges, admin-service, ...). */
   SERVICE_NAME: z.string().default('temporal-pipelines'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** Appends the log lines to this file instead of stdout (`npm test` keeps them out of its report). */
+  LOG_FILE: z.string().min(1).optional(),
   /**
    * Activities each pipeline's worker runs at once. The PostgreSQL pool has this many connections
    * per pipeline, so no activity waits for a connection past its own timeout.

@@ -9,7 +9,7 @@ import { traceLogFields, type TraceContext } from './trace';
  * baggage of the event being handled, so a grep for either finds the bridge, workflow and
  * activity lines of one business event.
  */
-const { LOG_LEVEL, SERVICE_NAME } = loadConfig();
+const { LOG_LEVEL, LOG_FILE, SERVICE_NAME } = loadConfig();
 
 export const logger = pino({
   level: LOG_LEVEL,
@@ -22,7 +22,12 @@ export const logger = pino({
     paths: ['*.password', ...personalFields.flatMap((field) => [field, `*.${field}`])],
     censor: '[redacted]',
   },
-});
+}, logFile(LOG_FILE));
+
+/** Synchronous appends, so lines from several processes sharing the file stay whole and none is lost at exit. */
+function logFile(path: string | undefined): pino.DestinationStream | undefined {
+  return path ? pino.destination({ dest: path, append: true, mkdir: true, sync: true }) : undefined;
+}
 
 export type Logger = pino.Logger;
 

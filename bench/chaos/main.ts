@@ -384,7 +384,7 @@ function report(r: {
   return met;
 }
 
-main()
+void main()
   .catch((err) => {
     say(`failed: ${(err as Error).stack ?? err}`);
     return 2;

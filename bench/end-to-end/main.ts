@@ -313,7 +313,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-main()
+void main()
   .then(() => 0)
   .catch((err) => {
     say(`failed: ${(err as Error).stack ?? err}`);

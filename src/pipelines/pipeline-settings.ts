@@ -1,5 +1,4 @@
-import type { Duration } from '@temporalio/common';
-import { msToNumber } from '@temporalio/common/lib/time';
+import { msToNumber, type Duration } from '@temporalio/common';
 import { z } from 'zod';
 
 /**

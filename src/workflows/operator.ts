@@ -1,5 +1,4 @@
-import { RetryState } from '@temporalio/common';
-import { msToNumber as ms } from '@temporalio/common/lib/time';
+import { msToNumber as ms, RetryState } from '@temporalio/common';
 import {
   ActivityFailure,
   ApplicationFailure,

@@ -1,4 +1,4 @@
-import { msToNumber as ms } from '@temporalio/common/lib/time';
+import { msToNumber as ms } from '@temporalio/common';
 import { condition, log, setHandler, sleep } from '@temporalio/workflow';
 import type { PrescriptionActivities } from '../activities/prescription';
 import type { PaymentActivities } from '../activities/prescription-payment';

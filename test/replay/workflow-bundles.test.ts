@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { pipelines } from '../../src/pipelines';
+import { installTemporalRuntime } from '../../src/workers/runtime';
 import { bundleWorkflows } from '../../src/workers/workflow-bundles';
 
 /**
@@ -11,6 +12,8 @@ import { bundleWorkflows } from '../../src/workers/workflow-bundles';
  * recorded histories exactly as the source does.
  */
 const historiesDir = path.resolve(__dirname, '..', 'histories');
+// The replay workers log through our logger, as a worker does, not to the console.
+installTemporalRuntime();
 const histories = readdirSync(historiesDir)
   .filter((f) => f.endsWith('.json'))
   .map((file) => ({ workflowId: file, history: JSON.parse(readFileSync(path.join(historiesDir, file), 'utf8')) }));

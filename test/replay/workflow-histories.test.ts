@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { dataConverterWith } from '../../src/codec/data-converter';
 import { newKeyRing } from '../../src/codec/key-ring';
 import { pipelines } from '../../src/pipelines';
+import { installTemporalRuntime } from '../../src/workers/runtime';
 import { workflowCodeOf } from '../../src/workers/workflows-path';
 
 /**
@@ -16,6 +17,8 @@ import { workflowCodeOf } from '../../src/workers/workflows-path';
  */
 const historiesDir = path.resolve(__dirname, '..', 'histories');
 const typeOf = (history: any) => history.events[0].workflowExecutionStartedEventAttributes.workflowType.name as string;
+// The SDK's bundler and replay workers log through our logger, as a worker does, not to the console.
+installTemporalRuntime();
 
 async function loadHistories() {
   const files = (await readdir(historiesDir)).filter((f) => f.endsWith('.json')).sort();

@@ -1,11 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  encodeSearchAttributeIndexedValueType,
-  type SearchAttributeKey,
-  type SearchAttributeType,
-} from '@temporalio/common/lib/search-attributes';
+import type { SearchAttributeType } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { dataConverterWith } from '../../src/codec/data-converter';
@@ -41,11 +38,12 @@ export function testServerPath(): string {
 
 // The Java test server rejects upserts of unregistered search attributes ("... is not defined"),
 // and its `searchAttributes` server option exists only for the dev server.
-const PIPELINE_SEARCH_ATTRIBUTES: SearchAttributeKey<SearchAttributeType>[] = searchAttributes;
+const PIPELINE_SEARCH_ATTRIBUTES = searchAttributes;
+const { IndexedValueType } = temporal.api.enums.v1;
 
 /** Time-skipping test environment on the locally installed Java test server; never downloads. */
 export async function createTimeSkippingEnv(
-  searchAttributes: SearchAttributeKey<SearchAttributeType>[] = PIPELINE_SEARCH_ATTRIBUTES,
+  searchAttributes: { name: string; type: SearchAttributeType }[] = PIPELINE_SEARCH_ATTRIBUTES,
 ): Promise<TestWorkflowEnvironment> {
   installTemporalRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
@@ -56,7 +54,7 @@ export async function createTimeSkippingEnv(
     await env.connection.operatorService.addSearchAttributes({
       namespace: env.namespace ?? 'default',
       searchAttributes: Object.fromEntries(
-        searchAttributes.map((key) => [key.name, encodeSearchAttributeIndexedValueType(key.type)!]),
+        searchAttributes.map((key) => [key.name, IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`]]),
       ),
     });
   } catch (err) {

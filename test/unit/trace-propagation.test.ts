@@ -25,6 +25,7 @@ import {
 import { activityLogger, loggerFor } from '../../src/logger';
 import { traceFromMessage, traceHeaders, type TraceContext } from '../../src/trace';
 import { currentTrace, traceActivityInterceptor, traceClientInterceptors, withTrace } from '../../src/trace-node';
+import { installTemporalRuntime } from '../../src/workers/runtime';
 import { bookingWorkflow } from '../../src/workflows/booking';
 import { purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../../src/workflows/purchase';
 import { createTimeSkippingEnv, testDataConverter, withWorker } from '../support/time-skipping';
@@ -87,8 +88,10 @@ describe('trace context from Kafka headers to logs, emitted events and the admin
       // A refusal is answered before any database write, so no database is needed.
       const { allocateTrainer } = createAllocationActivities({} as Pool, { url });
       const request = { purchaseId: 'p1', studentId: 'student_1', courseId: 'course_ts' };
+      installTemporalRuntime(); // the activity logs through our logger, as in a worker
+      const activityEnv = new MockActivityEnvironment(undefined, { logger: Runtime.instance().logger });
       await expect(
-        withTrace({ correlationId: 'corr-admin' }, () => new MockActivityEnvironment().run(allocateTrainer, request)),
+        withTrace({ correlationId: 'corr-admin' }, () => activityEnv.run(allocateTrainer, request)),
       ).rejects.toMatchObject({ type: allocationRefusedErrorType });
     } finally {
       server.close();
