@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-// eslint-disable-next-line no-restricted-imports, @typescript-eslint/no-restricted-imports -- no public export writes the JSON that historyFromJSON reads back
+// eslint-disable-next-line no-restricted-imports -- no public export writes the JSON that historyFromJSON reads back
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';

@@ -20,6 +20,7 @@ STACK_HOST=127.0.0.1
 STACK_WAIT_TIMEOUT="${STACK_WAIT_TIMEOUT:-120}"
 
 # Generated once by `up` (scripts/payload-keys.ts ensure); src/config.ts finds them here by default.
+# shellcheck disable=SC2034 # read by stack.sh and the component files that source this one
 STACK_SECRETS_DIR="$STACK_STATE_DIR/secrets"
 export STACK_CACHE_DIR STACK_STATE_DIR
 

@@ -117,7 +117,7 @@ async function settleBatch(payload: EachBatchPayload, route: Route, options: Run
   const lanes = buildLanes(route, payload.batch.partition, payload.batch.messages);
   // A heartbeat that fails (the group is rebalancing) stops the batch like a failed lane.
   const keepAlive = setInterval(
-    () => payload.heartbeat().catch((err) => stop.signal.aborted || stop.abort(err)),
+    () => void payload.heartbeat().catch((err) => stop.signal.aborted || stop.abort(err)),
     options.timings.heartbeatIntervalMs,
   );
   try {
