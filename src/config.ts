@@ -88,10 +88,14 @@ const schema = z.object({
    * as each pipeline declares them; a variable set in the environment still wins.
    */
   SETTINGS_PROFILE: z.enum(settingsProfiles).optional(),
-  ...pipelineSettingsShape,
 });
 
+/**
+ * Each pipeline reads its own variables from the config with its settings' `read` (they are
+ * validated here with the rest, so a bad value stops every process at start).
+ */
 export type Config = z.infer<typeof schema>;
+const schemaWithPipelines = schema.extend(pipelineSettingsShape);
 
 /**
  * The secret files default to the local stack's, in its state directory resolved as
@@ -109,7 +113,7 @@ function secretFileDefaults(env: NodeJS.ProcessEnv) {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const defaults = secretFileDefaults(env);
   const profile = schema.shape.SETTINGS_PROFILE.safeParse(env.SETTINGS_PROFILE || undefined);
-  const parsed = schema.safeParse({
+  const parsed = schemaWithPipelines.safeParse({
     ...profileValues(profile.data),
     ...env,
     PAYLOAD_KEY_RING_FILE: env.PAYLOAD_KEY_RING_FILE || defaults.PAYLOAD_KEY_RING_FILE,
@@ -119,8 +123,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`Invalid configuration: ${problems}`);
   }
-  return parsed.data;
+  return parsed.data as Config;
 }
 
 /** Names of the variables above; docker-compose.yml is checked against this list. */
-export const configVariables = Object.keys(schema.shape);
+export const configVariables = Object.keys(schemaWithPipelines.shape);

@@ -19,8 +19,10 @@ export interface StackService {
   /** The variable clients find the service by, and its value for a host and port. */
   readonly urlVariable?: string;
   readonly url?: (host: string, port: number) => string;
-  /** For the stack's own node processes: what `node --import tsx` runs, healthy when every port answers GET /health. */
+  /** For the stack's own node processes: what `node --import tsx` runs. */
   readonly entry?: string;
+  /** For the stack's own node processes: the path that answers 200 on each of its ports once it serves. */
+  readonly healthPath?: string;
   /** Ports just above this one that the service takes too, which an isolated stack must leave free. */
   readonly reservedAbove?: number;
 }
@@ -76,6 +78,7 @@ export const stackServices = [
     urlVariable: 'ADMIN_SERVICE_URL',
     url: http,
     entry: 'stand-ins/admin-service/main.ts',
+    healthPath: '/health',
   },
   {
     name: 'pharmacy',
@@ -85,6 +88,7 @@ export const stackServices = [
     urlVariable: 'PHARMACY_SERVICE_URL',
     url: http,
     entry: partnerServices,
+    healthPath: '/health',
   },
   {
     name: 'insurer',
@@ -94,6 +98,7 @@ export const stackServices = [
     urlVariable: 'INSURER_SERVICE_URL',
     url: http,
     entry: partnerServices,
+    healthPath: '/health',
   },
   {
     name: 'carrier',
@@ -103,6 +108,7 @@ export const stackServices = [
     urlVariable: 'CARRIER_SERVICE_URL',
     url: http,
     entry: partnerServices,
+    healthPath: '/health',
   },
   {
     name: 'codec-server',
@@ -112,6 +118,7 @@ export const stackServices = [
     urlVariable: 'CODEC_SERVER_URL',
     url: http,
     entry: 'src/codec-server/main.ts',
+    healthPath: '/health',
   },
 ] as const satisfies readonly StackService[];
 

@@ -6,20 +6,21 @@
 
 # node_services COMMAND [NAME...]: node_service for each of them, or for every one.
 node_services() {
-  local command=$1 spec name entry endpoints
+  local command=$1 spec name entry health_path endpoints
   shift
   for spec in $STACK_NODE_SERVICES; do
-    IFS='|' read -r name entry endpoints <<<"$spec"
+    IFS='|' read -r name entry health_path endpoints <<<"$spec"
     [ $# -eq 0 ] || [[ " $* " == *" $name "* ]] || continue
     # shellcheck disable=SC2086 # one LABEL:PORT word per endpoint
-    (STACK_COMPONENT=$name node_service "$command" "$name" "$entry" ${endpoints//,/ })
+    (STACK_COMPONENT=$name NODE_HEALTH_PATH=$health_path node_service "$command" "$name" "$entry" ${endpoints//,/ })
   done
 }
 
 # node_service up|down|status NAME ENTRY LABEL:PORT...
 # One process, `node --import tsx ENTRY` from the repository with every client address of this stack
 # (STACK_URLS) and SERVICE_NAME=NAME in its environment; its pid in run/NAME.pid, its log in
-# logs/NAME.log. It serves each LABEL on its PORT, and is healthy when every port answers GET /health.
+# logs/NAME.log. It serves each LABEL on its PORT, and is healthy when every port answers GET on its
+# health path (NODE_HEALTH_PATH, from the list).
 # `status` prints a line per LABEL.
 node_service() {
   local command=$1 name=$2 entry=$3 e start pid
@@ -79,7 +80,7 @@ node_service() {
 node_services_summary() {
   local spec name entry endpoints
   for spec in $STACK_NODE_SERVICES; do
-    IFS='|' read -r name entry endpoints <<<"$spec"
+    IFS='|' read -r name entry _ endpoints <<<"$spec"
     # shellcheck disable=SC2086 # one LABEL:PORT word per endpoint
     printf '  %-16s %s\n' "$name" "$(endpoints_text ${endpoints//,/ })"
   done
@@ -87,7 +88,7 @@ node_services_summary() {
 
 endpoints_healthy() {
   local e
-  for e in "$@"; do curl -fsS --max-time 2 "http://$STACK_HOST:${e#*:}/health" >/dev/null 2>&1 || return 1; done
+  for e in "$@"; do curl -fsS --max-time 2 "http://$STACK_HOST:${e#*:}${NODE_HEALTH_PATH:-/health}" >/dev/null 2>&1 || return 1; done
 }
 
 endpoints_text() {

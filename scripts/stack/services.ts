@@ -7,7 +7,7 @@
  *
  * Both also print what the scripts loop over: STACK_PORT_VARIABLES, STACK_URLS (every client
  * address on this stack's ports, as VAR=value words for the node processes' environment) and
- * STACK_NODE_SERVICES (one `server|entry|name:port,...` word per node process).
+ * STACK_NODE_SERVICES (one `server|entry|healthPath|name:port,...` word per node process).
  */
 import { createServer } from 'node:net';
 import { blockLayout, STACK_HOST, stackServices, urlOf, type StackService } from '../../src/stack-services';
@@ -45,14 +45,14 @@ function urls(ports: Ports): Array<[string, string]> {
 }
 
 function nodeServices(ports: Ports): string[] {
-  const servers = new Map<string, { entry: string; endpoints: string[] }>();
+  const servers = new Map<string, { entry: string; healthPath: string; endpoints: string[] }>();
   for (const [s, port] of ports) {
     if (!s.entry) continue;
-    const server = servers.get(s.server) ?? { entry: s.entry, endpoints: [] };
+    const server = servers.get(s.server) ?? { entry: s.entry, healthPath: s.healthPath ?? '/health', endpoints: [] };
     server.endpoints.push(`${s.name}:${port}`);
     servers.set(s.server, server);
   }
-  return [...servers].map(([name, { entry, endpoints }]) => `${name}|${entry}|${endpoints.join(',')}`);
+  return [...servers].map(([name, { entry, healthPath, endpoints }]) => `${name}|${entry}|${healthPath}|${endpoints.join(',')}`);
 }
 
 function print(ports: Ports, exportUrls: boolean): void {

@@ -6,7 +6,7 @@ import { purchaseToSessionsPipeline } from './purchase-to-sessions';
 /**
  * The one list of pipelines. Workers, bridges, topic creation, search attributes, the history
  * recorder, the demo and the static checks of docker-compose.yml and the recorded histories all
- * read it. Each pipeline's settings are also in ./settings.ts (the config reads them first).
+ * read it. Adding a pipeline is one line here.
  */
 export const pipelines: Pipeline[] = [bookingPipeline, purchaseToSessionsPipeline, prescriptionFulfillmentPipeline];
 

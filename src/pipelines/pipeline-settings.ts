@@ -18,6 +18,15 @@ export interface PipelineSettings<Shape extends z.ZodRawShape = z.ZodRawShape> {
   personalFields: string[];
 }
 
+/**
+ * Declares a pipeline's settings, with `read(config)` giving its own variables typed (the config
+ * holds every pipeline's, validated at load, but types only its own core ones).
+ */
+export function definePipelineSettings<Shape extends z.ZodRawShape>(settings: PipelineSettings<Shape>) {
+  const schema = z.object(settings.shape);
+  return { ...settings, read: (config: object): z.infer<typeof schema> => schema.parse(config) };
+}
+
 export const settingsProfiles = ['demo', 'chaos', 'bench'] as const;
 export type SettingsProfile = (typeof settingsProfiles)[number];
 

@@ -1,4 +1,4 @@
-import { duration, type PipelineSettings } from './pipeline-settings';
+import { definePipelineSettings, duration } from './pipeline-settings';
 
 const shape = {
   /**
@@ -11,7 +11,7 @@ const shape = {
   PRESCRIPTION_DELIVERY_DEADLINE: duration.default('10 days'),
 };
 
-export const prescriptionFulfillmentSettings: PipelineSettings<typeof shape> = {
+export const prescriptionFulfillmentSettings = definePipelineSettings({
   shape,
   profiles: {
     // The demo's prescriptions end while you watch, the expiring link included.
@@ -23,4 +23,4 @@ export const prescriptionFulfillmentSettings: PipelineSettings<typeof shape> = {
     bench: { PRESCRIPTION_TRACKING_INTERVAL: '1s' },
   },
   personalFields: ['patient', 'address', 'dateOfBirth'],
-};
+});

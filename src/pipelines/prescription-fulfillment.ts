@@ -12,11 +12,14 @@ import { prescriptionFulfillmentSettings } from './prescription-fulfillment-sett
 
 const topic = (name: string): TopicSpec => ({ topic: name, partitions: 3 });
 
-export const fulfillmentTimingsOf = (config: Config): FulfillmentTimings => ({
-  paymentWindow: config.PRESCRIPTION_PAYMENT_WINDOW,
-  trackingInterval: config.PRESCRIPTION_TRACKING_INTERVAL,
-  deliveryDeadline: config.PRESCRIPTION_DELIVERY_DEADLINE,
-});
+export function fulfillmentTimingsOf(config: Config): FulfillmentTimings {
+  const settings = prescriptionFulfillmentSettings.read(config);
+  return {
+    paymentWindow: settings.PRESCRIPTION_PAYMENT_WINDOW,
+    trackingInterval: settings.PRESCRIPTION_TRACKING_INTERVAL,
+    deliveryDeadline: settings.PRESCRIPTION_DELIVERY_DEADLINE,
+  };
+}
 
 /**
  * Prescription fulfillment (seed 000): an intake starts one workflow per prescription, which runs

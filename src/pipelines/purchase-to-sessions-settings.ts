@@ -1,3 +1,3 @@
-import type { PipelineSettings } from './pipeline-settings';
+import { definePipelineSettings } from './pipeline-settings';
 
-export const purchaseToSessionsSettings: PipelineSettings<{}> = { shape: {}, profiles: {}, personalFields: [] };
+export const purchaseToSessionsSettings = definePipelineSettings({ shape: {}, profiles: {}, personalFields: [] });

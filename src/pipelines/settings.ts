@@ -1,25 +1,32 @@
-import { bookingSettings } from './booking-settings';
-import { prescriptionFulfillmentSettings } from './prescription-fulfillment-settings';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import type { z } from 'zod';
 import type { PipelineSettings, SettingsProfile } from './pipeline-settings';
-import { purchaseToSessionsSettings } from './purchase-to-sessions-settings';
 
 /**
- * Each pipeline's settings, in the order of the pipeline list (./index.ts); a static test checks
- * that each descriptor's `settings` is its entry here. Config and logger read this list, not that
- * one, which would import them back.
+ * Every pipeline's settings, found beside the descriptors: each `<pipeline>-settings` module here
+ * exports one `PipelineSettings`. The config and the logger are loaded before the descriptors (a
+ * descriptor imports activities and bridges, which import the logger, which reads the config), so
+ * they cannot read the pipeline list (./index.ts); finding the modules by name keeps that list the
+ * only place a pipeline is added. A static test checks that the modules found are exactly the
+ * descriptors' `settings`.
  */
-export const pipelineSettings = [bookingSettings, purchaseToSessionsSettings, prescriptionFulfillmentSettings] as const;
+export const pipelineSettings: PipelineSettings[] = readdirSync(__dirname)
+  .filter((file) => /^[a-z0-9-]+-settings\.[cm]?[jt]s$/.test(file) && !file.startsWith('pipeline-settings.'))
+  .sort()
+  .flatMap((file) => Object.values(require(path.join(__dirname, file)) as Record<string, unknown>).filter(isPipelineSettings));
 
-type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;
-/** Every pipeline's variables in one shape, typed. */
-export type PipelineSettingsShape = UnionToIntersection<(typeof pipelineSettings)[number]['shape']>;
+function isPipelineSettings(value: unknown): value is PipelineSettings {
+  return typeof value === 'object' && value !== null && 'shape' in value && 'profiles' in value && 'personalFields' in value;
+}
 
-export const pipelineSettingsShape = Object.assign({}, ...pipelineSettings.map((s) => s.shape)) as PipelineSettingsShape;
+/** Every pipeline's variables in one shape, for the config to validate with its own. */
+export const pipelineSettingsShape: z.ZodRawShape = Object.assign({}, ...pipelineSettings.map((s) => s.shape));
 
 /** The values a profile gives every pipeline's variables. */
 export function profileValues(profile: SettingsProfile | undefined): Record<string, string> {
   if (!profile) return {};
-  return Object.assign({}, ...pipelineSettings.map((s: PipelineSettings) => s.profiles[profile] ?? {}));
+  return Object.assign({}, ...pipelineSettings.map((s) => s.profiles[profile] ?? {}));
 }
 
 export const personalFields = pipelineSettings.flatMap((s) => s.personalFields);
