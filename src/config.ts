@@ -1,14 +1,14 @@
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { pipelineSettingsShape, profileValues, settingsProfiles } from './pipelines/settings';
+import { settingsProfiles } from './pipelines/pipeline-settings';
 import { defaultPort, defaultUrl } from './stack-services';
 
 /**
  * The one place configuration is read. Every process (workers, bridges, scripts, tests) calls
  * `loadConfig()`; the address defaults are what `scripts/stack.sh up` starts on loopback (from
- * src/stack-services.ts), and docker-compose.yml sets the same names. Each pipeline's own
- * variables are declared with its descriptor (src/pipelines/*-settings.ts) and merged in here.
+ * src/stack-services.ts), and docker-compose.yml sets the same names. A pipeline's own variables
+ * are declared with its descriptor (src/pipelines/<pipeline>-settings.ts), which reads them.
  */
 const schema = z.object({
   TEMPORAL_ADDRESS: z.string().default(defaultUrl('TEMPORAL_ADDRESS')),
@@ -85,17 +85,12 @@ const schema = z.object({
   BRIDGE_PARKING_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(5),
   /**
    * The pipelines' shorter timings for a run someone watches (`demo`: npm start, `chaos`, `bench`),
-   * as each pipeline declares them; a variable set in the environment still wins.
+   * as each pipeline declares them (its settings' `read`); a variable set in the environment still wins.
    */
   SETTINGS_PROFILE: z.enum(settingsProfiles).optional(),
 });
 
-/**
- * Each pipeline reads its own variables from the config with its settings' `read` (they are
- * validated here with the rest, so a bad value stops every process at start).
- */
 export type Config = z.infer<typeof schema>;
-const schemaWithPipelines = schema.extend(pipelineSettingsShape);
 
 /**
  * The secret files default to the local stack's, in its state directory resolved as
@@ -112,9 +107,7 @@ function secretFileDefaults(env: NodeJS.ProcessEnv) {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const defaults = secretFileDefaults(env);
-  const profile = schema.shape.SETTINGS_PROFILE.safeParse(env.SETTINGS_PROFILE || undefined);
-  const parsed = schemaWithPipelines.safeParse({
-    ...profileValues(profile.data),
+  const parsed = schema.safeParse({
     ...env,
     PAYLOAD_KEY_RING_FILE: env.PAYLOAD_KEY_RING_FILE || defaults.PAYLOAD_KEY_RING_FILE,
     CODEC_SERVER_TOKEN_FILE: env.CODEC_SERVER_TOKEN_FILE || defaults.CODEC_SERVER_TOKEN_FILE,
@@ -123,8 +116,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`Invalid configuration: ${problems}`);
   }
-  return parsed.data as Config;
+  return parsed.data;
 }
 
-/** Names of the variables above; docker-compose.yml is checked against this list. */
-export const configVariables = Object.keys(schemaWithPipelines.shape);
+/** Names of the variables above; docker-compose.yml is checked against these and the pipelines' own. */
+export const configVariables = Object.keys(schema.shape);

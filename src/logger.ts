@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { loadConfig } from './config';
 import { currentTrace } from './trace-node';
-import { personalFields } from './pipelines/settings';
+import { pipelines } from './pipelines';
 import { traceLogFields, type TraceContext } from './trace';
 
 /**
@@ -15,14 +15,36 @@ export const logger = pino({
   level: LOG_LEVEL,
   base: { service: SERVICE_NAME },
   timestamp: pino.stdTimeFunctions.isoTime,
-  formatters: { level: (label) => ({ level: label }) },
-  // A safety net under the rule that log lines carry identifiers only: should a whole event or
-  // patient ever be logged, its personal fields (as each pipeline declares them) are not.
-  redact: {
-    paths: ['*.password', ...personalFields.flatMap((field) => [field, `*.${field}`])],
-    censor: '[redacted]',
-  },
+  formatters: { level: (label) => ({ level: label }), log: censorPersonalFields },
 }, logFile(LOG_FILE));
+
+/**
+ * A safety net under the rule that log lines carry identifiers only: should a whole event or
+ * patient ever be logged, its personal fields (as each pipeline declares them) are not, at any
+ * depth. Read at the first line logged, not at load: the pipeline list imports this module.
+ */
+let censored: Set<string> | undefined;
+export function censorPersonalFields(object: Record<string, unknown>): Record<string, unknown> {
+  censored ??= new Set(['password', ...pipelines.flatMap((p) => p.settings.personalFields)]);
+  return censor(object, censored, 0) as Record<string, unknown>;
+}
+
+/** A copy of `value` with the censored fields replaced, where it has any; anything else as it is. */
+function censor(value: unknown, fields: Set<string>, depth: number): unknown {
+  if (depth > 8 || typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    const items = value.map((item) => censor(item, fields, depth + 1));
+    return items.some((item, i) => item !== value[i]) ? items : value;
+  }
+  // Errors, Buffers and the like go to pino's serializers as they are.
+  if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, field] of Object.entries(value)) {
+    const replaced = fields.has(key) ? '[redacted]' : censor(field, fields, depth + 1);
+    if (replaced !== field) (copy ??= { ...value })[key] = replaced;
+  }
+  return copy ?? value;
+}
 
 /** Synchronous appends, so lines from several processes sharing the file stay whole and none is lost at exit. */
 function logFile(path: string | undefined): pino.DestinationStream | undefined {

@@ -34,7 +34,7 @@ import { createPool, createProducer, createTemporalClient } from '../../src/conn
 import { bookingWorkflow } from '../../src/workflows/booking';
 import { migrate } from '../../src/migrate';
 import { pipelines, topicsOf } from '../../src/pipelines';
-import { fulfillmentTimingsOf } from '../../src/pipelines/prescription-fulfillment';
+import { fulfillmentTimings } from '../../src/pipelines/prescription-fulfillment';
 import { repoDir } from '../chaos/processes';
 import { deadLetterTopic } from '../seed-worker/framework';
 import { rssBytes } from './measure';
@@ -72,7 +72,7 @@ const runStart = Date.now();
 const say = (line: string) => console.log(`[bench ${((Date.now() - runStart) / 1000).toFixed(0).padStart(5)}s] ${line}`);
 // Prescriptions: nothing owed, so no payment wait; the carrier is asked as often as scripts/bench.sh's
 // settings profile says (every second), not every 4 hours. The children read the same profile.
-const { trackingInterval } = fulfillmentTimingsOf(config);
+const { trackingInterval } = fulfillmentTimings();
 const childEnv = { ...process.env, LOG_LEVEL: process.env.BENCH_CHILD_LOG_LEVEL ?? 'info' };
 const systems: System[] = [];
 

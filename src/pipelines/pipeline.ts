@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import type { Route } from '../bridges/route';
 import type { Config } from '../config';
 import type { PipelineDemo } from '../demo/outcomes';
-import type { PipelineSettings } from './pipeline-settings';
+import type { DeclaredPipelineSettings } from './pipeline-settings';
 
 /** What the worker entry point connects once and hands to every pipeline's activities. */
 export interface Infrastructure {
@@ -27,8 +27,11 @@ export interface TopicSpec {
  */
 export interface Pipeline {
   name: string;
-  /** Its variables (defaults and profiles) and personal fields: see ./settings.ts for why apart. */
-  settings: PipelineSettings;
+  /**
+   * Its variables (defaults and profile values), read where it uses them, and the fields of its
+   * events that carry personal data (src/logger.ts censors them), in `<name>-settings.ts`.
+   */
+  settings: DeclaredPipelineSettings;
   taskQueue: string;
   /** The Kafka consumer group of its bridge. */
   consumerGroup: string;

@@ -2,7 +2,6 @@ import path from 'node:path';
 import { createPrescriptionActivities } from '../activities/prescription';
 import { createPaymentActivities } from '../activities/prescription-payment';
 import { prescriptionRoutes } from '../bridges/prescription-routes';
-import type { Config } from '../config';
 import { prescriptionTaskQueue, prescriptionTopics, type FulfillmentTimings } from '../contracts/prescription';
 import { prescriptionDemo } from '../demo/prescriptions';
 import { createPartnerClients, partnerClientOptions } from '../partners/clients';
@@ -12,8 +11,9 @@ import { prescriptionFulfillmentSettings } from './prescription-fulfillment-sett
 
 const topic = (name: string): TopicSpec => ({ topic: name, partitions: 3 });
 
-export function fulfillmentTimingsOf(config: Config): FulfillmentTimings {
-  const settings = prescriptionFulfillmentSettings.read(config);
+/** The timings the bridge writes into each run, from this pipeline's variables (or its profile's). */
+export function fulfillmentTimings(env: NodeJS.ProcessEnv = process.env): FulfillmentTimings {
+  const settings = prescriptionFulfillmentSettings.read(env);
   return {
     paymentWindow: settings.PRESCRIPTION_PAYMENT_WINDOW,
     trackingInterval: settings.PRESCRIPTION_TRACKING_INTERVAL,
@@ -41,7 +41,7 @@ export const prescriptionFulfillmentPipeline: Pipeline = {
     topic(prescriptionTopics.paymentCompleted),
     topic(prescriptionTopics.shipmentLabelCreated),
   ],
-  routes: (config) => prescriptionRoutes({ timings: fulfillmentTimingsOf(config) }),
+  routes: () => prescriptionRoutes({ timings: fulfillmentTimings() }),
   workflowsPath: path.join(__dirname, '..', 'workflows', 'prescription.ts'),
   workflowTypes: [prescriptionFulfillmentWorkflow.name],
   createActivities: ({ db, producer, config }) => {

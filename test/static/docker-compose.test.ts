@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configVariables, loadConfig } from '../../src/config';
+import { pipelines } from '../../src/pipelines';
 import { stackServices, urlOf, type StackService } from '../../src/stack-services';
 
 /**
@@ -41,12 +42,13 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives the application services only variables the config module knows', () => {
-    const known = new Set(configVariables);
+    const known = new Set([...configVariables, ...pipelines.flatMap((p) => Object.keys(p.settings.shape))]);
     for (const name of appServices) {
       const unknown = Object.keys(services[name].environment).filter((v) => !known.has(v));
       expect({ service: name, unknown }).toEqual({ service: name, unknown: [] });
       // And the values are valid config.
       expect(() => loadConfig(services[name].environment)).not.toThrow();
+      for (const p of pipelines) expect(() => p.settings.read(services[name].environment)).not.toThrow();
     }
   });
 

@@ -5,7 +5,6 @@ import { parse } from 'yaml';
 import { loadConfig } from '../../src/config';
 import { searchAttributes } from '../../src/contracts/pipeline';
 import { pipelines, topicsOf } from '../../src/pipelines';
-import { pipelineSettings } from '../../src/pipelines/settings';
 
 /**
  * The pipeline list is what the workers, bridges, topic creation and search-attribute
@@ -78,12 +77,6 @@ describe('the pipeline list', () => {
       expect({ pipeline: pipeline.name, exported }).toEqual({ pipeline: pipeline.name, exported: [...pipeline.workflowTypes].sort() });
     }
     expect(pipelines.flatMap((p) => p.workflowTypes).sort()).toEqual((await workflowFunctions()).sort());
-  });
-
-  it("gives each pipeline's settings to the config and the logger: the settings modules found are exactly the descriptors'", () => {
-    const found = new Set(pipelineSettings);
-    for (const p of pipelines) expect({ pipeline: p.name, found: found.has(p.settings) }).toEqual({ pipeline: p.name, found: true });
-    expect(pipelineSettings).toHaveLength(pipelines.length);
   });
 
   it('gives the history recorder scenarios for every pipeline', async () => {
