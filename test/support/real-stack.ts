@@ -6,12 +6,12 @@ import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Pool } from 'pg';
 import { dataConverterFor } from '../../src/codec/data-converter';
 import { loadConfig } from '../../src/config';
-import { createKafka, createPool, createProducer, createTemporalClient } from '../../src/connections';
+import { createKafka, createPool, createProducer, createRedis, createTemporalClient } from '../../src/connections';
 import { runBridge } from '../../src/bridges/kafka-bridge';
 import type { Route } from '../../src/bridges/route';
 import { createParkedEvents, type ParkedEvents } from '../../src/bridges/parked-events';
-import { createBookingActivities } from '../../src/activities/booking';
 import { migrate } from '../../src/migrate';
+import { pipelines } from '../../src/pipelines';
 import { installTemporalRuntime } from '../../src/workers/runtime';
 import { workflowCodeOf } from '../../src/workers/workflows-path';
 import { allWorkflowsPath } from './all-workflows';
@@ -32,7 +32,7 @@ export interface RealStack {
   createTopics(...topics: string[]): Promise<void>;
   /** Publishes one record; objects are sent as JSON, strings as they are (to send malformed input). */
   publish(topic: string, key: string, value: object | string, headers?: Record<string, string>): Promise<void>;
-  /** Runs a worker with `activities` (the real booking ones by default) on `taskQueue` until `stop()`. */
+  /** Runs a worker with `activities` (every pipeline's real ones by default) on `taskQueue` until `stop()`. */
   startWorker(taskQueue: string, activities?: object): Promise<void>;
   startBridge(routes: Route[]): Promise<Consumer>;
   /** The offset `consumer`'s group has committed on `topic`'s `partition` (-1 before any commit). */
@@ -60,6 +60,9 @@ export async function connectRealStack(options: { dataConverter?: DataConverter 
   const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const running: Array<{ worker: Worker; done: Promise<void> }> = [];
   const consumers: Consumer[] = [];
+  // Connects on its first command: most tests never use it.
+  const redis = createRedis(config);
+  const everyPipelinesActivities = () => Object.assign({}, ...pipelines.map((p) => p.createActivities({ config, db, producer, redis })));
 
   return {
     config,
@@ -84,7 +87,7 @@ export async function connectRealStack(options: { dataConverter?: DataConverter 
         messages: [{ key, value: typeof value === 'string' ? value : JSON.stringify(value), headers }],
       });
     },
-    async startWorker(taskQueue, activities = createBookingActivities(db)) {
+    async startWorker(taskQueue, activities = everyPipelinesActivities()) {
       const worker = await Worker.create({
         connection: workerConnection,
         namespace: config.TEMPORAL_NAMESPACE,
@@ -123,6 +126,7 @@ export async function connectRealStack(options: { dataConverter?: DataConverter 
       for (const { worker } of running) worker.shutdown();
       await Promise.all(running.map((r) => r.done));
       await producer.disconnect();
+      redis.disconnect();
       await workerConnection.close();
       await client.connection.close();
       await db.end();

@@ -13,7 +13,7 @@ import {
   pipelineStatusKey,
   type Attention,
 } from '../../src/contracts/pipeline';
-import type { ReservationActivities } from '../fixtures/operator-workflows';
+import type { ReservationActivities, ReservationOptions } from '../fixtures/operator-workflows';
 import { reservationWorkflow } from '../fixtures/operator-workflows';
 import { failureConverterPath } from '../../src/codec/data-converter';
 import { createTimeSkippingEnv, testDataConverter } from '../support/time-skipping';
@@ -59,7 +59,7 @@ describe('operator steps: outage versus refusal, and compensation', () => {
 
   async function run<T>(
     activities: ReservationActivities,
-    options: { compensateOnRefusal?: boolean },
+    options: ReservationOptions,
     body: (handle: WorkflowHandle<typeof reservationWorkflow>) => Promise<T>,
   ): Promise<T> {
     const taskQueue = `test-${randomUUID()}`;
@@ -135,9 +135,9 @@ describe('operator steps: outage versus refusal, and compensation', () => {
   it('an outage that outlives its deadline stops retrying and waits for a person', async () => {
     const fake = fakeActivities();
     fake.faults.sendConfirmation = 'outage';
-    await run(fake.activities, {}, async (handle) => {
+    await run(fake.activities, { shortOutage: true }, async (handle) => {
       await until(handle, (a) => a.status === 'NeedsAttention');
-      await env.sleep('25 hours'); // databaseStep retries by itself for one day
+      await env.sleep('2 hours'); // the step retries by itself for one hour
       const waiting = await handle.query(attentionQuery);
       expect(waiting).toMatchObject({ status: 'NeedsAttention', kind: 'Outage', failedStep: 'sendConfirmation' });
       expect(waiting.nextRetryAt).toBeUndefined();
