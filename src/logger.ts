@@ -1,7 +1,6 @@
 import pino from 'pino';
 import { loadConfig } from './config';
 import { currentTrace } from './trace-node';
-import { pipelines } from './pipelines';
 import { traceLogFields, type TraceContext } from './trace';
 
 /**
@@ -15,19 +14,23 @@ export const logger = pino({
   level: LOG_LEVEL,
   base: { service: SERVICE_NAME },
   timestamp: pino.stdTimeFunctions.isoTime,
-  formatters: { level: (label) => ({ level: label }), log: censorPersonalFields },
+  formatters: { level: (label) => ({ level: label }), log: (object) => censorPersonalFields(object) },
 }, logFile(LOG_FILE));
 
 /**
  * A safety net under the rule that log lines carry identifiers only: should a whole event or
- * patient ever be logged, its personal fields (as each pipeline declares them) are not, at any
- * depth. Read at the first line logged, not at load: the pipeline list imports this module.
+ * patient ever be logged, its personal fields are not, at any depth. The pipeline list declares
+ * every pipeline's when it loads (src/pipelines/index.ts), so every process that handles their
+ * events censors them.
  */
-let censored: Set<string> | undefined;
-export function censorPersonalFields(object: Record<string, unknown>): Record<string, unknown> {
-  censored ??= new Set(['password', ...pipelines.flatMap((p) => p.settings.personalFields)]);
-  return censor(object, censored, 0) as Record<string, unknown>;
+const censored = new Set(['password']);
+
+export function declarePersonalFields(fields: string[]): void {
+  for (const field of fields) censored.add(field);
 }
+
+/** What a logged object becomes: exported for its test. */
+export const censorPersonalFields = (object: Record<string, unknown>) => censor(object, censored, 0) as Record<string, unknown>;
 
 /** A copy of `value` with the censored fields replaced, where it has any; anything else as it is. */
 function censor(value: unknown, fields: Set<string>, depth: number): unknown {

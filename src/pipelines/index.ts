@@ -1,4 +1,5 @@
 import { bookingPipeline } from './booking';
+import { declarePersonalFields } from '../logger';
 import type { Pipeline } from './pipeline';
 import { prescriptionFulfillmentPipeline } from './prescription-fulfillment';
 import { purchaseToSessionsPipeline } from './purchase-to-sessions';
@@ -9,5 +10,7 @@ import { purchaseToSessionsPipeline } from './purchase-to-sessions';
  * read it. Adding a pipeline is one line here.
  */
 export const pipelines: Pipeline[] = [bookingPipeline, purchaseToSessionsPipeline, prescriptionFulfillmentPipeline];
+
+declarePersonalFields(pipelines.flatMap((p) => p.settings.personalFields));
 
 export { topicsOf, type Infrastructure, type Pipeline, type TopicSpec } from './pipeline';
