@@ -13,16 +13,9 @@ import type { TraceContext } from '../../../src/trace';
 import { bookingWorkflow } from '../../../src/workflows/booking';
 import type { PipelineHistories, StackRecordingContext, TestServerContext } from './scenarios';
 import type { Client } from '@temporalio/client';
+import { bookingRequested } from '../../support/booking-events';
 
-const booking = (bookingId: string, userId: string, roomId: string, trace: TraceContext) => ({
-  bookingId,
-  userId,
-  roomId,
-  guests: 2,
-  startDate: '2031-01-15T15:00:00Z',
-  endDate: '2031-01-18T11:00:00Z',
-  trace,
-});
+const booking = (bookingId: string, userId: string, roomId: string, trace: TraceContext) => ({ ...bookingRequested(bookingId, userId, roomId), trace });
 const cancellation = (bookingId: string, userId: string, trace: TraceContext) => ({ bookingId, userId, timestamp: '2030-12-01T00:00:00Z', trace });
 
 /** As the bridge starts it: the first event is the run's input and its first signal. */
