@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { settingsProfiles } from './pipelines/pipeline-settings';
+import { describeProblems } from './schema-problems';
 import { defaultPort, defaultUrl } from './stack-services';
 
 /**
@@ -113,8 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     CODEC_SERVER_TOKEN_FILE: env.CODEC_SERVER_TOKEN_FILE || defaults.CODEC_SERVER_TOKEN_FILE,
   });
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Error(`Invalid configuration: ${problems}`);
+    throw new Error(`Invalid configuration: ${describeProblems(parsed.error)}`);
   }
   return parsed.data;
 }

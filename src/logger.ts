@@ -10,13 +10,6 @@ import { traceLogFields, type TraceContext } from './trace';
  */
 const { LOG_LEVEL, LOG_FILE, SERVICE_NAME } = loadConfig();
 
-export const logger = pino({
-  level: LOG_LEVEL,
-  base: { service: SERVICE_NAME },
-  timestamp: pino.stdTimeFunctions.isoTime,
-  formatters: { level: (label) => ({ level: label }), log: (object) => censorPersonalFields(object) },
-}, logFile(LOG_FILE));
-
 /**
  * A safety net under the rule that log lines carry identifiers only: should a whole event or
  * patient ever be logged, its personal fields are not, at any depth. The pipeline list declares
@@ -49,6 +42,13 @@ function censor(value: unknown, fields: Set<string>, depth: number): unknown {
   return copy ?? value;
 }
 
+export const logger = pino({
+  level: LOG_LEVEL,
+  base: { service: SERVICE_NAME },
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: (label) => ({ level: label }), log: censorPersonalFields },
+}, logFile(LOG_FILE));
+
 /** Synchronous appends, so lines from several processes sharing the file stay whole and none is lost at exit. */
 function logFile(path: string | undefined): pino.DestinationStream | undefined {
   return path ? pino.destination({ dest: path, append: true, mkdir: true, sync: true }) : undefined;
@@ -57,7 +57,8 @@ function logFile(path: string | undefined): pino.DestinationStream | undefined {
 export type Logger = pino.Logger;
 
 export function loggerFor(trace: TraceContext | undefined, bindings: Record<string, unknown> = {}): Logger {
-  return logger.child({ ...traceLogFields(trace), ...bindings });
+  // pino formats a line's object, not a child's bindings: those are censored here.
+  return logger.child(censorPersonalFields({ ...traceLogFields(trace), ...bindings }));
 }
 
 /** For activity code: the trace comes from the activity interceptor (src/trace-node.ts). */

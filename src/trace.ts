@@ -52,12 +52,15 @@ function headerText(headers: IHeaders | undefined, name: string): string | undef
  */
 export function traceFromMessage(topic: string, partition: number, message: KafkaMessage): TraceContext {
   const correlationId =
-    correlationHeaders.map((h) => headerText(message.headers, h)).find(Boolean) ??
-    `${topic}-${partition}-${message.offset}`;
+    correlationHeaders.map((h) => headerText(message.headers, h)).find(Boolean) ?? recordCoordinates(topic, partition, message);
   const baggage = headerText(message.headers, 'baggage');
   const traceparent = headerText(message.headers, 'traceparent');
   return { correlationId, ...(baggage ? { baggage } : {}), ...(traceparent ? { traceparent } : {}) };
 }
+
+/** A record's place in Kafka, which stands in for a correlation ID it does not have. */
+export const recordCoordinates = (topic: string, partition: number, message: KafkaMessage): string =>
+  `${topic}-${partition}-${message.offset}`;
 
 /** Headers that carry a trace context onto an event a workflow emits. */
 export function traceHeaders(trace: TraceContext | undefined): Record<string, string> {

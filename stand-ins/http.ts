@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { logger, type Logger } from '../src/logger';
+import { describeProblems } from '../src/schema-problems';
 
 /**
  * What the stand-ins for other teams' and companies' systems share (the admin service, the
@@ -73,7 +74,7 @@ const faultsRequest = z.object({
 export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body);
   // Paths and messages only: zod's messages name types, not the values (which may be personal data).
-  if (!result.success) throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  if (!result.success) throw new HttpError(400, describeProblems(result.error));
   return result.data;
 }
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { allocationRefusedErrorType } from '../contracts/purchase';
 import { currentCorrelationId } from '../trace-node';
 import { activityLogger } from '../logger';
-import { callHttp } from './http-call';
+import { callHttp } from '../http-call';
 
 export interface AdminServiceOptions {
   url: string;
@@ -26,7 +26,7 @@ export function createAllocationActivities(db: Pool, adminService: AdminServiceO
     /**
      * Asks the admin service for a trainer (it answers the same allocation for the same student and
      * course, so a retry is safe) and records the allocation. A refusal (such as 422, no trainer
-     * available) is thrown as a non-retryable `AllocationRefused`; an outage is retried (src/activities/http-call.ts).
+     * available) is thrown as a non-retryable `AllocationRefused`; an outage is retried (src/http-call.ts).
      */
     async allocateTrainer(request: AllocationRequest): Promise<TrainerAllocation> {
       const correlationId = currentCorrelationId();

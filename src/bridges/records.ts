@@ -1,8 +1,8 @@
 import type { KafkaMessage } from 'kafkajs';
-import type { z } from 'zod';
-import { traceFromMessage, type TraceContext } from '../trace';
+import { recordCoordinates, traceFromMessage, type TraceContext } from '../trace';
 import type { Route } from './route';
 import { boundedTrace } from '../trace-node';
+import { describeProblems } from '../schema-problems';
 import { describeError } from './temporal-refusals';
 import { decodeUtf8 } from './utf8';
 
@@ -45,17 +45,13 @@ export function buildLanes(route: Route, partition: number, messages: KafkaMessa
  * with the error as its reason, under the record's coordinates if its own trace is what failed.
  */
 export function readRecord(route: Route, partition: number, message: KafkaMessage): BatchRecord {
-  let trace: TraceContext = { correlationId: `${route.topic}-${partition}-${message.offset}` };
+  let trace: TraceContext = { correlationId: recordCoordinates(route.topic, partition, message) };
   try {
     trace = boundedTrace(traceFromMessage(route.topic, partition, message));
     return { message, trace, decoded: keyAgrees(route, message, decode(route, message)) };
   } catch (err) {
     return { message, trace, decoded: { ok: false, reason: `the record could not be read: ${describeError(err)}` } };
   }
-}
-
-function describeSchemaError(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
 }
 
 function decode(route: Route, message: KafkaMessage): Decoded {
@@ -69,7 +65,7 @@ function decode(route: Route, message: KafkaMessage): Decoded {
     return { ok: false, reason: `unparseable JSON: ${(err as Error).message}` };
   }
   const parsed = route.schema.safeParse(json);
-  if (!parsed.success) return { ok: false, reason: `schema violation: ${describeSchemaError(parsed.error)}` };
+  if (!parsed.success) return { ok: false, reason: `schema violation: ${describeProblems(parsed.error, '(event)')}` };
   return { ok: true, event: parsed.data, key: route.orderingKey(parsed.data) };
 }
 

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import path from 'node:path';
 import { z } from 'zod';
 
+import { describeProblems } from '../schema-problems';
 /**
  * The payload encryption keys, read from a file that lives beside the deployment (never in the
  * repository): `{ "currentKeyId": "k2", "keys": { "k1": "<base64 32 bytes>", "k2": "..." } }`.
@@ -44,7 +45,7 @@ export function readKeyRing(file: string): KeyRing {
   const parsed = keyRingFile.safeParse(json);
   if (!parsed.success) {
     // Issue paths name key IDs at most; zod's messages here never echo the input values.
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`).join('; ');
+    const problems = describeProblems(parsed.error, '(file)');
     throw new Error(`The payload key ring ${file} is invalid: ${problems}`);
   }
   return { currentKeyId: parsed.data.currentKeyId, keys: new Map(Object.entries(parsed.data.keys)) };

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bookingCancellationsTopic, bookingEventsTopic } from '../contracts/booking';
-import type { DemoContext, PipelineDemo, Stories } from './outcomes';
+import { parkedEventOutcome, type DemoContext, type PipelineDemo, type Stories } from './outcomes';
 
 /**
  * The booking part of the demo stream: what the legacy booking service emits on a busy minute,
@@ -76,15 +76,13 @@ async function printOutcomes({ db, run }: DemoContext, stories: Stories): Promis
         rows.some((r) => r.booking_id.endsWith('_3') && r.status === 'Cancelled')) break;
     await sleep(500);
   }
-  const parked = (
-    await db.query(`SELECT id, reason FROM parked_events WHERE correlation_id = $1`, [`demo-${run}-6`])
-  ).rows;
+  const parked = await parkedEventOutcome(db, `demo-${run}-6`);
 
   for (const [id, story] of Object.entries(stories)) {
     const row = rows.find((r) => r.booking_id === id);
     let outcome = 'pending';
     if (row) outcome = row.rejection_reason ? `${row.status} (${row.rejection_reason})` : row.status;
-    else if (id.endsWith('_6') && parked[0]) outcome = `parked #${parked[0].id}: ${parked[0].reason}`;
+    else if (id.endsWith('_6') && parked) outcome = parked;
     console.log(`  ${id.padEnd(24)} ${story.padEnd(46)} -> ${outcome}`);
   }
 }

@@ -36,6 +36,14 @@ export function parkedOutcome(description: WorkflowExecutionDescription): string
   return `parked (NeedsAttention, ${kind})`;
 }
 
+/** `parked #<id>: <reason>` for the event the demo sent with `correlationId`, once the bridge parked it. */
+export async function parkedEventOutcome(db: Pool, correlationId: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ id: string; reason: string }>('SELECT id, reason FROM parked_events WHERE correlation_id = $1', [correlationId]);
+  const [row] = rows;
+  if (!row) return undefined;
+  return `parked #${row.id}: ${row.reason.length > 90 ? `${row.reason.slice(0, 90)}…` : row.reason}`;
+}
+
 /**
  * Asks `outcomeOf` for every story's ID every half second until each has one (or `seconds` have
  * passed), then prints a line per story: its ID, the story and how it ended.

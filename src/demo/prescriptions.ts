@@ -5,7 +5,7 @@ import {
   type FulfillmentState,
   type PrescriptionIntake,
 } from '../contracts/prescription';
-import { parkedOutcome, printOutcomes, type DemoContext, type PipelineDemo, type Stories } from './outcomes';
+import { parkedEventOutcome, parkedOutcome, printOutcomes, type DemoContext, type PipelineDemo, type Stories } from './outcomes';
 
 /**
  * The prescription part of the demo stream: intakes as the intake service emits them, for the
@@ -89,8 +89,8 @@ async function printPrescriptionOutcomes({ client, producer, db, run }: DemoCont
   };
   // The expiring link needs the payment window (40 s in the demo profile `npm start` uses) and then some.
   await printOutcomes(stories, outcomeOf, 120);
-  const parkedIntake = (await db.query(`SELECT id, reason FROM parked_events WHERE correlation_id = $1`, [`demo-${run}-rx7`])).rows[0];
-  console.log(`  ${`rx_${run}_7`.padEnd(24)} ${'malformed intake (parked for an operator)'.padEnd(46)} -> ${parkedIntake ? `parked #${parkedIntake.id}: ${parkedIntake.reason.slice(0, 90)}…` : 'pending'}`);
+  const parkedIntake = await parkedEventOutcome(db, `demo-${run}-rx7`);
+  console.log(`  ${`rx_${run}_7`.padEnd(24)} ${'malformed intake (parked for an operator)'.padEnd(46)} -> ${parkedIntake ?? 'pending'}`);
   console.log(`  Audit log: psql ... -c "SELECT prescription_id, step, outcome, recorded_at FROM prescription_audit_log WHERE prescription_id LIKE 'rx_${run}_%' ORDER BY id"`);
 }
 

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Config } from '../config';
 import type { Address } from '../contracts/prescription-events';
-import { callHttp } from '../activities/http-call';
+import { callHttp } from '../http-call';
 import {
   adjudicationSchema,
   eligibilitySchema,
@@ -18,7 +18,7 @@ import {
 /**
  * Typed HTTP clients of the outside systems prescription fulfillment calls (pharmacy network,
  * insurer, carrier), for its activities. A refusal is thrown non-retryable as `PartnerRefused`,
- * an outage as a retryable Error: the rule of src/activities/http-call.ts, as for the admin service.
+ * an outage as a retryable Error: the rule of src/http-call.ts, as for the admin service.
  */
 export const partnerRefusedErrorType = 'PartnerRefused';
 

@@ -1,5 +1,6 @@
 import { msToNumber, type Duration } from '@temporalio/common';
 import { z } from 'zod';
+import { describeProblems } from '../schema-problems';
 
 /**
  * A pipeline's own variables and personal fields, declared with its descriptor. The pipeline reads
@@ -29,7 +30,7 @@ export function definePipelineSettings<Shape extends z.ZodRawShape>(settings: Pi
       const profile = z.enum(settingsProfiles).optional().parse(env.SETTINGS_PROFILE || undefined);
       const parsed = schema.safeParse({ ...(profile ? settings.profiles[profile] : {}), ...env });
       if (parsed.success) return parsed.data;
-      throw new Error(`Invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw new Error(`Invalid configuration: ${describeProblems(parsed.error)}`);
     },
   };
 }

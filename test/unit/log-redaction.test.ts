@@ -1,6 +1,12 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { censorPersonalFields } from '../../src/logger';
 import { pipelines } from '../../src/pipelines';
+
+const root = path.resolve(__dirname, '..', '..');
 
 describe('log redaction', () => {
   it("censors every pipeline's declared personal fields wherever they appear in a logged object, and keeps the identifiers", () => {
@@ -25,5 +31,20 @@ describe('log redaction', () => {
     expect(Object.values(logged)).toEqual(declared.map(() => '[redacted]'));
     const err = new Error('boom');
     expect(censorPersonalFields({ err }).err).toBe(err);
+  });
+
+  it("a process's log lines carry no personal field, whether it came in a line's object or an activity logger's bindings", () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'log-redaction-')), 'lines.log');
+    const script = `
+      require('./src/pipelines');
+      const { activityLogger, logger } = require('./src/logger');
+      activityLogger({ patient: { name: 'Jane Doe' } }).info({ event: { prescriptionId: 'rx_1', address: { line1: '1 Harbour Street' } } }, 'intake');
+      logger.info({ user: { email: 'jane@example.com' } }, 'booking');`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: root, env: { ...process.env, LOG_FILE: file, LOG_LEVEL: 'info' }, encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    const lines = readFileSync(file, 'utf8');
+    expect(lines).toContain('rx_1');
+    expect(lines).not.toMatch(/Jane Doe|Harbour Street|jane@example\.com/);
+    expect(lines.match(/\[redacted\]/g)).toHaveLength(3);
   });
 });

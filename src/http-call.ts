@@ -1,6 +1,7 @@
 import { ApplicationFailure, asyncLocalStorage as activityContext } from '@temporalio/activity';
 import type { z } from 'zod';
-import { currentCorrelationId } from '../trace-node';
+import { describeProblems } from './schema-problems';
+import { currentCorrelationId } from './trace-node';
 
 /**
  * One JSON call to another team's or company's HTTP service, from an activity. How its answer
@@ -71,7 +72,7 @@ export async function callHttp<T>({ what, url, method, body, response: schema, t
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    throw new Error(`${what} answered ${status} with an unexpected body: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new Error(`${what} answered ${status} with an unexpected body: ${describeProblems(parsed.error)}`);
   }
   return parsed.data;
 }
