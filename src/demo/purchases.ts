@@ -36,8 +36,10 @@ async function printPurchaseOutcomes({ client, db }: DemoContext, stories: Stori
     if (description.status.name !== 'COMPLETED') return undefined;
     const outcome = await handle.result();
     if (outcome.status !== 'SessionsScheduled') return outcome.status;
+    // The purchase ends once it has started its session window, which schedules the sessions after.
     const { rows } = await db.query<{ count: string }>('SELECT count(*) FROM sessions WHERE allocation_id = $1', [outcome.allocationId]);
-    return `trainer ${outcome.trainerId}, ${rows[0]?.count} sessions scheduled`;
+    const sessions = Number(rows[0]?.count ?? 0);
+    return sessions ? `trainer ${outcome.trainerId}, ${sessions} sessions scheduled` : undefined;
   };
 
   await printOutcomes(stories, outcomeOf, 30);
