@@ -134,7 +134,7 @@ kafka_start() {
     java -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties"
-  wait_for "kafka" "$KAFKA_LOG" "$KAFKA_PIDFILE:$KAFKA_PID_PATTERN" port_open "$KAFKA_PORT"
+  wait_for "kafka" "$KAFKA_LOG $STACK_LOG_DIR/kafka.stdout.log" "$KAFKA_PIDFILE:$KAFKA_PID_PATTERN" port_open "$KAFKA_PORT"
   log "broker listening after $(($(now_s) - start))s"
 }
 

@@ -101,11 +101,22 @@ stop_pid() {
 
 # Starts a long-running server detached from our session and terminal so that
 # Ctrl-C on `up` or the end of a CI step does not take it down.
+#
+# Returns once the child runs the command: until it has exec'd, its /proc
+# cmdline is empty or this shell's (and a read during exec can fail), so a
+# start-up check by pattern would read "exited" (a CI run reported Kafka
+# "exited during start-up" with nothing new in its logs: this race's mark).
 spawn_daemon() {
-  local pidfile=$1 logfile=$2
+  local pidfile=$1 logfile=$2 pid i
   shift 2
   setsid nohup "$@" >>"$logfile" 2>&1 </dev/null &
-  printf '%s\n' "$!" >"$pidfile"
+  pid=$!
+  printf '%s\n' "$pid" >"$pidfile"
+  for ((i = 0; i < 200; i++)); do
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$*" && return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
 }
 
 # ---------------------------------------------------------------- ports
@@ -146,16 +157,16 @@ require_port_free() {
 # Polls COMMAND until it succeeds. Fails early if the server process died
 # (PIDFILE:PATTERN given), and after STACK_WAIT_TIMEOUT seconds.
 wait_for() {
-  local what=$1 logfile=$2 pidspec=$3 deadline
+  local what=$1 logfile=$2 pidspec=$3 deadline log_file
   shift 3
   deadline=$(($(now_s) + STACK_WAIT_TIMEOUT))
   until "$@" >/dev/null 2>&1; do
     if [ -n "$pidspec" ] && ! pid_from_file "${pidspec%%:*}" "${pidspec#*:}" >/dev/null; then
-      show_log_tail "$logfile"
+      for log_file in $logfile; do show_log_tail "$log_file"; done
       die "$what: the server process exited during start-up; see $logfile"
     fi
     if [ "$(now_s)" -ge "$deadline" ]; then
-      show_log_tail "$logfile"
+      for log_file in $logfile; do show_log_tail "$log_file"; done
       die "$what: not healthy after ${STACK_WAIT_TIMEOUT}s; see $logfile"
     fi
     sleep 0.5
