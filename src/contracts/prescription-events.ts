@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { identifier, timestamp } from './fields';
+import { calendarDate, identifier, pgInteger, text, timestamp } from './fields';
 
 /**
  * The events of prescription fulfillment (seed 000), as they travel on Kafka. Only the bridge and
@@ -9,10 +9,10 @@ import { identifier, timestamp } from './fields';
  * identifiers and decisions only, so the topics downstream of intake hold no PHI.
  */
 const address = z.object({
-  line1: z.string().trim().min(1).max(200),
-  city: z.string().trim().min(1).max(100),
-  postalCode: z.string().trim().min(1).max(20),
-  country: z.string().length(2),
+  line1: text(200).trim().min(1),
+  city: text(100).trim().min(1),
+  postalCode: text(20).trim().min(1),
+  country: text(2).length(2),
 });
 export type Address = z.infer<typeof address>;
 
@@ -26,14 +26,14 @@ export const prescriptionIntakeSchema = z.object({
   prescriptionId: identifier,
   patient: z.object({
     patientId: identifier,
-    name: z.string().trim().min(1).max(200),
-    dateOfBirth: z.iso.date(),
+    name: text(200).trim().min(1),
+    dateOfBirth: calendarDate,
     address,
   }),
-  prescriber: z.object({ npi: z.string().max(20), name: z.string().max(200) }),
-  medication: z.object({ ndc: z.string().max(20), name: z.string().max(200), quantity: z.number().int() }),
+  prescriber: z.object({ npi: text(20), name: text(200) }),
+  medication: z.object({ ndc: text(20), name: text(200), quantity: pgInteger }),
   insurance: z.object({ payerId: identifier, memberId: identifier }),
-  writtenOn: z.iso.date(),
+  writtenOn: calendarDate,
   receivedAt: timestamp,
 });
 export type PrescriptionIntake = z.infer<typeof prescriptionIntakeSchema>;
@@ -45,7 +45,7 @@ export const paymentCompletedSchema = z.object({
   prescriptionId: identifier,
   paymentId: identifier,
   linkId: identifier.optional(),
-  amountCents: z.number().int().nonnegative(),
+  amountCents: pgInteger.nonnegative(),
   paidAt: timestamp,
 });
 export type PaymentCompleted = z.infer<typeof paymentCompletedSchema>;

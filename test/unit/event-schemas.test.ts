@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bookingRequestedSchema, cancellationRequestedSchema } from '../../src/contracts/booking-events';
+import { paymentCompletedSchema, prescriptionIntakeSchema } from '../../src/contracts/prescription-events';
 import { purchaseConfirmedSchema } from '../../src/contracts/purchase-events';
 
 const booking = {
@@ -27,5 +28,37 @@ describe('event schemas', () => {
   it('accept identifiers in any script, and trim surrounding spaces', () => {
     const parsed = bookingRequestedSchema.parse({ ...booking, userId: '  josé.müller@example.com ', roomId: 'комната_1' });
     expect(parsed).toMatchObject({ userId: 'josé.müller@example.com', roomId: 'комната_1' });
+  });
+
+  // Each was a value that passed its schema and failed its step at every attempt in PostgreSQL.
+  it('refuse values their PostgreSQL columns cannot hold, and accept the edges they can', () => {
+    const intake = {
+      prescriptionId: 'rx-1',
+      patient: {
+        patientId: 'p-1',
+        name: 'Test Patient',
+        dateOfBirth: '1961-02-03',
+        address: { line1: '1 Main St', city: 'Springfield', postalCode: '01101', country: 'US' },
+      },
+      prescriber: { npi: '1234567893', name: 'Dr. Test' },
+      medication: { ndc: '11111-0001-01', name: 'Metformin', quantity: 60 },
+      insurance: { payerId: 'payer-standard', memberId: 'M-1' },
+      writtenOn: '2031-01-01',
+      receivedAt: '2031-01-01T00:00:00Z',
+    };
+    const problem = (changed: object) => prescriptionIntakeSchema.safeParse({ ...intake, ...changed }).error?.issues.map((i) => i.path.join('.'));
+    expect(problem({})).toBeUndefined();
+    expect(problem({ medication: { ...intake.medication, quantity: 3_000_000_000 } })).toEqual(['medication.quantity']);
+    expect(problem({ medication: { ...intake.medication, quantity: 2_147_483_647 } })).toBeUndefined();
+    expect(problem({ patient: { ...intake.patient, dateOfBirth: '0000-01-01' } })).toEqual(['patient.dateOfBirth']);
+    expect(problem({ patient: { ...intake.patient, dateOfBirth: '0001-01-01' } })).toBeUndefined();
+    expect(problem({ patient: { ...intake.patient, name: 'Ada\u0000Lovelace' } })).toEqual(['patient.name']);
+    expect(problem({ patient: { ...intake.patient, address: { ...intake.patient.address, city: 'Spring\u0000field' } } })).toEqual([
+      'patient.address.city',
+    ]);
+    expect(problem({ receivedAt: '0000-06-01T00:00:00Z' })).toEqual(['receivedAt']);
+    const payment = { prescriptionId: 'rx-1', paymentId: 'pay-1', amountCents: 2 ** 31, paidAt: '2031-01-01T00:00:00Z' };
+    expect(paymentCompletedSchema.safeParse(payment).success).toBe(false);
+    expect(bookingRequestedSchema.safeParse({ ...booking, startDate: '0000-01-15T15:00:00Z' }).success).toBe(false);
   });
 });

@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attentionQuery, type Attention } from '../../src/contracts/pipeline';
+import { defaultFulfillmentTimings, prescriptionWorkflowId } from '../../src/contracts/prescription';
+import { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
+import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+
+/**
+ * A value PostgreSQL cannot hold fails at every attempt. The schemas refuse the ones we know of at
+ * the bridge; this is for the next one: past them, PostgreSQL's data error (class 22) is a refusal
+ * at the first attempt, not an outage retried for a day.
+ */
+describe('a value PostgreSQL refuses', () => {
+  let stack: RealStack;
+  const taskQueue = () => `invalid-data-${stack.runId}`;
+
+  beforeAll(async () => {
+    stack = await connectRealStack();
+    await stack.startWorker(taskQueue());
+  });
+  afterAll(async () => stack?.stop());
+
+  it('parks its step as a refusal at the first attempt, with PostgreSQL\'s reason', async () => {
+    const prescriptionId = `rx-invalid-${stack.runId}`;
+    // Past the intake schema (which now bounds quantity by its column), straight to the workflow.
+    const handle = await stack.client.workflow.start(prescriptionFulfillmentWorkflow, {
+      workflowId: prescriptionWorkflowId(prescriptionId),
+      taskQueue: taskQueue(),
+      args: [
+        {
+          prescriptionId,
+          patient: {
+            patientId: `patient-${prescriptionId}`,
+            name: 'Test Patient',
+            dateOfBirth: '1961-02-03',
+            address: { line1: '1 Main St', city: 'Springfield', postalCode: '01101', country: 'US' },
+          },
+          prescriber: { npi: '1234567893', name: 'Dr. Test' },
+          medication: { ndc: '11111-0001-01', name: 'Metformin', quantity: 3_000_000_000 },
+          insurance: { payerId: 'payer-standard', memberId: `M-${prescriptionId}` },
+          writtenOn: new Date().toISOString().slice(0, 10),
+          receivedAt: new Date().toISOString(),
+          trace: { correlationId: `corr-${prescriptionId}` },
+          timings: defaultFulfillmentTimings,
+        },
+      ],
+    });
+    try {
+      const attention = await eventually(
+        () => handle.query(attentionQuery),
+        (a: Attention) => a.status === 'NeedsAttention',
+        // An outage would use five attempts over 15 s of backoff first.
+        8_000,
+      );
+      expect(attention).toMatchObject({ failedStep: 'validatePrescription', kind: 'Refusal' });
+      expect(attention.lastError).toMatch(/SQLSTATE 22003.*out of range for type integer/);
+      const attempts = (await handle.fetchHistory()).events!.filter((e) => e.activityTaskStartedEventAttributes);
+      expect(attempts.map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1]);
+      expect((await stack.db.query('SELECT 1 FROM prescriptions WHERE prescription_id = $1', [prescriptionId])).rowCount).toBe(0);
+    } finally {
+      await handle.terminate('test over');
+    }
+  });
+});
