@@ -53,8 +53,24 @@ start_process() {
 start_process workers src/workers/main.ts
 start_process bridges src/bridges/main.ts
 
+# The stand-ins and the codec server are the stack's daemons (stack.sh up started them). One that
+# died is started again within seconds, as the workers and bridges are; `up` leaves healthy ones be.
+watch_node_services() {
+  local out
+  trap 'exit 0' TERM
+  while sleep 5; do
+    out=$(bash scripts/stack/node-service.sh up 2>&1) || true
+    printf '%s\n' "$out" >>"$logs/node-services-watch.log"
+    if grep -q 'starting:' <<<"$out"; then
+      grep -E 'starting:|ERROR' <<<"$out" | sed 's/^/==> restarted /'
+    fi
+  done
+}
+watch_node_services &
+pids+=("$!")
+
 node --import tsx src/demo/main.ts
 
 if [ "${DEMO_EXIT:-0}" = 1 ]; then exit 0; fi
-echo "==> Workers and bridges keep running (restarted if they crash); Ctrl-C stops them (the stack stays up: npm run stack:down)."
+echo "==> Workers, bridges, stand-ins and the codec server keep running (restarted if they crash); Ctrl-C stops the workers and bridges (the stack stays up: npm run stack:down)."
 wait -n "${pids[@]}"

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { Redis } from 'ioredis';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type KafkaConfig, type Producer } from 'kafkajs';
 import { Pool } from 'pg';
 import { dataConverterFor } from './codec/data-converter';
 import type { Config } from './config';
@@ -9,11 +9,12 @@ import { logger } from './logger';
 import { traceClientInterceptors } from './trace-node';
 
 /** Clients of the real infrastructure, built from config. Entry points and tests share these. */
-export function createKafka(config: Config, clientId = config.KAFKA_CLIENT_ID): Kafka {
+export function createKafka(config: Config, clientId = config.KAFKA_CLIENT_ID, bounds: Pick<KafkaConfig, 'requestTimeout' | 'retry'> = {}): Kafka {
   const log = logger.child({ component: 'kafkajs' });
   return new Kafka({
     clientId,
     brokers: config.KAFKA_BROKERS,
+    ...bounds,
     logLevel: logLevel.WARN,
     logCreator:
       () =>
@@ -25,20 +26,60 @@ export function createKafka(config: Config, clientId = config.KAFKA_CLIENT_ID): 
   });
 }
 
-/** Producers hash keys the way the Java client does, so keyed events land where other services expect. */
+/**
+ * For a worker's producer: a request Kafka does not answer in 2 s fails, and connecting is tried
+ * twice, so a send (connect included) ends within an emitting step's 10 s.
+ */
+export const emittingKafka = (config: Config, clientId: string): Kafka =>
+  createKafka(config, clientId, { requestTimeout: 2_000, retry: { retries: 1, initialRetryTime: 300, maxRetryTime: 1_000 } });
+
+/**
+ * Producers hash keys the way the Java client does, so keyed events land where other services expect.
+ * Connects at its first send, and again after a failed connect: a worker must start, and run its
+ * timers and signals, while Kafka is down; only the steps that emit wait for it, as outages.
+ * Its retries give up within an emitting step's 10 s timeout, so attempts never overlap, when
+ * its Kafka client bounds each request (`emittingKafka`).
+ */
 export function createProducer(kafka: Kafka): Producer {
-  return kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { retries: 1, initialRetryTime: 300, maxRetryTime: 1_000 },
+  });
+  let connected: Promise<void> | undefined;
+  const connect = () =>
+    (connected ??= producer.connect().catch((err: unknown) => {
+      connected = undefined;
+      throw err;
+    }));
+  return { ...producer, connect, send: async (record) => (await connect(), producer.send(record)) };
 }
 
-/** `queryTimeoutMs`: for callers that must not wait on a hanging server (the bridge, which holds a Kafka session). */
-export function createPool(config: Config, max = 10, queryTimeoutMs?: number): Pool {
-  // A query waiting for a free connection fails after 5 s instead of hanging past its activity's timeout.
+/** Each query is bounded, so no call hangs past its activity's (or the bridge's) timeout. */
+export interface PoolOptions {
+  max?: number;
+  /** The server cancels a statement after this; the client gives up on a silent server a second later. */
+  statementTimeoutMs?: number;
+  /**
+   * How long a statement waits for a lock someone else holds (an operator's open transaction)
+   * before it fails as an outage, giving its connection back instead of holding it the whole time.
+   */
+  lockTimeoutMs?: number;
+}
+
+export function createPool(config: Config, { max = 10, statementTimeoutMs = 8_000, lockTimeoutMs = 2_000 }: PoolOptions = {}): Pool {
   const pool = new Pool({
     connectionString: config.DATABASE_URL,
     max,
+    // A query waiting for a free connection fails after 5 s instead of hanging past its activity's timeout.
     connectionTimeoutMillis: 5_000,
-    // The server cancels the statement, and the client gives up even if the server never answers.
-    ...(queryTimeoutMs ? { statement_timeout: queryTimeoutMs, query_timeout: queryTimeoutMs } : {}),
+    statement_timeout: statementTimeoutMs,
+    query_timeout: statementTimeoutMs + 1_000,
+    lock_timeout: lockTimeoutMs,
+    // A transaction left open by a bug must not hold its locks and its connection for ever.
+    idle_in_transaction_session_timeout: statementTimeoutMs,
+    // A connection whose peer vanished (a network cut, not a restart) is found dead, not waited on.
+    keepAlive: true,
   });
   // An idle connection dropped by a PostgreSQL restart must not crash the process; the next query reconnects.
   pool.on('error', (err) => logger.warn({ err: err.message, component: 'pg' }, 'Idle PostgreSQL connection lost'));

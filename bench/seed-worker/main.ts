@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   const producer = createProducer(kafka);
   await producer.connect();
   // As many connections as partitions handled at once (6 booking, 3 for each purchase worker).
-  const db = createPool(config, 20);
+  const db = createPool(config, { max: 20 });
   const redis = createRedis(config);
 
   const workers: SeedWorker[] = [

@@ -10,7 +10,7 @@ import { createParkedEvents } from './parked-events';
 async function main(): Promise<void> {
   const config = loadConfig();
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-bridge`);
-  const db = createPool(config, 10, bridgeTimings.parkingTimeoutMs);
+  const db = createPool(config, { statementTimeoutMs: bridgeTimings.parkingTimeoutMs });
   const client = await createTemporalClient(config);
   const shared = {
     kafka,

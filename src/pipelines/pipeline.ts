@@ -6,11 +6,12 @@ import type { Config } from '../config';
 import type { PipelineDemo } from '../demo/outcomes';
 import type { DeclaredPipelineSettings } from './pipeline-settings';
 
-/** What the worker entry point connects once and hands to every pipeline's activities. */
+/** What the worker entry point builds and hands to each pipeline's activities. */
 export interface Infrastructure {
   config: Config;
+  /** The pipeline's own pool: its steps stuck behind a lock cannot starve another pipeline. */
   db: Pool;
-  /** Connected. */
+  /** Connects at its first send (src/connections.ts). */
   producer: Producer;
   redis: Redis;
 }

@@ -1,11 +1,11 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { dataConverterFor } from '../codec/data-converter';
 import { loadConfig } from '../config';
-import { createKafka, createPool, createProducer, createRedis } from '../connections';
+import { createPool, createProducer, createRedis, emittingKafka } from '../connections';
 import { logger } from '../logger';
-import { pipelines, type Infrastructure } from '../pipelines';
+import { pipelines } from '../pipelines';
 import { installTemporalRuntime } from './runtime';
-import { pipelineWorkerOptions, workerPoolSize } from './pipeline-workers';
+import { pipelinePoolSize, pipelineWorkerOptions } from './pipeline-workers';
 
 /** Runs one worker per pipeline, each with only its own workflows and activities, until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
@@ -14,21 +14,25 @@ async function main(): Promise<void> {
   // Read first: without its key ring a worker could not read a single payload.
   const dataConverter = dataConverterFor(config);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  const producer = createProducer(createKafka(config, `${config.KAFKA_CLIENT_ID}-worker`));
-  await producer.connect();
-  const db = createPool(config, workerPoolSize(config, pipelines));
-  const infrastructure: Infrastructure = { config, db, producer, redis: createRedis(config) };
+  // Kafka, PostgreSQL and Redis are connected at first use: a worker starts, and runs every
+  // pipeline's timers and signals, while one of them is down.
+  const producer = createProducer(emittingKafka(config, `${config.KAFKA_CLIENT_ID}-worker`));
+  const redis = createRedis(config);
+  // A pool per pipeline: one pipeline's steps stuck behind a lock cannot take another's connections.
+  const pools = pipelines.map(() => createPool(config, { max: pipelinePoolSize(config) }));
 
   const workers = await Promise.all(
-    pipelines.map((pipeline) => Worker.create({ connection, ...pipelineWorkerOptions(config, pipeline, infrastructure, dataConverter) })),
+    pipelines.map((pipeline, i) =>
+      Worker.create({ connection, ...pipelineWorkerOptions(config, pipeline, { config, db: pools[i]!, producer, redis }, dataConverter) }),
+    ),
   );
   logger.info({ taskQueues: pipelines.map((p) => p.taskQueue), temporal: config.TEMPORAL_ADDRESS }, 'Workers started');
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {
     await producer.disconnect();
-    infrastructure.redis.disconnect();
-    await infrastructure.db.end();
+    redis.disconnect();
+    await Promise.all(pools.map((pool) => pool.end()));
     await connection.close();
   }
 }

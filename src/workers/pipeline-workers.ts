@@ -6,10 +6,11 @@ import { prebuiltBundle } from './workflow-bundles';
 import { activityInterceptors, workflowCodeOf } from './workflows-path';
 
 /**
- * One PostgreSQL connection per activity slot, local or not, of every pipeline's worker, so no
- * activity waits for a connection past its own timeout (200 slots once shared 10 connections).
+ * A pipeline's PostgreSQL pool: one connection per activity slot, local or not, so no activity
+ * waits for a connection past its own timeout (200 slots once shared 10 connections). The
+ * connection budget this sets is in the README ("PostgreSQL connections").
  */
-export const workerPoolSize = (config: Config, pipelines: Pipeline[]): number => 2 * config.WORKER_ACTIVITY_SLOTS * pipelines.length;
+export const pipelinePoolSize = (config: Config): number => 2 * config.WORKER_ACTIVITY_SLOTS;
 
 /**
  * A pipeline's worker: its task queue, only its workflows and activities, bounded slots, a grace

@@ -4,7 +4,7 @@ import { createPool } from '../../src/connections';
 
 describe("the bridge's PostgreSQL pool", () => {
   it('gives up on a statement that runs past its timeout instead of holding the Kafka session', async () => {
-    const db = createPool(loadConfig(), 1, 200);
+    const db = createPool(loadConfig(), { max: 1, statementTimeoutMs: 200 });
     try {
       const started = Date.now();
       await expect(db.query('SELECT pg_sleep(5)')).rejects.toThrow(/timeout|cancel/i);

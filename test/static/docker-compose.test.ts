@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { configVariables, loadConfig } from '../../src/config';
 import { pipelines } from '../../src/pipelines';
 import { stackServices, urlOf, type StackService } from '../../src/stack-services';
+import { pipelinePoolSize } from '../../src/workers/pipeline-workers';
 
 /**
  * No Docker engine runs here, so docker-compose.yml is checked against the code it must agree
@@ -211,5 +212,26 @@ describe('docker-compose.yml', () => {
     const endpoint = (services.temporal.command as string[]).find((a) => a.startsWith('--ui-codec-endpoint='))!.split('=')[1]!;
     expect(new URL(endpoint).hostname).toBe('127.0.0.1');
     expect(publishedPorts('codec-server')).toContain(Number(new URL(endpoint).port));
+  });
+
+  it('restarts every long-running service, stops workers after their grace time, and runs node under an init process', () => {
+    const oneShot = ['migrate', 'kafka-topics'];
+    for (const name of Object.keys(services).filter((n) => !oneShot.includes(n))) {
+      expect({ service: name, restart: services[name].restart }).toEqual({ service: name, restart: 'unless-stopped' });
+    }
+    for (const name of appServices) expect({ service: name, init: services[name].init }).toEqual({ service: name, init: true });
+    const seconds = (d: string) => Number(/^(\d+)s$/.exec(d)![1]);
+    expect(seconds(services.workers.stop_grace_period) * 1000).toBeGreaterThan(defaults.WORKER_SHUTDOWN_GRACE_MS + 5_000);
+    expect(seconds(services.bridges.stop_grace_period)).toBeGreaterThanOrEqual(10);
+  });
+
+  // Each worker process has a pool per pipeline (src/workers/main.ts); the bridges and the
+  // stand-ins one of createPool's default 10. A second worker replica must fit.
+  it("gives PostgreSQL connections for two worker replicas, the bridges and the stand-ins", () => {
+    const maxConnections = Number(/max_connections=(\d+)/.exec(services.postgres.command.join(' '))![1]);
+    const superuserReserved = 3;
+    const perWorkerProcess = pipelines.length * pipelinePoolSize(defaults);
+    const others = 10 * ['bridges', 'admin-service', 'partner-services'].length;
+    expect(2 * perWorkerProcess + others).toBeLessThanOrEqual(maxConnections - superuserReserved);
   });
 });

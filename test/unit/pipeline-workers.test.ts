@@ -7,7 +7,7 @@ import { dataConverterWith } from '../../src/codec/data-converter';
 import { newKeyRing } from '../../src/codec/key-ring';
 import { loadConfig } from '../../src/config';
 import { pipelines, type Infrastructure } from '../../src/pipelines';
-import { pipelineWorkerOptions, workerPoolSize } from '../../src/workers/pipeline-workers';
+import { pipelinePoolSize, pipelineWorkerOptions } from '../../src/workers/pipeline-workers';
 import { activityInterceptors } from '../../src/workers/workflows-path';
 
 describe("the pipelines' workers", () => {
@@ -17,10 +17,12 @@ describe("the pipelines' workers", () => {
   const dataConverter = dataConverterWith(newKeyRing());
   const options = pipelines.map((p) => pipelineWorkerOptions(config, p, infrastructure, dataConverter));
 
-  it('never run more activities at once than the PostgreSQL pool has connections', () => {
+  it("never run more activities at once than their pipeline's PostgreSQL pool has connections", () => {
     const slots = options.flatMap((o) => [o.maxConcurrentActivityTaskExecutions, o.maxConcurrentLocalActivityExecutions]);
     expect(slots).toEqual(pipelines.flatMap(() => [7, 7]));
-    expect(slots.reduce((a, b) => a! + b!, 0)).toBeLessThanOrEqual(workerPoolSize(config, pipelines));
+    for (const o of options) {
+      expect(o.maxConcurrentActivityTaskExecutions! + o.maxConcurrentLocalActivityExecutions!).toBeLessThanOrEqual(pipelinePoolSize(config));
+    }
   });
 
   it('keep a bounded number of workflows in memory, however many are open', () => {

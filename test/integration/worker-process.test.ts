@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { PoolClient } from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bookingRequestedSignal, bookingStateQuery, bookingTaskQueue, bookingWorkflowId } from '../../src/contracts/booking';
+import { defaultFulfillmentTimings, fulfillmentStateQuery, prescriptionTaskQueue, prescriptionWorkflowId } from '../../src/contracts/prescription';
+import { bookingWorkflow } from '../../src/workflows/booking';
+import { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
+import { bookingRequested } from '../support/booking-events';
+import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+
+const graceMs = 4_000;
+
+/**
+ * The worker entry point as a process, on the pipelines' own task queues (no other test uses
+ * them): it starts while Kafka is down, one pipeline stuck behind a table lock does not stop
+ * another, and SIGTERM ends it within its grace time.
+ */
+describe('the worker process', () => {
+  let stack: RealStack;
+  let worker: ChildProcess;
+  let exited: Promise<number | null>;
+  let logFile: string;
+  let lock: PoolClient | undefined;
+  const workflowIds: string[] = [];
+
+  beforeAll(async () => {
+    stack = await connectRealStack();
+    logFile = path.join(mkdtempSync(path.join(tmpdir(), 'worker-process-')), 'worker.log');
+    worker = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
+      env: {
+        ...process.env,
+        LOG_FILE: logFile,
+        LOG_LEVEL: 'info',
+        // Nothing listens there: Kafka is down for this worker.
+        KAFKA_BROKERS: '127.0.0.1:9',
+        WORKER_SHUTDOWN_GRACE_MS: String(graceMs),
+      },
+      stdio: 'ignore',
+    });
+    exited = new Promise((resolve) => worker.once('exit', (code) => resolve(code)));
+    await eventually(
+      async () => (worker.exitCode === null ? readFileSync(logFile, { flag: 'a+', encoding: 'utf8' }) : 'exited'),
+      (log) => log.includes('Workers started') || log === 'exited',
+      110_000,
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    if (worker?.exitCode === null) worker.kill('SIGKILL');
+    await lock?.query('ROLLBACK').catch(() => undefined);
+    lock?.release();
+    await Promise.all(workflowIds.map((id) => stack.client.workflow.getHandle(id).terminate('test over').catch(() => undefined)));
+    await stack?.stop();
+  });
+
+  it('starts while Kafka is down', () => {
+    expect(worker.exitCode).toBeNull();
+    expect(readFileSync(logFile, 'utf8')).toContain('Workers started');
+  });
+
+  it('keeps completing bookings while the prescriptions table is locked, and stops within its grace time', async () => {
+    const id = stack.runId;
+    const [user, room] = [`user_lock_${id}`, `room_lock_${id}`];
+    await stack.db.query(`INSERT INTO users (user_ref, email, username) VALUES ($1, $2, $3)`, [user, `${user}@example.com`, `lock_${id}`]);
+    await stack.db.query(`INSERT INTO rooms (internal_id, name) VALUES ($1, 'Lock view')`, [room]);
+
+    // An operator's forgotten transaction.
+    lock = await stack.db.connect();
+    await lock.query('BEGIN');
+    await lock.query('LOCK TABLE prescriptions IN ACCESS EXCLUSIVE MODE');
+
+    // More prescriptions than the worker has activity slots, each waiting on the lock.
+    for (let i = 0; i < 25; i++) {
+      const prescriptionId = `rx-lock-${id}-${i}`;
+      workflowIds.push(prescriptionWorkflowId(prescriptionId));
+      await stack.client.workflow.start(prescriptionFulfillmentWorkflow, {
+        workflowId: prescriptionWorkflowId(prescriptionId),
+        taskQueue: prescriptionTaskQueue,
+        args: [
+          {
+            prescriptionId,
+            patient: {
+              patientId: `patient-${prescriptionId}`,
+              name: 'Test Patient',
+              dateOfBirth: '1961-02-03',
+              address: { line1: '1 Main St', city: 'Springfield', postalCode: '01101', country: 'US' },
+            },
+            prescriber: { npi: '1234567893', name: 'Dr. Test' },
+            medication: { ndc: '11111-0001-01', name: 'Metformin', quantity: 30 },
+            insurance: { payerId: 'payer-standard', memberId: `M-${prescriptionId}` },
+            writtenOn: new Date().toISOString().slice(0, 10),
+            receivedAt: new Date().toISOString(),
+            trace: { correlationId: `corr-${prescriptionId}` },
+            timings: defaultFulfillmentTimings,
+          },
+        ],
+      });
+    }
+    // Give them time to take the slots and wait on the lock.
+    await new Promise((r) => setTimeout(r, 3_000));
+
+    for (let i = 0; i < 10; i++) {
+      const bookingId = `booking-lock-${id}-${i}`;
+      const event = { ...bookingRequested(bookingId, user, room), trace: { correlationId: `corr-${bookingId}` } };
+      workflowIds.push(bookingWorkflowId(bookingId));
+      const handle = await stack.client.workflow.signalWithStart(bookingWorkflow, {
+        workflowId: bookingWorkflowId(bookingId),
+        taskQueue: bookingTaskQueue,
+        args: [event],
+        signal: bookingRequestedSignal,
+        signalArgs: [event],
+      });
+      await eventually(() => handle.query(bookingStateQuery), (s) => s.status === 'Accepted', 20_000);
+    }
+
+    // The lock is still held, and the prescriptions are still behind it.
+    const first = stack.client.workflow.getHandle(workflowIds[0]!);
+    expect(await first.query(fulfillmentStateQuery)).toMatchObject({ status: 'Validating' });
+
+    const stopping = Date.now();
+    worker.kill('SIGTERM');
+    const code = await exited;
+    expect(Date.now() - stopping).toBeLessThan(graceMs + 5_000);
+    expect(code).toBe(0);
+  });
+});
