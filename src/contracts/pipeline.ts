@@ -44,7 +44,9 @@ export interface Attention {
   failedStep?: string;
   kind?: AttentionKind;
   lastError?: string;
-  /** While an outage lasts: when the run tries the step again by itself (ISO time). */
+  /** While an outage lasts: how often Temporal tries the step again (e.g. `2 minutes`). */
+  retryingEvery?: string;
+  /** Runs before Temporal retried outages: when the run tries the step again by itself (ISO time). */
   nextRetryAt?: string;
   /** After this (ISO time) an outage also waits for a person. */
   retriesBySelfUntil?: string;

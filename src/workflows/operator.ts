@@ -1,7 +1,8 @@
-import { msToNumber as ms, RetryState } from '@temporalio/common';
+import { msToNumber as ms, RetryState, type ActivityOptions } from '@temporalio/common';
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   condition,
   log,
   patched,
@@ -9,6 +10,7 @@ import {
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
@@ -60,6 +62,20 @@ export type Steps<A> = {
 
 /** Runs that park at an outage keep retrying by themselves; older histories waited for a person. */
 const outageRetriesItself = 'outage-retries-itself';
+/**
+ * An outage's slow retries are Temporal's: one activity with a retry policy of `retryEvery` until
+ * the deadline, whose attempts write nothing to the history. Runs before this retried in a loop
+ * of their own, a timer and a round of fast attempts each time: about 11 events every 2 minutes,
+ * a booking's day-long outage past 10,000 events and on its way to the history limit.
+ */
+const outageRetriedByTemporal = 'outage-retried-by-temporal';
+
+/** A step's activity, called with its own option set, or with `slowly`'s while an outage lasts. */
+type StepCall<T> = (slowly?: ActivityOptions) => Promise<T>;
+
+/** How Temporal's retries of an outage ended when the activity did not: a decision, or the deadline. */
+const decided = Symbol('decided');
+const deadlinePassed = Symbol('deadlinePassed');
 
 export function operatorControls(): OperatorControls {
   const attention: Attention = { status: 'Running' };
@@ -78,7 +94,14 @@ export function operatorControls(): OperatorControls {
   setHandler(attentionQuery, () => attention);
 
   function setStatus(status: PipelineStatus): void {
-    Object.assign(attention, { status, failedStep: undefined, kind: undefined, nextRetryAt: undefined, retriesBySelfUntil: undefined });
+    Object.assign(attention, {
+      status,
+      failedStep: undefined,
+      kind: undefined,
+      nextRetryAt: undefined,
+      retryingEvery: undefined,
+      retriesBySelfUntil: undefined,
+    });
     if (status !== 'Aborted') attention.lastError = undefined;
     upsertSearchAttributes([
       { key: pipelineStatusKey, value: status },
@@ -88,7 +111,7 @@ export function operatorControls(): OperatorControls {
     setCurrentDetails('');
   }
 
-  function park(step: string, kind: AttentionKind, error: string, bySelf?: { nextRetryAt?: Date; until: Date }): void {
+  function park(step: string, kind: AttentionKind, error: string, bySelf?: { nextRetryAt?: Date; every?: string; until: Date }): void {
     const wasParkedHere = attention.status === 'NeedsAttention' && attention.failedStep === step && attention.kind === kind;
     Object.assign(attention, {
       status: 'NeedsAttention',
@@ -96,6 +119,7 @@ export function operatorControls(): OperatorControls {
       kind,
       lastError: error,
       nextRetryAt: bySelf?.nextRetryAt?.toISOString(),
+      retryingEvery: bySelf?.every,
       retriesBySelfUntil: bySelf?.until.toISOString(),
     });
     // Each search attribute update is a command in the history; a run retrying an outage every few
@@ -138,18 +162,28 @@ export function operatorControls(): OperatorControls {
     return outcomes;
   }
 
-  async function step<T>(name: string, options: StepOptions, run: () => Promise<T>): Promise<T> {
+  async function step<T>(name: string, options: StepOptions, call: StepCall<T>): Promise<T> {
     let outageBegan: number | undefined;
+    let slowly: { options: ActivityOptions; until: Date } | undefined;
     for (;;) {
       try {
-        const result = await run();
-        if (attention.status === 'NeedsAttention') {
-          log.info('Step succeeded after an outage', { step: name });
-          decision = undefined;
-          setStatus('Running');
+        const retrying = slowly;
+        const result = retrying ? await retriedByTemporal(retrying.options, call, retrying.until) : await call();
+        slowly = undefined;
+        if (result === deadlinePassed) {
+          log.error('Outage outlived its deadline; waiting for an operator', { step: name });
+          park(name, 'Outage', attention.lastError ?? 'outage', { until: retrying!.until });
+          await condition(() => decision !== undefined);
+        } else if (result !== decided) {
+          if (attention.status === 'NeedsAttention') {
+            log.info('Step succeeded after an outage', { step: name });
+            decision = undefined;
+            setStatus('Running');
+          }
+          return result;
         }
-        return result;
       } catch (err) {
+        slowly = undefined;
         const kind = attentionKindOf(err);
         if (!kind) throw err;
         const error = rootMessage(err);
@@ -171,7 +205,12 @@ export function operatorControls(): OperatorControls {
           outageBegan ??= Date.now(); // workflow time: deterministic on replay
           const until = new Date(outageBegan + ms(options.outage.for));
           const remaining = until.getTime() - Date.now();
-          if (remaining > 0) {
+          if (remaining > 0 && patched(outageRetriedByTemporal)) {
+            log.warn('Outage outlived the fast retries; Temporal retries it', { step: name, error, every: options.outage.retryEvery });
+            park(name, kind, error, { every: String(options.outage.retryEvery), until });
+            slowly = { options: outageRetries(options), until };
+            if (decision === undefined) continue;
+          } else if (remaining > 0) {
             const wait = Math.min(ms(options.outage.retryEvery), remaining);
             log.warn('Outage outlived the fast retries; retrying by itself', { step: name, error, retryInMs: wait });
             park(name, kind, error, { nextRetryAt: new Date(Date.now() + wait), until });
@@ -189,19 +228,46 @@ export function operatorControls(): OperatorControls {
           park(name, kind, error);
           await condition(() => decision !== undefined);
         }
-
-        const decided = decision;
-        decision = undefined;
-        if (decided === 'abort') {
-          await compensate();
-          setStatus('Aborted');
-          attention.failedStep = name;
-          throw ApplicationFailure.nonRetryable(`Aborted by an operator at step ${name}`, 'OperatorAbort');
-        }
-        log.info('Operator asked to retry', { step: name });
-        outageBegan = undefined;
-        setStatus('Running');
       }
+
+      const decidedNow = decision;
+      decision = undefined;
+      slowly = undefined;
+      if (decidedNow === 'abort') {
+        await compensate();
+        setStatus('Aborted');
+        attention.failedStep = name;
+        throw ApplicationFailure.nonRetryable(`Aborted by an operator at step ${name}`, 'OperatorAbort');
+      }
+      log.info('Operator asked to retry', { step: name });
+      outageBegan = undefined;
+      setStatus('Running');
+    }
+  }
+
+  /**
+   * Runs an outage's slow retries until the activity ends, an operator decides, or the deadline
+   * passes; either of the last two cancels them (the server drops the next attempt). The first
+   * attempt waits one interval too, as every later one does. The deadline is a workflow timer
+   * rather than the activity's schedule-to-close timeout, which would end the retries up to one
+   * interval early.
+   */
+  async function retriedByTemporal<T>(
+    options: ActivityOptions,
+    call: StepCall<T>,
+    until: Date,
+  ): Promise<T | typeof decided | typeof deadlinePassed> {
+    const scope = new CancellationScope();
+    try {
+      return await scope.run(() =>
+        Promise.race([
+          sleep(options.retry!.initialInterval!).then(() => call(options)),
+          condition(() => decision !== undefined).then((): typeof decided => decided),
+          sleep(Math.max(until.getTime() - Date.now(), 1)).then((): typeof deadlinePassed => deadlinePassed),
+        ]),
+      );
+    } finally {
+      scope.cancel();
     }
   }
 
@@ -211,7 +277,10 @@ export function operatorControls(): OperatorControls {
       const call = options.localActivity
         ? proxyLocalActivities(options.localActivity)[activity]!
         : proxyActivities(options.activity)[activity]!;
-      bound[activity] = (...args) => step(options.stepName ?? activity, options, () => call(...args));
+      // An outage's slow retries run as a (remote) activity even for a local step: local retries
+      // would each write a timer and a marker.
+      bound[activity] = (...args) =>
+        step(options.stepName ?? activity, options, (slowly) => (slowly ? proxyActivities(slowly)[activity]! : call)(...args));
     }
     return bound as Steps<A>;
   }
@@ -230,7 +299,12 @@ export function operatorControls(): OperatorControls {
       `Error: ${a.lastError}`,
       '',
     ];
-    if (a.nextRetryAt) lines.push(`Retrying by itself at ${a.nextRetryAt} (until ${a.retriesBySelfUntil}); nothing to do if the outage ends.`, '');
+    if (a.retryingEvery) {
+      lines.push(
+        `Temporal retries it every ${a.retryingEvery} until ${a.retriesBySelfUntil} (its attempts: Pending Activities); nothing to do if the outage ends.`,
+        '',
+      );
+    } else if (a.nextRetryAt) lines.push(`Retrying by itself at ${a.nextRetryAt} (until ${a.retriesBySelfUntil}); nothing to do if the outage ends.`, '');
     else if (a.kind === 'Outage') lines.push(`Stopped retrying by itself at ${a.retriesBySelfUntil}.`, '');
     // Commands are broken over short lines, and the last line says nothing essential: the Web UI
     // (2.42) sizes the details frame a line short of its text and cuts wide lines.
@@ -247,6 +321,19 @@ export function operatorControls(): OperatorControls {
     );
     return lines.join('\n');
   }
+}
+
+/**
+ * The slow retries of an outage: the step's own timeout per attempt, an attempt every
+ * `retryEvery`, with no end of their own (the workflow's deadline timer ends them).
+ */
+function outageRetries(options: StepOptions): ActivityOptions {
+  const own = options.activity ?? options.localActivity;
+  const every = options.outage!.retryEvery;
+  return {
+    startToCloseTimeout: own.startToCloseTimeout,
+    retry: { initialInterval: every, backoffCoefficient: 1, maximumInterval: every, nonRetryableErrorTypes: own.retry?.nonRetryableErrorTypes },
+  };
 }
 
 /** Whether a step's activity failed for good at a refusal or an outage; undefined for anything else. */

@@ -222,6 +222,29 @@ describe('booking workflow', () => {
     expect(state.status).toBe('Cancelled');
   });
 
+  // Temporal's limit is 51,200 events and it warns at 10,240. The run's own retry loop wrote about
+  // 35 events per 2-minute round for a local step: a day's outage was over 25,000.
+  it('a booking held through a day-long outage keeps its history small, and completes once the outage ends', async () => {
+    let fault: Fault = 'outage';
+    const { activities, attempts } = fakeActivities({ failRecord: () => fault });
+    const { state, events } = await withWorker(activities, async (tq) => {
+      // A stay far ahead: earlier tests have moved this environment's clock decades on.
+      const stay = { startDate: '9000-01-15T15:00:00Z', endDate: '9000-01-18T11:00:00Z' };
+      const handle = await start(tq, bookingRequestedSignal, bookingEvent('b11', stay));
+      while ((await handle.query(attentionQuery)).status !== 'NeedsAttention') await env.sleep('10 seconds');
+      await env.sleep('23 hours');
+      // Tried every 2 minutes all along: about 690 attempts.
+      expect(attempts.recordBooking).toBeGreaterThan(600);
+      fault = undefined;
+      while ((await handle.query(attentionQuery)).status === 'NeedsAttention') await env.sleep('1 minute');
+      await handle.signal(cancellationRequestedSignal, cancellation('b11'));
+      const state = await handle.result();
+      return { state, events: (await handle.fetchHistory()).events!.length };
+    });
+    expect(state.status).toBe('Cancelled');
+    expect(events).toBeLessThan(200);
+  }, 240_000);
+
   it('an operator may abort a parked workflow, which then fails with the reason', async () => {
     const { activities } = fakeActivities({ failRecord: () => 'refusal' });
     const failure = await withWorker(activities, async (tq) => {

@@ -119,7 +119,7 @@ async function onStack({ db, client, taskQueue, run, trace, waitUntilParked }: S
 function onTestServer() {
   let recordAttempts = 0;
   const activities = {
-    // Down for the five fast attempts and the first round of retries by itself, then back.
+    // Down for the five fast attempts and the first two retries after them, then back.
     async recordBooking() {
       if (++recordAttempts <= 7) throw ApplicationFailure.create({ message: 'recorded outage' });
       return { status: 'Accepted' as const };
