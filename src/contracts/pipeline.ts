@@ -21,7 +21,11 @@ export type PipelineStatus = 'Running' | 'NeedsAttention' | 'Completed' | 'Rejec
  * out on a retryable failure) is retried by the run itself at a slow interval until its option
  * set's deadline; a refusal (a non-retryable failure, e.g. "no trainer available") waits for a person.
  */
-export type AttentionKind = 'Outage' | 'Refusal';
+/**
+ * Why a run needs a person: a step's `Outage` or `Refusal`; or, with no failed step, a parcel
+ * `Overdue` past its delivery deadline, or a `LatePayment` that arrived while its link was closing.
+ */
+export type AttentionKind = 'Outage' | 'Refusal' | 'Overdue' | 'LatePayment';
 
 export type OperatorDecision = 'retry' | 'abort';
 

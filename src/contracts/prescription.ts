@@ -35,6 +35,10 @@ export const prescriptionIdFromWorkflowId = (workflowId: string): string | undef
 /** Event IDs from the business identity: a retried step re-sends the same event, which consumers drop. */
 export const prescriptionEventId = (type: string, prescriptionId: string): string => `${type}:${prescriptionId}`;
 /** The payment recorded when the patient owes nothing; it is announced like any other payment. */
+/** One shipment per prescription; by the prescription, since carriers' tracking numbers are theirs to reuse. */
+export const shipmentTrackingWorkflowId = (prescriptionId: string): string => `shipment-tracking-${prescriptionId}`;
+/** Polls a tracking run makes before it continues as new: about 11 events each, well inside Temporal's 10,240-event warning. */
+export const trackingPollsPerRun = 500;
 export const nothingOwedPaymentId = (prescriptionId: string): string => `nothing-owed-${prescriptionId}`;
 
 /**
@@ -88,6 +92,8 @@ export interface FulfillmentState {
   paymentLinkId?: string;
   paymentLinkExpiresAt?: string;
   paymentId?: string;
+  /** A payment that came while its link was being closed: nobody took it, a person refunds it. */
+  unclaimedPaymentId?: string;
   trackingNumber?: string;
   deliveredAt?: string;
 }

@@ -5,7 +5,7 @@ import { prescriptionRoutes } from '../bridges/prescription-routes';
 import { prescriptionTaskQueue, prescriptionTopics, type FulfillmentTimings } from '../contracts/prescription';
 import { prescriptionDemo } from '../demo/prescriptions';
 import { createPartnerClients, partnerClientOptions } from '../partners/clients';
-import { prescriptionFulfillmentWorkflow } from '../workflows/prescription';
+import { prescriptionFulfillmentWorkflow, shipmentTrackingWorkflow } from '../workflows/prescription';
 import type { Pipeline, TopicSpec } from './pipeline';
 import { prescriptionFulfillmentSettings } from './prescription-fulfillment-settings';
 
@@ -43,7 +43,7 @@ export const prescriptionFulfillmentPipeline: Pipeline = {
   ],
   routes: () => prescriptionRoutes({ timings: fulfillmentTimings() }),
   workflowsPath: path.join(__dirname, '..', 'workflows', 'prescription.ts'),
-  workflowTypes: [prescriptionFulfillmentWorkflow.name],
+  workflowTypes: [prescriptionFulfillmentWorkflow.name, shipmentTrackingWorkflow.name],
   createActivities: ({ db, producer, config }) => {
     const actor = config.SERVICE_NAME;
     return {

@@ -50,6 +50,17 @@ export interface OperatorControls {
    */
   addCompensation(step: string, undo: () => Promise<unknown>): void;
   setStatus(status: PipelineStatus): void;
+  /**
+   * Asks for a person about something no step failed at (a parcel past its deadline), while the
+   * run goes on: the run is `NeedsAttention` with `kind`, the reason and what each decision does;
+   * resolves with the operator's decision. Cancel its scope if the matter settles by itself.
+   */
+  askPerson(about: string, kind: AttentionKind, reason: string, decisions: Record<OperatorDecision, string>): Promise<OperatorDecision>;
+  /**
+   * Leaves the run `NeedsAttention` as it ends, for what a person must do by hand (refund a
+   * payment that came too late): call it after the run's final `setStatus`.
+   */
+  flagForPerson(about: string, kind: AttentionKind, reason: string): void;
 }
 
 /** A step's option set; `stepName` when the operator has always known it by another name than its activity's. */
@@ -111,7 +122,13 @@ export function operatorControls(): OperatorControls {
     setCurrentDetails('');
   }
 
-  function park(step: string, kind: AttentionKind, error: string, bySelf?: { nextRetryAt?: Date; every?: string; until: Date }): void {
+  function park(
+    step: string,
+    kind: AttentionKind,
+    error: string,
+    bySelf?: { nextRetryAt?: Date; every?: string; until: Date },
+    decisions?: Partial<Record<OperatorDecision, string>>,
+  ): void {
     const wasParkedHere = attention.status === 'NeedsAttention' && attention.failedStep === step && attention.kind === kind;
     Object.assign(attention, {
       status: 'NeedsAttention',
@@ -131,7 +148,7 @@ export function operatorControls(): OperatorControls {
         { key: attentionKindKey, value: kind },
       ]);
     }
-    setCurrentDetails(attentionDetails(attention));
+    setCurrentDetails(attentionDetails(attention, decisions));
   }
 
   /** The history before the self-retrying outage existed: park, then wait for a person. */
@@ -285,18 +302,30 @@ export function operatorControls(): OperatorControls {
     return bound as Steps<A>;
   }
 
+  async function askPerson(about: string, kind: AttentionKind, reason: string, decisions: Record<OperatorDecision, string>) {
+    park(about, kind, reason, undefined, decisions);
+    await condition(() => decision !== undefined);
+    const decided = decision!;
+    decision = undefined;
+    return decided;
+  }
+
   return {
     steps,
     addCompensation: (stepName, undo) => void compensations.push({ step: stepName, undo }),
     setStatus,
+    askPerson,
+    flagForPerson: (about, kind, reason) => park(about, kind, reason, undefined, {}),
   };
 
-  function attentionDetails(a: Attention): string {
+  /** `decisions`: what each decision does, for a run asking a person about something no step failed at. */
+  function attentionDetails(a: Attention, decisions?: Partial<Record<OperatorDecision, string>>): string {
     const { workflowId } = workflowInfo();
+    const what = { Outage: 'outage', Refusal: 'refusal', Overdue: 'overdue', LatePayment: 'late payment' }[a.kind ?? 'Refusal'];
     const lines = [
-      `**Needs attention** at step \`${a.failedStep}\`: ${a.kind === 'Outage' ? 'outage' : 'refusal'}.`,
+      decisions ? `**Needs attention** about \`${a.failedStep}\`: ${what}.` : `**Needs attention** at step \`${a.failedStep}\`: ${what}.`,
       '',
-      `Error: ${a.lastError}`,
+      `${decisions ? 'Reason' : 'Error'}: ${a.lastError}`,
       '',
     ];
     if (a.retryingEvery) {
@@ -310,15 +339,15 @@ export function operatorControls(): OperatorControls {
     // (2.42) sizes the details frame a line short of its text and cuts wide lines.
     const signal = (decision: OperatorDecision) =>
       ['```', 'temporal workflow signal \\', `  --workflow-id ${workflowId} \\`, `  --name operatorDecision --input '"${decision}"'`, '```'];
-    lines.push(
-      'What failed and when: the `attention` query (Queries tab).',
-      '',
-      'Retry the step now:',
-      ...signal('retry'),
-      'or give up on it (undoes the steps before it):',
-      ...signal('abort'),
-      'These details clear once the step runs again.',
-    );
+    if (!decisions) {
+      lines.push('What failed and when: the `attention` query (Queries tab).', '');
+      lines.push('Retry the step now:', ...signal('retry'), 'or give up on it (undoes the steps before it):', ...signal('abort'));
+      lines.push('These details clear once the step runs again.');
+    } else {
+      lines.push('What happened and when: the `attention` query (Queries tab).', '');
+      for (const d of ['retry', 'abort'] as const) if (decisions[d]) lines.push(`${decisions[d]}:`, ...signal(d));
+      lines.push('These details clear once the run goes on.');
+    }
     return lines.join('\n');
   }
 }

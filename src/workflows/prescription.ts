@@ -1,5 +1,15 @@
 import { msToNumber as ms } from '@temporalio/common';
-import { condition, log, setHandler, sleep } from '@temporalio/workflow';
+import {
+  condition,
+  continueAsNew,
+  log,
+  ParentClosePolicy,
+  patched,
+  setHandler,
+  sleep,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { PrescriptionActivities } from '../activities/prescription';
 import type { PaymentActivities } from '../activities/prescription-payment';
 import {
@@ -9,9 +19,12 @@ import {
   type FulfillmentStatus,
   type PaymentCompleted,
   type PrescriptionRequest,
+  shipmentTrackingWorkflowId,
+  trackingPollsPerRun,
 } from '../contracts/prescription';
 import { operatorControls, type OperatorControls } from './operator';
 import { databaseStep, externalCall } from './step-options';
+import type { Duration } from '@temporalio/common';
 
 /** Each step of fulfillment, named after its activity (and its audit log entry), with its option set. */
 const fulfillmentSteps = (operator: OperatorControls) =>
@@ -70,7 +83,9 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   state.trackingNumber = label.trackingNumber;
 
   state.status = 'InTransit';
-  const deliveredAt = await trackDelivery(steps, label.trackingNumber, request);
+  const deliveredAt = patched(trackedByChild)
+    ? await trackedUntilDeliveredOrGivenUp(operator, label.trackingNumber, request)
+    : await trackDelivery(steps, label.trackingNumber, request);
   await steps.recordDelivery({ prescriptionId, trackingNumber: label.trackingNumber, deliveredAt });
   state.deliveredAt = deliveredAt;
   return deliveredAt ? end('Delivered') : end('DeliveryOverdue', `not delivered within ${request.timings.deliveryDeadline}`);
@@ -79,6 +94,13 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
     Object.assign(state, { status, reason });
     log.info('Prescription fulfillment ended', { prescriptionId, status });
     operator.setStatus(status === 'Delivered' || status === 'DeliveryOverdue' ? 'Completed' : 'Rejected');
+    if (state.unclaimedPaymentId && patched(latePaymentSurfaced)) {
+      operator.flagForPerson(
+        'expirePaymentLink',
+        'LatePayment',
+        `payment ${state.unclaimedPaymentId} arrived while the payment link was being closed: refund it, or fill the prescription by hand`,
+      );
+    }
     return state;
   }
 }
@@ -121,6 +143,12 @@ async function collectPayment(
   const paid = payments.received !== undefined || (open > 0 && (await condition(() => payments.received !== undefined, open)));
   if (!paid) {
     await steps.expirePaymentLink({ prescriptionId, linkId: requested.linkId });
+    // A payment that came while the link was being closed (the step held by an outage) is money
+    // nobody took: the run ends asking a person for it (see end()).
+    if (payments.received) {
+      log.error('A payment arrived while the payment link was being closed', { prescriptionId, paymentId: payments.received.paymentId });
+      state.unclaimedPaymentId = payments.received.paymentId;
+    }
     return false;
   }
   const payment = payments.received!;
@@ -130,8 +158,79 @@ async function collectPayment(
 }
 
 /**
- * Asks the carrier where the parcel is every tracking interval, on durable timers (a worker restart
- * or a week of waiting costs nothing), until it is delivered or the deadline passes.
+ * Tracking is a child workflow that starts over (continue-as-new) every `pollsPerRun` polls, so
+ * its history stays bounded however short the interval and long the wait: every 2 minutes for 10
+ * days was 7,200 polls and about 80,000 events in one history, past Temporal's limit. At the
+ * deadline the parcel is not given up on: the run asks a person to chase the carrier and goes on
+ * tracking, so a later delivery is still recorded. Runs before this tracked in a loop of their own
+ * and ended `DeliveryOverdue` at the deadline.
+ */
+const trackedByChild = 'tracked-by-child-until-delivered';
+/** A payment that came while its link was being closed ends the run asking a person; before, nothing said so. */
+const latePaymentSurfaced = 'late-payment-surfaced';
+
+
+async function trackedUntilDeliveredOrGivenUp(
+  operator: OperatorControls,
+  trackingNumber: string,
+  { prescriptionId, timings }: PrescriptionRequest,
+): Promise<string | undefined> {
+  const tracking = await startChild(shipmentTrackingWorkflow, {
+    workflowId: shipmentTrackingWorkflowId(prescriptionId),
+    args: [{ trackingNumber, interval: timings.trackingInterval }],
+    // Tracking serves this run only: it ends with it, whether delivered or given up on.
+    parentClosePolicy: ParentClosePolicy.TERMINATE,
+  });
+  const delivered = tracking.result();
+  const overdue = sleep(timings.deliveryDeadline).then(() => 'overdue' as const);
+  if ((await Promise.race([delivered, overdue])) !== 'overdue') return delivered;
+
+  log.warn('Parcel overdue; asking a person to chase the carrier, still tracking', { prescriptionId, trackingNumber });
+  const reason = `parcel ${trackingNumber} not delivered within ${timings.deliveryDeadline}: chase the carrier`;
+  async function untilGivenUp(): Promise<'givenUp'> {
+    const decisions = {
+      retry: 'Keep tracking (these details stay until it is delivered)',
+      abort: 'Stop tracking: the run ends DeliveryOverdue',
+    };
+    while ((await operator.askPerson('trackShipment', 'Overdue', reason, decisions)) !== 'abort') {
+      log.info('Operator asked to keep tracking', { prescriptionId });
+    }
+    return 'givenUp';
+  }
+  const outcome = await Promise.race([delivered, untilGivenUp()]);
+  if (outcome === 'givenUp') return undefined;
+  operator.setStatus('Running');
+  return outcome;
+}
+
+export interface ShipmentTracking {
+  trackingNumber: string;
+  interval: Duration;
+  /** Polls so far across runs; only for the logs. */
+  polls?: number;
+}
+
+
+/**
+ * Asks the carrier where the parcel is every `interval`, on durable timers (a worker restart or a
+ * week of waiting costs nothing), until it is delivered; returns when it was.
+ */
+export async function shipmentTrackingWorkflow(tracking: ShipmentTracking): Promise<string> {
+  const operator = operatorControls();
+  const { trackShipment } = operator.steps<PrescriptionActivities>({ trackShipment: externalCall });
+  for (let poll = 1; ; poll++) {
+    const update = await trackShipment(tracking.trackingNumber);
+    if (update.status === 'delivered') return update.deliveredAt ?? new Date().toISOString();
+    if (poll >= trackingPollsPerRun || workflowInfo().continueAsNewSuggested) {
+      return continueAsNew<typeof shipmentTrackingWorkflow>({ ...tracking, polls: (tracking.polls ?? 0) + poll });
+    }
+    await sleep(tracking.interval);
+  }
+}
+
+/**
+ * How runs before `trackedByChild` track: ask the carrier every tracking interval, on durable
+ * timers, until it is delivered or the deadline passes.
  */
 async function trackDelivery(steps: FulfillmentSteps, trackingNumber: string, { timings }: PrescriptionRequest): Promise<string | undefined> {
   const deadline = Date.now() + ms(timings.deliveryDeadline);

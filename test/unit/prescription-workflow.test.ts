@@ -13,6 +13,7 @@ import {
   type TrackingUpdate,
 } from '../../src/contracts/prescription';
 import { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
+import { attentionKindKey, attentionQuery, operatorDecisionSignal, pipelineStatusKey, type Attention } from '../../src/contracts/pipeline';
 import { createTimeSkippingEnv, withWorker } from '../support/time-skipping';
 
 const day = 86_400_000;
@@ -40,6 +41,8 @@ interface Scenario {
   eligible?: boolean;
   claim?: 'approved' | 'rejected';
   copayCents?: number;
+  /** Attempts of expirePaymentLink that fail as an outage before one succeeds. */
+  expiryOutage?: number;
   /** The carrier's answers to each tracking poll; 'down' is an outage, the last answer repeats. */
   tracking?: Array<TrackingUpdate['status'] | 'down'>;
 }
@@ -80,6 +83,7 @@ function fakeActivities(scenario: Scenario = {}) {
     },
     async expirePaymentLink() {
       calls.push('expirePaymentLink');
+      if ((scenario.expiryOutage ?? 0) > calls.filter((c) => c === 'expirePaymentLink').length - 1) throw new Error('database unreachable');
     },
     async createShippingLabel({ prescriptionId }) {
       calls.push('createShippingLabel');
@@ -170,6 +174,29 @@ describe('prescription fulfillment workflow', () => {
     expect((await env.currentTimeMs()) - started).toBeGreaterThanOrEqual(2 * day);
   });
 
+  it('a payment that arrives while the expiring link is held by an outage ends the run asking a person, not silently', async () => {
+    const fake = fakeActivities({ copayCents: 1500, expiryOutage: 3 });
+    let attention: Attention | undefined;
+    let searchAttributes: Record<string, unknown> = {};
+    const outcome = await run(fake.activities, randomUUID(), async (workflowId) => {
+      const handle = env.client.workflow.getHandle(workflowId);
+      await untilStatus(workflowId, 'AwaitingPayment');
+      while (!fake.calls.includes('expirePaymentLink')) await env.sleep('1 day');
+      const { prescriptionId } = await handle.query(fulfillmentStateQuery);
+      await handle.signal(paymentCompletedSignal, { prescriptionId, paymentId: 'pay-late', amountCents: 1500, paidAt: '2030-01-05T10:00:00Z' });
+      await handle.result();
+      // A closed run answers queries through a worker: this one, before it stops.
+      attention = await handle.query(attentionQuery);
+      const { typedSearchAttributes } = await handle.describe();
+      searchAttributes = { status: typedSearchAttributes.get(pipelineStatusKey), kind: typedSearchAttributes.get(attentionKindKey) };
+    });
+    expect(outcome).toMatchObject({ status: 'PaymentExpired', unclaimedPaymentId: 'pay-late' });
+    expect(fake.calls).not.toContain('recordPayment');
+    expect(attention).toMatchObject({ status: 'NeedsAttention', kind: 'LatePayment', failedStep: 'expirePaymentLink' });
+    expect(attention!.lastError).toContain('payment pay-late arrived while the payment link was being closed');
+    expect(searchAttributes).toEqual({ status: 'NeedsAttention', kind: 'LatePayment' });
+  });
+
   it('tracks the parcel once a day across days until the carrier reports it delivered', async () => {
     const fake = fakeActivities({ tracking: ['label_created', 'in_transit', 'in_transit', 'delivered'] });
     const outcome = await run(fake.activities);
@@ -179,13 +206,37 @@ describe('prescription fulfillment workflow', () => {
     for (let i = 1; i < fake.polls.length; i++) expect(fake.polls[i]! - fake.polls[i - 1]!).toBeGreaterThanOrEqual(day - 1000);
   });
 
-  it('a parcel not delivered by the deadline ends the run overdue, recorded', async () => {
+  it('a parcel past the deadline asks a person to chase the carrier, and its later delivery is still recorded', async () => {
+    const fake = fakeActivities({ tracking: ['in_transit', 'in_transit', 'in_transit', 'in_transit', 'in_transit', 'in_transit', 'in_transit', 'delivered'] });
+    const outcome = await run(fake.activities, randomUUID(), async (workflowId) => {
+      const handle = env.client.workflow.getHandle(workflowId);
+      let attention = await handle.query(attentionQuery);
+      for (let i = 0; i < 20 && attention.status !== 'NeedsAttention'; i++) {
+        await env.sleep('12 hours');
+        attention = await handle.query(attentionQuery);
+      }
+      expect(attention).toMatchObject({ status: 'NeedsAttention', kind: 'Overdue', failedStep: 'trackShipment' });
+      expect(attention.lastError).toContain('not delivered within 5 days: chase the carrier');
+      expect((await handle.describe()).typedSearchAttributes.get(attentionKindKey)).toBe('Overdue');
+    });
+    expect(outcome).toMatchObject({ status: 'Delivered', deliveredAt: expect.any(String) });
+    expect(fake.calls.at(-1)).toBe('recordDelivery:delivered');
+    // Polled daily past the deadline until the carrier said delivered.
+    expect(fake.polls).toHaveLength(8);
+  });
+
+  it('a parcel past the deadline ends the run overdue, recorded, once a person gives up on it', async () => {
     const fake = fakeActivities({ tracking: ['in_transit'] });
-    const outcome = await run(fake.activities);
+    const outcome = await run(fake.activities, randomUUID(), async (workflowId) => {
+      const handle = env.client.workflow.getHandle(workflowId);
+      while ((await handle.query(attentionQuery)).status !== 'NeedsAttention') await env.sleep('12 hours');
+      await handle.signal(operatorDecisionSignal, 'retry'); // keep tracking: still asking
+      await env.sleep('2 days');
+      expect(await handle.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', kind: 'Overdue' });
+      await handle.signal(operatorDecisionSignal, 'abort');
+    });
     expect(outcome).toMatchObject({ status: 'DeliveryOverdue', reason: 'not delivered within 5 days' });
     expect(fake.calls.at(-1)).toBe('recordDelivery:overdue');
-    // Polled at day 0..5: the deadline's own poll included.
-    expect(fake.polls).toHaveLength(6);
   });
 
   it('a carrier outage during tracking is retried and the parcel is still tracked to delivery', async () => {

@@ -1,4 +1,4 @@
-import { fulfillmentStateQuery, paymentCompletedSignal, prescriptionWorkflowId } from '../../../src/contracts/prescription';
+import { fulfillmentStateQuery, paymentCompletedSignal, prescriptionWorkflowId, shipmentTrackingWorkflowId } from '../../../src/contracts/prescription';
 import { prescriptionFulfillmentWorkflow } from '../../../src/workflows/prescription';
 import type { PipelineHistories, StackRecordingContext } from './scenarios';
 import { prescriptionFulfillmentPipeline } from '../../../src/pipelines/prescription-fulfillment';
@@ -51,6 +51,12 @@ async function onStack(recording: StackRecordingContext) {
       const h = await prescription('rejected', 'payer-formulary-strict');
       await h.result();
       return h.workflowId;
+    },
+    // The tracking child's own history (runs since trackedByChild track in a child workflow).
+    'shipment-tracking-delivered': async () => {
+      const h = await prescription('tracked', 'payer-full-coverage');
+      const { prescriptionId } = await h.result();
+      return shipmentTrackingWorkflowId(prescriptionId);
     },
     'prescription-payment-expired': async () => {
       const h = await prescription('expired');
