@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrescriptionActivities } from '../../src/activities/prescription';
@@ -17,7 +18,7 @@ import { createPartnerClients } from '../../src/partners/clients';
 import type { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
 import { readFileSync } from 'node:fs';
 import { readable } from '../support/history-payloads';
-import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+import { connectRealStack, deleteAsRetentionWould, eventually, type RealStack } from '../support/real-stack';
 import { temporalCliRaw } from '../support/temporal-cli';
 
 const patientName = 'Zebulon Quixote-Fairweather';
@@ -33,6 +34,7 @@ describe('prescription fulfillment on the real stack', () => {
   let carrier: CarrierService;
   let standIns: StandIn[];
   let eventsConsumer: Consumer;
+  let bridge: Consumer;
   const emitted: Array<{ topic: string; event: Record<string, any>; headers: Record<string, string> }> = [];
 
   beforeAll(async () => {
@@ -69,7 +71,7 @@ describe('prescription fulfillment on the real stack', () => {
       ...createPrescriptionActivities({ ...deps, partners }),
       ...createPaymentActivities({ ...deps, paymentLinkBaseUrl: 'https://pay.example.com/links' }),
     });
-    await stack.startBridge(
+    bridge = await stack.startBridge(
       prescriptionRoutes({
         taskQueue,
         topics,
@@ -97,6 +99,7 @@ describe('prescription fulfillment on the real stack', () => {
   });
 
   let sequence = 0;
+  const intakes = new Map<string, Record<string, any>>();
   /** Publishes an intake `times` times; returns its prescription ID. */
   const publishIntake = async (changes: { payerId?: string; memberId?: string } = {}, times = 1): Promise<string> => {
     const prescriptionId = `rx-${stack.runId}-${++sequence}`;
@@ -115,15 +118,30 @@ describe('prescription fulfillment on the real stack', () => {
       writtenOn: new Date().toISOString().slice(0, 10),
       receivedAt: new Date().toISOString(),
     };
-    for (let i = 0; i < times; i++) {
-      await stack.publish(topics.intakeReceived, prescriptionId, intake, { 'correlation-id': `corr-${prescriptionId}` });
-    }
+    intakes.set(prescriptionId, intake);
+    for (let i = 0; i < times; i++) await sendIntake(intake);
     return prescriptionId;
   };
-  const pay = (prescriptionId: string, paymentId = `pay-${prescriptionId}`) =>
-    stack.publish(topics.paymentCompleted, prescriptionId, { type: 'PAYMENT_COMPLETED', prescriptionId, paymentId, amountCents: 1500, paidAt: new Date().toISOString() }, {
-      'correlation-id': `corr-pay-${prescriptionId}`,
+  /** Sends one record keyed by its prescription, as the producers do; answers where it went. */
+  const send = async (topic: string, prescriptionId: string, value: object, correlationId: string) => {
+    const [sent] = await stack.producer.send({
+      topic,
+      messages: [{ key: prescriptionId, value: JSON.stringify(value), headers: { 'correlation-id': correlationId } }],
     });
+    return { topic, ...sent! };
+  };
+  /** An intake: the one first published again, or a corrected copy. */
+  const sendIntake = (intake: Record<string, any>) => send(topics.intakeReceived, intake.prescriptionId, intake, `corr-${intake.prescriptionId}`);
+  /** Waits until the bridge has committed past a record: delivered, acknowledged as a duplicate, or parked. */
+  const settled = ({ topic, partition, baseOffset }: { topic: string; partition: number; baseOffset?: string }) =>
+    eventually(() => stack.committedOffset(bridge, topic, partition), (offset) => offset > Number(baseOffset));
+  const pay = (prescriptionId: string, paymentId = `pay-${prescriptionId}`) =>
+    send(
+      topics.paymentCompleted,
+      prescriptionId,
+      { type: 'PAYMENT_COMPLETED', prescriptionId, paymentId, amountCents: 1500, paidAt: new Date().toISOString() },
+      `corr-pay-${prescriptionId}`,
+    );
   const handleOf = (prescriptionId: string) =>
     stack.client.workflow.getHandle<typeof prescriptionFulfillmentWorkflow>(prescriptionWorkflowId(prescriptionId));
   const untilStatus = (prescriptionId: string, status: string) =>
@@ -264,5 +282,45 @@ describe('prescription fulfillment on the real stack', () => {
     await expect(stack.db.query('DELETE FROM prescription_audit_log WHERE prescription_id = $1', [id])).rejects.toThrow(/append-only/);
     await expect(stack.db.query('TRUNCATE prescription_audit_log')).rejects.toThrow(/append-only/);
     expect((await auditOf(id)).length).toBeGreaterThanOrEqual(4);
+  });
+  /** Everything the database and the topics hold of a prescription. */
+  const recordOf = async (prescriptionId: string) => ({
+    row: (await stack.db.query('SELECT * FROM prescriptions WHERE prescription_id = $1', [prescriptionId])).rows,
+    audit: (await stack.db.query('SELECT * FROM prescription_audit_log WHERE prescription_id = $1 ORDER BY id', [prescriptionId])).rows,
+    events: eventsOf(prescriptionId).map((e) => [e.topic, e.event.type]),
+  });
+
+  it('an intake delivered again after its run left Temporal (retention) starts a run that ends as recorded, changing and emitting nothing', async () => {
+    const id = await publishIntake();
+    await untilStatus(id, 'AwaitingPayment');
+    await pay(id);
+    const first = await resultOf(id);
+    expect(first.status).toBe('Delivered');
+    // Our six events and the provider's payment.
+    await eventually(async () => eventsOf(id), (events) => events.length === 7);
+    const before = await recordOf(id);
+    const firstRun = (await handleOf(id).describe()).runId;
+
+    await deleteAsRetentionWould(stack.client, prescriptionWorkflowId(id));
+    await settled(await sendIntake(intakes.get(id)!));
+    const again = await resultOf(id);
+    expect((await handleOf(id).describe()).runId).not.toBe(firstRun);
+    // Ended at once in what the database recorded, with the identifiers the bridge judges payments by.
+    expect(again).toMatchObject({
+      status: 'Delivered',
+      prescriptionId: id,
+      paymentId: first.paymentId,
+      trackingNumber: first.trackingNumber,
+      reason: 'already Delivered when this run started; nothing was done again',
+    });
+    const steps = (await handleOf(id).fetchHistory()).events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    expect(steps).toEqual(['validatePrescription']);
+
+    // The provider's payment delivered again now meets that run: still the duplicate it was, not parked.
+    await settled(await pay(id));
+    expect((await stack.db.query('SELECT reason FROM parked_events WHERE correlation_id = $1', [`corr-pay-${id}`])).rows).toEqual([]);
+
+    await sleep(3_000); // time for any event a step might still have emitted to arrive
+    expect(await recordOf(id)).toEqual({ ...before, events: [...before.events, [topics.paymentCompleted, 'PAYMENT_COMPLETED']] });
   });
 });
