@@ -78,8 +78,9 @@ export type FulfillmentStatus =
   | 'DeliveryOverdue';
 
 /**
- * The outcomes nothing changes any more: a run started for a prescription that reached one ends in
- * it at once. `DeliveryOverdue` is not one: a later delivery may still change it.
+ * The outcomes nothing changes any more: the prescriptions row keeps them (migrations/006), and a
+ * run started for a prescription that reached one ends in it at once. `DeliveryOverdue` is not one:
+ * a later delivery may still change it.
  */
 export const finalFulfillmentStatuses = ['Invalid', 'Ineligible', 'ClaimRejected', 'PaymentExpired', 'Delivered'] as const;
 export type FinalFulfillmentStatus = (typeof finalFulfillmentStatuses)[number];

@@ -1,10 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrescriptionActivities } from '../../src/activities/prescription';
 import { createPaymentActivities } from '../../src/activities/prescription-payment';
 import { prescriptionRoutes } from '../../src/bridges/prescription-routes';
 import {
+  finalFulfillmentStatuses,
   fulfillmentStateQuery,
   prescriptionWorkflowId,
   type FulfillmentState,
@@ -18,6 +21,7 @@ import { createPartnerClients } from '../../src/partners/clients';
 import type { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
 import { readFileSync } from 'node:fs';
 import { readable } from '../support/history-payloads';
+import { activityInterceptors } from '../../src/workers/workflows-path';
 import { connectRealStack, deleteAsRetentionWould, eventually, type RealStack } from '../support/real-stack';
 import { temporalCliRaw } from '../support/temporal-cli';
 
@@ -35,6 +39,7 @@ describe('prescription fulfillment on the real stack', () => {
   let standIns: StandIn[];
   let eventsConsumer: Consumer;
   let bridge: Consumer;
+  let paymentActivities: ReturnType<typeof createPaymentActivities>;
   const emitted: Array<{ topic: string; event: Record<string, any>; headers: Record<string, string> }> = [];
 
   beforeAll(async () => {
@@ -67,10 +72,8 @@ describe('prescription fulfillment on the real stack', () => {
 
     const taskQueue = `prescriptions-${id}`;
     const deps = { db: stack.db, producer: stack.producer, actor: 'prescription-test-worker', topics };
-    await stack.startWorker(taskQueue, {
-      ...createPrescriptionActivities({ ...deps, partners }),
-      ...createPaymentActivities({ ...deps, paymentLinkBaseUrl: 'https://pay.example.com/links' }),
-    });
+    paymentActivities = createPaymentActivities({ ...deps, paymentLinkBaseUrl: 'https://pay.example.com/links' });
+    await stack.startWorker(taskQueue, { ...createPrescriptionActivities({ ...deps, partners }), ...paymentActivities });
     bridge = await stack.startBridge(
       prescriptionRoutes({
         taskQueue,
@@ -322,5 +325,49 @@ describe('prescription fulfillment on the real stack', () => {
 
     await sleep(3_000); // time for any event a step might still have emitted to arrive
     expect(await recordOf(id)).toEqual({ ...before, events: [...before.events, [topics.paymentCompleted, 'PAYMENT_COMPLETED']] });
+  });
+
+  it('the database keeps a prescription in its final status: a step that would move it is refused at its first attempt, and its audit row is rolled back with it', async () => {
+    const id = await publishIntake({ payerId: 'payer-full-coverage' });
+    expect((await resultOf(id)).status).toBe('Delivered');
+    const before = await recordOf(id);
+
+    // What an old payment link's expiry did over a delivery before the guard, run as a worker runs
+    // an activity (with its interceptors), for a run other than the one that recorded the steps.
+    const worker = new MockActivityEnvironment(
+      { activityType: 'expirePaymentLink', workflowExecution: { workflowId: prescriptionWorkflowId(id), runId: 'a-later-run' } },
+      { interceptors: activityInterceptors },
+    );
+    const refused = await worker.run(paymentActivities.expirePaymentLink, { prescriptionId: id, linkId: `link-${id}` }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(ApplicationFailure);
+    expect(refused).toMatchObject({
+      nonRetryable: true,
+      message: `PostgreSQL refused the change (SQLSTATE 23514): prescription ${id} is Delivered, a final status; it cannot become PaymentExpired`,
+    });
+    expect(await recordOf(id)).toEqual(before);
+  });
+
+  it('the prescriptions table refuses to move a row out of a final status, and lets an overdue delivery become delivered', async () => {
+    const insert = async (status: string) => {
+      const id = `rx-${stack.runId}-${status}-${++sequence}`;
+      await stack.db.query(
+        `INSERT INTO prescriptions (prescription_id, patient_id, medication_ndc, quantity, prescriber_npi, status, received_at)
+         VALUES ($1, 'patient-x', '11111-0001-01', 1, '1234567893', $2, now())`,
+        [id, status],
+      );
+      return id;
+    };
+    for (const status of finalFulfillmentStatuses) {
+      const id = await insert(status);
+      const next = status === 'Delivered' ? 'PaymentExpired' : 'Delivered';
+      const refused = await stack.db.query('UPDATE prescriptions SET status = $2 WHERE prescription_id = $1', [id, next]).catch((err: unknown) => err);
+      expect(refused).toMatchObject({ code: '23514', message: `prescription ${id} is ${status}, a final status; it cannot become ${next}` });
+      // Its other columns, and the status written again as it is, are not a move.
+      await stack.db.query('UPDATE prescriptions SET status = status, updated_at = now() WHERE prescription_id = $1', [id]);
+      expect((await stack.db.query('SELECT status FROM prescriptions WHERE prescription_id = $1', [id])).rows).toEqual([{ status }]);
+    }
+    const overdue = await insert('DeliveryOverdue');
+    await stack.db.query("UPDATE prescriptions SET status = 'Delivered' WHERE prescription_id = $1", [overdue]);
+    expect((await stack.db.query('SELECT status FROM prescriptions WHERE prescription_id = $1', [overdue])).rows).toEqual([{ status: 'Delivered' }]);
   });
 });
