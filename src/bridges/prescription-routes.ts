@@ -11,6 +11,7 @@ import {
 } from '../contracts/prescription';
 import { paymentCompletedSchema, prescriptionIntakeSchema } from '../contracts/prescription-events';
 import { prescriptionFulfillmentWorkflow } from '../workflows/prescription';
+import { changedFields, fingerprint } from './fingerprint';
 import { howRunEnded, route, Undeliverable, type Route } from './route';
 import { pipelineStartOptions } from '../trace';
 
@@ -20,6 +21,9 @@ export interface PrescriptionRouteOptions {
   /** Written into each run's input; configuration (src/config.ts) gives them in production. */
   timings?: FulfillmentTimings;
 }
+
+/** Where a run keeps the fingerprint of the intake it was started from. */
+const intakeMemoKey = 'intake';
 
 /**
  * An intake starts its prescription's run (one prescription, one run, ever); a payment signals the
@@ -35,14 +39,25 @@ export function prescriptionRoutes(options: PrescriptionRouteOptions = {}): Rout
       topic: topics.intakeReceived,
       schema: prescriptionIntakeSchema,
       orderingKey: (intake) => intake.prescriptionId,
-      // A closed run of this prescription already handled it; one ended by hand is for a person.
-      closedRun: (run) => (run.status === 'Completed' ? 'duplicate' : 'undelivered'),
+      // A closed run of this prescription already handled this intake; a different one (a
+      // correction) is for a person, named by the fields that differ, as is any intake for a run
+      // ended by hand. A run started before runs kept their intake's fingerprint counts it the same.
+      closedRun: (run, intake) => {
+        if (run.status !== 'Completed') return 'undelivered';
+        const changed = changedFields(run.memo?.[intakeMemoKey], intake);
+        if (!changed?.length) return 'duplicate';
+        return {
+          undelivered: `intake differs from the one prescription ${intake.prescriptionId}'s run fulfilled (fields: ${changed.join(', ')}); the run ended ${run.outcome ?? run.status}`,
+        };
+      },
       deliver: async (client, intake, trace) => {
+        const options = pipelineStartOptions(trace, `prescription ${intake.prescriptionId}`);
         await client.workflow.start(prescriptionFulfillmentWorkflow, {
           workflowId: prescriptionWorkflowId(intake.prescriptionId),
           taskQueue,
           args: [{ ...intake, trace, timings }],
-          ...pipelineStartOptions(trace, `prescription ${intake.prescriptionId}`),
+          ...options,
+          memo: { ...options.memo, [intakeMemoKey]: fingerprint(intake) },
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         });
       },

@@ -327,6 +327,28 @@ describe('prescription fulfillment on the real stack', () => {
     expect(await recordOf(id)).toEqual({ ...before, events: [...before.events, [topics.paymentCompleted, 'PAYMENT_COMPLETED']] });
   });
 
+  it('a corrected intake for a finished prescription is parked, naming the fields that differ and no value; the same intake again is still a duplicate', async () => {
+    const id = await publishIntake({ payerId: 'payer-full-coverage' });
+    expect((await resultOf(id)).status).toBe('Delivered');
+    // The run keeps a hash of each of its intake's fields, by the field's path.
+    const { memo } = await handleOf(id).describe();
+    expect(Object.keys(memo!.intake as object)).toEqual(expect.arrayContaining(['medication.quantity', 'patient.name', 'patient.address.line1']));
+    expect(JSON.stringify(memo!.intake)).not.toContain(patientName);
+
+    const intake = intakes.get(id)!;
+    const newStreet = '9 Harbour Road';
+    const corrected = { ...intake, medication: { ...intake.medication, quantity: 90 }, patient: { ...intake.patient, address: { ...intake.patient.address, line1: newStreet } } };
+    await settled(await sendIntake(corrected));
+    const parkedOf = async () =>
+      (await stack.db.query('SELECT reason FROM parked_events WHERE topic = $1 AND message_key = $2', [topics.intakeReceived, id])).rows.map((r) => r.reason);
+    expect(await parkedOf()).toEqual([
+      `intake differs from the one prescription ${id}'s run fulfilled (fields: medication.quantity, patient.address.line1); the run ended Delivered`,
+    ]);
+
+    await settled(await sendIntake(intake));
+    expect(await parkedOf()).toHaveLength(1);
+  });
+
   it('the database keeps a prescription in its final status: a step that would move it is refused at its first attempt, and its audit row is rolled back with it', async () => {
     const id = await publishIntake({ payerId: 'payer-full-coverage' });
     expect((await resultOf(id)).status).toBe('Delivered');
