@@ -91,7 +91,13 @@ async function alreadyStarted(
   event: unknown,
   trace: TraceContext,
 ): Promise<Outcome | { refused: string }> {
-  const run = await howRunEnded(batch.options.client, err.workflowId);
+  let run: Awaited<ReturnType<typeof howRunEnded>>;
+  try {
+    run = await howRunEnded(batch.options.client, err.workflowId);
+  } catch (unreadable) {
+    if (unreadable instanceof Undeliverable) return { refused: unreadable.message };
+    throw unreadable;
+  }
   // Closed past its retention: the next start will go through.
   if (run === 'missing') throw new Error(`workflow ${err.workflowId} no longer exists; starting it again`);
   // Closed and started again between the two calls, or a policy that let it run: deliver again.

@@ -1,5 +1,6 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { z } from 'zod';
+import { UndecodablePayload } from '../codec/encryption-codec';
 import type { TraceContext } from '../trace';
 
 /** How one topic's events become workflow starts or signals. */
@@ -52,23 +53,32 @@ export const route = <E>(r: Route<E>): Route<E> => r;
 
 /**
  * How the workflow's latest run ended: `running` while it is open (or paused), `missing` when
- * there is none (never started, or closed past its retention).
+ * there is none (never started, or closed past its retention). Throws `Undeliverable` when the
+ * run's memo or result is encrypted under a key this process's ring lacks: no retry can read it
+ * (a worker rotated the ring and this process was not given the new key), so the event is parked,
+ * with the key ID, instead of holding its partition.
  */
 export async function howRunEnded(client: Client, workflowId: string): Promise<ClosedRun | 'running' | 'missing'> {
   const handle = client.workflow.getHandle(workflowId);
+  const unreadable = (err: unknown): never => {
+    if (!(err instanceof UndecodablePayload)) throw err;
+    throw new Undeliverable(
+      `workflow ${workflowId} has closed, but how it ended cannot be read here: ${err.message}; give this bridge's key ring (PAYLOAD_KEY_RING_FILE) that key, restart it, and replay the event`,
+    );
+  };
   let description: Awaited<ReturnType<typeof handle.describe>>;
   try {
     description = await handle.describe();
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return 'missing';
-    throw err;
+    return unreadable(err);
   }
   const status = description.status.name;
   if (status === 'RUNNING' || status === 'PAUSED') return 'running';
   const name = status.charAt(0) + status.slice(1).toLowerCase().replace(/_/g, ' ');
   const memo = description.memo ? { memo: description.memo } : {};
   if (status !== 'COMPLETED') return { status: name, ...memo };
-  const result: unknown = await handle.result();
+  const result: unknown = await handle.result().catch(unreadable);
   const outcome =
     typeof result === 'string' ? result : typeof (result as { status?: unknown })?.status === 'string' ? (result as { status: string }).status : undefined;
   return outcome ? { status: name, outcome, result, ...memo } : { status: name, result, ...memo };
