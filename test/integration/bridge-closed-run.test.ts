@@ -3,7 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import { dataConverterWith } from '../../src/codec/data-converter';
 import { newKeyRing, rotated } from '../../src/codec/key-ring';
-import { bookingWorkflowId } from '../../src/contracts/booking';
+import { bookingRequestedSignal, bookingWorkflowId } from '../../src/contracts/booking';
+import { pipelineStartOptions } from '../../src/trace';
+import { bookingWorkflow } from '../../src/workflows/booking';
 import { bookingRequested } from '../support/booking-events';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 
@@ -46,7 +48,7 @@ describe('the bridge and a booking run that has already closed, on the real stac
     });
   });
 
-  it("parks an event whose closed run's result is under a key the bridge's ring lacks, naming the key, and the partition moves on", async () => {
+  it("parks an event whose closed run's result or memo is under a key the bridge's ring lacks, naming the key, and the partition moves on", async () => {
     // The workers were restarted with a rotated ring, the bridge not: it still encrypts with the old
     // key, which the workers keep, but cannot read what the workers wrote since.
     const bridgeRing = newKeyRing(`k-bridge-${stack.runId}`);
@@ -89,6 +91,27 @@ describe('the bridge and a booking run that has already closed, on the real stac
     ]);
     // The later booking was delivered: its run exists.
     await bridgeSide.client.workflow.getHandle(bookingWorkflowId(later)).describe();
+
+    // A run another process started under the new key (a bridge replica already restarted): here
+    // not even its memo can be read.
+    const other = `booking_keys_other_${id}`;
+    const trace = { correlationId: `other-${other}` };
+    const input = [{ ...bookingRequested(other, 'user_nobody', 'room_nowhere'), trace }] as const;
+    const otherRun = await workerSide.client.workflow.signalWithStart(bookingWorkflow, {
+      workflowId: bookingWorkflowId(other),
+      taskQueue,
+      args: [...input],
+      signal: bookingRequestedSignal,
+      signalArgs: [...input],
+      ...pipelineStartOptions(trace, `booking ${other}`),
+    });
+    await otherRun.result();
+    const otherAgain = await send(other, bookingRequested(other, 'user_nobody', 'room_nowhere'), `again-${other}`);
+    await eventually(() => bridgeSide.committedOffset(bridge, keyTopics.bookingEvents, otherAgain.partition), (offset) => offset > Number(otherAgain.baseOffset));
+    const parkedOther = (await bridgeSide.parkedEvents.list({ topic: keyTopics.bookingEvents })).filter((p) => p.record?.key?.toString() === other);
+    expect(parkedOther.map((p) => p.reason)).toEqual([
+      expect.stringContaining(`workflow ${bookingWorkflowId(other)} has closed, but how it ended cannot be read here: Encrypted payload names key ID ${workerRing.currentKeyId},`),
+    ]);
   });
 });
 

@@ -312,6 +312,10 @@ describe('prescription fulfillment on the real stack', () => {
     expect(again).toMatchObject({
       status: 'Delivered',
       prescriptionId: id,
+      pharmacyId: first.pharmacyId,
+      claimId: first.claimId,
+      copayCents: first.copayCents,
+      paymentLinkId: first.paymentLinkId,
       paymentId: first.paymentId,
       trackingNumber: first.trackingNumber,
       reason: 'already Delivered when this run started; nothing was done again',
