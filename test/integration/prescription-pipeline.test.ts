@@ -40,6 +40,7 @@ describe('prescription fulfillment on the real stack', () => {
   let eventsConsumer: Consumer;
   let bridge: Consumer;
   let paymentActivities: ReturnType<typeof createPaymentActivities>;
+  let prescriptionActivities: ReturnType<typeof createPrescriptionActivities>;
   const emitted: Array<{ topic: string; event: Record<string, any>; headers: Record<string, string> }> = [];
 
   beforeAll(async () => {
@@ -73,7 +74,8 @@ describe('prescription fulfillment on the real stack', () => {
     const taskQueue = `prescriptions-${id}`;
     const deps = { db: stack.db, producer: stack.producer, actor: 'prescription-test-worker', topics };
     paymentActivities = createPaymentActivities({ ...deps, paymentLinkBaseUrl: 'https://pay.example.com/links' });
-    await stack.startWorker(taskQueue, { ...createPrescriptionActivities({ ...deps, partners }), ...paymentActivities });
+    prescriptionActivities = createPrescriptionActivities({ ...deps, partners });
+    await stack.startWorker(taskQueue, { ...prescriptionActivities, ...paymentActivities });
     bridge = await stack.startBridge(
       prescriptionRoutes({
         taskQueue,
@@ -329,6 +331,44 @@ describe('prescription fulfillment on the real stack', () => {
 
     await sleep(3_000); // time for any event a step might still have emitted to arrive
     expect(await recordOf(id)).toEqual({ ...before, events: [...before.events, [topics.paymentCompleted, 'PAYMENT_COMPLETED']] });
+  });
+
+  it("validatePrescription answers how a prescription ended in another run, and a retried attempt of its own run as it recorded it", async () => {
+    const id = `rx-${stack.runId}-${++sequence}`;
+    const intake = {
+      prescriptionId: id,
+      patient: {
+        patientId: `patient-${id}`,
+        name: patientName,
+        dateOfBirth: '1961-02-03',
+        address: { line1: '7 Lighthouse Lane', city: 'Portsmouth', postalCode: '03801', country: 'US' },
+      },
+      prescriber: { npi: '1234567890', name: 'Dr. Test' }, // a wrong check digit: Invalid
+      medication: { ndc: '11111-0001-01', name: 'Metformin', quantity: 60 },
+      insurance: { payerId: 'payer-standard', memberId: `M-${id}` },
+      writtenOn: new Date().toISOString().slice(0, 10),
+      receivedAt: new Date().toISOString(),
+    };
+    const attemptIn = (runId: string) =>
+      new MockActivityEnvironment(
+        { activityType: 'validatePrescription', workflowExecution: { workflowId: prescriptionWorkflowId(id), runId } },
+        { interceptors: activityInterceptors },
+      ).run(prescriptionActivities.validatePrescription, intake);
+    const problems = ['prescriber NPI is not a valid National Provider Identifier'];
+
+    expect(await attemptIn('run-1')).toEqual({ valid: false, problems });
+    // Its own run again (the first attempt's answer was lost): what it recorded, announced again.
+    expect(await attemptIn('run-1')).toEqual({ valid: false, problems });
+    await eventually(async () => eventsOf(id), (events) => events.length === 2);
+    // Another run: the prescription had ended; nothing is written or announced.
+    const before = await recordOf(id);
+    expect(await attemptIn('run-2')).toEqual({
+      valid: false,
+      problems,
+      ended: { status: 'Invalid', prescriptionId: id, reason: 'already Invalid when this run started; nothing was done again' },
+    });
+    await sleep(2_000);
+    expect(await recordOf(id)).toEqual(before);
   });
 
   it('a corrected intake for a finished prescription is parked, naming the fields that differ and no value; the same intake again is still a duplicate', async () => {
