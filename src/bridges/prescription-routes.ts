@@ -26,7 +26,9 @@ export interface PrescriptionRouteOptions {
 const intakeMemoKey = 'intake';
 
 /**
- * An intake starts its prescription's run (one prescription, one run, ever); a payment signals the
+ * An intake starts its prescription's run (one per prescription while Temporal keeps it; after
+ * that, a redelivered intake's run finds the prescription's final status and ends in it); a
+ * payment signals the
  * run waiting for it. A payment no run can take (its link expired, or no such prescription) is
  * parked: it is money, and a person refunds it or fills the prescription by hand.
  */
