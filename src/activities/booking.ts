@@ -15,8 +15,12 @@ export interface NewBooking {
 
 export type CancellationResult = 'Cancelled' | 'NotOwner' | 'UnknownBooking';
 
-/** What the bookings table holds for a booking once it is recorded. */
-export type BookingRecorded = { status: 'Accepted' } | { status: 'Rejected'; rejectionReason: string };
+/**
+ * What the bookings table holds for a booking once it is recorded. `Cancelled` only ever comes from
+ * a run other than the one that cancelled it: the booking event came again after that run left
+ * Temporal (retention), and nothing is left to do.
+ */
+export type BookingRecorded = { status: 'Accepted' } | { status: 'Rejected'; rejectionReason: string } | { status: 'Cancelled' };
 
 type Queryable = Pick<Pool, 'query'>;
 
@@ -27,7 +31,8 @@ async function recordedBooking(db: Queryable, bookingId: string): Promise<Bookin
     [bookingId],
   );
   const row = rows[0]!;
-  return row.status === 'Rejected' ? { status: 'Rejected', rejectionReason: row.rejection_reason ?? 'rejected' } : { status: 'Accepted' };
+  if (row.status === 'Rejected') return { status: 'Rejected', rejectionReason: row.rejection_reason ?? 'rejected' };
+  return row.status === 'Cancelled' ? { status: 'Cancelled' } : { status: 'Accepted' };
 }
 
 async function userIdOf(db: Queryable, identifier: string): Promise<number | null> {

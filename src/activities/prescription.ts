@@ -1,7 +1,10 @@
+import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import {
+  finalFulfillmentStatuses,
   type Adjudication,
   type Enrollment,
+  type FinalFulfillmentStatus,
   type PharmacySelection,
   type PrescriptionIntake,
   type ShippingLabel,
@@ -16,6 +19,7 @@ import {
   validationCompletedSchema,
 } from '../contracts/prescription-events';
 import { currentTrace } from '../trace-node';
+import { activityLogger } from '../logger';
 import type { PartnerClients } from '../partners/clients';
 import { createAuditedSteps, eventEnvelope, type AuditedStepDependencies } from './prescription-audit';
 
@@ -34,9 +38,17 @@ export function createPrescriptionActivities({ partners, ...deps }: Prescription
   const step = createAuditedSteps(deps);
 
   return {
-    /** Checks the prescription itself (prescriber, medication, quantity, age) and records it. */
+    /**
+     * Checks the prescription itself (prescriber, medication, quantity, age) and records it; or,
+     * for a prescription that already ended, answers how (`ended`) and writes and emits nothing.
+     */
     async validatePrescription(intake: PrescriptionIntake): Promise<Validation> {
       const { prescriptionId } = intake;
+      const ended = await endedBeforeThisRun(db, prescriptionId);
+      if (ended) {
+        activityLogger({ prescriptionId, status: ended.ended.status }).info('The prescription had already ended; nothing is done again');
+        return ended;
+      }
       const found = validationProblems(intake);
       const recorded = await step.record(
         { prescriptionId, outcome: found.length ? 'Invalid' : 'Valid', detail: { problems: found } },
@@ -188,6 +200,51 @@ export function createPrescriptionActivities({ partners, ...deps }: Prescription
 }
 
 export type PrescriptionActivities = ReturnType<typeof createPrescriptionActivities>;
+
+/**
+ * The prescription's recorded end, when it reached a final status before this run. Temporal keeps a
+ * closed run for the namespace's retention (a day) and Kafka keeps the intake for seven: an intake
+ * delivered in between starts a new run, whose recorded steps would answer what they recorded
+ * while the rest acted again (an old payment link counts as expired, over a delivery). A retried
+ * attempt of this run's own validation (its audit row names this run) is not one.
+ */
+async function endedBeforeThisRun(db: Pool, prescriptionId: string): Promise<Validation & Required<Pick<Validation, 'ended'>> | undefined> {
+  const runId = Context.current().info.workflowExecution?.runId ?? null;
+  const { rows } = await db.query<{
+    status: FinalFulfillmentStatus;
+    validation_problems: string[] | null;
+    pharmacy_id: string | null;
+    claim_id: string | null;
+    copay_cents: number | null;
+    payment_link_id: string | null;
+    payment_id: string | null;
+    tracking_number: string | null;
+    delivered_at: Date | null;
+  }>(
+    `SELECT p.status, p.validation_problems, p.pharmacy_id, p.claim_id, p.copay_cents, p.payment_link_id, p.payment_id,
+            p.tracking_number, p.delivered_at
+       FROM prescriptions p
+       LEFT JOIN prescription_audit_log a ON a.prescription_id = p.prescription_id AND a.step = 'validatePrescription'
+      WHERE p.prescription_id = $1 AND p.status = ANY($2) AND a.run_id IS DISTINCT FROM $3`,
+    [prescriptionId, finalFulfillmentStatuses, runId],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const ended = {
+    status: row.status,
+    prescriptionId,
+    reason: `already ${row.status} when this run started; nothing was done again`,
+    pharmacyId: row.pharmacy_id ?? undefined,
+    claimId: row.claim_id ?? undefined,
+    copayCents: row.copay_cents ?? undefined,
+    paymentLinkId: row.payment_link_id ?? undefined,
+    paymentId: row.payment_id ?? undefined,
+    trackingNumber: row.tracking_number ?? undefined,
+    deliveredAt: row.delivered_at?.toISOString(),
+  };
+  const problems = row.validation_problems ?? [];
+  return problems.length ? { valid: false, problems, ended } : { valid: true, ended };
+}
 
 type ShippingAddress = PrescriptionIntake['patient']['address'];
 

@@ -1,12 +1,15 @@
 import type { Pool } from 'pg';
 import type { PurchaseConfirmed } from '../contracts/purchase';
+import type { TrainerAllocation } from './allocation';
 import { currentCorrelationId } from '../trace-node';
 import { activityLogger } from '../logger';
 
 export type CreatedPurchase =
   | { outcome: 'Created'; purchaseId: string }
   /** Another payment's purchase of this course by this student is active. */
-  | { outcome: 'AlreadyActive'; purchaseId: string };
+  | { outcome: 'AlreadyActive'; purchaseId: string }
+  /** This payment's purchase went all the way in an earlier run: a trainer allocation is recorded for it. */
+  | { outcome: 'AlreadyAllocated'; purchaseId: string; allocation: TrainerAllocation };
 
 const uniqueViolation = '23505';
 
@@ -46,6 +49,11 @@ export function createPurchaseActivities(db: Pool) {
       const holder = rows[0];
       if (!holder) throw new Error('unique violation, but no conflicting purchase found; retrying');
       if (holder.payment_id === confirmation.paymentId) {
+        const allocation = await allocationOf(db, holder.id);
+        if (allocation) {
+          log.info({ purchaseId: holder.id, allocationId: allocation.allocationId }, 'Purchase already allocated a trainer in an earlier run');
+          return { outcome: 'AlreadyAllocated', purchaseId: holder.id, allocation };
+        }
         log.info({ purchaseId: holder.id }, 'Purchase already created by an earlier attempt');
         return { outcome: 'Created', purchaseId: holder.id };
       }
@@ -56,3 +64,18 @@ export function createPurchaseActivities(db: Pool) {
 }
 
 export type PurchaseActivities = ReturnType<typeof createPurchaseActivities>;
+
+/**
+ * The allocation recorded for the purchase, in any status. It is the last thing a run writes: what
+ * follows (TRAINER_ALLOCATED, the session window) comes in the same run without another decision.
+ * A run that finds one was started by a confirmation redelivered after the first run left Temporal
+ * (retention), and must not go on: once the first allocation has ended, asking the admin service
+ * again may allocate another trainer, and a second window would schedule sessions for it.
+ */
+async function allocationOf(db: Pool, purchaseId: string): Promise<TrainerAllocation | undefined> {
+  const { rows } = await db.query<{ allocation_id: string; trainer_id: string }>(
+    'SELECT allocation_id, trainer_id FROM trainer_allocations WHERE purchase_id = $1 ORDER BY id LIMIT 1',
+    [purchaseId],
+  );
+  return rows[0] && { allocationId: rows[0].allocation_id, trainerId: rows[0].trainer_id };
+}

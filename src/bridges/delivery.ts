@@ -58,7 +58,7 @@ export async function deliver(batch: BatchContext, event: unknown, trace: TraceC
           const outcome = await withTrace(trace, () => route.deliver(options.client, event, trace));
           return outcome === 'duplicate' ? outcome : ('delivered' as const);
         } catch (err) {
-          if (err instanceof WorkflowExecutionAlreadyStartedError) return await alreadyStarted(batch, err, trace);
+          if (err instanceof WorkflowExecutionAlreadyStartedError) return await alreadyStarted(batch, err, event, trace);
           if (err instanceof Undeliverable) return { refused: err.message };
           throw err;
         }
@@ -88,18 +88,26 @@ function callTemporal<T>(batch: BatchContext, fn: () => Promise<T>): Promise<T> 
 async function alreadyStarted(
   batch: BatchContext,
   err: WorkflowExecutionAlreadyStartedError,
+  event: unknown,
   trace: TraceContext,
 ): Promise<Outcome | { refused: string }> {
-  const run = await howRunEnded(batch.options.client, err.workflowId);
+  let run: Awaited<ReturnType<typeof howRunEnded>>;
+  try {
+    run = await howRunEnded(batch.options.client, err.workflowId);
+  } catch (unreadable) {
+    if (unreadable instanceof Undeliverable) return { refused: unreadable.message };
+    throw unreadable;
+  }
   // Closed past its retention: the next start will go through.
   if (run === 'missing') throw new Error(`workflow ${err.workflowId} no longer exists; starting it again`);
   // Closed and started again between the two calls, or a policy that let it run: deliver again.
   if (run === 'running') throw new Error(`workflow ${err.workflowId} answered AlreadyStarted but is running; delivering again`);
   const log = loggerFor(trace, { topic: batch.payload.batch.topic, partition: batch.payload.batch.partition, workflowId: err.workflowId });
   const ended = run.outcome ? `${run.status}: ${run.outcome}` : run.status;
-  const meaning = batch.route.closedRun(run);
+  const meaning = batch.route.closedRun(run, event);
   log.warn({ run: ended, meaning }, `Workflow ${err.workflowId} already started and closed (${ended})`);
   if (meaning === 'duplicate') return 'duplicate';
+  if (typeof meaning === 'object') return { refused: meaning.undelivered };
   return { refused: `workflow ${err.workflowId} already closed (${ended}); the event was not delivered` };
 }
 

@@ -11,6 +11,7 @@ import {
 } from '../contracts/prescription';
 import { paymentCompletedSchema, prescriptionIntakeSchema } from '../contracts/prescription-events';
 import { prescriptionFulfillmentWorkflow } from '../workflows/prescription';
+import { changedFields, fingerprint } from './fingerprint';
 import { howRunEnded, route, Undeliverable, type Route } from './route';
 import { pipelineStartOptions } from '../trace';
 
@@ -21,8 +22,13 @@ export interface PrescriptionRouteOptions {
   timings?: FulfillmentTimings;
 }
 
+/** Where a run keeps the fingerprint of the intake it was started from. */
+const intakeMemoKey = 'intake';
+
 /**
- * An intake starts its prescription's run (one prescription, one run, ever); a payment signals the
+ * An intake starts its prescription's run (one per prescription while Temporal keeps it; after
+ * that, a redelivered intake's run finds the prescription's final status and ends in it); a
+ * payment signals the
  * run waiting for it. A payment no run can take (its link expired, or no such prescription) is
  * parked: it is money, and a person refunds it or fills the prescription by hand.
  */
@@ -35,14 +41,25 @@ export function prescriptionRoutes(options: PrescriptionRouteOptions = {}): Rout
       topic: topics.intakeReceived,
       schema: prescriptionIntakeSchema,
       orderingKey: (intake) => intake.prescriptionId,
-      // A closed run of this prescription already handled it; one ended by hand is for a person.
-      closedRun: (run) => (run.status === 'Completed' ? 'duplicate' : 'undelivered'),
+      // A closed run of this prescription already handled this intake; a different one (a
+      // correction) is for a person, named by the fields that differ, as is any intake for a run
+      // ended by hand. A run started before runs kept their intake's fingerprint counts it the same.
+      closedRun: (run, intake) => {
+        if (run.status !== 'Completed') return 'undelivered';
+        const changed = changedFields(run.memo?.[intakeMemoKey], intake);
+        if (!changed?.length) return 'duplicate';
+        return {
+          undelivered: `intake differs from the one prescription ${intake.prescriptionId}'s run fulfilled (fields: ${changed.join(', ')}); the run ended ${run.outcome ?? run.status}`,
+        };
+      },
       deliver: async (client, intake, trace) => {
+        const options = pipelineStartOptions(trace, `prescription ${intake.prescriptionId}`);
         await client.workflow.start(prescriptionFulfillmentWorkflow, {
           workflowId: prescriptionWorkflowId(intake.prescriptionId),
           taskQueue,
           args: [{ ...intake, trace, timings }],
-          ...pipelineStartOptions(trace, `prescription ${intake.prescriptionId}`),
+          ...options,
+          memo: { ...options.memo, [intakeMemoKey]: fingerprint(intake) },
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         });
       },

@@ -1,5 +1,6 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { z } from 'zod';
+import { UndecodablePayload } from '../codec/encryption-codec';
 import type { TraceContext } from '../trace';
 
 /** How one topic's events become workflow starts or signals. */
@@ -21,12 +22,14 @@ export interface Route<E = any> {
   deliver(client: Client, event: E, trace: TraceContext): Promise<void | 'duplicate'>;
   /**
    * What an event means when its workflow's run has already closed (Temporal answers
-   * AlreadyStarted: the reuse policy is REJECT_DUPLICATE), judged by how the run ended.
+   * AlreadyStarted: the reuse policy is REJECT_DUPLICATE), judged by how the run ended and, where
+   * the route keeps it in the run's memo, what the run was started from.
    * `duplicate`: the run already did what the event asks (the payment ran, the booking was made
    * and then cancelled); it is logged. `undelivered`: the run closed without what the event
-   * brings (a booking whose run gave up waiting for it); it is parked for an operator.
+   * brings (a booking whose run gave up waiting for it); it is parked for an operator, with the
+   * route's own reason when it gives one (`{ undelivered: reason }`).
    */
-  closedRun(run: ClosedRun): 'duplicate' | 'undelivered';
+  closedRun(run: ClosedRun, event: E): 'duplicate' | 'undelivered' | { undelivered: string };
 }
 
 /** How a closed run ended: Temporal's status, and for a completed run its result's `status`. */
@@ -35,6 +38,8 @@ export interface ClosedRun {
   outcome?: string;
   /** A completed run's whole result, for a route that needs more than its `status`. */
   result?: unknown;
+  /** The run's memo, as its start wrote it. */
+  memo?: Record<string, unknown>;
 }
 
 /**
@@ -48,22 +53,33 @@ export const route = <E>(r: Route<E>): Route<E> => r;
 
 /**
  * How the workflow's latest run ended: `running` while it is open (or paused), `missing` when
- * there is none (never started, or closed past its retention).
+ * there is none (never started, or closed past its retention). Throws `Undeliverable` when the
+ * run's memo or result is encrypted under a key this process's ring lacks: no retry can read it
+ * (a worker rotated the ring and this process was not given the new key), so the event is parked,
+ * with the key ID, instead of holding its partition.
  */
 export async function howRunEnded(client: Client, workflowId: string): Promise<ClosedRun | 'running' | 'missing'> {
   const handle = client.workflow.getHandle(workflowId);
-  let status: string;
+  const unreadable = (err: unknown): never => {
+    if (!(err instanceof UndecodablePayload)) throw err;
+    throw new Undeliverable(
+      `workflow ${workflowId} has closed, but how it ended cannot be read here: ${err.message}; give this bridge's key ring (PAYLOAD_KEY_RING_FILE) that key, restart it, and replay the event`,
+    );
+  };
+  let description: Awaited<ReturnType<typeof handle.describe>>;
   try {
-    status = (await handle.describe()).status.name;
+    description = await handle.describe();
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return 'missing';
-    throw err;
+    return unreadable(err);
   }
+  const status = description.status.name;
   if (status === 'RUNNING' || status === 'PAUSED') return 'running';
   const name = status.charAt(0) + status.slice(1).toLowerCase().replace(/_/g, ' ');
-  if (status !== 'COMPLETED') return { status: name };
-  const result: unknown = await handle.result();
+  const memo = description.memo ? { memo: description.memo } : {};
+  if (status !== 'COMPLETED') return { status: name, ...memo };
+  const result: unknown = await handle.result().catch(unreadable);
   const outcome =
     typeof result === 'string' ? result : typeof (result as { status?: unknown })?.status === 'string' ? (result as { status: string }).status : undefined;
-  return outcome ? { status: name, outcome, result } : { status: name, result };
+  return outcome ? { status: name, outcome, result, ...memo } : { status: name, result, ...memo };
 }

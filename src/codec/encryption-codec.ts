@@ -12,6 +12,13 @@ const TAG_BYTES = 16;
 const text = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes).toString('utf8') : undefined);
 
 /**
+ * A payload this process cannot decrypt: no key ID, a key its ring lacks, or a failed check. The
+ * message names the key ID when there is one, never a key or anything of the payload; the same
+ * ring fails the same way every time.
+ */
+export class UndecodablePayload extends ValueError {}
+
+/**
  * Encrypts each whole payload (its metadata too: the encoding says what the data is) with
  * AES-256-GCM, so Temporal's server, its database and its Web UI see only ciphertext. GCM's tag
  * makes a changed byte a decryption error instead of wrong data.
@@ -44,18 +51,18 @@ export class EncryptionCodec implements PayloadCodec {
     return payloads.map((payload) => {
       if (text(payload.metadata?.[METADATA_ENCODING_KEY]) !== ENCRYPTED_ENCODING) return payload;
       const keyId = text(payload.metadata?.[METADATA_ENCRYPTION_KEY_ID]);
-      if (!keyId) throw new ValueError('Encrypted payload has no encryption-key-id metadata');
+      if (!keyId) throw new UndecodablePayload('Encrypted payload has no encryption-key-id metadata');
       const key = this.ring.keys.get(keyId);
-      if (!key) throw new ValueError(`Encrypted payload names key ID ${keyId}, which is not in the payload key ring`);
+      if (!key) throw new UndecodablePayload(`Encrypted payload names key ID ${keyId}, which is not in the payload key ring`);
       const data = Buffer.from(payload.data ?? []);
-      if (data.length < IV_BYTES + TAG_BYTES) throw new ValueError(`Encrypted payload (key ID ${keyId}) is too short`);
+      if (data.length < IV_BYTES + TAG_BYTES) throw new UndecodablePayload(`Encrypted payload (key ID ${keyId}) is too short`);
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
       decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
       let plain: Buffer;
       try {
         plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
       } catch {
-        throw new ValueError(`Encrypted payload (key ID ${keyId}) failed authentication: altered, or another key with that ID`);
+        throw new UndecodablePayload(`Encrypted payload (key ID ${keyId}) failed authentication: altered, or another key with that ID`);
       }
       return temporal.api.common.v1.Payload.decode(plain);
     });

@@ -81,6 +81,14 @@ export type FulfillmentStatus =
   | 'PaymentExpired'
   | 'DeliveryOverdue';
 
+/**
+ * The outcomes nothing changes any more: the prescriptions row keeps them (migrations/006), and a
+ * run started for a prescription that reached one ends in it at once. `DeliveryOverdue` is not one:
+ * a later delivery may still change it.
+ */
+export const finalFulfillmentStatuses = ['Invalid', 'Ineligible', 'ClaimRejected', 'PaymentExpired', 'Delivered'] as const;
+export type FinalFulfillmentStatus = (typeof finalFulfillmentStatuses)[number];
+
 export interface FulfillmentState {
   status: FulfillmentStatus;
   prescriptionId: string;
@@ -103,7 +111,14 @@ export const fulfillmentStateQuery = defineQuery<FulfillmentState>('fulfillmentS
 // What each step answers the workflow; the partner steps answer what the partner answered
 // (src/partners/responses.ts).
 export type { Adjudication, PharmacySelection, ShippingLabel, TrackingUpdate } from '../partners/responses';
-export type Validation = { valid: true } | { valid: false; problems: string[] };
+export type Validation = ({ valid: true } | { valid: false; problems: string[] }) & {
+  /**
+   * Set when the prescription had already ended in a final status before this run: an intake
+   * delivered again after its run left Temporal (retention) starts a new run. What the database
+   * recorded, for the run to end in.
+   */
+  ended?: FulfillmentState & { status: FinalFulfillmentStatus };
+};
 export type Enrollment = Eligibility;
 export type PaymentRequest =
   | { status: 'NothingOwed'; paymentId: string }

@@ -73,6 +73,10 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
     state.rejectionReason = recorded.rejectionReason;
     return finish(state, 'Rejected');
   }
+  // Cancelled in a run that has since left Temporal (retention); the booking event came again. Until
+  // recordBooking reported `Cancelled` it called that row Accepted, so no recorded result holds it
+  // and old histories replay unchanged without a patch.
+  if (recorded.status === 'Cancelled') return finish(state, 'Cancelled');
   state.status = 'Accepted';
 
   // Cancellations are honoured until the stay ends; one from anyone but the owner is refused.

@@ -59,6 +59,10 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   setHandler(fulfillmentStateQuery, () => state);
 
   const validation = await steps.validatePrescription(request);
+  // The prescription ended before this run (its intake came again after its run left Temporal):
+  // end as recorded. Only a result with the new `ended` field takes this branch, and results
+  // recorded before the field existed lack it, so old histories replay unchanged without a patch.
+  if (validation.ended) return end(Object.assign(state, validation.ended).status, validation.ended.reason);
   if (!validation.valid) return end('Invalid', validation.problems.join('; '));
 
   state.status = 'Enrolling';

@@ -58,6 +58,13 @@ export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Prom
     log.info('The student already has an active purchase of this course; nothing changes', { studentId, courseId });
     return finish('AlreadyPurchased');
   }
+  // This payment's purchase went all the way in a run that has left Temporal (retention), and its
+  // confirmation came again: end as that run did, announcing and starting nothing. No recorded
+  // result holds this outcome, which is new, so old histories replay unchanged without a patch.
+  if (purchase.outcome === 'AlreadyAllocated') {
+    Object.assign(outcome, purchase.allocation);
+    return finish('SessionsScheduled');
+  }
   const created = purchaseCreatedEvent(request, purchase.purchaseId);
   await steps.emitPurchaseCreated(created);
   const cachesInvalidated = invalidateCaches(studentId);

@@ -10,7 +10,7 @@ import { bookingRequested } from '../support/booking-events';
 import { bookingStateQuery, bookingWorkflowId, type BookingState } from '../../src/contracts/booking';
 import { correlationIdKey, pipelineStatusKey } from '../../src/contracts/pipeline';
 import { headersAsText } from '../support/kafka-headers';
-import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+import { connectRealStack, deleteAsRetentionWould, eventually, type RealStack } from '../support/real-stack';
 
 /** Kafka → bridge → Temporal → PostgreSQL, all real, as the booking service's events arrive. */
 describe('booking pipeline on the real stack', () => {
@@ -142,6 +142,33 @@ describe('booking pipeline on the real stack', () => {
     expect(await rowsOf(bookingId)).toHaveLength(1);
   });
 
+  it('a booking event delivered again after its cancelled run left Temporal (retention) starts a run that ends cancelled at once, changing nothing', async () => {
+    const bookingId = newBookingId();
+    const headers = { 'correlation-id': `corr-${bookingId}` };
+    await publish(topics.bookingEvents, bookingId, bookingEvent(bookingId), headers);
+    await statusEventually(bookingId, 'Accepted');
+    await publish(topics.cancellations, bookingId, cancellationEvent(bookingId), headers);
+    const handle = stack.client.workflow.getHandle(bookingWorkflowId(bookingId));
+    expect(await eventually(() => handle.result().catch(() => undefined), Boolean)).toMatchObject({ status: 'Cancelled' });
+    const row = async () => (await stack.db.query('SELECT * FROM bookings WHERE booking_id = $1', [bookingId])).rows;
+    const before = await row();
+    const firstRun = (await handle.describe()).runId;
+
+    await deleteAsRetentionWould(stack.client, bookingWorkflowId(bookingId));
+    const [sent] = await stack.producer.send({
+      topic: topics.bookingEvents,
+      messages: [{ key: bookingId, value: JSON.stringify(bookingEvent(bookingId)), headers }],
+    });
+    await eventually(() => stack.committedOffset(bridge, topics.bookingEvents, sent!.partition), (o) => o > Number(sent!.baseOffset));
+    // A new run, closed at once: not one accepting cancellations until the stay ends in 2031.
+    const run = () => handle.describe().then((d) => ({ runId: d.runId, status: d.status.name, pipelineStatus: d.typedSearchAttributes.get(pipelineStatusKey) }), () => undefined);
+    const again = await eventually(run, (d) => d?.status === 'COMPLETED', 30_000);
+    expect(again).toEqual({ runId: expect.not.stringMatching(firstRun), status: 'COMPLETED', pipelineStatus: 'Completed' });
+    expect(await handle.result()).toMatchObject({ bookingId, status: 'Cancelled', refusedCancellations: 0 });
+    expect(await row()).toEqual(before);
+    expect((await stack.parkedEvents.list({ topic: topics.bookingEvents })).filter((p) => p.record?.key?.toString() === bookingId)).toEqual([]);
+  });
+
   it('when a cancellation arrives before its booking, the booking ends cancelled, recorded under the booking event\'s correlation ID', async () => {
     const bookingId = newBookingId();
     await publish(topics.cancellations, bookingId, cancellationEvent(bookingId), { 'correlation-id': `cancel-${bookingId}` });
@@ -207,6 +234,10 @@ describe('booking pipeline on the real stack', () => {
     expect(await recordBooking(bookingEvent(rejected))).toEqual(reason);
     expect((await rowsOf(accepted)).map((r) => r.status)).toEqual(['Accepted']);
     expect((await rowsOf(rejected)).map((r) => r.status)).toEqual(['Rejected']);
+    // Once cancelled, the row says so to a later run, which has nothing left to do.
+    expect(await createBookingActivities(stack.db).cancelBooking(accepted, owner)).toBe('Cancelled');
+    expect(await recordBooking(bookingEvent(accepted))).toEqual({ status: 'Cancelled' });
+    expect((await rowsOf(accepted)).map((r) => r.status)).toEqual(['Cancelled']);
   });
 
   it('an unknown user is a recorded, visible rejection and the workflow completes', async () => {

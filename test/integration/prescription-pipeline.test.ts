@@ -1,9 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrescriptionActivities } from '../../src/activities/prescription';
 import { createPaymentActivities } from '../../src/activities/prescription-payment';
 import { prescriptionRoutes } from '../../src/bridges/prescription-routes';
 import {
+  finalFulfillmentStatuses,
   fulfillmentStateQuery,
   prescriptionWorkflowId,
   type FulfillmentState,
@@ -17,7 +21,8 @@ import { createPartnerClients } from '../../src/partners/clients';
 import type { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
 import { readFileSync } from 'node:fs';
 import { readable } from '../support/history-payloads';
-import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+import { activityInterceptors } from '../../src/workers/workflows-path';
+import { connectRealStack, deleteAsRetentionWould, eventually, type RealStack } from '../support/real-stack';
 import { temporalCliRaw } from '../support/temporal-cli';
 
 const patientName = 'Zebulon Quixote-Fairweather';
@@ -33,6 +38,9 @@ describe('prescription fulfillment on the real stack', () => {
   let carrier: CarrierService;
   let standIns: StandIn[];
   let eventsConsumer: Consumer;
+  let bridge: Consumer;
+  let paymentActivities: ReturnType<typeof createPaymentActivities>;
+  let prescriptionActivities: ReturnType<typeof createPrescriptionActivities>;
   const emitted: Array<{ topic: string; event: Record<string, any>; headers: Record<string, string> }> = [];
 
   beforeAll(async () => {
@@ -65,11 +73,10 @@ describe('prescription fulfillment on the real stack', () => {
 
     const taskQueue = `prescriptions-${id}`;
     const deps = { db: stack.db, producer: stack.producer, actor: 'prescription-test-worker', topics };
-    await stack.startWorker(taskQueue, {
-      ...createPrescriptionActivities({ ...deps, partners }),
-      ...createPaymentActivities({ ...deps, paymentLinkBaseUrl: 'https://pay.example.com/links' }),
-    });
-    await stack.startBridge(
+    paymentActivities = createPaymentActivities({ ...deps, paymentLinkBaseUrl: 'https://pay.example.com/links' });
+    prescriptionActivities = createPrescriptionActivities({ ...deps, partners });
+    await stack.startWorker(taskQueue, { ...prescriptionActivities, ...paymentActivities });
+    bridge = await stack.startBridge(
       prescriptionRoutes({
         taskQueue,
         topics,
@@ -97,6 +104,7 @@ describe('prescription fulfillment on the real stack', () => {
   });
 
   let sequence = 0;
+  const intakes = new Map<string, Record<string, any>>();
   /** Publishes an intake `times` times; returns its prescription ID. */
   const publishIntake = async (changes: { payerId?: string; memberId?: string } = {}, times = 1): Promise<string> => {
     const prescriptionId = `rx-${stack.runId}-${++sequence}`;
@@ -115,15 +123,30 @@ describe('prescription fulfillment on the real stack', () => {
       writtenOn: new Date().toISOString().slice(0, 10),
       receivedAt: new Date().toISOString(),
     };
-    for (let i = 0; i < times; i++) {
-      await stack.publish(topics.intakeReceived, prescriptionId, intake, { 'correlation-id': `corr-${prescriptionId}` });
-    }
+    intakes.set(prescriptionId, intake);
+    for (let i = 0; i < times; i++) await sendIntake(intake);
     return prescriptionId;
   };
-  const pay = (prescriptionId: string, paymentId = `pay-${prescriptionId}`) =>
-    stack.publish(topics.paymentCompleted, prescriptionId, { type: 'PAYMENT_COMPLETED', prescriptionId, paymentId, amountCents: 1500, paidAt: new Date().toISOString() }, {
-      'correlation-id': `corr-pay-${prescriptionId}`,
+  /** Sends one record keyed by its prescription, as the producers do; answers where it went. */
+  const send = async (topic: string, prescriptionId: string, value: object, correlationId: string) => {
+    const [sent] = await stack.producer.send({
+      topic,
+      messages: [{ key: prescriptionId, value: JSON.stringify(value), headers: { 'correlation-id': correlationId } }],
     });
+    return { topic, ...sent! };
+  };
+  /** An intake: the one first published again, or a corrected copy. */
+  const sendIntake = (intake: Record<string, any>) => send(topics.intakeReceived, intake.prescriptionId, intake, `corr-${intake.prescriptionId}`);
+  /** Waits until the bridge has committed past a record: delivered, acknowledged as a duplicate, or parked. */
+  const settled = ({ topic, partition, baseOffset }: { topic: string; partition: number; baseOffset?: string }) =>
+    eventually(() => stack.committedOffset(bridge, topic, partition), (offset) => offset > Number(baseOffset));
+  const pay = (prescriptionId: string, paymentId = `pay-${prescriptionId}`) =>
+    send(
+      topics.paymentCompleted,
+      prescriptionId,
+      { type: 'PAYMENT_COMPLETED', prescriptionId, paymentId, amountCents: 1500, paidAt: new Date().toISOString() },
+      `corr-pay-${prescriptionId}`,
+    );
   const handleOf = (prescriptionId: string) =>
     stack.client.workflow.getHandle<typeof prescriptionFulfillmentWorkflow>(prescriptionWorkflowId(prescriptionId));
   const untilStatus = (prescriptionId: string, status: string) =>
@@ -264,5 +287,153 @@ describe('prescription fulfillment on the real stack', () => {
     await expect(stack.db.query('DELETE FROM prescription_audit_log WHERE prescription_id = $1', [id])).rejects.toThrow(/append-only/);
     await expect(stack.db.query('TRUNCATE prescription_audit_log')).rejects.toThrow(/append-only/);
     expect((await auditOf(id)).length).toBeGreaterThanOrEqual(4);
+  });
+  /** Everything the database and the topics hold of a prescription. */
+  const recordOf = async (prescriptionId: string) => ({
+    row: (await stack.db.query('SELECT * FROM prescriptions WHERE prescription_id = $1', [prescriptionId])).rows,
+    audit: (await stack.db.query('SELECT * FROM prescription_audit_log WHERE prescription_id = $1 ORDER BY id', [prescriptionId])).rows,
+    events: eventsOf(prescriptionId).map((e) => [e.topic, e.event.type]),
+  });
+
+  it('an intake delivered again after its run left Temporal (retention) starts a run that ends as recorded, changing and emitting nothing', async () => {
+    const id = await publishIntake();
+    await untilStatus(id, 'AwaitingPayment');
+    await pay(id);
+    const first = await resultOf(id);
+    expect(first.status).toBe('Delivered');
+    // Our six events and the provider's payment.
+    await eventually(async () => eventsOf(id), (events) => events.length === 7);
+    const before = await recordOf(id);
+    const firstRun = (await handleOf(id).describe()).runId;
+
+    await deleteAsRetentionWould(stack.client, prescriptionWorkflowId(id));
+    await settled(await sendIntake(intakes.get(id)!));
+    const again = await resultOf(id);
+    expect((await handleOf(id).describe()).runId).not.toBe(firstRun);
+    // Ended at once in what the database recorded, with the identifiers the bridge judges payments by.
+    expect(again).toMatchObject({
+      status: 'Delivered',
+      prescriptionId: id,
+      pharmacyId: first.pharmacyId,
+      claimId: first.claimId,
+      copayCents: first.copayCents,
+      paymentLinkId: first.paymentLinkId,
+      paymentId: first.paymentId,
+      trackingNumber: first.trackingNumber,
+      reason: 'already Delivered when this run started; nothing was done again',
+    });
+    const steps = (await handleOf(id).fetchHistory()).events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    expect(steps).toEqual(['validatePrescription']);
+
+    // The provider's payment delivered again now meets that run: still the duplicate it was, not parked.
+    await settled(await pay(id));
+    expect((await stack.db.query('SELECT reason FROM parked_events WHERE correlation_id = $1', [`corr-pay-${id}`])).rows).toEqual([]);
+
+    await sleep(3_000); // time for any event a step might still have emitted to arrive
+    expect(await recordOf(id)).toEqual({ ...before, events: [...before.events, [topics.paymentCompleted, 'PAYMENT_COMPLETED']] });
+  });
+
+  it("validatePrescription answers how a prescription ended in another run, and a retried attempt of its own run as it recorded it", async () => {
+    const id = `rx-${stack.runId}-${++sequence}`;
+    const intake = {
+      prescriptionId: id,
+      patient: {
+        patientId: `patient-${id}`,
+        name: patientName,
+        dateOfBirth: '1961-02-03',
+        address: { line1: '7 Lighthouse Lane', city: 'Portsmouth', postalCode: '03801', country: 'US' },
+      },
+      prescriber: { npi: '1234567890', name: 'Dr. Test' }, // a wrong check digit: Invalid
+      medication: { ndc: '11111-0001-01', name: 'Metformin', quantity: 60 },
+      insurance: { payerId: 'payer-standard', memberId: `M-${id}` },
+      writtenOn: new Date().toISOString().slice(0, 10),
+      receivedAt: new Date().toISOString(),
+    };
+    const attemptIn = (runId: string) =>
+      new MockActivityEnvironment(
+        { activityType: 'validatePrescription', workflowExecution: { workflowId: prescriptionWorkflowId(id), runId } },
+        { interceptors: activityInterceptors },
+      ).run(prescriptionActivities.validatePrescription, intake);
+    const problems = ['prescriber NPI is not a valid National Provider Identifier'];
+
+    expect(await attemptIn('run-1')).toEqual({ valid: false, problems });
+    // Its own run again (the first attempt's answer was lost): what it recorded, announced again.
+    expect(await attemptIn('run-1')).toEqual({ valid: false, problems });
+    await eventually(async () => eventsOf(id), (events) => events.length === 2);
+    // Another run: the prescription had ended; nothing is written or announced.
+    const before = await recordOf(id);
+    expect(await attemptIn('run-2')).toEqual({
+      valid: false,
+      problems,
+      ended: { status: 'Invalid', prescriptionId: id, reason: 'already Invalid when this run started; nothing was done again' },
+    });
+    await sleep(2_000);
+    expect(await recordOf(id)).toEqual(before);
+  });
+
+  it('a corrected intake for a finished prescription is parked, naming the fields that differ and no value; the same intake again is still a duplicate', async () => {
+    const id = await publishIntake({ payerId: 'payer-full-coverage' });
+    expect((await resultOf(id)).status).toBe('Delivered');
+    // The run keeps a hash of each of its intake's fields, by the field's path.
+    const { memo } = await handleOf(id).describe();
+    expect(Object.keys(memo!.intake as object)).toEqual(expect.arrayContaining(['medication.quantity', 'patient.name', 'patient.address.line1']));
+    expect(JSON.stringify(memo!.intake)).not.toContain(patientName);
+
+    const intake = intakes.get(id)!;
+    const newStreet = '9 Harbour Road';
+    const corrected = { ...intake, medication: { ...intake.medication, quantity: 90 }, patient: { ...intake.patient, address: { ...intake.patient.address, line1: newStreet } } };
+    await settled(await sendIntake(corrected));
+    const parkedOf = async () =>
+      (await stack.db.query('SELECT reason FROM parked_events WHERE topic = $1 AND message_key = $2', [topics.intakeReceived, id])).rows.map((r) => r.reason);
+    expect(await parkedOf()).toEqual([
+      `intake differs from the one prescription ${id}'s run fulfilled (fields: medication.quantity, patient.address.line1); the run ended Delivered`,
+    ]);
+
+    await settled(await sendIntake(intake));
+    expect(await parkedOf()).toHaveLength(1);
+  });
+
+  it('the database keeps a prescription in its final status: a step that would move it is refused at its first attempt, and its audit row is rolled back with it', async () => {
+    const id = await publishIntake({ payerId: 'payer-full-coverage' });
+    expect((await resultOf(id)).status).toBe('Delivered');
+    const before = await recordOf(id);
+
+    // What an old payment link's expiry did over a delivery before the guard, run as a worker runs
+    // an activity (with its interceptors), for a run other than the one that recorded the steps.
+    const worker = new MockActivityEnvironment(
+      { activityType: 'expirePaymentLink', workflowExecution: { workflowId: prescriptionWorkflowId(id), runId: 'a-later-run' } },
+      { interceptors: activityInterceptors },
+    );
+    const refused = await worker.run(paymentActivities.expirePaymentLink, { prescriptionId: id, linkId: `link-${id}` }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(ApplicationFailure);
+    expect(refused).toMatchObject({
+      nonRetryable: true,
+      message: `PostgreSQL refused the change (SQLSTATE 23514): prescription ${id} is Delivered, a final status; it cannot become PaymentExpired`,
+    });
+    expect(await recordOf(id)).toEqual(before);
+  });
+
+  it('the prescriptions table refuses to move a row out of a final status, and lets an overdue delivery become delivered', async () => {
+    const insert = async (status: string) => {
+      const id = `rx-${stack.runId}-${status}-${++sequence}`;
+      await stack.db.query(
+        `INSERT INTO prescriptions (prescription_id, patient_id, medication_ndc, quantity, prescriber_npi, status, received_at)
+         VALUES ($1, 'patient-x', '11111-0001-01', 1, '1234567893', $2, now())`,
+        [id, status],
+      );
+      return id;
+    };
+    for (const status of finalFulfillmentStatuses) {
+      const id = await insert(status);
+      const next = status === 'Delivered' ? 'PaymentExpired' : 'Delivered';
+      const refused = await stack.db.query('UPDATE prescriptions SET status = $2 WHERE prescription_id = $1', [id, next]).catch((err: unknown) => err);
+      expect(refused).toMatchObject({ code: '23514', message: `prescription ${id} is ${status}, a final status; it cannot become ${next}` });
+      // Its other columns, and the status written again as it is, are not a move.
+      await stack.db.query('UPDATE prescriptions SET status = status, updated_at = now() WHERE prescription_id = $1', [id]);
+      expect((await stack.db.query('SELECT status FROM prescriptions WHERE prescription_id = $1', [id])).rows).toEqual([{ status }]);
+    }
+    const overdue = await insert('DeliveryOverdue');
+    await stack.db.query("UPDATE prescriptions SET status = 'Delivered' WHERE prescription_id = $1", [overdue]);
+    expect((await stack.db.query('SELECT status FROM prescriptions WHERE prescription_id = $1', [overdue])).rows).toEqual([{ status: 'Delivered' }]);
   });
 });

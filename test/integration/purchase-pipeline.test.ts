@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import type { Consumer } from 'kafkajs';
@@ -17,7 +18,7 @@ import {
 import { createPurchaseToSessionsActivities } from '../../src/pipelines/purchase-to-sessions';
 import { maxKeywordLength } from '../../src/trace';
 import { headersAsText } from '../support/kafka-headers';
-import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+import { connectRealStack, deleteAsRetentionWould, eventually, type RealStack } from '../support/real-stack';
 import { temporalCli } from '../support/temporal-cli';
 
 /**
@@ -231,6 +232,39 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     expect((await handle.describe()).runId).toBe(firstRunId);
     expect((await stack.parkedEvents.list({ topic: topics.confirmed })).filter((e) => e.correlationId === `corr-${p.paymentId}`)).toEqual([]);
     await expectCompletedPurchase(p, outcome);
+  });
+
+  it('a confirmation delivered again after its purchase went all the way and its run left Temporal (retention) ends as recorded: no row, session or event is added', async () => {
+    const p = newPurchase();
+    await publish(confirmation(p), p.studentId, `corr-${p.paymentId}`);
+    const outcome = await outcomeOf(p.paymentId);
+    await expectCompletedPurchase(p, outcome);
+    const everything = async () => ({
+      purchases: (await stack.db.query('SELECT * FROM student_course_purchases WHERE student_id = $1 ORDER BY id', [p.studentId])).rows,
+      allocations: (await stack.db.query('SELECT * FROM trainer_allocations WHERE student_id = $1 ORDER BY id', [p.studentId])).rows,
+      sessions: (await stack.db.query('SELECT * FROM sessions WHERE student_id = $1 ORDER BY id', [p.studentId])).rows,
+      events: emitted.filter((e) => e.event.studentId === p.studentId).map((e) => e.event.eventId),
+    });
+    const before = await everything();
+    const handle = stack.client.workflow.getHandle(purchaseWorkflowId(p.paymentId));
+    const window = stack.client.workflow.getHandle(sessionWindowWorkflowId(outcome.allocationId!));
+    const [firstRun, windowRun] = [(await handle.describe()).runId, (await window.describe()).runId];
+
+    await deleteAsRetentionWould(stack.client, purchaseWorkflowId(p.paymentId));
+    const [late] = await stack.producer.send({
+      topic: topics.confirmed,
+      messages: [{ key: p.studentId, value: JSON.stringify(confirmation(p)), headers: { 'correlation-id': `corr-${p.paymentId}` } }],
+    });
+    await eventually(() => stack.committedOffset(bridge, topics.confirmed, late!.partition), (offset) => offset > Number(late!.baseOffset));
+    // A new run, ended as the first one did; the allocation's window is the one the first run started.
+    expect(await outcomeOf(p.paymentId)).toEqual(outcome);
+    expect((await handle.describe()).runId).not.toBe(firstRun);
+    expect((await window.describe()).runId).toBe(windowRun);
+
+    await sleep(3_000); // time for any event a step might still have emitted to arrive
+    expect(await everything()).toEqual(before);
+    const steps = (await handle.fetchHistory()).events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    expect(steps).toEqual(['createPurchase']);
   });
 
   it('the admin service failing three times and answering slowly (300 ms, well within its timeout), then recovering, changes nothing in the outcome', async () => {

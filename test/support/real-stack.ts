@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
@@ -148,4 +148,22 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, 200));
   } while (Date.now() < deadline);
   throw new Error(`Condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+}
+
+/**
+ * Removes a closed run from Temporal as the namespace's retention does a day after it closed (a
+ * terminated run is still there, and its ID still refuses a start): deleted, and waited for until
+ * describe no longer finds it. The event that started it may still be redelivered from Kafka.
+ */
+export async function deleteAsRetentionWould(client: Client, workflowId: string): Promise<void> {
+  await client.workflowService.deleteWorkflowExecution({ namespace: client.options.namespace, workflowExecution: { workflowId } });
+  await eventually(
+    () => client.workflow.getHandle(workflowId).describe().then(
+      () => 'still there',
+      (err) => (err instanceof WorkflowNotFoundError ? 'gone' : Promise.reject(err)),
+    ),
+    (found) => found === 'gone',
+    // The dev server removes a run about 30 s after it closed, however early it was asked to.
+    90_000,
+  );
 }

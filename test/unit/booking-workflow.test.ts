@@ -41,7 +41,7 @@ type Fault = 'outage' | 'refusal' | undefined;
  * In-memory stand-ins with the real activities' types; they record what the workflow asked for.
  * New runs only record and cancel; the step-by-step activities are there for older histories.
  */
-function fakeActivities(options: { failRecord?: () => Fault } = {}) {
+function fakeActivities(options: { failRecord?: () => Fault; cancelledBefore?: string[] } = {}) {
   const calls: string[] = [];
   const recorded: BookingRequested[] = [];
   const attempts = { recordBooking: 0 };
@@ -55,7 +55,7 @@ function fakeActivities(options: { failRecord?: () => Fault } = {}) {
       recorded.push(booking);
       if (!(booking.userId in users)) return { status: 'Rejected', rejectionReason: `unknown user ${booking.userId}` };
       if (!booking.roomId.startsWith('room_')) return { status: 'Rejected', rejectionReason: `unknown room ${booking.roomId}` };
-      return { status: 'Accepted' };
+      return options.cancelledBefore?.includes(booking.bookingId) ? { status: 'Cancelled' } : { status: 'Accepted' };
     },
     async resolveUser(identifier) {
       calls.push(`resolveUser:${identifier}`);
@@ -162,6 +162,17 @@ describe('booking workflow', () => {
     });
     expect(state).toMatchObject({ status: 'Rejected', rejectionReason: 'unknown room suite_missing' });
     expect(calls).toEqual(['recordBooking:b5']);
+  });
+
+  it('a booking cancelled in a run that has left Temporal (retention) ends a run its redelivered event starts, cancelled, at once', async () => {
+    const { activities, calls } = fakeActivities({ cancelledBefore: ['b7'] });
+    const state = await withWorker(activities, async (tq) => {
+      const handle = await start(tq, bookingRequestedSignal, bookingEvent('b7'));
+      return handle.result();
+    });
+    // Not Accepted until the stay ends (time-skipping would carry it there): nothing waits, nothing is cancelled again.
+    expect(state).toMatchObject({ bookingId: 'b7', status: 'Cancelled', refusedCancellations: 0 });
+    expect(calls).toEqual(['recordBooking:b7']);
   });
 
   it('a cancellation whose booking never arrives ends the workflow as never booked', async () => {

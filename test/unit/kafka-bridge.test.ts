@@ -3,6 +3,8 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import type { Outcome } from '../../src/bridges/delivery';
 import { bridgeTimings } from '../../src/bridges/kafka-bridge';
+import { fingerprint } from '../../src/bridges/fingerprint';
+import { prescriptionRoutes } from '../../src/bridges/prescription-routes';
 import { purchaseRoutes } from '../../src/bridges/purchase-routes';
 import { route } from '../../src/bridges/route';
 import { captureLogs, fakeClient, startFakeBridge, temporalRefusal, thingRoute } from '../support/fake-bridge';
@@ -282,14 +284,14 @@ describe('the Kafka bridge, on fake batches', () => {
 
   describe('an event whose workflow run has already closed', () => {
     /** Temporal as it answers once `workflowId`'s run closed with `status` and `result`. */
-    const closedRunClient = (status: string, result: unknown) => {
+    const closedRunClient = (status: string, result: unknown, memo?: Record<string, unknown>) => {
       const alreadyStarted = (_workflow: unknown, options: { workflowId: string }) =>
         Promise.reject(new WorkflowExecutionAlreadyStartedError('Workflow execution already started', options.workflowId, 'someWorkflow'));
       return fakeClient({
         signalWithStart: alreadyStarted as never,
         start: alreadyStarted as never,
         getHandle: (() => ({
-          describe: async () => ({ status: { name: status } }),
+          describe: async () => ({ status: { name: status }, memo }),
           result: async () => result,
         })) as never,
       });
@@ -334,6 +336,39 @@ describe('the Kafka bridge, on fake batches', () => {
         'workflow booking-b1 already closed (Terminated); the event was not delivered',
       ]);
       expect(outcomes).toEqual(['duplicate', 'duplicate', 'duplicate', 'duplicate', 'parked']);
+    });
+
+    it('acknowledges an intake its closed run was started from, and parks a different one naming the fields; a run without a fingerprint takes any', async () => {
+      const intake = {
+        type: 'PRESCRIPTION_INTAKE_RECEIVED',
+        prescriptionId: 'rx1',
+        patient: {
+          patientId: 'patient-1',
+          name: 'Ada Lovelace',
+          dateOfBirth: '1980-12-10',
+          address: { line1: '1 Analytical Way', city: 'London', postalCode: 'N1 9GU', country: 'GB' },
+        },
+        prescriber: { npi: '1234567893', name: 'Dr. Babbage' },
+        medication: { ndc: '0002-8215-01', name: 'Insulin', quantity: 30 },
+        insurance: { payerId: 'payer-standard', memberId: 'M-1' },
+        writtenOn: '2030-01-01',
+        receivedAt: '2030-01-02T09:00:00Z',
+      };
+      const corrected = { ...intake, patient: { ...intake.patient, dateOfBirth: '1980-12-11' } };
+      const settle = async (memo: Record<string, unknown> | undefined, value: object) => {
+        const bridge = await startFakeBridge({
+          client: closedRunClient('COMPLETED', { status: 'Delivered', prescriptionId: 'rx1' }, memo),
+          routes: [prescriptionRoutes({ topics: { intakeReceived: 'things', paymentCompleted: 'payments' } })[0]!],
+        });
+        await bridge.settle([{ key: 'rx1', value }]).done;
+        return bridge.parked.map((p) => p.reason);
+      };
+      const fingerprinted = { trace: { correlationId: 'c1' }, intake: fingerprint(intake) };
+      expect(await settle(fingerprinted, intake)).toEqual([]);
+      const [reason] = await settle(fingerprinted, corrected);
+      expect(reason).toBe("intake differs from the one prescription rx1's run fulfilled (fields: patient.dateOfBirth); the run ended Delivered");
+      // Started before runs kept a fingerprint: as before, any intake for it is a duplicate.
+      expect(await settle({ trace: { correlationId: 'c1' } }, corrected)).toEqual([]);
     });
 
     it('acknowledges a purchase confirmation whose run closed as a duplicate (the payment already ran), and logs it', async () => {

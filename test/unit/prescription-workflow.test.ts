@@ -11,7 +11,9 @@ import {
   type FulfillmentTimings,
   type PrescriptionRequest,
   type TrackingUpdate,
+  type Validation,
 } from '../../src/contracts/prescription';
+import { pipelineStatusKey } from '../../src/contracts/pipeline';
 import { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
 import { attentionKindKey, attentionQuery, operatorDecisionSignal, pipelineStatusKey, type Attention } from '../../src/contracts/pipeline';
 import { createTimeSkippingEnv, withWorker } from '../support/time-skipping';
@@ -45,6 +47,8 @@ interface Scenario {
   expiryOutage?: number;
   /** The carrier's answers to each tracking poll; 'down' is an outage, the last answer repeats. */
   tracking?: Array<TrackingUpdate['status'] | 'down'>;
+  /** What validation finds recorded for a prescription that ended before the run. */
+  ended?: Validation['ended'];
 }
 
 /** In-memory stand-ins typed from the real activities; `calls` lists the steps in the order they ran. */
@@ -55,6 +59,7 @@ function fakeActivities(scenario: Scenario = {}) {
   const activities: PrescriptionActivities & PaymentActivities = {
     async validatePrescription() {
       calls.push('validatePrescription');
+      if (scenario.ended) return { valid: true, ended: scenario.ended };
       return scenario.valid === false ? { valid: false, problems: ['quantity must be between 1 and 360'] } : { valid: true };
     },
     async enrollPatient() {
@@ -244,6 +249,24 @@ describe('prescription fulfillment workflow', () => {
     const outcome = await run(fake.activities);
     expect(outcome).toMatchObject({ status: 'Delivered' });
     expect(fake.polls).toHaveLength(3);
+  });
+
+  it('a prescription that had ended before the run (its intake came again after retention) ends the run as recorded, with no other step', async () => {
+    const id = randomUUID();
+    const recorded = {
+      status: 'Delivered' as const,
+      prescriptionId: id,
+      reason: 'already Delivered when this run started; nothing was done again',
+      paymentId: 'pay-123',
+      trackingNumber: 'TRK1',
+      deliveredAt: '2030-01-05T10:00:00.000Z',
+    };
+    const fake = fakeActivities({ ended: recorded });
+    const outcome = await run(fake.activities, id);
+    expect(outcome).toEqual(recorded);
+    expect(fake.calls).toEqual(['validatePrescription']);
+    const { typedSearchAttributes } = await env.client.workflow.getHandle(prescriptionWorkflowId(id)).describe();
+    expect(typedSearchAttributes.get(pipelineStatusKey)).toBe('Completed');
   });
 
   it.each([

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -37,7 +37,9 @@ const confirmation = (paymentId: string) => ({
  * In-memory stand-ins with the real activities' types. `adminService` answers each allocation
  * attempt: 'ok', 'down' (an outage, retried) or 'refuse' (no trainer available).
  */
-function fakeActivities(options: { activePurchaseOf?: string; cache?: 'ok' | 'down'; adminService?: () => 'ok' | 'down' | 'refuse' | 'hang' } = {}) {
+function fakeActivities(
+  options: { activePurchaseOf?: string; allocatedBefore?: string; cache?: 'ok' | 'down'; adminService?: () => 'ok' | 'down' | 'refuse' | 'hang' } = {},
+) {
   const calls: string[] = [];
   const events: Array<PurchaseCreated | TrainerAllocated> = [];
   const attempts = { cache: 0, allocation: 0 };
@@ -45,6 +47,9 @@ function fakeActivities(options: { activePurchaseOf?: string; cache?: 'ok' | 'do
   const activities: Activities = {
     async createPurchase(c) {
       calls.push('createPurchase');
+      if (options.allocatedBefore) {
+        return { outcome: 'AlreadyAllocated', purchaseId: `p-${c.paymentId}`, allocation: { allocationId: options.allocatedBefore, trainerId: 'trainer_ada' } };
+      }
       return options.activePurchaseOf
         ? { outcome: 'AlreadyActive', purchaseId: options.activePurchaseOf }
         : { outcome: 'Created', purchaseId: `p-${c.paymentId}` };
@@ -145,6 +150,16 @@ describe('purchase-to-sessions workflow', () => {
     expect(outcome).toEqual({ status: 'AlreadyPurchased', purchaseId: 'p-earlier' });
     expect(fake.calls).toEqual(['createPurchase']);
     expect(fake.events).toEqual([]);
+  });
+
+  it('a confirmation redelivered after its purchase went all the way and its run left Temporal (retention) ends as that run did, announcing and starting nothing', async () => {
+    const fake = fakeActivities({ allocatedBefore: 'alloc-earlier' });
+    const outcome = await withWorker(fake.activities, async (tq) => (await start(tq, 'pay_2')).result());
+    expect(outcome).toEqual({ status: 'SessionsScheduled', purchaseId: 'p-pay_2', allocationId: 'alloc-earlier', trainerId: 'trainer_ada' });
+    expect(fake.calls).toEqual(['createPurchase']);
+    expect(fake.events).toEqual([]);
+    const window = env.client.workflow.getHandle(sessionWindowWorkflowId('alloc-earlier'));
+    await expect(window.describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 
   it('when the cache cannot be invalidated, it gives up after 3 attempts and the purchase completes anyway', async () => {
