@@ -13,7 +13,6 @@ import {
   type TrackingUpdate,
   type Validation,
 } from '../../src/contracts/prescription';
-import { pipelineStatusKey } from '../../src/contracts/pipeline';
 import { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
 import { attentionKindKey, attentionQuery, operatorDecisionSignal, pipelineStatusKey, type Attention } from '../../src/contracts/pipeline';
 import { createTimeSkippingEnv, withWorker } from '../support/time-skipping';
