@@ -78,4 +78,45 @@ describe('recorded workflow histories', () => {
       await expect(replayCopy(swapped)).rejects.toBeInstanceOf(DeterminismViolationError);
     });
   });
+
+  // The same proof for every workflow type the workers run, on its newest history: a copy of its
+  // module with one new command at the top of the workflow (an unpatched change) must fail to
+  // replay, and the unchanged copy must replay. A replay test that cannot fail proves nothing.
+  describe.each([
+    { type: 'bookingWorkflow', module: 'booking.ts', history: 'booking-cancelled-by-owner-v3.json' },
+    { type: 'purchaseToSessionsWorkflow', module: 'purchase.ts', history: 'purchase-sessions-scheduled-v3.json' },
+    { type: 'sessionWindowWorkflow', module: 'session-window.ts', history: 'session-window-topped-up-continued-as-new-v2.json' },
+    { type: 'prescriptionFulfillmentWorkflow', module: 'prescription.ts', history: 'prescription-paid-and-delivered-v2.json' },
+    { type: 'shipmentTrackingWorkflow', module: 'prescription.ts', history: 'shipment-tracking-delivered-v2.json' },
+  ])('a copy of $type, replayed against $history', ({ type, module, history }) => {
+    const source = readFileSync(path.resolve(__dirname, '..', '..', 'src', 'workflows', module), 'utf8');
+    const start = new RegExp(`export async function ${type}\\([^)]*\\)[^{]*\\{`);
+
+    async function replayCopy(code: string) {
+      const file = path.resolve(__dirname, '..', 'fixtures', `${type}-copy-${randomUUID()}.ts`);
+      writeFileSync(
+        file,
+        `import { sleep as unpatchedSleep } from '@temporalio/workflow';\n${code
+          .replaceAll("from '../", "from '../../src/")
+          .replaceAll("from './", "from '../../src/workflows/")}`,
+      );
+      try {
+        const recorded = JSON.parse(await readFile(path.join(historiesDir, history), 'utf8'));
+        expect(typeOf(recorded)).toBe(type);
+        await Worker.runReplayHistory(workflowCodeOf(file), recorded);
+      } finally {
+        rmSync(file);
+      }
+    }
+
+    it('replays when unchanged (the control)', async () => {
+      await expect(replayCopy(source)).resolves.toBeUndefined();
+    });
+
+    it('fails with a determinism violation when a timer is added first without patched()', async () => {
+      expect(source).toMatch(start);
+      const changed = source.replace(start, (opening) => `${opening}\n  await unpatchedSleep(1);`);
+      await expect(replayCopy(changed)).rejects.toBeInstanceOf(DeterminismViolationError);
+    });
+  });
 });
