@@ -4,17 +4,21 @@
  *   tsx scripts/payload-keys.ts ensure   writes a key ring and a token where the config says, each only if missing
  *                                        (scripts/stack.sh up runs it: a local development key ring)
  *   npm run rotate-payload-key           adds a new key to the ring and makes it current; old keys stay,
- *                                        so everything they encrypted stays readable
+ *                                        so everything they encrypted stays readable (one process, or all
+ *                                        restarted at once)
+ *   npm run rotate-payload-key -- stage  adds a new key that nothing encrypts with yet (step 1 of a rotation
+ *                                        across processes restarted one by one)
+ *   npm run rotate-payload-key -- promote KEY_ID   makes that key current (step 2, once every process has it)
  *
  * After a rotation, restart the workers, bridges and codec server (they read the ring at start):
  * `npm run stack:down && npm run stack`, or restart the containers. Prints key IDs, never keys.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { newKeyRing, readKeyRing, rotated, writeKeyRing, writeSecretFile } from '../src/codec/key-ring';
+import { newKeyRing, promoted, readKeyRing, rotated, staged, writeKeyRing, writeSecretFile } from '../src/codec/key-ring';
 import { loadConfig } from '../src/config';
 
-function main(command: string | undefined): void {
+function main(command: string | undefined, step?: string, keyId?: string): void {
   const config = loadConfig();
   const ringFile = config.PAYLOAD_KEY_RING_FILE;
   if (command === 'ensure') {
@@ -29,15 +33,29 @@ function main(command: string | undefined): void {
     }
     return;
   }
-  if (command === 'rotate') {
+  if (command === 'rotate' && step === 'stage') {
+    const ring = staged(readKeyRing(ringFile));
+    writeKeyRing(ringFile, ring);
+    const added = [...ring.keys.keys()].at(-1);
+    console.log(`${ringFile}: added key ${added}; the current key is still ${ring.currentKeyId}`);
+    console.log(`Give every worker, bridge and codec server this ring and restart them, then: npm run rotate-payload-key -- promote ${added}`);
+    return;
+  }
+  if (command === 'rotate' && step === 'promote' && keyId) {
+    const ring = promoted(readKeyRing(ringFile), keyId);
+    writeKeyRing(ringFile, ring);
+    console.log(`${ringFile}: current key is now ${ring.currentKeyId}; restart the processes (one by one is safe now)`);
+    return;
+  }
+  if (command === 'rotate' && !step) {
     const ring = existsSync(ringFile) ? rotated(readKeyRing(ringFile)) : newKeyRing();
     writeKeyRing(ringFile, ring);
     console.log(`${ringFile}: current key is now ${ring.currentKeyId}; keys ${[...ring.keys.keys()].join(', ')}`);
     console.log('Restart the workers, bridges and codec server to use it (npm run stack:down && npm run stack, or restart the containers).');
     return;
   }
-  console.error('Usage: tsx scripts/payload-keys.ts ensure|rotate');
+  console.error('Usage: tsx scripts/payload-keys.ts ensure | rotate [stage | promote KEY_ID]');
   process.exit(2);
 }
 
-main(process.argv[2]);
+main(process.argv[2], process.argv[3], process.argv[4]);

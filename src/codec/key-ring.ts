@@ -65,8 +65,23 @@ export function newKeyId(now = new Date()): string {
 
 /** The ring with one new key, made current; the old keys stay so existing payloads still decrypt. */
 export function rotated(ring: KeyRing, keyId = newKeyId()): KeyRing {
+  return promoted(staged(ring, keyId), keyId);
+}
+
+/**
+ * Step 1 of a rotation with several processes: the new key joins the ring but nothing encrypts
+ * with it yet, so a process given this ring reads what every other process writes, whichever ring
+ * they still have. Every process must have it before step 2 (`promoted`).
+ */
+export function staged(ring: KeyRing, keyId = newKeyId()): KeyRing {
   if (ring.keys.has(keyId)) throw new Error(`The key ring already has a key ${keyId}`);
-  return { currentKeyId: keyId, keys: new Map([...ring.keys, [keyId, newKey()]]) };
+  return { currentKeyId: ring.currentKeyId, keys: new Map([...ring.keys, [keyId, newKey()]]) };
+}
+
+/** Step 2: new payloads use `keyId`, a key every process already has (`staged`). */
+export function promoted(ring: KeyRing, keyId: string): KeyRing {
+  if (!ring.keys.has(keyId)) throw new Error(`The key ring has no key ${keyId} to make current`);
+  return { currentKeyId: keyId, keys: ring.keys };
 }
 
 /**
