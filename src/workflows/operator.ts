@@ -53,7 +53,8 @@ export interface OperatorControls {
   /**
    * Asks for a person about something no step failed at (a parcel past its deadline), while the
    * run goes on: the run is `NeedsAttention` with `kind`, the reason and what each decision does;
-   * resolves with the operator's decision. Cancel its scope if the matter settles by itself.
+   * resolves with the operator's decision. If the matter settles by itself, the caller moves the
+   * run on with `setStatus`; the question is then dropped, and a late decision is ignored.
    */
   askPerson(about: string, kind: AttentionKind, reason: string, decisions: Record<OperatorDecision, string>): Promise<OperatorDecision>;
   /**

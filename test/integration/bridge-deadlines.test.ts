@@ -13,4 +13,19 @@ describe("the bridge's PostgreSQL pool", () => {
       await db.end();
     }
   });
+
+  it('ends a transaction left idle past the same timeout, so it cannot hold its locks', async () => {
+    const db = createPool(loadConfig(), { max: 1, statementTimeoutMs: 200 });
+    db.on('error', () => undefined); // the server ends the connection; the pool reports it
+    const client = await db.connect();
+    client.on('error', () => undefined);
+    try {
+      await client.query('BEGIN');
+      await new Promise((r) => setTimeout(r, 1_000));
+      await expect(client.query('SELECT 1')).rejects.toThrow(/idle-in-transaction|terminat|connection error/i);
+    } finally {
+      client.release(true);
+      await db.end();
+    }
+  });
 });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attentionQuery, type Attention } from '../../src/contracts/pipeline';
-import { defaultFulfillmentTimings, prescriptionWorkflowId } from '../../src/contracts/prescription';
+import { prescriptionWorkflowId } from '../../src/contracts/prescription';
 import { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
+import { prescriptionRequest } from '../support/prescription-intake';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 
 /**
@@ -21,28 +22,12 @@ describe('a value PostgreSQL refuses', () => {
 
   it('parks its step as a refusal at the first attempt, with PostgreSQL\'s reason', async () => {
     const prescriptionId = `rx-invalid-${stack.runId}`;
+    const request = prescriptionRequest(prescriptionId);
     // Past the intake schema (which now bounds quantity by its column), straight to the workflow.
     const handle = await stack.client.workflow.start(prescriptionFulfillmentWorkflow, {
       workflowId: prescriptionWorkflowId(prescriptionId),
       taskQueue: taskQueue(),
-      args: [
-        {
-          prescriptionId,
-          patient: {
-            patientId: `patient-${prescriptionId}`,
-            name: 'Test Patient',
-            dateOfBirth: '1961-02-03',
-            address: { line1: '1 Main St', city: 'Springfield', postalCode: '01101', country: 'US' },
-          },
-          prescriber: { npi: '1234567893', name: 'Dr. Test' },
-          medication: { ndc: '11111-0001-01', name: 'Metformin', quantity: 3_000_000_000 },
-          insurance: { payerId: 'payer-standard', memberId: `M-${prescriptionId}` },
-          writtenOn: new Date().toISOString().slice(0, 10),
-          receivedAt: new Date().toISOString(),
-          trace: { correlationId: `corr-${prescriptionId}` },
-          timings: defaultFulfillmentTimings,
-        },
-      ],
+      args: [{ ...request, medication: { ...request.medication, quantity: 3_000_000_000 } }],
     });
     try {
       const attention = await eventually(

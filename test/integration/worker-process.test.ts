@@ -5,10 +5,11 @@ import path from 'node:path';
 import type { PoolClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRequestedSignal, bookingStateQuery, bookingTaskQueue, bookingWorkflowId } from '../../src/contracts/booking';
-import { defaultFulfillmentTimings, fulfillmentStateQuery, prescriptionTaskQueue, prescriptionWorkflowId } from '../../src/contracts/prescription';
+import { fulfillmentStateQuery, prescriptionTaskQueue, prescriptionWorkflowId } from '../../src/contracts/prescription';
 import { bookingWorkflow } from '../../src/workflows/booking';
 import { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
 import { bookingRequested } from '../support/booking-events';
+import { prescriptionRequest } from '../support/prescription-intake';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 
 const graceMs = 4_000;
@@ -79,24 +80,7 @@ describe('the worker process', () => {
       await stack.client.workflow.start(prescriptionFulfillmentWorkflow, {
         workflowId: prescriptionWorkflowId(prescriptionId),
         taskQueue: prescriptionTaskQueue,
-        args: [
-          {
-            prescriptionId,
-            patient: {
-              patientId: `patient-${prescriptionId}`,
-              name: 'Test Patient',
-              dateOfBirth: '1961-02-03',
-              address: { line1: '1 Main St', city: 'Springfield', postalCode: '01101', country: 'US' },
-            },
-            prescriber: { npi: '1234567893', name: 'Dr. Test' },
-            medication: { ndc: '11111-0001-01', name: 'Metformin', quantity: 30 },
-            insurance: { payerId: 'payer-standard', memberId: `M-${prescriptionId}` },
-            writtenOn: new Date().toISOString().slice(0, 10),
-            receivedAt: new Date().toISOString(),
-            trace: { correlationId: `corr-${prescriptionId}` },
-            timings: defaultFulfillmentTimings,
-          },
-        ],
+        args: [prescriptionRequest(prescriptionId)],
       });
     }
     // Give them time to take the slots and wait on the lock.

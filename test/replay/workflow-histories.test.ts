@@ -27,6 +27,22 @@ async function loadHistories() {
   );
 }
 
+/**
+ * Replays `history` against `code`, a workflow module's source written beside the fixtures with its
+ * imports pointing back into src/; `type`, when given, must be the history's workflow type.
+ */
+async function replayCopyOf(code: string, history: string, type?: string): Promise<void> {
+  const file = path.resolve(__dirname, '..', 'fixtures', `workflow-copy-${randomUUID()}.ts`);
+  writeFileSync(file, code.replaceAll("from '../", "from '../../src/").replaceAll("from './", "from '../../src/workflows/"));
+  try {
+    const recorded = JSON.parse(await readFile(path.join(historiesDir, history), 'utf8'));
+    if (type) expect(typeOf(recorded)).toBe(type);
+    await Worker.runReplayHistory(workflowCodeOf(file), recorded);
+  } finally {
+    rmSync(file);
+  }
+}
+
 describe('recorded workflow histories', () => {
   it('covers every workflow type the workers run', async () => {
     const histories = await loadHistories();
@@ -54,17 +70,7 @@ describe('recorded workflow histories', () => {
     const resolveUserLine = /^ +const userId = await bookingStep\(\(\) => steps\.resolveUser\(.*$/m;
     const resolveRoomLine = /^ +const roomId = await bookingStep\(\(\) => steps\.resolveRoom\(.*$/m;
 
-    /** Writes the copy beside the fixtures, with its imports pointing back into src/. */
-    async function replayCopy(code: string) {
-      const file = path.resolve(__dirname, '..', 'fixtures', `booking-copy-${randomUUID()}.ts`);
-      writeFileSync(file, code.replaceAll("from '../", "from '../../src/").replaceAll("from './", "from '../../src/workflows/"));
-      try {
-        const history = JSON.parse(await readFile(path.join(historiesDir, 'booking-cancelled-by-owner-v2.json'), 'utf8'));
-        await Worker.runReplayHistory(workflowCodeOf(file), history);
-      } finally {
-        rmSync(file);
-      }
-    }
+    const replayCopy = (code: string) => replayCopyOf(code, 'booking-cancelled-by-owner-v2.json');
 
     it('replays when unchanged (the control)', async () => {
       await expect(replayCopy(source)).resolves.toBeUndefined();
@@ -92,22 +98,8 @@ describe('recorded workflow histories', () => {
     const source = readFileSync(path.resolve(__dirname, '..', '..', 'src', 'workflows', module), 'utf8');
     const start = new RegExp(`export async function ${type}\\([^)]*\\)[^{]*\\{`);
 
-    async function replayCopy(code: string) {
-      const file = path.resolve(__dirname, '..', 'fixtures', `${type}-copy-${randomUUID()}.ts`);
-      writeFileSync(
-        file,
-        `import { sleep as unpatchedSleep } from '@temporalio/workflow';\n${code
-          .replaceAll("from '../", "from '../../src/")
-          .replaceAll("from './", "from '../../src/workflows/")}`,
-      );
-      try {
-        const recorded = JSON.parse(await readFile(path.join(historiesDir, history), 'utf8'));
-        expect(typeOf(recorded)).toBe(type);
-        await Worker.runReplayHistory(workflowCodeOf(file), recorded);
-      } finally {
-        rmSync(file);
-      }
-    }
+    const replayCopy = (code: string) =>
+      replayCopyOf(`import { sleep as unpatchedSleep } from '@temporalio/workflow';\n${code}`, history, type);
 
     it('replays when unchanged (the control)', async () => {
       await expect(replayCopy(source)).resolves.toBeUndefined();

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { bookingRequestedSchema, cancellationRequestedSchema } from '../../src/contracts/booking-events';
 import { paymentCompletedSchema, prescriptionIntakeSchema } from '../../src/contracts/prescription-events';
 import { purchaseConfirmedSchema } from '../../src/contracts/purchase-events';
+import { prescriptionIntake } from '../support/prescription-intake';
 
 const booking = {
   bookingId: 'booking_1',
@@ -32,20 +33,7 @@ describe('event schemas', () => {
 
   // Each was a value that passed its schema and failed its step at every attempt in PostgreSQL.
   it('refuse values their PostgreSQL columns cannot hold, and accept the edges they can', () => {
-    const intake = {
-      prescriptionId: 'rx-1',
-      patient: {
-        patientId: 'p-1',
-        name: 'Test Patient',
-        dateOfBirth: '1961-02-03',
-        address: { line1: '1 Main St', city: 'Springfield', postalCode: '01101', country: 'US' },
-      },
-      prescriber: { npi: '1234567893', name: 'Dr. Test' },
-      medication: { ndc: '11111-0001-01', name: 'Metformin', quantity: 60 },
-      insurance: { payerId: 'payer-standard', memberId: 'M-1' },
-      writtenOn: '2031-01-01',
-      receivedAt: '2031-01-01T00:00:00Z',
-    };
+    const intake = prescriptionIntake('rx-1');
     const problem = (changed: object) => prescriptionIntakeSchema.safeParse({ ...intake, ...changed }).error?.issues.map((i) => i.path.join('.'));
     expect(problem({})).toBeUndefined();
     expect(problem({ medication: { ...intake.medication, quantity: 3_000_000_000 } })).toEqual(['medication.quantity']);

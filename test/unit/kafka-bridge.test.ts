@@ -8,6 +8,7 @@ import { prescriptionRoutes } from '../../src/bridges/prescription-routes';
 import { purchaseRoutes } from '../../src/bridges/purchase-routes';
 import { route } from '../../src/bridges/route';
 import { captureLogs, fakeClient, startFakeBridge, temporalRefusal, thingRoute } from '../support/fake-bridge';
+import { prescriptionIntake } from '../support/prescription-intake';
 
 /** What kafkajs' heartbeat() throws when the group rebalances while a batch is in flight. */
 const rebalancing = () =>
@@ -339,21 +340,7 @@ describe('the Kafka bridge, on fake batches', () => {
     });
 
     it('acknowledges an intake its closed run was started from, and parks a different one naming the fields; a run without a fingerprint takes any', async () => {
-      const intake = {
-        type: 'PRESCRIPTION_INTAKE_RECEIVED',
-        prescriptionId: 'rx1',
-        patient: {
-          patientId: 'patient-1',
-          name: 'Ada Lovelace',
-          dateOfBirth: '1980-12-10',
-          address: { line1: '1 Analytical Way', city: 'London', postalCode: 'N1 9GU', country: 'GB' },
-        },
-        prescriber: { npi: '1234567893', name: 'Dr. Babbage' },
-        medication: { ndc: '0002-8215-01', name: 'Insulin', quantity: 30 },
-        insurance: { payerId: 'payer-standard', memberId: 'M-1' },
-        writtenOn: '2030-01-01',
-        receivedAt: '2030-01-02T09:00:00Z',
-      };
+      const intake = prescriptionIntake('rx1');
       const corrected = { ...intake, patient: { ...intake.patient, dateOfBirth: '1980-12-11' } };
       const settle = async (memo: Record<string, unknown> | undefined, value: object) => {
         const bridge = await startFakeBridge({

@@ -15,27 +15,13 @@ import {
 } from '../../src/contracts/prescription';
 import { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
 import { attentionKindKey, attentionQuery, operatorDecisionSignal, pipelineStatusKey, type Attention } from '../../src/contracts/pipeline';
+import { prescriptionRequest } from '../support/prescription-intake';
 import { createTimeSkippingEnv, withWorker } from '../support/time-skipping';
 
 const day = 86_400_000;
 const timings: FulfillmentTimings = { paymentWindow: '2 days', trackingInterval: '1 day', deliveryDeadline: '5 days' };
 
-const intake = (prescriptionId: string): PrescriptionRequest => ({
-  prescriptionId,
-  patient: {
-    patientId: 'patient-1',
-    name: 'Ada Lovelace',
-    dateOfBirth: '1980-12-10',
-    address: { line1: '1 Analytical Way', city: 'London', postalCode: 'N1 9GU', country: 'GB' },
-  },
-  prescriber: { npi: '1234567893', name: 'Dr. Babbage' },
-  medication: { ndc: '0002-8215-01', name: 'Insulin', quantity: 30 },
-  insurance: { payerId: 'payer-standard', memberId: 'M-1' },
-  writtenOn: '2030-01-01',
-  receivedAt: '2030-01-02T09:00:00Z',
-  trace: { correlationId: `corr-${prescriptionId}` },
-  timings,
-});
+const intake = (prescriptionId: string): PrescriptionRequest => prescriptionRequest(prescriptionId, timings);
 
 interface Scenario {
   valid?: boolean;
