@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 // The stack's start-up check asks "is the process in the pid file still ours?" by its
-// command line. Asked before the child has exec'd, it read "exited" (CI: Kafka "exited
-// during start-up" while it was starting), so spawn_daemon returns only once it has.
+// command line. Asked before the child has exec'd, it read "exited" (a CI run's Kafka
+// "exited during start-up" with nothing new in its log looked like this), so spawn_daemon
+// returns only once it has.
 describe('spawn_daemon', () => {
   it('returns only when the pid file names a process running the command', () => {
     const dir = mkdtempSync(join(tmpdir(), 'spawn-daemon-'));
