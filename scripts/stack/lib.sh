@@ -102,10 +102,10 @@ stop_pid() {
 # Starts a long-running server detached from our session and terminal so that
 # Ctrl-C on `up` or the end of a CI step does not take it down.
 #
-# Returns once the child runs the command: until it has exec'd, its /proc
-# cmdline is empty or this shell's (and a read during exec can fail), so a
-# start-up check by pattern would read "exited" (a CI run reported Kafka
-# "exited during start-up" with nothing new in its logs: this race's mark).
+# Returns once the child runs the command itself: until then it is this shell,
+# then setsid, then nohup, and its /proc cmdline is theirs (a read during an exec
+# can even fail), so a start-up check by pattern could read "exited" (a CI run
+# reported Kafka "exited during start-up" with nothing new in its logs).
 spawn_daemon() {
   local pidfile=$1 logfile=$2 pid i
   shift 2
@@ -113,7 +113,7 @@ spawn_daemon() {
   pid=$!
   printf '%s\n' "$pid" >"$pidfile"
   for ((i = 0; i < 200; i++)); do
-    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$*" && return 0
+    [ "$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null)" = "$* " ] && return 0
     kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.05
   done

@@ -18,8 +18,8 @@ describe('spawn_daemon', () => {
       trap 'kill $(jobs -p) 2>/dev/null' EXIT
       misread=0
       for i in $(seq 1 100); do
-        spawn_daemon "$DIR/pid" /dev/null sleep 0.5 "0.000$i"
-        pid_from_file "$DIR/pid" "sleep 0.5 0.000$i" >/dev/null || misread=$((misread + 1))
+        spawn_daemon "$DIR/pid" /dev/null sleep 3 "0.000$i"
+        pid_from_file "$DIR/pid" "sleep 3 0.000$i" >/dev/null || misread=$((misread + 1))
       done
       echo "$misread"`;
     const misread = execFileSync('bash', ['-c', script], {
