@@ -14,7 +14,8 @@ import { describeProblems } from '../src/schema-problems';
  *   GET  /health           200 when it can reach its database
  *   POST /control/faults   { failNext?, failStatus?, delayMs? }: the next failNext business requests
  *                          answer failStatus; every business request first waits delayMs
- *   GET  /control/faults   the current faults and how many business requests arrived
+ *   GET  /control/faults   the current faults, how many business requests arrived, and how many of
+ *                          them waited delayMs
  */
 
 export interface Faults {
@@ -60,6 +61,8 @@ export interface StandIn {
   faults: Faults;
   /** Business requests received, faulted ones included (tests count retries with it). */
   requests: number;
+  /** Business requests held back by `delayMs`: proof that a slow-partner fault met real calls. */
+  delayed: number;
   /** Port 0 picks a free one. Resolves with the base URL. */
   listen(port: number, host?: string): Promise<string>;
   close(): Promise<void>;
@@ -99,6 +102,7 @@ export function createStandIn(name: string, db: Pool, routes: Routes, log: Logge
     name,
     faults: { failNext: 0, failStatus: 503, delayMs: 0 },
     requests: 0,
+    delayed: 0,
     server: createServer((req, res) => {
       handle(req).then(
         (reply) => send(res, reply.status, reply.body),
@@ -138,14 +142,17 @@ export function createStandIn(name: string, db: Pool, routes: Routes, log: Logge
     if (pathname === '/control/faults') {
       if (req.method === 'POST') Object.assign(standIn.faults, parse(faultsRequest, await req.json()));
       else if (req.method !== 'GET') throw new HttpError(405, 'method not allowed');
-      return { status: 200, body: { ...standIn.faults, requests: standIn.requests } };
+      return { status: 200, body: { ...standIn.faults, requests: standIn.requests, delayed: standIn.delayed } };
     }
     const control = routes.control?.(req);
     if (control) return control();
     const business = routes.business(req);
     if (!business) throw new HttpError(404, `no route ${req.method} ${pathname}`);
     standIn.requests++;
-    if (standIn.faults.delayMs > 0) await new Promise((r) => setTimeout(r, standIn.faults.delayMs));
+    if (standIn.faults.delayMs > 0) {
+      standIn.delayed++;
+      await new Promise((r) => setTimeout(r, standIn.faults.delayMs));
+    }
     if (standIn.faults.failNext > 0) {
       standIn.faults.failNext--;
       throw new HttpError(standIn.faults.failStatus, `${name} failing on purpose (fault injection)`);

@@ -215,6 +215,17 @@ describe('partner stand-ins through their clients', () => {
       expect(Date.now() - started).toBeLessThan(1_000);
     });
 
+    it('counts the requests it held back, and reports the count over HTTP', async () => {
+      const faultsOf = async () => (await (await fetch(new URL('/control/faults', urls.insurerUrl))).json()) as { requests: number; delayed: number };
+      const before = await faultsOf();
+      await clients.checkEligibility({ payerId: 'payer-standard', memberId: id('M') });
+      Object.assign(insurer.faults, { delayMs: 50 });
+      await clients.checkEligibility({ payerId: 'payer-standard', memberId: id('M') });
+      await clients.checkEligibility({ payerId: 'payer-standard', memberId: id('M') });
+      const after = await faultsOf();
+      expect({ requests: after.requests - before.requests, delayed: after.delayed - before.delayed }).toEqual({ requests: 3, delayed: 2 });
+    });
+
     it('can be set over HTTP, as a demo or another process would', async () => {
       const post = await fetch(new URL('/control/faults', urls.insurerUrl), {
         method: 'POST',
