@@ -1,8 +1,12 @@
 /**
  * `npm run chaos` (not a test): thousands of mixed booking, purchase and prescription events, with duplicates,
  * reordering, cancellations first and poison records of every kind, pushed through the real
- * workers and bridges on an isolated stack while the worker, the bridge, the Temporal dev server
- * and Kafka are SIGKILLed and PostgreSQL is stopped for a minute. Then the final state is
+ * workers and bridges on an isolated stack while faults are injected one after another: the
+ * insurer answers slower than the clients wait for a minute, the worker, the bridge, the Temporal
+ * dev server and Kafka are SIGKILLed, PostgreSQL is stopped for a minute, the `prescriptions` table
+ * is locked for five minutes, a second bridges process joins and is SIGKILLed mid-rebalance, and
+ * the payload key is rotated in two steps with rolling restarts (processes.ts). Each fault reports
+ * what it observed; one that cannot show it happened fails the run. Then the final state is
  * checked against what the stream implies, one line per figure, with the goal beside each.
  * Prescriptions owing a copay are paid by this process (playing the payment provider) once their
  * run exists; scripts/chaos.sh sets short fulfillment timings for the workers and bridges.
@@ -12,18 +16,20 @@
  *   CHAOS_EVENTS (5000; 300 with CHAOS_QUICK=1)   CHAOS_SEED (random; printed)
  *   CHAOS_RATE events/s (25; 15 quick)            CHAOS_PG_STOP_S (60; 20 quick)
  *   CHAOS_DRAIN_TIMEOUT_S (1200; 600 quick)       CHAOS_SETTLE_S (90)
+ *   CHAOS_LOCK_S: the table lock's length (300; 30 quick)   CHAOS_PARTNER_SLOW_S (60)
  *   CHAOS_POISON: the poison kinds to send, comma-separated (all of them by default; see stream.ts)
  */
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { loadConfig } from '../../src/config';
+import { failureConverterPath } from '../../src/codec/data-converter';
 import { createPool, createTemporalClient } from '../../src/connections';
 import { bookingTaskQueue } from '../../src/contracts/booking';
 import { prescriptionTaskQueue, prescriptionTopics, prescriptionWorkflowId } from '../../src/contracts/prescription';
 import { purchaseTaskQueue } from '../../src/contracts/purchase';
 import { evaluate, PrescriptionOutcomes, readState, runsStartedTwice, type Figures } from './check';
-import { faults, Supervised, type Fault } from './processes';
+import { faults, ReloadableCodec, Supervised, type Fault, type FaultOutcome, type FaultSchedule } from './processes';
 import { buildStream, chaosRooms, chaosTrainers, chaosUsers, poisonKinds, type ChaosRecord, type PoisonKind } from './stream';
 
 const quick = process.env.CHAOS_QUICK === '1';
@@ -35,6 +41,8 @@ const settings = {
   postgresStopSeconds: env('CHAOS_PG_STOP_S', 60, 20),
   drainTimeoutSeconds: env('CHAOS_DRAIN_TIMEOUT_S', 1200, 600),
   settleSeconds: env('CHAOS_SETTLE_S', 90),
+  tableLockSeconds: env('CHAOS_LOCK_S', 300, 30),
+  slowPartnerSeconds: env('CHAOS_PARTNER_SLOW_S', 60),
 };
 const poison = (process.env.CHAOS_POISON?.split(',').map((k) => k.trim()).filter(Boolean) ?? [...poisonKinds]) as PoisonKind[];
 const unknownPoison = poison.filter((k) => !poisonKinds.includes(k));
@@ -46,16 +54,21 @@ const poisonLeftOut = poisonKinds.filter((k) => !poison.includes(k));
  * admin service): while any is parked, quiet is only taken as the end after longer than that.
  */
 const outageSettleSeconds = 330;
-/** Seconds after the stream started; each fault also waits until the one before it is over. */
-const schedule = quick
-  ? { worker: 5, bridge: 12, temporal: 20, kafka: 35, postgres: 55 }
-  : { worker: 30, bridge: 60, temporal: 90, kafka: 130, postgres: 180 };
+/**
+ * Seconds after the stream started; each fault also waits until the one before it is over, so this
+ * is their order. The slow partner comes while prescriptions still arrive: its proof is calls it held.
+ */
+const schedule: FaultSchedule = quick
+  ? { slowPartner: 2, worker: 5, bridge: 12, temporal: 20, kafka: 35, postgres: 55, tableLock: 80, secondBridge: 90, keyRotation: 100 }
+  : { worker: 30, bridge: 60, slowPartner: 75, temporal: 140, kafka: 170, postgres: 200, tableLock: 270, secondBridge: 580, keyRotation: 600 };
 
 const config = loadConfig();
 const childEnv = { ...process.env, LOG_LEVEL: process.env.CHAOS_CHILD_LOG_LEVEL ?? 'warn' };
 const workers = new Supervised('workers', 'src/workers/main.ts', childEnv, (line) => say(line));
 const bridges = new Supervised('bridges', 'src/bridges/main.ts', childEnv, (line) => say(line));
-const stopChildren = () => Promise.all([workers.stop(), bridges.stop()]);
+/** Started by the two-bridges fault and left running: replicas share the partitions from then on. */
+const secondBridges = new Supervised('bridges-2', 'src/bridges/main.ts', childEnv, (line) => say(line));
+const stopChildren = () => Promise.all([workers.stop(), bridges.stop(), secondBridges.stop()]);
 const runStart = Date.now();
 const clock = () => `${((Date.now() - runStart) / 1000).toFixed(0).padStart(5)}s`;
 const say = (line: string) => console.log(`[chaos ${clock()}] ${line}`);
@@ -68,7 +81,9 @@ async function main(): Promise<number> {
   say(`stories: ${Object.entries(stream.stories).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 
   const db = createPool(config);
-  const client = await createTemporalClient(config);
+  // Read again by the key-rotation fault, so results under the new key decode here too.
+  const codec = new ReloadableCodec(config.PAYLOAD_KEY_RING_FILE);
+  const client = await createTemporalClient(config, { payloadCodecs: [codec], failureConverterPath });
   await seed(db);
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -83,9 +98,9 @@ async function main(): Promise<number> {
   say('workers are polling every task queue; starting the stream and the faults');
 
   const streamStart = Date.now();
-  const faultList = faults({ workers, bridges, postgresStopSeconds: settings.postgresStopSeconds, schedule });
+  const faultList = faults({ config, client, codec, workers, bridges, secondBridges, schedule, ...settings });
   const payer = payPrescriptions(client, stream.expect);
-  const [produced, lastFaultEnd] = await Promise.all([
+  const [produced, { outcomes: faultOutcomes, end: lastFaultEnd }] = await Promise.all([
     produce(stream.records),
     injectFaults(faultList, streamStart),
   ]);
@@ -98,7 +113,7 @@ async function main(): Promise<number> {
   const twice = await runsStartedTwice(client).catch((err) => [`(could not list runs: ${(err as Error).message})`]);
   await stopChildren();
 
-  const met = report({ stream, produced, final, twice, drain, paid });
+  const met = report({ stream, produced, final, twice, drain, paid, faults: faultOutcomes });
   await db.end();
   await client.connection.close();
   return met ? 0 : 1;
@@ -247,25 +262,34 @@ async function produce(records: ChaosRecord[]): Promise<{ sent: number; resent: 
   return { sent: records.length, resent, doneAt: Date.now() };
 }
 
-/** Runs the faults one after another at their times; resolves with when the last one was over. */
-async function injectFaults(list: Fault[], streamStart: number): Promise<number> {
+/**
+ * Runs the faults one after another at their times; resolves with what each one showed and when
+ * the last one was over. A fault that throws or outlives its timeout was not injected.
+ */
+async function injectFaults(list: Fault[], streamStart: number): Promise<{ outcomes: FaultOutcome[]; end: number }> {
+  const outcomes: FaultOutcome[] = [];
   let previousEnd = streamStart;
   for (const fault of list) {
     const at = Math.max(streamStart + fault.at * 1000, previousEnd + 5_000);
     if (at > Date.now()) await sleep(at - Date.now());
     say(`fault: ${fault.name}`);
-    try {
-      await Promise.race([
-        fault.inject(say),
-        sleep(300_000).then(() => Promise.reject(new Error('not over after 5 minutes'))),
-      ]);
-    } catch (err) {
-      say(`fault ${fault.name} failed: ${(err as Error).message}`);
-    }
+    const timeout = new AbortController();
+    const outcome = await Promise.race([
+      fault.inject(say),
+      sleep(fault.timeoutSeconds * 1000, undefined, { signal: timeout.signal }).then(() => {
+        throw new Error(`not over after ${fault.timeoutSeconds} s`);
+      }),
+    ]).then(
+      (seen) => ({ name: fault.name, ...seen }),
+      (err: unknown) => ({ name: fault.name, injected: false, evidence: `failed: ${(err as Error).message}` }),
+    );
+    timeout.abort();
+    say(`fault ${fault.name}: ${outcome.injected ? 'injected' : 'NOT INJECTED'}: ${outcome.evidence}`);
+    outcomes.push(outcome);
     previousEnd = Date.now();
   }
-  say('all faults injected and recovered from');
-  return previousEnd;
+  say('all faults over');
+  return { outcomes, end: previousEnd };
 }
 
 interface Drain {
@@ -332,13 +356,16 @@ function report(r: {
   twice: string[];
   drain: Drain;
   paid: { paid: number; owed: number };
+  faults: FaultOutcome[];
 }): boolean {
   const { stream, final: f } = r;
   const byTopic: Record<string, number> = {};
   for (const rec of stream.records) byTopic[rec.topic] = (byTopic[rec.topic] ?? 0) + 1;
   const duplicated = [...f.duplicated, ...r.twice.map((id) => `workflow ${id}: more than one run`)];
   const poisonMissing = f.poisonExpected - f.poisonParked;
+  const notInjected = r.faults.filter((f) => !f.injected);
   const met =
+    notInjected.length === 0 &&
     r.drain.outcome === 'drained' &&
     f.lost.length === 0 &&
     duplicated.length === 0 &&
@@ -379,7 +406,10 @@ function report(r: {
   line('runs needing a person', `${f.needingPersonOther.length} (plus ${f.refusalsFound} of ${f.refusalsExpected} expected refusals: no trainer)`, '0 after outages that ended');
   examples(f.needingPersonOther);
   line('time to drain after the last fault', `${r.drain.drainSeconds.toFixed(0)} s (${r.drain.outcome})`);
-  line('process restarts', `workers ${workers.restarts} (${workers.crashes} crashes), bridges ${bridges.restarts} (${bridges.crashes} crashes)`);
+  line('process restarts', `workers ${workers.restarts} (${workers.crashes} crashes), bridges ${bridges.restarts} (${bridges.crashes} crashes), second bridges ${secondBridges.restarts} (${secondBridges.crashes} crashes)`);
+  line('faults injected', `${r.faults.length - notInjected.length}/${r.faults.length}`, 'all, each with its evidence');
+  for (const f of r.faults) console.log(`${''.padEnd(38)}${f.injected ? 'yes' : 'NO '} ${f.name}: ${f.evidence}`);
+  if (notInjected.length) console.log(`not injected: ${notInjected.map((f) => f.name).join('; ')}`);
   console.log(met ? 'GOAL MET' : 'GOAL NOT MET');
   return met;
 }

@@ -1,14 +1,32 @@
 /**
- * The processes a chaos run owns and breaks: the workers and bridges (children of this process,
- * restarted like a supervisor would when they die), and the isolated stack's Temporal dev server,
- * Kafka and PostgreSQL (started by scripts/stack.sh with this run's STACK_STATE_DIR and ports).
+ * The processes a chaos run owns and breaks, and the faults it injects: the workers and bridges
+ * (children of this process, restarted like a supervisor would when they die; a second bridges
+ * process joins halfway), the isolated stack's Temporal dev server, Kafka, PostgreSQL, partner
+ * stand-ins and codec server (started by scripts/stack.sh with this run's STACK_STATE_DIR and
+ * ports), and the payload key ring in that state directory.
+ *
+ * A fault proves itself: it resolves with what it saw (the old pid gone and a new one serving, a
+ * connection refused, a lock in pg_locks, calls the stand-in held back, the new key ID in a raw
+ * history), and `injected: false` when it could not see it.
  *
  * A stack process is only ever killed by the pid in this run's own pid file, after checking that
  * its command line names this run's state directory, so the shared stack can never be hit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client } from '@temporalio/client';
+import type { Payload, PayloadCodec } from '@temporalio/common';
+import { Kafka, logLevel, Partitioners, type Admin, type GroupDescription } from 'kafkajs';
+import { Client as PgClient } from 'pg';
+import { EncryptionCodec, ENCRYPTED_ENCODING, METADATA_ENCRYPTION_KEY_ID } from '../../src/codec/encryption-codec';
+import { readKeyRing } from '../../src/codec/key-ring';
+import type { Config } from '../../src/config';
+import { bookingEventsTopic, bookingTaskQueue, bookingWorkflowId } from '../../src/contracts/booking';
+import { prescriptionTaskQueue } from '../../src/contracts/prescription';
+import { purchaseTaskQueue } from '../../src/contracts/purchase';
+import { pipelines } from '../../src/pipelines';
 
 export const repoDir = path.resolve(__dirname, '..', '..');
 
@@ -74,11 +92,39 @@ export class Supervised {
     });
   }
 
-  /** SIGKILL; the exit handler starts it again. */
-  kill9(): void {
-    if (!this.child?.pid) return;
+  /** SIGKILL; the exit handler starts it again. Resolves with the killed pid once it has exited. */
+  async kill9(): Promise<number> {
+    return this.end('SIGKILL');
+  }
+
+  /**
+   * One step of a rolling restart: SIGTERM, so the process stops as a deployment would stop it
+   * (SIGKILL if it has not exited after 20 s), and the exit handler starts it again. Resolves with
+   * the stopped pid once it has exited.
+   */
+  async restart(): Promise<number> {
+    return this.end('SIGTERM');
+  }
+
+  private async end(signal: NodeJS.Signals): Promise<number> {
+    const child = this.child;
+    const pid = this.pid;
+    if (!child || pid === undefined) throw new Error(`${this.name} is not running`);
     this.killedOnPurpose = true;
-    this.child.kill('SIGKILL');
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+    return pid;
+  }
+
+  /** Resolves with the pid of a process started after `oldPid`'s, once there is one. */
+  async successorOf(oldPid: number, timeoutMs = 60_000): Promise<number> {
+    return waitFor(`a new ${this.name} process`, timeoutMs, async () => {
+      const pid = this.pid;
+      return pid !== undefined && pid !== oldPid ? pid : undefined;
+    });
   }
 
   async stop(): Promise<void> {
@@ -94,25 +140,71 @@ export class Supervised {
   }
 }
 
-/** Runs a command with this run's stack environment; resolves with its exit code. */
-function run(command: string, args: string[], logName: string): Promise<number> {
+/** Runs a command with this run's stack environment; resolves with its exit code and what it printed. */
+async function run(command: string, args: string[], logName: string): Promise<{ code: number; output: string }> {
   const log = openSync(path.join(stateDir(), 'logs', logName), 'a');
-  const child = spawn(command, args, { cwd: repoDir, env: process.env, stdio: ['ignore', log, log] });
+  const child = spawn(command, args, { cwd: repoDir, env: process.env, stdio: ['ignore', 'pipe', log] });
   closeSync(log);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? 1)));
+  appendFileSync(path.join(stateDir(), 'logs', logName), output);
+  return { code, output };
 }
 
 /** `bash scripts/stack.sh up` with this run's environment: starts whatever is down, waits until healthy. */
 export async function stackUp(): Promise<void> {
-  const code = await run('bash', ['scripts/stack.sh', 'up'], 'chaos-stack-up.log');
+  const { code } = await run('bash', ['scripts/stack.sh', 'up'], 'chaos-stack-up.log');
   if (code !== 0) throw new Error(`scripts/stack.sh up failed (exit ${code}); see ${path.join(stateDir(), 'logs', 'chaos-stack-up.log')}`);
 }
 
 /** One component's function from the stack scripts (e.g. postgres_down), as scripts/bench.sh does for temporal. */
 async function stackComponent(component: 'postgres', action: 'down' | 'up'): Promise<void> {
   const script = `source scripts/stack/lib.sh && source scripts/stack/${component}.sh && ensure_dirs && STACK_COMPONENT=${component} ${component}_${action}`;
-  const code = await run('bash', ['-c', script], 'chaos-stack-up.log');
+  const { code } = await run('bash', ['-c', script], 'chaos-stack-up.log');
   if (code !== 0) throw new Error(`${component}_${action} failed (exit ${code})`);
+}
+
+/** A node process of the stack (the codec server, a stand-in) stopped and started again by its own script. */
+async function restartNodeService(name: string): Promise<void> {
+  for (const action of ['down', 'up']) {
+    const { code } = await run('bash', ['scripts/stack/node-service.sh', action, name], 'chaos-stack-up.log');
+    if (code !== 0) throw new Error(`node-service.sh ${action} ${name} failed (exit ${code})`);
+  }
+}
+
+const stackPid = (pidName: string): number | undefined => {
+  try {
+    return Number(readFileSync(path.join(stateDir(), 'run', `${pidName}.pid`), 'utf8').trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** Whether a process with this pid exists: kill(pid, 0) checks without sending anything. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Polls `check` until it returns a value; rejects, naming `what`, after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, everyMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = `; last error: ${(err as Error).message}`;
+    }
+    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs / 1000} s${lastError}`);
+    await sleep(everyMs);
+  }
 }
 
 /**
@@ -120,7 +212,8 @@ async function stackComponent(component: 'postgres', action: 'down' | 'up'): Pro
  * line contains `mustContain` (this run's own paths or port).
  */
 function killStackProcess(pidName: string, mustContain: string): number {
-  const pid = Number(readFileSync(path.join(stateDir(), 'run', `${pidName}.pid`), 'utf8').trim());
+  const pid = stackPid(pidName);
+  if (!pid) throw new Error(`no pid in run/${pidName}.pid`);
   const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
   if (!cmdline.includes(mustContain)) {
     throw new Error(`refusing to kill pid ${pid}: its command line does not name ${mustContain}`);
@@ -129,73 +222,454 @@ function killStackProcess(pidName: string, mustContain: string): number {
   return pid;
 }
 
+/** What a fault reports: whether it happened, and what was seen that shows it. */
+export interface FaultOutcome {
+  name: string;
+  injected: boolean;
+  evidence: string;
+}
+
+export type Injected = Omit<FaultOutcome, 'name'>;
+
 export interface Fault {
   name: string;
   /** Seconds after the stream started. */
   at: number;
-  /** Breaks something and brings it back; resolves once it is back. */
-  inject(say: Say): Promise<void>;
+  /** How long breaking it and seeing it back may take before it counts as not injected. */
+  timeoutSeconds: number;
+  /**
+   * Breaks something and brings it back; resolves once it is back, with what was observed: a fault
+   * that could not be seen to happen (and to end) is `injected: false`, and the run fails.
+   */
+  inject(say: Say): Promise<Injected>;
 }
 
-export function faults(options: {
+/**
+ * The chaos process's own payload codec, reading the key ring again on `reload()`: after a key
+ * rotation the results the workers write under the new key must still decode here (the checker
+ * reads every prescription's result), and the client that holds this codec lives through the run.
+ */
+export class ReloadableCodec implements PayloadCodec {
+  private codec: EncryptionCodec;
+
+  constructor(private readonly ringFile: string) {
+    this.codec = new EncryptionCodec(readKeyRing(ringFile));
+  }
+
+  reload(): void {
+    this.codec = new EncryptionCodec(readKeyRing(this.ringFile));
+  }
+
+  encode(payloads: Payload[]): Promise<Payload[]> {
+    return this.codec.encode(payloads);
+  }
+
+  decode(payloads: Payload[]): Promise<Payload[]> {
+    return this.codec.decode(payloads);
+  }
+}
+
+export interface FaultSchedule {
+  worker: number;
+  bridge: number;
+  temporal: number;
+  kafka: number;
+  postgres: number;
+  tableLock: number;
+  slowPartner: number;
+  secondBridge: number;
+  keyRotation: number;
+}
+
+export interface FaultOptions {
+  config: Config;
+  /** The run's Temporal client (its codec is `codec`). */
+  client: Client;
+  codec: ReloadableCodec;
   workers: Supervised;
   bridges: Supervised;
+  /** A second bridges process, started by the two-bridges fault and left running. */
+  secondBridges: Supervised;
   postgresStopSeconds: number;
-  schedule: { worker: number; bridge: number; temporal: number; kafka: number; postgres: number };
-}): Fault[] {
-  const { workers, bridges, schedule } = options;
-  const restartStack = async (say: Say, what: string, startMs: number) => {
-    await stackUp();
-    say(`${what} back after ${elapsed(startMs)} (scripts/stack.sh up)`);
+  tableLockSeconds: number;
+  slowPartnerSeconds: number;
+  schedule: FaultSchedule;
+}
+
+const taskQueues = [bookingTaskQueue, purchaseTaskQueue, prescriptionTaskQueue];
+const consumerGroups = pipelines.map((p) => p.consumerGroup);
+const lockedTable = 'prescriptions';
+/** The partner made slow: every prescription calls it first (eligibility), so it sees traffic. */
+const slowPartner = 'insurer';
+
+export function faults(options: FaultOptions): Fault[] {
+  const { config, client, workers, bridges, secondBridges, schedule } = options;
+
+  /** Resolves once a process with this pid polls every task queue (the SDK's identity is `<pid>@<host>`). */
+  const pollingAs = (pid: number) =>
+    waitFor(`worker pid ${pid} polling every task queue`, 180_000, async () => {
+      const polled = await Promise.all(
+        taskQueues.map((name) =>
+          client.workflowService
+            .describeTaskQueue({ namespace: config.TEMPORAL_NAMESPACE, taskQueue: { name }, taskQueueType: 1 })
+            .then((r) => r.pollers.some((p) => p.identity?.startsWith(`${pid}@`))),
+        ),
+      );
+      return polled.every(Boolean) ? true : undefined;
+    }, 1_000);
+
+  const kafkaAdmin = async <T>(work: (admin: Admin) => Promise<T>): Promise<T> => {
+    const admin = new Kafka({ clientId: 'chaos-faults', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      return await work(admin);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   };
-  return [
+  const groupsText = (groups: GroupDescription[]) => groups.map((g) => `${g.groupId} ${g.state} ${g.members.length}`).join(', ');
+
+  /** A connection attempt: undefined when it worked, else why not. */
+  const connectFails = async (): Promise<string | undefined> => {
+    const pg = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+    try {
+      await pg.connect();
+      await pg.query('SELECT 1');
+      return undefined;
+    } catch (err) {
+      return (err as Error).message || (err as NodeJS.ErrnoException).code || String(err);
+    } finally {
+      await pg.end().catch(() => undefined);
+    }
+  };
+
+  const killSupervised = (process: Supervised, pollers: boolean) => async (say: Say): Promise<Injected> => {
+    const old = await process.kill9();
+    say(`${process.name} killed (SIGKILL, pid ${old}); restarted in 2 s`);
+    const fresh = await process.successorOf(old);
+    if (pollers) await pollingAs(fresh);
+    return {
+      injected: !alive(old),
+      evidence: `pid ${old} ${alive(old) ? 'STILL RUNS' : 'gone'}; pid ${fresh} running${pollers ? ', polling every task queue' : ''}`,
+    };
+  };
+
+  /** SIGKILL a stack server by its pid file, `scripts/stack.sh up`, and see a new pid serving. */
+  const killStackServer = (name: 'temporal' | 'kafka', what: string, serving: () => Promise<string>) => async (say: Say): Promise<Injected> => {
+    const start = Date.now();
+    const old = killStackProcess(name, path.join(stateDir(), name));
+    say(`${what} killed (SIGKILL, pid ${old})`);
+    await waitFor(`${what} pid ${old} gone`, 10_000, async () => (alive(old) ? undefined : true), 100);
+    await stackUp();
+    const fresh = stackPid(name);
+    const answer = await waitFor(`${what} answering`, 60_000, serving, 1_000);
+    say(`${what} back after ${elapsed(start)} (scripts/stack.sh up)`);
+    return {
+      injected: fresh !== undefined && fresh !== old && alive(fresh) && !alive(old),
+      evidence: `pid ${old} dead; pid ${fresh} ${fresh && alive(fresh) ? 'running' : 'NOT RUNNING'}, ${answer}`,
+    };
+  };
+
+  const list: Fault[] = [
     {
       name: 'SIGKILL worker',
       at: schedule.worker,
-      inject: async (say) => {
-        workers.kill9();
-        say('worker killed (SIGKILL); restarted in 2 s');
-      },
+      timeoutSeconds: 300,
+      inject: killSupervised(workers, true),
     },
     {
       name: 'SIGKILL bridge',
       at: schedule.bridge,
-      inject: async (say) => {
-        bridges.kill9();
-        say('bridge killed (SIGKILL); restarted in 2 s');
-      },
+      timeoutSeconds: 120,
+      inject: killSupervised(bridges, false),
     },
     {
       name: 'SIGKILL Temporal',
       at: schedule.temporal,
-      inject: async (say) => {
-        const start = Date.now();
-        const pid = killStackProcess('temporal', path.join(stateDir(), 'temporal'));
-        say(`Temporal dev server killed (SIGKILL, pid ${pid})`);
-        await restartStack(say, 'Temporal', start);
-      },
+      timeoutSeconds: 300,
+      inject: killStackServer('temporal', 'Temporal dev server', async () => {
+        const info = await client.workflowService.getSystemInfo({});
+        return `answers (server ${info.serverVersion})`;
+      }),
     },
     {
       name: 'SIGKILL Kafka',
       at: schedule.kafka,
-      inject: async (say) => {
-        const start = Date.now();
-        const pid = killStackProcess('kafka', path.join(stateDir(), 'kafka'));
-        say(`Kafka killed (SIGKILL, pid ${pid})`);
-        await restartStack(say, 'Kafka', start);
-      },
+      timeoutSeconds: 300,
+      inject: killStackServer('kafka', 'Kafka', async () => {
+        const cluster = await kafkaAdmin((admin) => admin.describeCluster());
+        return `answers (${cluster.brokers.length} broker, controller ${cluster.controller})`;
+      }),
     },
     {
       name: `stop PostgreSQL ${options.postgresStopSeconds} s`,
       at: schedule.postgres,
+      timeoutSeconds: options.postgresStopSeconds + 180,
       inject: async (say) => {
         const start = Date.now();
         await stackComponent('postgres', 'down');
         say(`PostgreSQL stopped (pg_ctl stop -m fast) for ${options.postgresStopSeconds} s`);
-        await new Promise((r) => setTimeout(r, options.postgresStopSeconds * 1000));
+        const refused = await connectFails();
+        await sleep(Math.max(0, options.postgresStopSeconds * 1000 - (Date.now() - start)));
         await stackComponent('postgres', 'up');
+        const after = await connectFails();
         say(`PostgreSQL back after ${elapsed(start)}`);
+        return {
+          injected: refused !== undefined && after === undefined,
+          evidence: `a connection during the stop ${refused ? `failed (${refused})` : 'WORKED'}; one after it ${after ? `FAILED (${after})` : 'worked'}`,
+        };
+      },
+    },
+    {
+      name: `lock table ${lockedTable} ${options.tableLockSeconds} s`,
+      at: schedule.tableLock,
+      timeoutSeconds: options.tableLockSeconds + 120,
+      inject: (say) => holdTableLock(config, options.tableLockSeconds, say),
+    },
+    {
+      name: `${slowPartner} slower than the call timeout for ${options.slowPartnerSeconds} s`,
+      at: schedule.slowPartner,
+      timeoutSeconds: options.slowPartnerSeconds + 60,
+      inject: (say) => slowDownPartner(config, options.slowPartnerSeconds, say),
+    },
+    {
+      name: 'two bridges, one SIGKILLed during a rebalance',
+      at: schedule.secondBridge,
+      timeoutSeconds: 300,
+      inject: (say) => kafkaAdmin(async (admin) => {
+        const describe = () => admin.describeGroups(consumerGroups).then((d) => d.groups);
+        const before = await describe();
+        const known = new Set(before.flatMap((g) => g.members.map((m) => m.memberId)));
+        secondBridges.start();
+        say(`second bridges process started (pid ${secondBridges.pid}); waiting for it to join the consumer groups`);
+        // The kill must land while a group rebalances: the newcomer's join holds each group in
+        // PreparingRebalance until the old member has rejoined, which takes it a fetch or a batch.
+        let last = before;
+        const seen = await waitFor('a bridge group rebalancing or with two members', 120_000, async () => {
+          last = await describe();
+          return last.find((g) => g.state === 'PreparingRebalance' || g.state === 'CompletingRebalance') ??
+            (last.every((g) => g.members.length >= 2) ? last[0] : undefined);
+        }, 100);
+        const killed = await secondBridges.kill9();
+        const rebalancing = seen.state !== 'Stable';
+        const dead = new Set(last.flatMap((g) => g.members.map((m) => m.memberId)).filter((id) => !known.has(id)));
+        say(`second bridges process killed (SIGKILL, pid ${killed}) with ${seen.groupId} ${seen.state}, ${seen.members.length} members`);
+        const fresh = await secondBridges.successorOf(killed);
+        // The dead member stays in its groups until its session times out (30 s), or mid-rebalance
+        // the rebalance timeout (60 s); the restarted process joins in the meantime.
+        const after = await waitFor('every bridge group Stable with two live members', 240_000, async () => {
+          const groups = await describe();
+          const settled = groups.every((g) => g.state === 'Stable' && g.members.length === 2 && g.members.every((m) => !dead.has(m.memberId)));
+          return settled ? groups : undefined;
+        }, 1_000);
+        return {
+          injected: rebalancing && !alive(killed) && alive(fresh),
+          evidence:
+            `groups before: ${groupsText(before)}; at the kill of pid ${killed}: ${seen.groupId} ${seen.state} with ${seen.members.length} members` +
+            `${rebalancing ? '' : ' (NO REBALANCE CAUGHT)'}; after, without its ${dead.size} members: ${groupsText(after)} (pids ${bridges.pid} and ${fresh})`,
+        };
+      }),
+    },
+    {
+      name: 'payload key rotation (stage, roll, promote, roll)',
+      at: schedule.keyRotation,
+      timeoutSeconds: 600,
+      inject: async (say) => {
+        const ringFile = config.PAYLOAD_KEY_RING_FILE;
+        const before = readKeyRing(ringFile);
+        const stage = await run('node', ['--import', 'tsx', 'scripts/payload-keys.ts', 'rotate', 'stage'], 'chaos-key-rotation.log');
+        if (stage.code !== 0) throw new Error(`rotate stage failed (exit ${stage.code})`);
+        const newKeyId = [...readKeyRing(ringFile).keys.keys()].find((id) => !before.keys.has(id));
+        if (!newKeyId) throw new Error('rotate stage added no key to the ring');
+        options.codec.reload();
+        say(`key ${newKeyId} staged (current still ${before.currentKeyId}); rolling restart`);
+        const firstRoll = await rollingRestart(say);
+        const promote = await run('node', ['--import', 'tsx', 'scripts/payload-keys.ts', 'rotate', 'promote', newKeyId], 'chaos-key-rotation.log');
+        if (promote.code !== 0) throw new Error(`rotate promote failed (exit ${promote.code})`);
+        options.codec.reload();
+        const promotedAt = Date.now();
+        say(`key ${newKeyId} promoted; rolling restart`);
+        const secondRoll = await rollingRestart(say);
+        const probe = await probeNewKey(newKeyId, promotedAt, say);
+        return {
+          injected: probe.injected,
+          evidence: `staged ${newKeyId} (was ${before.currentKeyId}); roll 1: ${firstRoll}; promoted; roll 2: ${secondRoll}; ${probe.evidence}`,
+        };
       },
     },
   ];
+
+  /** Workers, bridges and codec server restarted one at a time, each seen back before the next. */
+  async function rollingRestart(say: Say): Promise<string> {
+    const steps: string[] = [];
+    const oldWorker = await workers.restart();
+    const worker = await workers.successorOf(oldWorker);
+    await pollingAs(worker);
+    steps.push(`workers ${oldWorker}→${worker}`);
+    for (const process of [bridges, secondBridges]) {
+      if (process.pid === undefined) continue;
+      const old = await process.restart();
+      steps.push(`${process.name} ${old}→${await process.successorOf(old)}`);
+    }
+    const oldCodec = stackPid('codec-server');
+    await restartNodeService('codec-server');
+    steps.push(`codec-server ${oldCodec}→${stackPid('codec-server')}`);
+    say(`rolled: ${steps.join(', ')}`);
+    return steps.join(', ');
+  }
+
+  /**
+   * One booking sent after the promote, outside the run's tag (the checker never counts it), in
+   * 2040 so it can never take a room from the stream's bookings: its run's start input must be
+   * encrypted with the new key (the bridge) and so must its first activity results (the worker),
+   * read from the raw history with no codec; and the restarted codec server must decode that input.
+   */
+  async function probeNewKey(newKeyId: string, promotedAt: number, say: Say): Promise<Injected> {
+    const bookingId = `keyprobe_${newKeyId.replace(/\W/g, '_')}`;
+    const event = {
+      bookingId,
+      userId: 'chaos_user_0',
+      roomId: 'chaos_room_0',
+      guests: 1,
+      startDate: '2040-01-01T00:00:00.000Z',
+      endDate: '2040-01-02T00:00:00.000Z',
+      paymentId: `pay_${bookingId}`,
+    };
+    const producer = new Kafka({ clientId: 'chaos-key-probe', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING }).producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await producer.connect();
+    try {
+      await producer.send({ topic: bookingEventsTopic, acks: -1, messages: [{ key: bookingId, value: JSON.stringify(event), headers: { 'correlation-id': `chaos-keyprobe-${bookingId}` } }] });
+    } finally {
+      await producer.disconnect().catch(() => undefined);
+    }
+    const workflowId = bookingWorkflowId(bookingId);
+    const keyIdOf = (p: { metadata?: Record<string, Uint8Array> | null } | null | undefined) => {
+      const id = p?.metadata?.[METADATA_ENCRYPTION_KEY_ID];
+      return id ? Buffer.from(id).toString('utf8') : '(none)';
+    };
+    const { started, input, results } = await waitFor(`the probe run ${workflowId} with an activity result`, 120_000, async () => {
+      const { history } = await client.workflowService.getWorkflowExecutionHistory({ namespace: config.TEMPORAL_NAMESPACE, execution: { workflowId } });
+      const events = history?.events ?? [];
+      const start = events[0];
+      const results = events.flatMap((e) => e.activityTaskCompletedEventAttributes?.result?.payloads ?? []);
+      if (!start?.workflowExecutionStartedEventAttributes || !results.length) return undefined;
+      return {
+        started: Number(start.eventTime?.seconds ?? 0) * 1000,
+        input: start.workflowExecutionStartedEventAttributes.input?.payloads?.[0],
+        results,
+      };
+    }, 1_000);
+    const inputKey = keyIdOf(input);
+    const resultKeys = [...new Set(results.map(keyIdOf))];
+    const decoded = await decodeWithCodecServer(config, input);
+    say(`probe ${workflowId}: input under ${inputKey}, activity results under ${resultKeys.join(', ')}; codec server: ${decoded}`);
+    return {
+      injected: started >= promotedAt - 1_000 && inputKey === newKeyId && resultKeys.every((k) => k === newKeyId) && decoded === 'decoded',
+      evidence: `${workflowId}, started ${((started - promotedAt) / 1000).toFixed(0)} s after the promote: input encrypted with ${inputKey}, ${results.length} activity results with ${resultKeys.join(', ')}; the restarted codec server ${decoded} its input`,
+    };
+  }
+
+  return list.sort((a, b) => a.at - b.at);
+}
+
+/** What the stack's codec server makes of one raw payload, asked as the Web UI would. */
+async function decodeWithCodecServer(config: Config, payload: { metadata?: Record<string, Uint8Array> | null; data?: Uint8Array | null } | null | undefined): Promise<string> {
+  if (!payload) return 'had no payload for';
+  const token = readFileSync(config.CODEC_SERVER_TOKEN_FILE, 'utf8').trim();
+  const body = {
+    payloads: [
+      {
+        metadata: Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+        data: Buffer.from(payload.data ?? []).toString('base64'),
+      },
+    ],
+  };
+  const res = await fetch(new URL('/decode', config.CODEC_SERVER_URL), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) return `answered ${res.status} to`;
+  const { payloads } = (await res.json()) as { payloads: Array<{ metadata?: Record<string, string> }> };
+  const encoding = Buffer.from(payloads[0]?.metadata?.encoding ?? '', 'base64').toString('utf8');
+  return encoding && encoding !== ENCRYPTED_ENCODING ? 'decoded' : 'did not decode';
+}
+
+/**
+ * `BEGIN; LOCK TABLE prescriptions IN ACCESS EXCLUSIVE MODE`, held from a connection of its own,
+ * then rolled back. The pools' lock_timeout (2 s) makes every prescription step fail and retry
+ * meanwhile; the other pipelines' tables are not touched and their runs must go on.
+ */
+async function holdTableLock(config: Config, seconds: number, say: Say): Promise<Injected> {
+  // Not from createPool: its idle-in-transaction timeout would end the holder after 8 s.
+  const holder = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000, application_name: 'chaos-table-lock' });
+  const granted = async (pid: number) => {
+    const observer = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+    await observer.connect();
+    try {
+      const { rows } = await observer.query<{ granted: boolean; waiting: string }>(
+        `SELECT bool_or(granted AND pid = $1 AND mode = 'AccessExclusiveLock') AS granted,
+                count(*) FILTER (WHERE NOT granted) AS waiting
+           FROM pg_locks WHERE locktype = 'relation' AND relation = $2::regclass`,
+        [pid, lockedTable],
+      );
+      return { granted: rows[0]?.granted === true, waiting: Number(rows[0]?.waiting ?? 0) };
+    } finally {
+      await observer.end().catch(() => undefined);
+    }
+  };
+  await holder.connect();
+  try {
+    await holder.query(`SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; SET lock_timeout = '30s'`);
+    const { rows } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const pid = rows[0]!.pid;
+    await holder.query('BEGIN');
+    await holder.query(`LOCK TABLE ${lockedTable} IN ACCESS EXCLUSIVE MODE`);
+    const atStart = await granted(pid);
+    say(`${lockedTable} locked (ACCESS EXCLUSIVE) by backend ${pid} for ${seconds} s`);
+    await sleep(seconds * 1000);
+    const atEnd = await granted(pid);
+    await holder.query('ROLLBACK');
+    say(`${lockedTable} lock released`);
+    return {
+      injected: atStart.granted && atEnd.granted,
+      evidence:
+        `pg_locks: AccessExclusiveLock on ${lockedTable} granted to backend ${pid} ${atStart.granted ? 'at the start' : 'NOT at the start'} ` +
+        `and ${atEnd.granted ? `still after ${seconds} s` : 'NOT at the end'} (${atEnd.waiting} lock requests waiting behind it then)`,
+    };
+  } finally {
+    await holder.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The partner stand-in holds every answer longer than the clients wait (PARTNER_CALL_TIMEOUT_MS),
+ * so each call times out as an outage and is retried; then the delay is cleared. Its counter of
+ * delayed requests shows the pipeline's calls met it.
+ */
+async function slowDownPartner(config: Config, seconds: number, say: Say): Promise<Injected> {
+  const control = new URL('/control/faults', config.INSURER_SERVICE_URL);
+  const set = async (delayMs: number) => {
+    const res = await fetch(control, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ delayMs }) });
+    if (!res.ok) throw new Error(`${control} answered ${res.status}`);
+    return (await res.json()) as { delayMs: number; requests: number; delayed: number };
+  };
+  const delayMs = config.PARTNER_CALL_TIMEOUT_MS + 5_000;
+  const before = await set(delayMs);
+  say(`${slowPartner} answers after ${delayMs} ms (the clients wait ${config.PARTNER_CALL_TIMEOUT_MS} ms) for ${seconds} s`);
+  let after: Awaited<ReturnType<typeof set>>;
+  try {
+    await sleep(seconds * 1000);
+  } finally {
+    after = await set(0);
+    say(`${slowPartner} answers at once again`);
+  }
+  const delayed = after.delayed - before.delayed;
+  return {
+    injected: before.delayMs === delayMs && delayed > 0,
+    evidence: `${slowPartner} stand-in held ${delayed} of ${after.requests - before.requests} requests ${delayMs} ms (the client timeout is ${config.PARTNER_CALL_TIMEOUT_MS} ms) during the ${seconds} s`,
+  };
 }
