@@ -5,13 +5,13 @@
 # and stops things, and prints the figures. Everything it started is torn down at the end, also
 # after a failure or Ctrl-C. The shared stack on the default ports is never touched.
 #
-#   npm run chaos                      # 5000 events, PostgreSQL stopped for 60 s
-#   CHAOS_QUICK=1 npm run chaos        # 300 events, PostgreSQL stopped for 20 s
+#   npm run chaos                      # 5000 events, PostgreSQL stopped for 60 s, a table locked 5 minutes
+#   CHAOS_QUICK=1 npm run chaos        # 300 events, PostgreSQL stopped for 20 s, the lock 30 s
 #   CHAOS_SEED=123 npm run chaos       # repeat a run's stream and faults
 #   CHAOS_KEEP=1 npm run chaos         # keep the state directory (logs, data) afterwards
 #   CHAOS_STATE_DIR=/some/dir          # use this state directory instead of a fresh temp one
 #   CHAOS_PORT_BASE=17000              # where to look for a free block of ports
-# Other knobs (CHAOS_EVENTS, CHAOS_RATE, CHAOS_PG_STOP_S, ...) are listed in bench/chaos/main.ts.
+# Other knobs (CHAOS_EVENTS, CHAOS_RATE, CHAOS_PG_STOP_S, CHAOS_LOCK_S, ...) are listed in bench/chaos/main.ts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-modules.sh

@@ -438,17 +438,23 @@ export function faults(options: FaultOptions): Fault[] {
       timeoutSeconds: 300,
       inject: (say) => kafkaAdmin(async (admin) => {
         const describe = () => admin.describeGroups(consumerGroups).then((d) => d.groups);
-        const before = await describe();
+        // Settled first (an earlier fault's restarts may still be rebalancing), so that the
+        // rebalance caught below is the newcomer's.
+        const before = await waitFor('every bridge group Stable', 180_000, async () => {
+          const groups = await describe();
+          return groups.every((g) => g.state === 'Stable') ? groups : undefined;
+        }, 1_000);
         const known = new Set(before.flatMap((g) => g.members.map((m) => m.memberId)));
         secondBridges.start();
         say(`second bridges process started (pid ${secondBridges.pid}); waiting for it to join the consumer groups`);
-        // The kill must land while a group rebalances: the newcomer's join holds each group in
-        // PreparingRebalance until the old member has rejoined, which takes it a fetch or a batch.
+        // The kill must land while a group rebalances because the newcomer joined: its join holds
+        // the group in PreparingRebalance until the old member has rejoined (a fetch or a batch).
         let last = before;
-        const seen = await waitFor('a bridge group rebalancing or with two members', 120_000, async () => {
+        const joined = (g: GroupDescription) => g.members.some((m) => !known.has(m.memberId));
+        const seen = await waitFor('a bridge group rebalancing with the second process in it', 120_000, async () => {
           last = await describe();
-          return last.find((g) => g.state === 'PreparingRebalance' || g.state === 'CompletingRebalance') ??
-            (last.every((g) => g.members.length >= 2) ? last[0] : undefined);
+          return last.find((g) => joined(g) && (g.state === 'PreparingRebalance' || g.state === 'CompletingRebalance')) ??
+            (last.every((g) => joined(g) && g.state === 'Stable') ? last[0] : undefined);
         }, 100);
         const killed = await secondBridges.kill9();
         const rebalancing = seen.state !== 'Stable';
@@ -521,8 +527,9 @@ export function faults(options: FaultOptions): Fault[] {
   /**
    * One booking sent after the promote, outside the run's tag (the checker never counts it), in
    * 2040 so it can never take a room from the stream's bookings: its run's start input must be
-   * encrypted with the new key (the bridge) and so must its first activity results (the worker),
-   * read from the raw history with no codec; and the restarted codec server must decode that input.
+   * encrypted with the new key (the bridge) and so must its first activity results (the worker; a
+   * local activity's is in its marker), read from the raw history with no codec; and the
+   * restarted codec server must decode that input.
    */
   async function probeNewKey(newKeyId: string, promotedAt: number, say: Say): Promise<Injected> {
     const bookingId = `keyprobe_${newKeyId.replace(/\W/g, '_')}`;
@@ -550,11 +557,15 @@ export function faults(options: FaultOptions): Fault[] {
       const id = p?.metadata?.[METADATA_ENCRYPTION_KEY_ID];
       return id ? Buffer.from(id).toString('utf8') : '(none)';
     };
-    const { started, input, results } = await waitFor(`the probe run ${workflowId} with an activity result`, 120_000, async () => {
+    const { started, input, results } = await waitFor(`probe run ${workflowId} with a result from the worker`, 120_000, async () => {
       const { history } = await client.workflowService.getWorkflowExecutionHistory({ namespace: config.TEMPORAL_NAMESPACE, execution: { workflowId } });
       const events = history?.events ?? [];
       const start = events[0];
-      const results = events.flatMap((e) => e.activityTaskCompletedEventAttributes?.result?.payloads ?? []);
+      // What the worker wrote: activity results, and local activities' results in their markers.
+      const results = events.flatMap((e) => [
+        ...(e.activityTaskCompletedEventAttributes?.result?.payloads ?? []),
+        ...(e.markerRecordedEventAttributes?.details?.result?.payloads ?? []),
+      ]);
       if (!start?.workflowExecutionStartedEventAttributes || !results.length) return undefined;
       return {
         started: Number(start.eventTime?.seconds ?? 0) * 1000,
