@@ -576,10 +576,10 @@ export function faults(options: FaultOptions): Fault[] {
     const inputKey = keyIdOf(input);
     const resultKeys = [...new Set(results.map(keyIdOf))];
     const decoded = await decodeWithCodecServer(config, input);
-    say(`probe ${workflowId}: input under ${inputKey}, activity results under ${resultKeys.join(', ')}; codec server: ${decoded}`);
+    say(`probe ${workflowId}: input under ${inputKey}, the worker's results under ${resultKeys.join(', ')}; codec server: ${decoded}`);
     return {
       injected: started >= promotedAt - 1_000 && inputKey === newKeyId && resultKeys.every((k) => k === newKeyId) && decoded === 'decoded',
-      evidence: `${workflowId}, started ${((started - promotedAt) / 1000).toFixed(0)} s after the promote: input encrypted with ${inputKey}, ${results.length} activity results with ${resultKeys.join(', ')}; the restarted codec server ${decoded} its input`,
+      evidence: `${workflowId}, started ${((started - promotedAt) / 1000).toFixed(0)} s after the promote: input encrypted with ${inputKey}, the worker's ${results.length} results so far with ${resultKeys.join(', ')}; the restarted codec server ${decoded} its input`,
     };
   }
 
