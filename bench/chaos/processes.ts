@@ -343,10 +343,10 @@ export function faults(options: FaultOptions): Fault[] {
     }
   };
 
-  const killSupervised = (process: Supervised, pollers: boolean) => async (say: Say): Promise<Injected> => {
-    const old = await process.kill9();
-    say(`${process.name} killed (SIGKILL, pid ${old}); restarted in 2 s`);
-    const fresh = await process.successorOf(old);
+  const killSupervised = (supervised: Supervised, pollers: boolean) => async (say: Say): Promise<Injected> => {
+    const old = await supervised.kill9();
+    say(`${supervised.name} killed (SIGKILL, pid ${old}); restarted in 2 s`);
+    const fresh = await supervised.successorOf(old);
     if (pollers) await pollingAs(fresh);
     return {
       injected: !alive(old),
@@ -505,17 +505,20 @@ export function faults(options: FaultOptions): Fault[] {
     },
   ];
 
-  /** Workers, bridges and codec server restarted one at a time, each seen back before the next. */
+  /**
+   * Workers, bridges and codec server restarted one at a time: the next is stopped once the one
+   * before runs again (a worker once it polls; a bridge once its new process runs, not yet joined).
+   */
   async function rollingRestart(say: Say): Promise<string> {
     const steps: string[] = [];
     const oldWorker = await workers.restart();
     const worker = await workers.successorOf(oldWorker);
     await pollingAs(worker);
     steps.push(`workers ${oldWorker}→${worker}`);
-    for (const process of [bridges, secondBridges]) {
-      if (process.pid === undefined) continue;
-      const old = await process.restart();
-      steps.push(`${process.name} ${old}→${await process.successorOf(old)}`);
+    for (const bridge of [bridges, secondBridges]) {
+      if (bridge.pid === undefined) continue;
+      const old = await bridge.restart();
+      steps.push(`${bridge.name} ${old}→${await bridge.successorOf(old)}`);
     }
     const oldCodec = stackPid('codec-server');
     await restartNodeService('codec-server');
