@@ -83,6 +83,11 @@ export function createPool(config: Config, { max = 10, statementTimeoutMs = 8_00
   });
   // An idle connection dropped by a PostgreSQL restart must not crash the process; the next query reconnects.
   pool.on('error', (err) => logger.warn({ err: err.message, component: 'pg' }, 'Idle PostgreSQL connection lost'));
+  // pg emits 'error' on a client whose connection drops, and pg-pool listens only while it is idle:
+  // one checked out for a transaction (db.connect()) would crash the process when PostgreSQL stops
+  // or ends the session. Its query in flight fails by itself, and so does any later one on it; the
+  // pool drops it when it is released.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -29,3 +29,27 @@ describe("the bridge's PostgreSQL pool", () => {
     }
   });
 });
+
+describe('every PostgreSQL pool', () => {
+  it('survives PostgreSQL dropping a connection checked out for a transaction: the transaction fails, the process goes on', async () => {
+    const db = createPool(loadConfig(), { max: 1 });
+    const client = await db.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const ended = new Promise((resolve) => client.once('end', resolve));
+      // As a stop or restart of PostgreSQL does to every session; without a listener on the
+      // checked-out client, pg's 'error' event would be thrown as an uncaught exception here.
+      const admin = createPool(loadConfig(), { max: 1 });
+      await admin.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+      await admin.end();
+      await ended;
+      await expect(client.query('SELECT 1')).rejects.toThrow(/not queryable|terminat|connection/i);
+    } finally {
+      client.release(true);
+    }
+    // The pool replaces the dropped connection.
+    expect((await db.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await db.end();
+  });
+});
