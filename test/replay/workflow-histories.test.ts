@@ -111,4 +111,46 @@ describe('recorded workflow histories', () => {
       await expect(replayCopy(changed)).rejects.toBeInstanceOf(DeterminismViolationError);
     });
   });
+
+  // Paths of prescription fulfillment that only one scenario's history takes: a timer added on one
+  // without patched() must fail against that history, and the same copy must replay against a
+  // history that never took the path, so the failure is the path's and not the copy's.
+  describe.each([
+    {
+      path: 'an invalid prescription ends',
+      history: 'prescription-invalid-v2.json',
+      branch: "  if (!validation.valid) return end('Invalid',",
+      timer: '  if (!validation.valid) await unpatchedSleep(1);\n',
+    },
+    {
+      path: 'an ineligible patient ends',
+      history: 'prescription-ineligible-v2.json',
+      branch: "  if (!enrollment.eligible) return end('Ineligible',",
+      timer: '  if (!enrollment.eligible) await unpatchedSleep(1);\n',
+    },
+    {
+      path: 'a person gives up on an overdue parcel',
+      history: 'prescription-delivery-overdue-v2.json',
+      branch: "  if (outcome === 'givenUp') return undefined;",
+      timer: "  if (outcome === 'givenUp') await unpatchedSleep(1);\n",
+    },
+    {
+      path: 'an overdue parcel is delivered after all',
+      history: 'prescription-delivered-after-overdue-v2.json',
+      branch: "  operator.setStatus('Running');\n  return outcome;",
+      timer: '  await unpatchedSleep(1);\n',
+    },
+  ])('a copy of the prescription workflow with a timer where $path', ({ history, branch, timer }) => {
+    const source = readFileSync(path.resolve(__dirname, '..', '..', 'src', 'workflows', 'prescription.ts'), 'utf8');
+    const changed = `import { sleep as unpatchedSleep } from '@temporalio/workflow';\n${source.replace(branch, `${timer}${branch}`)}`;
+
+    it(`fails with a determinism violation against ${history}`, async () => {
+      expect(source).toContain(branch);
+      await expect(replayCopyOf(changed, history)).rejects.toBeInstanceOf(DeterminismViolationError);
+    });
+
+    it('replays against prescription-paid-and-delivered-v2.json, which never took that path', async () => {
+      await expect(replayCopyOf(changed, 'prescription-paid-and-delivered-v2.json')).resolves.toBeUndefined();
+    });
+  });
 });
