@@ -73,7 +73,7 @@ export function undecodableRunReporter(
     const fix = undecodableRunFix(keyId);
     log.error(
       { workflowId, keyId, error: run.message },
-      `Cannot decode a workflow task of ${workflowId}${keyId ? ` (key ID ${keyId})` : ''}; the run is stuck until ${fix}`,
+      `Cannot decode a workflow task of ${workflowId}${keyId ? ` (key ID ${keyId})` : ''}: the run is stuck until its workers can. Fix: ${fix}`,
     );
     // A flag that this worker cannot decode either is already listed: its search attributes were
     // set when it started.

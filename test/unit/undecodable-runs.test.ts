@@ -83,7 +83,8 @@ describe('the undecodable-run reporter', () => {
       {
         fields: { workflowId: 'booking-b1', keyId: 'k2', error: run('booking-b1').message },
         message:
-          'Cannot decode a workflow task of booking-b1 (key ID k2); the run is stuck until give the workers of this task queue a key ring that holds key k2 (PAYLOAD_KEY_RING_FILE) and restart them',
+          'Cannot decode a workflow task of booking-b1 (key ID k2): the run is stuck until its workers can. ' +
+          'Fix: give the workers of this task queue a key ring that holds key k2 (PAYLOAD_KEY_RING_FILE) and restart them',
       },
     ]);
   });
