@@ -60,7 +60,7 @@ export interface State {
   /**
    * Every event of this run the pipelines emitted, one entry per Kafka record: its event ID and the
    * business step it announces (type and prescription, or type and student/course). Read once the
-   * run drained (`readEmitted`); `unread` says why it could not be.
+   * drain is over (`readEmitted`); `unread` says why it could not be.
    */
   emitted: { events: Array<{ topic: string; eventId: string; step: string }>; unread?: string };
 }
