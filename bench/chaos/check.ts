@@ -58,11 +58,12 @@ export interface State {
   /** Partitions of the bridges' consumer groups whose committed offset is behind the topic's end. */
   lag: Array<{ group: string; topic: string; partition: number; behind: number }>;
   /**
-   * Every event of this run the pipelines emitted, one entry per Kafka record: its event ID and the
-   * business step it announces (type and prescription, or type and student/course). Read once the
-   * drain is over (`readEmitted`); `unread` says why it could not be.
+   * Every event of this run the pipelines emitted, one entry per Kafka record: its event ID, the
+   * business step it announces (type and prescription, or type and student/course) and what it
+   * says (all but `occurredAt`, which a retried activity takes anew). Read once the drain is over
+   * (`readEmitted`); `unread` says why it could not be.
    */
-  emitted: { events: Array<{ topic: string; eventId: string; step: string }>; unread?: string };
+  emitted: { events: Array<{ topic: string; eventId: string; step: string; content: string }>; unread?: string };
 }
 
 async function withTimeout<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
@@ -257,9 +258,11 @@ export async function readEmitted(kafka: Kafka, tag: string, topics = emittedTop
       eachMessage: async ({ topic, partition, message }) => {
         const event = parseEmitted(message.value);
         const owner = event?.prescriptionId ?? event?.studentId;
-        if (event?.eventId && typeof owner === 'string' && owner.startsWith(tag)) {
-          const subject = event.prescriptionId ?? `${event.studentId}/${event.courseId}`;
-          events.push({ topic, eventId: event.eventId, step: `${event.type} ${subject}` });
+        if (typeof event?.eventId === 'string' && typeof owner === 'string' && owner.startsWith(tag)) {
+          const subject = event.prescriptionId ?? `${String(event.studentId)}/${String(event.courseId)}`;
+          const { occurredAt: _, ...said } = event;
+          const content = JSON.stringify(Object.fromEntries(Object.entries(said).sort(([a], [b]) => a.localeCompare(b))));
+          events.push({ topic, eventId: event.eventId, step: `${String(event.type)} ${String(subject)}`, content });
         }
         const end = remaining.get(`${topic}/${partition}`);
         if (end !== undefined && Number(message.offset) + 1 >= end) remaining.delete(`${topic}/${partition}`);
@@ -273,10 +276,10 @@ export async function readEmitted(kafka: Kafka, tag: string, topics = emittedTop
   }
 }
 
-function parseEmitted(value: Buffer | null): Record<string, string | undefined> | undefined {
+function parseEmitted(value: Buffer | null): Record<string, unknown> | undefined {
   try {
     const parsed: unknown = JSON.parse(value?.toString() ?? '');
-    return parsed && typeof parsed === 'object' ? (parsed as Record<string, string | undefined>) : undefined;
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
@@ -431,6 +434,7 @@ export function evaluate(expect: Expectations, state: State, faults: FaultOutcom
 
   const emitted = evaluateEmitted(state.emitted.events);
   duplicated.push(...emitted.duplicated);
+  wrong.push(...emitted.wrong);
   const lagTotal = state.lag.reduce((n, l) => n + l.behind, 0);
 
   const figures: Omit<Figures, 'complete' | 'signature'> = {
@@ -641,21 +645,26 @@ function evaluatePoison(expect: Expectations, state: State) {
 
 /**
  * Emitted events by ID and by the step they announce. The same ID twice is a re-emission (a retried
- * step sends its event again; consumers drop it by ID); two IDs for one step are two announcements
- * no consumer can tell apart from two steps.
+ * step sends its event again; consumers drop it by ID), harmless only if it says what the first
+ * one said: a consumer keeps whichever copy it saw first. Two IDs for one step are two
+ * announcements no consumer can tell apart from two steps.
  */
 function evaluateEmitted(events: State['emitted']['events']) {
-  const byId = new Map<string, { topic: string; n: number }>();
+  const byId = new Map<string, { topic: string; n: number; contents: Set<string> }>();
   const idsByStep = new Map<string, Set<string>>();
   for (const e of events) {
-    byId.set(e.eventId, { topic: e.topic, n: (byId.get(e.eventId)?.n ?? 0) + 1 });
+    const seen = byId.get(e.eventId) ?? { topic: e.topic, n: 0, contents: new Set<string>() };
+    byId.set(e.eventId, { ...seen, n: seen.n + 1, contents: seen.contents.add(e.content) });
     idsByStep.set(e.step, (idsByStep.get(e.step) ?? new Set()).add(e.eventId));
   }
   const reemitted = [...byId].filter(([, { n }]) => n > 1).map(([id, { topic, n }]) => `${id} on ${topic}: ${n} times`);
+  const wrong = [...byId]
+    .filter(([, { contents }]) => contents.size > 1)
+    .map(([id, { topic, contents }]) => `emitted ${id} on ${topic}: its copies say different things (${[...contents].join(' / ').slice(0, 300)})`);
   const duplicated = [...idsByStep]
     .filter(([, ids]) => ids.size > 1)
     .map(([step, ids]) => `emitted ${step}: ${ids.size} events with different IDs (${[...ids].join(', ')})`);
-  return { reemitted, duplicated };
+  return { reemitted, wrong, duplicated };
 }
 
 /** The figures a run's goal needs, and what the run knows besides them. */

@@ -75,12 +75,13 @@ function cleanState(): State {
     lag: [],
     emitted: {
       events: [
-        { topic: 'purchase-created', eventId: 'PURCHASE_CREATED:t_pay1', step: 'PURCHASE_CREATED t_s1/course_kafka' },
-        { topic: 'trainer-allocated', eventId: 'TRAINER_ALLOCATED:alloc_1', step: 'TRAINER_ALLOCATED t_s1/course_kafka' },
+        { topic: 'purchase-created', eventId: 'PURCHASE_CREATED:t_pay1', step: 'PURCHASE_CREATED t_s1/course_kafka', content: '{"purchaseId":"p1"}' },
+        { topic: 'trainer-allocated', eventId: 'TRAINER_ALLOCATED:alloc_1', step: 'TRAINER_ALLOCATED t_s1/course_kafka', content: '{"trainerId":"t1"}' },
         {
           topic: 'prescription.validation.completed',
           eventId: 'PRESCRIPTION_VALIDATION_COMPLETED:t_rx2',
           step: 'PRESCRIPTION_VALIDATION_COMPLETED t_rx2',
+          content: '{"valid":true}',
         },
       ],
     },
@@ -163,6 +164,17 @@ describe('the chaos checker', () => {
       'emitted PURCHASE_CREATED t_s1/course_kafka: 2 events with different IDs (PURCHASE_CREATED:t_pay1, PURCHASE_CREATED:t_pay1_again)',
     ]);
     expect(twice.met).toBe(false);
+  });
+
+  it('finds an event re-emitted with other content than its first copy wrong', () => {
+    const state = cleanState();
+    const validated = state.emitted.events[2]!;
+    state.emitted.events.push({ ...validated, content: '{"valid":false}' });
+    const { figures, missed } = judge(state);
+    expect(figures.wrong).toEqual([
+      'emitted PRESCRIPTION_VALIDATION_COMPLETED:t_rx2 on prescription.validation.completed: its copies say different things ({"valid":true} / {"valid":false})',
+    ]);
+    expect(missed).toEqual(['re-emitted 0', 'wrong 0']);
   });
 
   it('fails the run when the emitted events could not be read', () => {
