@@ -200,7 +200,7 @@ export async function readState({ db, client, admin }: Sources, tag: string, out
     })),
     needsAttention,
     lag,
-    emitted: { events: [], unread: 'not read yet: the emitted topics are read once the run drained' },
+    emitted: { events: [], unread: 'not read yet: the emitted topics are read once the drain is over' },
   };
 }
 
