@@ -394,7 +394,7 @@ function report(r: {
   line(
     're-emitted (same event ID)',
     f.emittedUnread ? `not known: ${f.emittedUnread}` : `${f.reemitted.length} event IDs more than once, of ${f.emittedEvents} emitted events read`,
-    '0',
+    'reported: each copy says what the first said (else wrong)',
   );
   examples(f.reemitted);
   line('wrong', `${f.wrong.length} (status, payment, partner records, rows for poison)`, '0');
