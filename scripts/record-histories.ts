@@ -25,7 +25,7 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig } from '../src/config';
 import { createKafka, createPool, createProducer, createRedis, createTemporalClient } from '../src/connections';
-import { pipelineStatusKey } from '../src/contracts/pipeline';
+import { attentionQuery, pipelineStatusKey } from '../src/contracts/pipeline';
 import { pipelines, type Pipeline } from '../src/pipelines';
 import type { PipelineHistories, StackRecordingContext, StackScenarios, TestServerScenarios } from '../test/histories/scenarios/scenarios';
 import { traceClientInterceptors, withTrace } from '../src/trace-node';
@@ -76,7 +76,11 @@ async function main(): Promise<void> {
       trace: { correlationId: `record-${run}`, baggage: 'recorded=true' },
       waitUntilParked: async (workflowId) => {
         const h = client.workflow.getHandle(workflowId);
-        while ((await h.describe()).typedSearchAttributes.get(pipelineStatusKey) !== 'NeedsAttention') {
+        for (;;) {
+          const { status, typedSearchAttributes } = await h.describe();
+          if (typedSearchAttributes.get(pipelineStatusKey) === 'NeedsAttention') return h.query(attentionQuery);
+          // A run that closed without parking took another path than its scenario's: fail, not wait forever.
+          if (status.name !== 'RUNNING') throw new Error(`${workflowId} ended ${status.name} without waiting for an operator`);
           await new Promise((r) => setTimeout(r, 500));
         }
       },

@@ -75,6 +75,11 @@ const schema = z.object({
    * workflows from source at start (what the tests and a developer's edit-and-run want).
    */
   WORKFLOW_BUNDLE_DIR: z.string().min(1).optional(),
+  /**
+   * How often the flag of a run a worker cannot decode (src/workers/undecodable-runs.ts) asks
+   * whether the run decodes again; it leaves the operators' list at the first ask after the fix.
+   */
+  UNDECODABLE_RUN_CHECK_EVERY_MS: z.coerce.number().int().positive().default(3 * 60_000),
   /** How long a stopping worker lets running activities finish before it cancels them. */
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(10_000),
   /** Starts in flight per partition; ordering per message key is kept regardless. */

@@ -27,6 +27,7 @@ import { bookingEventsTopic, bookingTaskQueue, bookingWorkflowId } from '../../s
 import { prescriptionTaskQueue } from '../../src/contracts/prescription';
 import { purchaseTaskQueue } from '../../src/contracts/purchase';
 import { pipelines } from '../../src/pipelines';
+import type { FaultOutcome } from './check';
 
 export const repoDir = path.resolve(__dirname, '..', '..');
 
@@ -223,12 +224,6 @@ function killStackProcess(pidName: string, mustContain: string): number {
 }
 
 /** What a fault reports: whether it happened, and what was seen that shows it. */
-export interface FaultOutcome {
-  name: string;
-  injected: boolean;
-  evidence: string;
-}
-
 export type Injected = Omit<FaultOutcome, 'name'>;
 
 export interface Fault {

@@ -9,7 +9,7 @@
  */
 import type { IHeaders } from 'kafkajs';
 import { bookingCancellationsTopic, bookingEventsTopic } from '../../src/contracts/booking';
-import { prescriptionTopics } from '../../src/contracts/prescription';
+import { nothingOwedPaymentId, prescriptionTopics } from '../../src/contracts/prescription';
 import { purchaseConfirmedTopic } from '../../src/contracts/purchase';
 
 export interface ChaosRecord {
@@ -36,6 +36,22 @@ export const poisonKinds = [
 ] as const;
 export type PoisonKind = (typeof poisonKinds)[number];
 
+/**
+ * The reason the bridge parks each kind with (src/bridges/records.ts): a record parked for another
+ * reason was refused by luck, not for what is wrong with it. The NUL-prefixed value is valid
+ * UTF-8 (the bytes are below 0x80) but not JSON; the escaped NUL lands in an ID, which the
+ * contracts' `identifier` refuses; a NUL key reads as a key naming another entity.
+ */
+export const poisonReasons: Record<PoisonKind, RegExp> = {
+  unparseable: /^unparseable JSON: /,
+  schema: /^schema violation: /,
+  'nul-value': /^unparseable JSON: /,
+  'nul-key': /^Kafka key "[^"]*\\u0000" contradicts the event's key /,
+  latin1: /^value is not valid UTF-8 at byte \d+/,
+  'escaped-nul': /^schema violation: .*must not contain control characters/,
+  'key-mismatch': /^Kafka key "[^"\\]*" contradicts the event's key /,
+};
+
 export interface ExpectedPurchase {
   studentId: string;
   courseId: string;
@@ -58,6 +74,11 @@ export interface ExpectedPrescription {
    * prescription's run exists, as the payment provider would only after the link was sent.
    */
   payment?: { paymentId: string; amountCents: number; deliveries: number };
+  /**
+   * The payment its row and audit log must record once it ended: the copay's, or the run's own
+   * payment of 0 when nothing was owed. None for a run that ends before payment.
+   */
+  paid?: { paymentId: string; amountCents: number };
 }
 
 export interface PoisonRecord {
@@ -316,8 +337,12 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
     rxPaid: [4, (n) => {
       const p = prescriptionStory(n, 'rxPaid', 'Delivered', stepsUpTo.Paid);
       p.payment = { paymentId: `${tag}_rxpay${n}`, amountCents: 1500, deliveries: int(1, 2) };
+      p.paid = { paymentId: p.payment.paymentId, amountCents: p.payment.amountCents };
     }],
-    rxNothingOwed: [3, (n) => void prescriptionStory(n, 'rxNothingOwed', 'Delivered', stepsUpTo.NothingOwed, { payerId: 'payer-full-coverage' })],
+    rxNothingOwed: [3, (n) => {
+      const p = prescriptionStory(n, 'rxNothingOwed', 'Delivered', stepsUpTo.NothingOwed, { payerId: 'payer-full-coverage' });
+      p.paid = { paymentId: nothingOwedPaymentId(`${tag}_rx${n}`), amountCents: 0 };
+    }],
     rxClaimRejected: [1.5, (n) => void prescriptionStory(n, 'rxClaimRejected', 'ClaimRejected', stepsUpTo.ClaimRejected, { payerId: 'payer-formulary-strict' })],
     rxInvalidNpi: [1, (n) => void prescriptionStory(n, 'rxInvalidNpi', 'Invalid', stepsUpTo.Invalid, { npi: '1234567890' })],
     rxLapsed: [1, (n) => void prescriptionStory(n, 'rxLapsed', 'Ineligible', stepsUpTo.Ineligible, { memberId: `LAPSED-${tag}-${n}` })],

@@ -14,7 +14,8 @@
  *   5. prescription drain      project only (there is no seed-style prescription worker): BENCH_PRESCRIPTIONS
  *                              intakes (200; 40 quick), the same share twice, all fully covered; the workers and
  *                              bridges track parcels as the bench settings profile says (every 1s)
- *   6. open bookings           more bookings until BENCH_OPEN_BOOKINGS (10,000; 600 quick) are open, then memory
+ *   6. open bookings           more bookings until BENCH_OPEN_BOOKINGS (10,000; 600 quick) are open; the worker's
+ *                              RSS at its peak while they are opened (sampled) and at rest afterwards
  * then the bridge-only figures of bench/bridge-throughput.ts (BENCH_BRIDGE=0 skips them;
  * BENCH_BRIDGE_EVENTS, 3000; 300 quick). Other knobs: BENCH_SEED (the streams), BENCH_STALL_S
  * (120: a phase gives up when no row was added for this long), BENCH_PHASE_TIMEOUT_S (2400; 600
@@ -129,11 +130,11 @@ async function main(): Promise<void> {
     temporalProfile: process.env.STACK_TEMPORAL_PROFILE ?? 'dev',
     quick,
     settings,
-    events: {
+    records: {
       bookingDrain: phases.bookingDrain.stream.events.length,
-      bookingDrainBookings: phases.bookingDrain.stream.expect.bookings.size,
+      bookingLight: phases.bookingLight.stream.events.length,
       purchaseDrain: phases.purchaseDrain.stream.events.length,
-      purchaseDrainPurchases: phases.purchaseDrain.stream.expect.purchases.size,
+      purchaseLight: phases.purchaseLight.stream.events.length,
       openTopUp: open.stream.events.length,
       prescriptionDrain: prescriptions.events.length,
     },
@@ -181,18 +182,18 @@ async function measure(
 ): Promise<Omit<SystemResults, 'idleRss'>> {
   const name = system.name;
   const { bookingDrain: bd, bookingLight: bl, purchaseDrain: pd, purchaseLight: pl } = phases;
-  say(`${name}: booking backlog drain, ${bd.stream.events.length} events`);
+  say(`${name}: booking backlog drain, ${bd.stream.expect.bookings.size} bookings in ${bd.stream.events.length} records`);
   const bookingDrain = await drain(ctx, system, 'booking', bd.prefix, bd.stream);
-  say(`${name}: booking light load, ${bl.stream.events.length} events at ${settings.lightRate}/s`);
+  say(`${name}: booking light load, ${bl.stream.events.length} records at ${settings.lightRate}/s`);
   const bookingLight = await trickle(ctx, system, 'booking', bl.prefix, bl.stream, settings.lightRate);
-  say(`${name}: purchase backlog drain, ${pd.stream.events.length} events`);
+  say(`${name}: purchase backlog drain, ${pd.stream.expect.purchases.size} purchases in ${pd.stream.events.length} records`);
   const purchaseDrain = await drain(ctx, system, 'purchase', pd.prefix, pd.stream);
-  say(`${name}: purchase light load, ${pl.stream.events.length} events at ${settings.lightPurchaseRate}/s`);
+  say(`${name}: purchase light load, ${pl.stream.events.length} records at ${settings.lightPurchaseRate}/s`);
   const purchaseLight = await trickle(ctx, system, 'purchase', pl.prefix, pl.stream, settings.lightPurchaseRate);
   // Before the open bookings, so the worker is not also holding thousands of open runs.
   let prescriptionDrain;
   if (name === 'project' && rx.stream.ids.length > 0) {
-    say(`${name}: prescription backlog drain, ${rx.stream.events.length} intakes (${rx.stream.ids.length} prescriptions)`);
+    say(`${name}: prescription backlog drain, ${rx.stream.ids.length} prescriptions in ${rx.stream.events.length} intake records`);
     prescriptionDrain = await drainPrescriptions(ctx, system.db, rx.prefix, rx.stream);
   }
   say(`${name}: open bookings, ${open.stream.events.length} more bookings`);
@@ -208,7 +209,8 @@ async function measure(
     prescriptionDrain,
     open: openDrain,
     openRuns: await count(`WorkflowType='${bookingWorkflow.name}' AND ExecutionStatus='Running'`),
-    workerRssWithOpenBookings: pid === undefined ? NaN : rssBytes(pid),
+    // drain() returned once the top-up was at rest: this is the worker holding the open runs, idle.
+    workerRssAtRestWithOpenBookings: pid === undefined ? NaN : rssBytes(pid),
     needingPerson: await count(`PipelineStatus='NeedsAttention'`),
     deadLettered: (await admin.fetchTopicOffsets(deadLetterTopic)).reduce((sum, p) => sum + Number(p.high), 0),
     crashes: system.crashes(),

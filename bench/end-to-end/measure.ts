@@ -78,7 +78,15 @@ export interface Measured {
   otherCores: number;
   /** Peak resident memory of each system process, bytes. */
   peakRss: Record<string, number>;
+  /**
+   * How finely the peak was sampled: a peak between two samples is missed, and on a loaded machine
+   * the timer can fire late, so the longest gap actually seen is reported, not just the interval.
+   */
+  sampling: { intervalMs: number; samples: number; longestGapMs: number };
 }
+
+/** Often enough that a short-lived peak (a burst of runs being opened) is not missed between two samples. */
+export const sampleIntervalMs = 250;
 
 /**
  * Measures a phase. The system's own processes are sampled every 250 ms by their current pid, as
@@ -89,7 +97,13 @@ export function meter(systemPids: () => Record<string, number | undefined>, stac
   const peakRss: Record<string, number> = {};
   const byPid = new Map<number, { role: string; first: number; last: number }>();
   let atStart = true;
+  const sampling = { intervalMs: sampleIntervalMs, samples: 0, longestGapMs: 0 };
+  let lastSampleAt = Date.now();
   const sample = () => {
+    const now = Date.now();
+    sampling.longestGapMs = Math.max(sampling.longestGapMs, now - lastSampleAt);
+    lastSampleAt = now;
+    sampling.samples++;
     for (const [role, pid] of Object.entries(systemPids())) {
       if (pid === undefined) continue;
       const rss = rssBytes(pid);
@@ -109,7 +123,7 @@ export function meter(systemPids: () => Record<string, number | undefined>, stac
   });
   const start = { at: Date.now(), machine: machineBusySeconds(), stack: readStack() };
   sample();
-  const timer = setInterval(sample, 250);
+  const timer = setInterval(sample, sampleIntervalMs);
   return {
     stop(): Measured {
       clearInterval(timer);
@@ -119,7 +133,7 @@ export function meter(systemPids: () => Record<string, number | undefined>, stac
       for (const { role, first, last } of byPid.values()) cpuSeconds[role] = (cpuSeconds[role] ?? 0) + last - first;
       const ours = Object.values(cpuSeconds).reduce((sum, v) => sum + (Number.isNaN(v) ? 0 : v), 0);
       const others = Math.max(0, machineBusySeconds() - start.machine - ours);
-      return { cpuSeconds, otherCores: others / ((Date.now() - start.at) / 1000), peakRss };
+      return { cpuSeconds, otherCores: others / ((Date.now() - start.at) / 1000), peakRss, sampling };
     },
   };
 }

@@ -26,7 +26,10 @@ export interface PhaseContext {
 export type Resources = Measured;
 
 export interface Drained extends Resources {
-  events: number;
+  /** Kafka records sent, redeliveries included: context only, every rate and cost is per entity. */
+  records: number;
+  /** Distinct bookings or purchases the records name: what rates and costs are divided by. */
+  entities: number;
   complete: boolean;
   /** Rows the stream implies, and how many were written when the phase ended. */
   rowsExpected: number;
@@ -39,12 +42,16 @@ export interface Drained extends Resources {
 }
 
 export interface Trickled extends Resources {
-  events: number;
+  /** Kafka records sent (bookings and their cancellations, or purchases). */
+  records: number;
+  /** Distinct bookings or purchases: a cancellation names a booking already counted. */
+  entities: number;
+  /** Records sent per second. */
   rate: number;
   complete: boolean;
-  /** Produced → first row of the entity (booking accepted or rejected; purchase recorded), ms. */
+  /** One per booking or purchase: its first send → its first row (booking accepted or rejected; purchase recorded), ms. */
   toRow: number[];
-  /** Produced → the cancellation written (bookings), or the 7th session written (purchases), ms. */
+  /** One per cancelled booking or purchase: its first send → the cancellation written, or the 7th session written, ms. */
   toLast: number[];
   rows: Written;
 }
@@ -63,7 +70,8 @@ export async function drain(ctx: PhaseContext, system: System, pipeline: Pipelin
   const rows = await written(system.db, pipeline, prefix, stream.expect);
   const rest = finished.complete ? await waitForRest(ctx, system, pipeline, prefix, stream) : undefined;
   return {
-    events: stream.events.length,
+    records: stream.events.length,
+    entities: entityCount(pipeline, stream),
     complete: finished.complete,
     rowsExpected: finished.expected,
     rowsFound: finished.found,
@@ -89,13 +97,16 @@ export async function trickle(
   rate: number,
 ): Promise<Trickled> {
   const measured = meter(() => system.pids(), ctx.stackPids);
-  const sentAt = new Map<string, number>();
+  // Keyed by topic and entity: a booking and its cancellation are two latencies, a redelivery is
+  // not a third (its clock started at the first send).
+  const sentAt = new Map<string, { topic: string; id: string; at: number }>();
   const start = Date.now();
   for (const [i, event] of stream.events.entries()) {
     const due = start + (i * 1000) / rate;
     if (due > Date.now()) await sleep(due - Date.now());
     const now = Date.now();
-    sentAt.set(`${event.topic}/${entityId(pipeline, event)}`, now);
+    const id = entityId(pipeline, event);
+    if (!sentAt.has(`${event.topic}/${id}`)) sentAt.set(`${event.topic}/${id}`, { topic: event.topic, id, at: now });
     await ctx.producer.send({ topic: event.topic, acks: -1, messages: [{ key: event.key, value: JSON.stringify(event.value), timestamp: String(now) }] });
   }
   const finished = await waitForRows(ctx, system, pipeline, prefix, stream);
@@ -105,22 +116,32 @@ export async function trickle(
 
   const toRow: number[] = [];
   const toLast: number[] = [];
-  for (const event of stream.events) {
-    const id = entityId(pipeline, event);
-    const sent = sentAt.get(`${event.topic}/${id}`)!;
-    const isCancellation = event.topic === bookingCancellationsTopic;
+  for (const { topic, id, at: sent } of sentAt.values()) {
+    const isCancellation = topic === bookingCancellationsTopic;
     const first = rows.first.get(id);
     const last = rows.last.get(id);
     if (!isCancellation && first !== undefined) toRow.push(first - sent);
     if ((isCancellation || pipeline === 'purchase') && last !== undefined) toLast.push(last - sent);
   }
-  return { events: stream.events.length, rate, complete: finished.complete, toRow, toLast, rows, ...resources };
+  return {
+    records: stream.events.length,
+    entities: entityCount(pipeline, stream),
+    rate,
+    complete: finished.complete,
+    toRow,
+    toLast,
+    rows,
+    ...resources,
+  };
 }
 
 export const latency = (values: number[]) => ({ p50: percentile(values, 50), p99: percentile(values, 99), n: values.length });
 
 const entityId = (pipeline: Pipeline, event: BenchEvent) =>
   pipeline === 'booking' ? (event.value as { bookingId: string }).bookingId : (event.value as { paymentId: string }).paymentId;
+
+/** Distinct booking IDs (a cancellation or a redelivery names one already counted), or distinct purchases. */
+const entityCount = (pipeline: Pipeline, stream: Stream) => new Set(stream.events.map((e) => entityId(pipeline, e))).size;
 
 async function sendBurst(producer: Producer, events: BenchEvent[]): Promise<void> {
   for (let i = 0; i < events.length; i += 500) {

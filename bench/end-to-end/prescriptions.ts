@@ -55,8 +55,10 @@ export function prescriptionBacklog(seed: number, prefix: string, count: number,
 }
 
 export interface PrescriptionDrained {
+  /** Distinct prescriptions: what the rate is per. */
   prescriptions: number;
-  events: number;
+  /** Intake records sent, redeliveries included: context only. */
+  records: number;
   complete: boolean;
   delivered: number;
   /** From the first intake sent to the last delivery recorded. */
@@ -159,7 +161,7 @@ export async function drainPrescriptions(
   for (const id of rowsOf.keys()) if (!stream.ids.includes(id)) duplicated.push(`prescription ${id}: a row no intake asked for`);
   return {
     prescriptions: stream.ids.length,
-    events: stream.events.length,
+    records: stream.events.length,
     complete: complete && lost.length === 0,
     delivered: deliveredAt.size,
     seconds: (lastDelivery - start) / 1000,
@@ -177,7 +179,7 @@ export function prescriptionLines(d: PrescriptionDrained | undefined, trackingIn
   const examples = [...d.lost, ...d.duplicated, ...d.wrong].slice(0, 3).map((e) => `  e.g. ${e}`);
   return [
     '\nPrescription fulfillment (seed 000), project only: no seed-style baseline exists for prescriptions, so no ratio',
-    `  Backlog drain, prescriptions/s to delivered (${d.prescriptions} prescriptions, ${d.events - d.prescriptions} intakes redelivered; payer-full-coverage, tracking every ${trackingInterval}): ${rate}`,
+    `  Backlog drain, prescriptions/s to delivered (${d.prescriptions} prescriptions sent as ${d.records} intake records, ${d.records - d.prescriptions} of them redelivered; payer-full-coverage, tracking every ${trackingInterval}): ${rate}`,
     `  seconds to the last delivery: ${d.seconds.toFixed(1)}`,
     `  produced → delivered p50 / p99 ms, per prescription of the burst (n=${d.toCompleted.n}; includes the carrier stand-in's ~5 s): ${Math.round(d.toCompleted.p50)} / ${Math.round(d.toCompleted.p99)}`,
     `  Lost / duplicated / wrong: ${d.lost.length} / ${d.duplicated.length} / ${d.wrong.length}`,

@@ -16,7 +16,15 @@ const text = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(byte
  * message names the key ID when there is one, never a key or anything of the payload; the same
  * ring fails the same way every time.
  */
-export class UndecodablePayload extends ValueError {}
+export class UndecodablePayload extends ValueError {
+  constructor(
+    message: string,
+    /** The key ID the payload names, when it names one: what a worker flagging its run reports. */
+    readonly keyId?: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * Encrypts each whole payload (its metadata too: the encoding says what the data is) with
@@ -53,16 +61,16 @@ export class EncryptionCodec implements PayloadCodec {
       const keyId = text(payload.metadata?.[METADATA_ENCRYPTION_KEY_ID]);
       if (!keyId) throw new UndecodablePayload('Encrypted payload has no encryption-key-id metadata');
       const key = this.ring.keys.get(keyId);
-      if (!key) throw new UndecodablePayload(`Encrypted payload names key ID ${keyId}, which is not in the payload key ring`);
+      if (!key) throw new UndecodablePayload(`Encrypted payload names key ID ${keyId}, which is not in the payload key ring`, keyId);
       const data = Buffer.from(payload.data ?? []);
-      if (data.length < IV_BYTES + TAG_BYTES) throw new UndecodablePayload(`Encrypted payload (key ID ${keyId}) is too short`);
+      if (data.length < IV_BYTES + TAG_BYTES) throw new UndecodablePayload(`Encrypted payload (key ID ${keyId}) is too short`, keyId);
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
       decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
       let plain: Buffer;
       try {
         plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
       } catch {
-        throw new UndecodablePayload(`Encrypted payload (key ID ${keyId}) failed authentication: altered, or another key with that ID`);
+        throw new UndecodablePayload(`Encrypted payload (key ID ${keyId}) failed authentication: altered, or another key with that ID`, keyId);
       }
       return temporal.api.common.v1.Payload.decode(plain);
     });

@@ -4,7 +4,7 @@ import { bookingRoutes } from '../bridges/booking-routes';
 import { bookingCancellationsTopic, bookingEventsTopic, bookingTaskQueue } from '../contracts/booking';
 import { bookingDemo } from '../demo/bookings';
 import { bookingWorkflow } from '../workflows/booking';
-import type { Pipeline } from './pipeline';
+import { everyPipelinesActivities, everyPipelinesWorkflowTypes, type Pipeline } from './pipeline';
 import { bookingSettings } from './booking-settings';
 
 /** Booking (seed 004): booking and cancellation events signal one workflow per booking. */
@@ -20,8 +20,8 @@ export const bookingPipeline: Pipeline = {
   emits: [],
   routes: () => bookingRoutes(),
   workflowsPath: path.join(__dirname, '..', 'workflows', 'booking.ts'),
-  workflowTypes: [bookingWorkflow.name],
-  createActivities: ({ db }) => createBookingActivities(db),
+  workflowTypes: [bookingWorkflow.name, ...everyPipelinesWorkflowTypes],
+  createActivities: ({ db }) => ({ ...createBookingActivities(db), ...everyPipelinesActivities() }),
   historiesPath: path.join(__dirname, '..', '..', 'test', 'histories', 'scenarios', 'booking.ts'),
   demo: bookingDemo,
 };

@@ -1,9 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import type { Pool } from 'pg';
+import { createUndecodableRunActivities } from '../activities/undecodable-run';
 import type { Route } from '../bridges/route';
 import type { Config } from '../config';
 import type { PipelineDemo } from '../demo/outcomes';
+import { undecodableRunWorkflow } from '../workflows/undecodable-run';
 import type { DeclaredPipelineSettings } from './pipeline-settings';
 
 /** What the worker entry point builds and hands to each pipeline's activities. */
@@ -57,6 +59,14 @@ export interface Pipeline {
   /** Its part of `npm start`'s demo stream. */
   demo?: PipelineDemo;
 }
+
+/**
+ * What every pipeline's workers run besides the pipeline's own process: the flag a worker starts
+ * for a run whose workflow task it cannot decode (src/workers/undecodable-runs.ts), on the task
+ * queue of that run. Each workflows module re-exports the workflow; each descriptor adds these.
+ */
+export const everyPipelinesWorkflowTypes = [undecodableRunWorkflow.name];
+export const everyPipelinesActivities = () => createUndecodableRunActivities();
 
 /** Every topic the pipelines read or write, once each. */
 export function topicsOf(pipelines: Pipeline[]): TopicSpec[] {

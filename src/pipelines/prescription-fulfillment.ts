@@ -6,7 +6,7 @@ import { prescriptionTaskQueue, prescriptionTopics, type FulfillmentTimings } fr
 import { prescriptionDemo } from '../demo/prescriptions';
 import { createPartnerClients, partnerClientOptions } from '../partners/clients';
 import { prescriptionFulfillmentWorkflow, shipmentTrackingWorkflow } from '../workflows/prescription';
-import type { Pipeline, TopicSpec } from './pipeline';
+import { everyPipelinesActivities, everyPipelinesWorkflowTypes, type Pipeline, type TopicSpec } from './pipeline';
 import { prescriptionFulfillmentSettings } from './prescription-fulfillment-settings';
 
 const topic = (name: string): TopicSpec => ({ topic: name, partitions: 3 });
@@ -43,12 +43,13 @@ export const prescriptionFulfillmentPipeline: Pipeline = {
   ],
   routes: () => prescriptionRoutes({ timings: fulfillmentTimings() }),
   workflowsPath: path.join(__dirname, '..', 'workflows', 'prescription.ts'),
-  workflowTypes: [prescriptionFulfillmentWorkflow.name, shipmentTrackingWorkflow.name],
+  workflowTypes: [prescriptionFulfillmentWorkflow.name, shipmentTrackingWorkflow.name, ...everyPipelinesWorkflowTypes],
   createActivities: ({ db, producer, config }) => {
     const actor = config.SERVICE_NAME;
     return {
       ...createPrescriptionActivities({ db, producer, actor, partners: createPartnerClients(partnerClientOptions(config)) }),
       ...createPaymentActivities({ db, producer, actor, paymentLinkBaseUrl: config.PAYMENT_LINK_BASE_URL }),
+      ...everyPipelinesActivities(),
     };
   },
   historiesPath: path.join(__dirname, '..', '..', 'test', 'histories', 'scenarios', 'prescription-fulfillment.ts'),

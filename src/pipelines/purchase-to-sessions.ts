@@ -15,7 +15,7 @@ import {
 import { purchaseDemo } from '../demo/purchases';
 import { purchaseToSessionsWorkflow } from '../workflows/purchase';
 import { sessionWindowWorkflow } from '../workflows/session-window';
-import type { Infrastructure, Pipeline } from './pipeline';
+import { everyPipelinesActivities, everyPipelinesWorkflowTypes, type Infrastructure, type Pipeline } from './pipeline';
 import { purchaseToSessionsSettings } from './purchase-to-sessions-settings';
 
 export interface PurchaseToSessionsDependencies extends Pick<Infrastructure, 'db' | 'producer' | 'redis'> {
@@ -50,9 +50,11 @@ export const purchaseToSessionsPipeline: Pipeline = {
   ],
   routes: () => purchaseRoutes(),
   workflowsPath: path.join(__dirname, '..', 'workflows', 'purchase.ts'),
-  workflowTypes: [purchaseToSessionsWorkflow.name, sessionWindowWorkflow.name],
-  createActivities: ({ db, producer, redis, config }) =>
-    createPurchaseToSessionsActivities({ db, producer, redis, adminService: { url: config.ADMIN_SERVICE_URL } }),
+  workflowTypes: [purchaseToSessionsWorkflow.name, sessionWindowWorkflow.name, ...everyPipelinesWorkflowTypes],
+  createActivities: ({ db, producer, redis, config }) => ({
+    ...createPurchaseToSessionsActivities({ db, producer, redis, adminService: { url: config.ADMIN_SERVICE_URL } }),
+    ...everyPipelinesActivities(),
+  }),
   historiesPath: path.join(__dirname, '..', '..', 'test', 'histories', 'scenarios', 'purchase-to-sessions.ts'),
   demo: purchaseDemo,
 };

@@ -1,19 +1,23 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { dataConverterFor } from '../codec/data-converter';
+import { dataConverterWith } from '../codec/data-converter';
+import { readKeyRing } from '../codec/key-ring';
 import { loadConfig } from '../config';
 import { createPool, createProducer, createRedis, emittingKafka } from '../connections';
 import { logger } from '../logger';
 import { pipelines } from '../pipelines';
 import { installTemporalRuntime } from './runtime';
-import { pipelinePoolSize, pipelineWorkerOptions } from './pipeline-workers';
+import { pipelineDataConverter, pipelinePoolSize, pipelineWorkerOptions } from './pipeline-workers';
 
 /** Runs one worker per pipeline, each with only its own workflows and activities, until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
   const config = loadConfig();
   installTemporalRuntime('INFO');
   // Read first: without its key ring a worker could not read a single payload.
-  const dataConverter = dataConverterFor(config);
+  const ring = readKeyRing(config.PAYLOAD_KEY_RING_FILE);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  // On the workers' own connection: it flags the runs they cannot decode.
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(ring) });
   // Kafka, PostgreSQL and Redis are connected at first use: a worker starts, and runs every
   // pipeline's timers and signals, while one of them is down.
   const producer = createProducer(emittingKafka(config, `${config.KAFKA_CLIENT_ID}-worker`));
@@ -23,7 +27,10 @@ async function main(): Promise<void> {
 
   const workers = await Promise.all(
     pipelines.map((pipeline, i) =>
-      Worker.create({ connection, ...pipelineWorkerOptions(config, pipeline, { config, db: pools[i]!, producer, redis }, dataConverter) }),
+      Worker.create({
+        connection,
+        ...pipelineWorkerOptions(config, pipeline, { config, db: pools[i]!, producer, redis }, pipelineDataConverter(config, pipeline, ring, client)),
+      }),
     ),
   );
   logger.info({ taskQueues: pipelines.map((p) => p.taskQueue), temporal: config.TEMPORAL_ADDRESS }, 'Workers started');

@@ -1,7 +1,11 @@
+import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { WorkerOptions } from '@temporalio/worker';
+import { dataConverterWith } from '../codec/data-converter';
+import type { KeyRing } from '../codec/key-ring';
 import type { Config } from '../config';
 import type { Infrastructure, Pipeline } from '../pipelines';
+import { reportingUndecodableRuns, undecodableRunFlagger, undecodableRunReporter } from './undecodable-runs';
 import { prebuiltBundle } from './workflow-bundles';
 import { activityInterceptors, workflowCodeOf } from './workflows-path';
 
@@ -39,4 +43,13 @@ export function pipelineWorkerOptions(
     maxConcurrentWorkflowTaskExecutions: Math.min(config.WORKER_MAX_CACHED_WORKFLOWS, 40),
     shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
   };
+}
+
+/**
+ * A pipeline's worker's data converter: `ring`'s, and a run whose workflow task it cannot decode is
+ * logged and flagged on the pipeline's task queue, through `client` (src/workers/undecodable-runs.ts).
+ */
+export function pipelineDataConverter(config: Config, pipeline: Pipeline, ring: KeyRing, client: Client): DataConverter {
+  const flag = undecodableRunFlagger(client, pipeline.taskQueue, config.UNDECODABLE_RUN_CHECK_EVERY_MS);
+  return reportingUndecodableRuns(dataConverterWith(ring), undecodableRunReporter(flag));
 }

@@ -116,3 +116,6 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
     return s;
   }
 }
+
+// Every pipeline's workers also run the flag for a run they cannot decode (src/pipelines/pipeline.ts).
+export { undecodableRunWorkflow } from './undecodable-run';

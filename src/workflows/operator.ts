@@ -322,7 +322,9 @@ export function operatorControls(): OperatorControls {
   /** `decisions`: what each decision does, for a run asking a person about something no step failed at. */
   function attentionDetails(a: Attention, decisions?: Partial<Record<OperatorDecision, string>>): string {
     const { workflowId } = workflowInfo();
-    const what = { Outage: 'outage', Refusal: 'refusal', Overdue: 'overdue', LatePayment: 'late payment' }[a.kind ?? 'Refusal'];
+    const what = { Outage: 'outage', Refusal: 'refusal', Overdue: 'overdue', LatePayment: 'late payment', Undecodable: 'undecodable payload' }[
+      a.kind ?? 'Refusal'
+    ];
     const lines = [
       decisions ? `**Needs attention** about \`${a.failedStep}\`: ${what}.` : `**Needs attention** at step \`${a.failedStep}\`: ${what}.`,
       '',

@@ -246,3 +246,6 @@ async function trackDelivery(steps: FulfillmentSteps, trackingNumber: string, { 
     await sleep(Math.min(ms(timings.trackingInterval), remaining));
   }
 }
+
+// Every pipeline's workers also run the flag for a run they cannot decode (src/pipelines/pipeline.ts).
+export { undecodableRunWorkflow } from './undecodable-run';

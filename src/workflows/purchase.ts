@@ -161,3 +161,6 @@ function trainerAllocatedEvent(purchase: PurchaseCreated, allocation: TrainerAll
 
 // The purchase pipeline's workers bundle this module: the session windows it starts run there too.
 export { sessionWindowWorkflow } from './session-window';
+
+// Every pipeline's workers also run the flag for a run they cannot decode (src/pipelines/pipeline.ts).
+export { undecodableRunWorkflow } from './undecodable-run';

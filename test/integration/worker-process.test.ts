@@ -4,9 +4,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { PoolClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dataConverterWith } from '../../src/codec/data-converter';
+import { newKeyRing } from '../../src/codec/key-ring';
 import { bookingRequestedSignal, bookingStateQuery, bookingTaskQueue, bookingWorkflowId } from '../../src/contracts/booking';
 import { fulfillmentStateQuery, prescriptionTaskQueue, prescriptionWorkflowId } from '../../src/contracts/prescription';
 import { bookingWorkflow } from '../../src/workflows/booking';
+import { undecodableRunWorkflowId } from '../../src/contracts/undecodable-run';
 import { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
 import { bookingRequested } from '../support/booking-events';
 import { prescriptionRequest } from '../support/prescription-intake';
@@ -26,6 +29,7 @@ describe('the worker process', () => {
   let logFile: string;
   let lock: PoolClient | undefined;
   const workflowIds: string[] = [];
+  const flagTestIds: string[] = [];
 
   beforeAll(async () => {
     stack = await connectRealStack();
@@ -38,6 +42,8 @@ describe('the worker process', () => {
         // Nothing listens there: Kafka is down for this worker.
         KAFKA_BROKERS: '127.0.0.1:9',
         WORKER_SHUTDOWN_GRACE_MS: String(graceMs),
+        // A flag asks every second whether its run decodes again, so it leaves within the test.
+        UNDECODABLE_RUN_CHECK_EVERY_MS: '1000',
       },
       stdio: 'ignore',
     });
@@ -53,13 +59,48 @@ describe('the worker process', () => {
     if (worker?.exitCode === null) worker.kill('SIGKILL');
     await lock?.query('ROLLBACK').catch(() => undefined);
     lock?.release();
-    await Promise.all(workflowIds.map((id) => stack.client.workflow.getHandle(id).terminate('test over').catch(() => undefined)));
+    await Promise.all([...workflowIds, ...flagTestIds].map((id) => stack.client.workflow.getHandle(id).terminate('test over').catch(() => undefined)));
     await stack?.stop();
   });
 
   it('starts while Kafka is down', () => {
     expect(worker.exitCode).toBeNull();
     expect(readFileSync(logFile, 'utf8')).toContain('Workers started');
+  });
+
+  it('flags a booking it cannot decode where operators look, logs the key it lacks, and drops the flag once the run is closed', async () => {
+    const id = stack.runId;
+    const foreignKey = `k-foreign-${id}`;
+    const stranger = await connectRealStack({ dataConverter: dataConverterWith(newKeyRing(foreignKey)) });
+    const bookingId = `booking-undecodable-${id}`;
+    const workflowId = bookingWorkflowId(bookingId);
+    const flagId = undecodableRunWorkflowId(workflowId);
+    flagTestIds.push(workflowId, flagId);
+    try {
+      const event = { ...bookingRequested(bookingId, `user_${id}`, `room_${id}`), trace: { correlationId: `corr-${bookingId}` } };
+      await stranger.client.workflow.signalWithStart(bookingWorkflow, {
+        workflowId,
+        taskQueue: bookingTaskQueue,
+        args: [event],
+        signal: bookingRequestedSignal,
+        signalArgs: [event],
+      });
+    } finally {
+      await stranger.stop();
+    }
+    const flagged = async () => {
+      const ids: string[] = [];
+      const query = `PipelineStatus='NeedsAttention' AND AttentionKind='Undecodable' AND WorkflowId='${flagId}'`;
+      for await (const run of stack.client.workflow.list({ query })) ids.push(run.workflowId);
+      return ids;
+    };
+    await eventually(flagged, (ids) => ids.length === 1);
+    expect(readFileSync(logFile, 'utf8')).toContain(`Cannot decode a workflow task of ${workflowId} (key ID ${foreignKey})`);
+
+    // Given up on by hand: the flag leaves at its next ask.
+    await stack.client.workflow.getHandle(workflowId).terminate('its key is lost');
+    await stack.client.workflow.getHandle(flagId).result();
+    expect(await flagged()).toEqual([]);
   });
 
   it('keeps completing bookings while the prescriptions table is locked, and stops within its grace time', async () => {

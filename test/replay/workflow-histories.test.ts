@@ -47,8 +47,8 @@ describe('recorded workflow histories', () => {
   it('covers every workflow type the workers run', async () => {
     const histories = await loadHistories();
     const types = new Set(histories.map((h) => typeOf(h.history)));
-    const run = pipelines.flatMap((p) => p.workflowTypes);
-    expect([...types].sort()).toEqual(run.sort());
+    const run = new Set(pipelines.flatMap((p) => p.workflowTypes));
+    expect([...types].sort()).toEqual([...run].sort());
   });
 
   // Through the payload codec, as the workers run, with a key ring that never saw these histories:
@@ -94,6 +94,7 @@ describe('recorded workflow histories', () => {
     { type: 'sessionWindowWorkflow', module: 'session-window.ts', history: 'session-window-topped-up-continued-as-new-v2.json' },
     { type: 'prescriptionFulfillmentWorkflow', module: 'prescription.ts', history: 'prescription-paid-and-delivered-v2.json' },
     { type: 'shipmentTrackingWorkflow', module: 'prescription.ts', history: 'shipment-tracking-delivered-v2.json' },
+    { type: 'undecodableRunWorkflow', module: 'undecodable-run.ts', history: 'undecodable-run-cleared-v1.json' },
   ])('a copy of $type, replayed against $history', ({ type, module, history }) => {
     const source = readFileSync(path.resolve(__dirname, '..', '..', 'src', 'workflows', module), 'utf8');
     const start = new RegExp(`export async function ${type}\\([^)]*\\)[^{]*\\{`);
@@ -109,6 +110,48 @@ describe('recorded workflow histories', () => {
       expect(source).toMatch(start);
       const changed = source.replace(start, (opening) => `${opening}\n  await unpatchedSleep(1);`);
       await expect(replayCopy(changed)).rejects.toBeInstanceOf(DeterminismViolationError);
+    });
+  });
+
+  // Paths of prescription fulfillment that only one scenario's history takes: a timer added on one
+  // without patched() must fail against that history, and the same copy must replay against a
+  // history that never took the path, so the failure is the path's and not the copy's.
+  describe.each([
+    {
+      path: 'an invalid prescription ends',
+      history: 'prescription-invalid-v2.json',
+      branch: "  if (!validation.valid) return end('Invalid',",
+      timer: '  if (!validation.valid) await unpatchedSleep(1);\n',
+    },
+    {
+      path: 'an ineligible patient ends',
+      history: 'prescription-ineligible-v2.json',
+      branch: "  if (!enrollment.eligible) return end('Ineligible',",
+      timer: '  if (!enrollment.eligible) await unpatchedSleep(1);\n',
+    },
+    {
+      path: 'a person gives up on an overdue parcel',
+      history: 'prescription-delivery-overdue-v2.json',
+      branch: "  if (outcome === 'givenUp') return undefined;",
+      timer: "  if (outcome === 'givenUp') await unpatchedSleep(1);\n",
+    },
+    {
+      path: 'an overdue parcel is delivered after all',
+      history: 'prescription-delivered-after-overdue-v2.json',
+      branch: "  operator.setStatus('Running');\n  return outcome;",
+      timer: '  await unpatchedSleep(1);\n',
+    },
+  ])('a copy of the prescription workflow with a timer where $path', ({ history, branch, timer }) => {
+    const source = readFileSync(path.resolve(__dirname, '..', '..', 'src', 'workflows', 'prescription.ts'), 'utf8');
+    const changed = `import { sleep as unpatchedSleep } from '@temporalio/workflow';\n${source.replace(branch, `${timer}${branch}`)}`;
+
+    it(`fails with a determinism violation against ${history}`, async () => {
+      expect(source).toContain(branch);
+      await expect(replayCopyOf(changed, history)).rejects.toBeInstanceOf(DeterminismViolationError);
+    });
+
+    it('replays against prescription-paid-and-delivered-v2.json, which never took that path', async () => {
+      await expect(replayCopyOf(changed, 'prescription-paid-and-delivered-v2.json')).resolves.toBeUndefined();
     });
   });
 });

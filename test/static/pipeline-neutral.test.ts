@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pipelines, type Pipeline } from '../../src/pipelines';
+import { everyPipelinesWorkflowTypes } from '../../src/pipelines/pipeline';
 
 /**
  * A pipeline is declared in one place: its own files and its descriptor in src/pipelines. The
@@ -38,10 +39,13 @@ const pipelineNeutral = [
 const filesUnder = (entry: string): string[] =>
   statSync(path.join(root, entry)).isDirectory() ? readdirSync(path.join(root, entry)).flatMap((f) => filesUnder(path.join(entry, f))) : [entry];
 
-/** How a pipeline can be named: its process word (the first word of its name), its workflow types, task queue and topics. */
+/**
+ * How a pipeline can be named: its process word (the first word of its name), its own workflow
+ * types (not those every pipeline runs), task queue and topics.
+ */
 const namesOf = (pipeline: Pipeline): string[] => [
   pipeline.name.split('-')[0]!,
-  ...pipeline.workflowTypes,
+  ...pipeline.workflowTypes.filter((type) => !everyPipelinesWorkflowTypes.includes(type)),
   pipeline.taskQueue,
   ...[...pipeline.consumes, ...pipeline.emits].map((t) => t.topic),
 ];

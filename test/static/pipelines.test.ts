@@ -76,7 +76,8 @@ describe('the pipeline list', () => {
       const exported = Object.keys(await import(pipeline.workflowsPath)).sort();
       expect({ pipeline: pipeline.name, exported }).toEqual({ pipeline: pipeline.name, exported: [...pipeline.workflowTypes].sort() });
     }
-    expect(pipelines.flatMap((p) => p.workflowTypes).sort()).toEqual((await workflowFunctions()).sort());
+    // Once each: the workflows every pipeline runs are in every pipeline's list.
+    expect([...new Set(pipelines.flatMap((p) => p.workflowTypes))].sort()).toEqual((await workflowFunctions()).sort());
   });
 
   it('gives the history recorder scenarios for every pipeline', async () => {

@@ -9,6 +9,9 @@ import {
   type BookingWorkflowInput,
 } from '../../../src/contracts/booking';
 import { operatorDecisionSignal } from '../../../src/contracts/pipeline';
+import { undecodableRunWorkflowId } from '../../../src/contracts/undecodable-run';
+import type { UndecodableRunActivities } from '../../../src/activities/undecodable-run';
+import { undecodableRunFlagger } from '../../../src/workers/undecodable-runs';
 import type { TraceContext } from '../../../src/trace';
 import { bookingWorkflow } from '../../../src/workflows/booking';
 import type { PipelineHistories, StackRecordingContext, TestServerContext } from './scenarios';
@@ -118,6 +121,7 @@ async function onStack({ db, client, taskQueue, run, trace, waitUntilParked }: S
 
 function onTestServer() {
   let recordAttempts = 0;
+  let flagAsks = 0;
   const activities = {
     // Down for the five fast attempts and the first two retries after them, then back.
     async recordBooking() {
@@ -125,7 +129,11 @@ function onTestServer() {
       return { status: 'Accepted' as const };
     },
     cancelBooking: async () => 'Cancelled' as const,
-  } satisfies Partial<BookingActivities>;
+    // The flag of a run no worker could decode: still stuck at the first two asks, then it decodes.
+    async untilRunDecodes(workflowId: string) {
+      if (++flagAsks <= 2) throw ApplicationFailure.retryable(`Workflow ${workflowId} still fails its workflow task (attempt 5)`, 'RunStillUndecodable');
+    },
+  } satisfies Partial<BookingActivities & UndecodableRunActivities>;
   const scenarios = {
     'booking-never-booked': async ({ client, env, taskQueue, trace }: TestServerContext) => {
       const id = `rec_${randomUUID().slice(0, 8)}_never`;
@@ -139,6 +147,16 @@ function onTestServer() {
       const h = await startBooking(client, taskQueue, bookingRequestedSignal, booking(id, 'user_rec', 'room_rec', trace));
       while ((await h.query(bookingStateQuery)).status !== 'Accepted') await env.sleep('1 minute');
       await h.signal(cancellationRequestedSignal, cancellation(id, 'user_rec', trace));
+      await h.result();
+      return { workflowId: h.workflowId, done: async () => undefined };
+    },
+    // Every pipeline's workers run the flag; it is recorded once, here.
+    'undecodable-run-cleared': async ({ client, env, taskQueue }: TestServerContext) => {
+      const stuck = bookingWorkflowId(`rec_${randomUUID().slice(0, 8)}_undecodable`);
+      const message = 'Encrypted payload names key ID k-rec, which is not in the payload key ring';
+      await undecodableRunFlagger(client, taskQueue, '3 minutes')({ workflowId: stuck, keyId: 'k-rec', message });
+      const h = client.workflow.getHandle(undecodableRunWorkflowId(stuck));
+      await env.sleep('7 minutes'); // asked at once, then every 3 minutes: decodes at the third ask
       await h.result();
       return { workflowId: h.workflowId, done: async () => undefined };
     },

@@ -1,70 +1,227 @@
-import { fulfillmentStateQuery, paymentCompletedSignal, prescriptionWorkflowId, shipmentTrackingWorkflowId } from '../../../src/contracts/prescription';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { PrescriptionActivities } from '../../../src/activities/prescription';
+import type { PaymentActivities } from '../../../src/activities/prescription-payment';
+import { attentionQuery, operatorDecisionSignal, type Attention, type AttentionKind } from '../../../src/contracts/pipeline';
+import {
+  defaultFulfillmentTimings,
+  fulfillmentStateQuery,
+  nothingOwedPaymentId,
+  paymentCompletedSignal,
+  prescriptionWorkflowId,
+  shipmentTrackingWorkflowId,
+  type FulfillmentState,
+  type FulfillmentStatus,
+  type FulfillmentTimings,
+  type PrescriptionRequest,
+} from '../../../src/contracts/prescription';
+import type { TraceContext } from '../../../src/trace';
 import { prescriptionFulfillmentWorkflow } from '../../../src/workflows/prescription';
-import type { PipelineHistories, StackRecordingContext } from './scenarios';
+import type { PipelineHistories, StackRecordingContext, TestServerContext } from './scenarios';
 import { prescriptionFulfillmentPipeline } from '../../../src/pipelines/prescription-fulfillment';
+import { undeliverablePostalCode } from '../../../stand-ins/partner-services/carrier';
+
+type Prescription = WorkflowHandle<typeof prescriptionFulfillmentWorkflow>;
+
+/**
+ * What sets a recorded prescription on its path, by the stand-ins' rules (stand-ins/partner-services):
+ * the payer picks the insurer's answer and a member ID starting LAPSED is ineligible; the carrier
+ * never delivers to postal code 99999; an NPI with a wrong check digit is invalid.
+ */
+interface Story {
+  payerId?: string;
+  memberId?: string;
+  npi?: string;
+  postalCode?: string;
+  timings?: Partial<FulfillmentTimings>;
+}
+
+/** Short enough that a payment link expires, a parcel is tracked and a deadline passes while the recorder waits. */
+const stackTimings: FulfillmentTimings = { paymentWindow: '5 seconds', trackingInterval: '2 seconds', deliveryDeadline: '1 minute' };
+
+function startPrescription(client: Client, taskQueue: string, trace: TraceContext, prescriptionId: string, story: Story, timings: FulfillmentTimings) {
+  return client.workflow.start(prescriptionFulfillmentWorkflow, {
+    workflowId: prescriptionWorkflowId(prescriptionId),
+    taskQueue,
+    args: [
+      {
+        prescriptionId,
+        patient: {
+          patientId: `patient_${prescriptionId}`,
+          name: 'Recorded Patient',
+          dateOfBirth: '1970-01-01',
+          address: { line1: '1 Test Street', city: 'Testville', postalCode: story.postalCode ?? '10001', country: 'US' },
+        },
+        prescriber: { npi: story.npi ?? '1234567893', name: 'Dr. Recorder' },
+        medication: { ndc: '11111-0001-01', name: 'Metformin', quantity: 60 },
+        insurance: { payerId: story.payerId ?? 'payer-standard', memberId: story.memberId ?? `M_${prescriptionId}` },
+        writtenOn: '2030-01-01',
+        receivedAt: '2030-01-02T09:00:00Z',
+        trace,
+        timings: { ...timings, ...story.timings },
+      } satisfies PrescriptionRequest,
+    ],
+  });
+}
+
+/** The run's outcome, which must be the one its scenario is named for: a recording of another path fails. */
+async function endsAs(h: Prescription, status: FulfillmentStatus): Promise<FulfillmentState> {
+  const outcome = await h.result();
+  assert.equal(outcome.status, status, `${h.workflowId} ended ${outcome.status} (${outcome.reason ?? 'no reason'})`);
+  return outcome;
+}
+
+/** Likewise for where a run waits for a person. */
+function parkedAs({ status, failedStep, kind }: Attention, step: string, expected: AttentionKind): void {
+  assert.deepEqual({ status, failedStep, kind }, { status: 'NeedsAttention', failedStep: step, kind: expected });
+}
+
+/**
+ * Sets a partner stand-in's control (`/control/faults` of every stand-in, `/control/delivery` of the
+ * carrier's); answers what it was before, to put back.
+ */
+async function control<T>(serviceUrl: string, path: '/control/faults' | '/control/delivery', change: object): Promise<T> {
+  const url = new URL(path, serviceUrl);
+  const before = (await (await fetch(url)).json()) as T;
+  const res = await fetch(url, { method: 'POST', body: JSON.stringify(change) });
+  assert.ok(res.ok, `${url} answered ${res.status}`);
+  return before;
+}
 
 async function onStack(recording: StackRecordingContext) {
-  const { client, taskQueue, run, trace } = recording;
+  const { client, taskQueue, run, trace, waitUntilParked, config } = recording;
   // The real activities, calling the stack's partner stand-ins (scripts/stack.sh up starts them);
   // the audit log names the recorder as the actor.
-  const activities = prescriptionFulfillmentPipeline.createActivities({ ...recording, config: { ...recording.config, SERVICE_NAME: 'record-histories' } });
-  const prescription = (n: string, payerId = 'payer-standard') => {
-    const prescriptionId = `rx_rec_${run}_${n}`;
-    return client.workflow.start(prescriptionFulfillmentWorkflow, {
-      workflowId: prescriptionWorkflowId(prescriptionId),
-      taskQueue,
-      args: [
-        {
-          prescriptionId,
-          patient: {
-            patientId: `patient_rec_${run}_${n}`,
-            name: 'Recorded Patient',
-            dateOfBirth: '1970-01-01',
-            address: { line1: '1 Test Street', city: 'Testville', postalCode: '10001', country: 'US' },
-          },
-          prescriber: { npi: '1234567893', name: 'Dr. Recorder' },
-          medication: { ndc: '11111-0001-01', name: 'Metformin', quantity: 60 },
-          insurance: { payerId, memberId: `M_rec_${run}_${n}` },
-          writtenOn: '2030-01-01',
-          receivedAt: '2030-01-02T09:00:00Z',
-          trace,
-          timings: { paymentWindow: '5 seconds', trackingInterval: '2 seconds', deliveryDeadline: '1 minute' },
-        },
-      ],
-    });
-  };
+  const activities = prescriptionFulfillmentPipeline.createActivities({ ...recording, config: { ...config, SERVICE_NAME: 'record-histories' } });
+  const prescription = (n: string, story: Story = {}) => startPrescription(client, taskQueue, trace, `rx_rec_${run}_${n}`, story, stackTimings);
+  const nothingOwed = 'payer-full-coverage';
+
   const scenarios: Record<string, () => Promise<string>> = {
     'prescription-paid-and-delivered': async () => {
       const h = await prescription('paid');
       while ((await h.query(fulfillmentStateQuery)).status !== 'AwaitingPayment') await new Promise((r) => setTimeout(r, 200));
       const { prescriptionId } = await h.query(fulfillmentStateQuery);
       await h.signal(paymentCompletedSignal, { prescriptionId, paymentId: `pay_rec_${run}`, amountCents: 1500, paidAt: '2030-01-02T10:00:00Z' });
-      await h.result();
+      await endsAs(h, 'Delivered');
       return h.workflowId;
     },
     'prescription-nothing-owed-delivered': async () => {
-      const h = await prescription('covered', 'payer-full-coverage');
-      await h.result();
+      const h = await prescription('covered', { payerId: nothingOwed });
+      await endsAs(h, 'Delivered');
       return h.workflowId;
     },
     'prescription-claim-rejected': async () => {
-      const h = await prescription('rejected', 'payer-formulary-strict');
-      await h.result();
+      const h = await prescription('rejected', { payerId: 'payer-formulary-strict' });
+      await endsAs(h, 'ClaimRejected');
       return h.workflowId;
     },
     // The tracking child's own history (runs since trackedByChild track in a child workflow).
     'shipment-tracking-delivered': async () => {
-      const h = await prescription('tracked', 'payer-full-coverage');
-      const { prescriptionId } = await h.result();
+      const h = await prescription('tracked', { payerId: nothingOwed });
+      const { prescriptionId } = await endsAs(h, 'Delivered');
       return shipmentTrackingWorkflowId(prescriptionId);
     },
     'prescription-payment-expired': async () => {
       const h = await prescription('expired');
-      await h.result();
+      await endsAs(h, 'PaymentExpired');
       return h.workflowId;
+    },
+    'prescription-invalid': async () => {
+      const h = await prescription('invalid', { npi: '1234567890' }); // the check digit of 123456789 is 3
+      await endsAs(h, 'Invalid');
+      return h.workflowId;
+    },
+    'prescription-ineligible': async () => {
+      const h = await prescription('ineligible', { memberId: `LAPSED_rec_${run}` });
+      await endsAs(h, 'Ineligible');
+      return h.workflowId;
+    },
+    // The carrier never delivers to this postal code; past the deadline a person is asked, and gives up.
+    'prescription-delivery-overdue': async () => {
+      const h = await prescription('overdue', { payerId: nothingOwed, postalCode: undeliverablePostalCode, timings: { deliveryDeadline: '5 seconds' } });
+      parkedAs(await waitUntilParked(h.workflowId), 'trackShipment', 'Overdue');
+      await h.signal(operatorDecisionSignal, 'abort');
+      await endsAs(h, 'DeliveryOverdue');
+      return h.workflowId;
+    },
+    // The parcel comes after the deadline, while a person is asked: the run ends delivered, and the question is dropped.
+    'prescription-delivered-after-overdue': async () => {
+      const carrier = config.CARRIER_SERVICE_URL;
+      // Labels take the carrier's timing when they are made; this one is delivered 15 s after.
+      const before = await control<{ deliveredAfterMs: number }>(carrier, '/control/delivery', { deliveredAfterMs: 15_000 });
+      try {
+        const h = await prescription('late', { payerId: nothingOwed, timings: { deliveryDeadline: '5 seconds' } });
+        parkedAs(await waitUntilParked(h.workflowId), 'trackShipment', 'Overdue');
+        await endsAs(h, 'Delivered');
+        return h.workflowId;
+      } finally {
+        await control(carrier, '/control/delivery', before);
+      }
+    },
+    // The pharmacy network refuses once (a 4xx: no retries); the run waits at that step until an
+    // operator retries it. The fault is the stand-in's, for whichever request comes next: on a stack
+    // that something else also calls, the run may not park, and then waitUntilParked fails.
+    'prescription-parked-then-retried': async () => {
+      const pharmacy = config.PHARMACY_SERVICE_URL;
+      const before = await control<{ failStatus: number }>(pharmacy, '/control/faults', { failNext: 1, failStatus: 422 });
+      try {
+        const h = await prescription('parked', { payerId: nothingOwed });
+        parkedAs(await waitUntilParked(h.workflowId), 'selectPharmacy', 'Refusal');
+        await h.signal(operatorDecisionSignal, 'retry');
+        await endsAs(h, 'Delivered');
+        return h.workflowId;
+      } finally {
+        await control(pharmacy, '/control/faults', { failNext: 0, failStatus: before.failStatus });
+      }
     },
   };
   return { activities, scenarios };
 }
 
-export const histories: PipelineHistories = { onStack };
+function onTestServer() {
+  let pharmacyDown = false;
+  // In memory, answering as the stand-ins do for a patient who owes nothing.
+  const activities = {
+    validatePrescription: async () => ({ valid: true as const }),
+    enrollPatient: async () => ({ eligible: true as const }),
+    async selectPharmacy() {
+      if (pharmacyDown) throw new Error('pharmacy selectPharmacy answered 503 (recorded outage)');
+      return { pharmacyId: 'pharm-northside', name: 'Northside Pharmacy' };
+    },
+    adjudicateClaim: async ({ prescriptionId }) => ({ claimId: prescriptionId, status: 'approved' as const, copayCents: 0, paidCents: 15_000 }),
+    requestPayment: async ({ prescriptionId }) => ({ status: 'NothingOwed' as const, paymentId: nothingOwedPaymentId(prescriptionId) }),
+    createShippingLabel: async ({ prescriptionId }) => ({
+      shipmentId: prescriptionId,
+      carrier: 'LocalPost',
+      trackingNumber: 'LP000000001001',
+      labelUrl: 'http://carrier.invalid/labels/LP000000001001',
+    }),
+    trackShipment: async (trackingNumber) => ({ trackingNumber, status: 'delivered' as const, deliveredAt: '2030-01-04T09:00:00.000Z' }),
+    recordDelivery: async () => undefined,
+  } satisfies Partial<PrescriptionActivities & PaymentActivities>;
+
+  const scenarios = {
+    // The pharmacy network is down for longer than selectPharmacy's deadline (externalCall: a day);
+    // the run stops retrying and waits, and an operator retries once the network is back.
+    'prescription-outage-past-deadline': async ({ client, env, taskQueue, trace }: TestServerContext) => {
+      pharmacyDown = true;
+      const h = await startPrescription(client, taskQueue, trace, `rx_rec_${randomUUID().slice(0, 8)}_outage`, { payerId: 'payer-full-coverage' }, defaultFulfillmentTimings);
+      let attention: Attention;
+      let hours = 0;
+      do {
+        await env.sleep('1 hour');
+        attention = await h.query(attentionQuery);
+      } while ((attention.status !== 'NeedsAttention' || attention.retryingEvery) && ++hours < 30);
+      parkedAs(attention, 'selectPharmacy', 'Outage');
+      assert.equal(attention.retryingEvery, undefined, 'the outage is still retried by itself after 30 hours');
+      pharmacyDown = false;
+      await h.signal(operatorDecisionSignal, 'retry');
+      await endsAs(h, 'Delivered');
+      return { workflowId: h.workflowId, done: async () => undefined };
+    },
+  };
+  return { activities, scenarios };
+}
+
+export const histories: PipelineHistories = { onStack, onTestServer };

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { TraceContext } from '../../../src/trace';
 import type { Infrastructure } from '../../../src/pipelines/pipeline';
+import type { Attention } from '../../../src/contracts/pipeline';
 
 /**
  * A pipeline's scenarios for `npm run record-histories` (scripts/record-histories.ts): each one
@@ -26,8 +27,11 @@ export interface StackRecordingContext extends Infrastructure {
   run: string;
   /** The trace its starts and signals carry, as the bridge's do. */
   trace: TraceContext;
-  /** Resolves once the run waits for an operator. */
-  waitUntilParked(workflowId: string): Promise<void>;
+  /**
+   * Resolves once the run waits for an operator, with what it says it waits for (the `attention`
+   * query); rejects if the run closes first.
+   */
+  waitUntilParked(workflowId: string): Promise<Attention>;
 }
 
 export interface StackScenarios {

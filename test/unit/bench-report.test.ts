@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import type { Measured } from '../../bench/end-to-end/measure';
+import type { Drained, Trickled } from '../../bench/end-to-end/phases';
+import { renderReport, type Results, type SystemResults } from '../../bench/end-to-end/report';
+import type { Written } from '../../bench/end-to-end/rows';
+
+const MiB = 2 ** 20;
+
+const noRows = (): Written => ({ first: new Map(), last: new Map(), lastWriteMs: 0, lost: [], duplicated: [], wrong: [] });
+
+const measured = (workerCpuSeconds: number, workerPeakRss = 200 * MiB): Measured => ({
+  cpuSeconds: { worker: workerCpuSeconds },
+  otherCores: 0,
+  peakRss: { worker: workerPeakRss },
+  sampling: { intervalMs: 250, samples: 40, longestGapMs: 270 },
+});
+
+function drained(entities: number, records: number, seconds: number, workerCpuSeconds: number, workerPeakRss?: number): Drained {
+  return { records, entities, complete: true, rowsExpected: entities, rowsFound: entities, seconds, rows: noRows(), ...measured(workerCpuSeconds, workerPeakRss) };
+}
+
+const trickled = (entities: number, records: number): Trickled => ({
+  records,
+  entities,
+  rate: 10,
+  complete: true,
+  toRow: [20, 30],
+  toLast: [40],
+  rows: noRows(),
+  ...measured(1),
+});
+
+/**
+ * Both systems drain 100 bookings sent as 125 records in 10 s with 2 s of worker CPU, and 50
+ * purchases sent as 60 records in 5 s; the top-up to the open bookings peaks at `openPeak`.
+ */
+function results({ openPeak, atRest, openRuns }: { openPeak: number; atRest: number; openRuns: number }): Results {
+  const system = (): SystemResults => ({
+    idleRss: { worker: 150 * MiB },
+    bookingDrain: drained(100, 125, 10, 2),
+    bookingLight: trickled(45, 50),
+    purchaseDrain: drained(50, 60, 5, 1),
+    purchaseLight: trickled(50, 50),
+    open: drained(openRuns, openRuns, 100, 10, openPeak),
+    openRuns,
+    workerRssAtRestWithOpenBookings: atRest,
+    deadLettered: 0,
+    refusalsExpected: 0,
+    crashes: {},
+  });
+  return {
+    date: '2026-12-02T00:00:00.000Z',
+    machine: { cpus: 2, cpuModel: 'test', memoryGiB: 8, node: 'v20' },
+    temporalProfile: 'dev',
+    quick: false,
+    settings: { bookings: 100, purchases: 50, duplicateShare: 0.25, lightEvents: 50, lightRate: 10, lightPurchaseRate: 2, openBookings: 10_000, seed: 1 },
+    records: {},
+    systems: { seed: system(), project: system() },
+  };
+}
+
+/** The cells of the printed row whose figure starts with `label`: columns are two or more spaces apart. */
+function row(report: string, label: string): string[] {
+  const line = report.split('\n').find((l) => l.trimStart().startsWith(label));
+  if (!line) throw new Error(`no row starting with "${label}" in:\n${report}`);
+  return line.trim().split(/\s{2,}/);
+}
+
+/** The row `label` under the heading row `heading` (the CPU rows repeat their labels in each table). */
+function rowAfter(report: string, heading: string, label: string): string[] {
+  return row(report.slice(report.indexOf(heading)), label);
+}
+
+describe('the benchmark report', () => {
+  it('divides a drain by its distinct bookings or purchases, not by the records that carried them, redeliveries included', () => {
+    const report = renderReport(results({ openPeak: 250 * MiB, atRest: 240 * MiB, openRuns: 10_000 }));
+
+    const bookings = row(report, 'Backlog drain, bookings/s');
+    expect(bookings[0]).toBe('Backlog drain, bookings/s (100 bookings sent as 125 records, 25 of them redelivered)');
+    expect(bookings.slice(1, 3)).toEqual(['10.0', '10.0']);
+    expect(rowAfter(report, 'Backlog drain, CPU ms per booking', 'worker').slice(1, 3)).toEqual(['20.00', '20.00']);
+
+    const purchases = row(report, 'Backlog drain, purchases/s');
+    expect(purchases[0]).toBe('Backlog drain, purchases/s (50 purchases sent as 60 records, 10 of them redelivered)');
+    expect(purchases.slice(1, 3)).toEqual(['10.0', '10.0']);
+    expect(rowAfter(report, 'Backlog drain, CPU ms per purchase', 'worker').slice(1, 3)).toEqual(['20.00', '20.00']);
+
+    // 45 bookings in 50 records at 10 records/s bring 9 bookings/s, against a drain of 10 bookings/s.
+    expect(row(report, 'Light load: 45 bookings (50 records, 5 of them cancellations) at 10 records/s, 9.0 bookings/s').slice(1, 3)).toEqual(['90 %', '90 %']);
+    expect(row(report, 'Top-up drain, bookings/s').slice(1, 3)).toEqual(['100.0', '100.0']);
+  });
+
+  it("judges the worker's memory with 10,000 open bookings at its peak while they were opened, and shows its RSS at rest beside it", () => {
+    const report = renderReport(results({ openPeak: 320e6, atRest: 240e6, openRuns: 10_000 }));
+
+    const peak = row(report, 'Worker peak RSS while the top-up opened its runs, MiB');
+    expect(peak.slice(1, 3)).toEqual(['305', '305']);
+    expect(peak[4]).toBe('≤ 300 MB (286 MiB): not met');
+    const atRest = row(report, 'Worker RSS at rest after the top-up, MiB');
+    expect(atRest.slice(1, 3)).toEqual(['229', '229']);
+    expect(atRest[4]).toBe('≤ 300 MB (286 MiB): met');
+    expect(row(report, 'sampled every 250 ms from the first record sent to at rest; longest gap, ms').slice(1, 3)).toEqual(['270', '270']);
+  });
+
+  it('says so when fewer runs were open than the 10,000 the memory target is for', () => {
+    const report = renderReport(results({ openPeak: 250 * MiB, atRest: 240 * MiB, openRuns: 600 }));
+
+    expect(row(report, 'Worker peak RSS while the top-up opened its runs, MiB')[4]).toBe('≤ 300 MB (286 MiB): met at 600 open, not 10,000');
+  });
+});
