@@ -4,7 +4,7 @@
 
 # isolated_stack NAME KEPT_DIR BASE: sets STACK_STATE_DIR (KEPT_DIR, or a fresh temp directory) and
 # a port for every service in src/stack-services.ts, from the first block of free ports at or above
-# BASE (scripts/stack/services.ts); then exports what the workers, bridges and the run itself read
+# BASE (scripts/stack/services.ts), or the ports KEPT_DIR was given the first time; then exports what the workers, bridges and the run itself read
 # (src/config.ts), the key ring and token this stack writes into its own state directory included.
 isolated_stack() {
   local name=$1 kept=$2 base=$3 services var summary=""
@@ -15,7 +15,15 @@ isolated_stack() {
     STACK_STATE_DIR=$(mktemp -d "/tmp/temporal-$name.XXXXXX")
   fi
   export STACK_STATE_DIR
-  services=$(node --import tsx scripts/stack/services.ts isolated "$base") || { echo "$name: no ports for the stack" >&2; exit 1; }
+  # A kept directory keeps its ports: calling this again (another shell, a test run) while its stack
+  # runs must find that stack, not the next free block.
+  local ports_file="$STACK_STATE_DIR/isolated-ports.env"
+  if [ -n "$kept" ] && [ -s "$ports_file" ]; then
+    services=$(<"$ports_file")
+  else
+    services=$(node --import tsx scripts/stack/services.ts isolated "$base") || { echo "$name: no ports for the stack" >&2; exit 1; }
+    [ -z "$kept" ] || printf '%s\n' "$services" >"$ports_file"
+  fi
   eval "$services"
   export PAYLOAD_KEY_RING_FILE="$STACK_STATE_DIR/secrets/payload-key-ring.json" \
     CODEC_SERVER_TOKEN_FILE="$STACK_STATE_DIR/secrets/codec-server-token"
