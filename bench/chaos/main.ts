@@ -25,9 +25,7 @@ import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { loadConfig } from '../../src/config';
 import { failureConverterPath } from '../../src/codec/data-converter';
 import { createPool, createTemporalClient } from '../../src/connections';
-import { bookingTaskQueue } from '../../src/contracts/booking';
-import { prescriptionTaskQueue, prescriptionTopics, prescriptionWorkflowId } from '../../src/contracts/prescription';
-import { purchaseTaskQueue } from '../../src/contracts/purchase';
+import { prescriptionTopics, prescriptionWorkflowId } from '../../src/contracts/prescription';
 import {
   evaluate,
   PrescriptionOutcomes,
@@ -39,7 +37,7 @@ import {
   type Figures,
   type Sources,
 } from './check';
-import { faults, ReloadableCodec, Supervised, type Fault, type FaultSchedule } from './processes';
+import { faults, pollEveryTaskQueue, ReloadableCodec, Supervised, type Fault, type FaultSchedule } from './processes';
 import { buildStream, chaosRooms, chaosTrainers, chaosUsers, poisonKinds, type ChaosRecord, type PoisonKind } from './stream';
 
 const quick = process.env.CHAOS_QUICK === '1';
@@ -163,15 +161,7 @@ async function seed(db: ReturnType<typeof createPool>): Promise<void> {
 async function waitForPollers(client: Awaited<ReturnType<typeof createTemporalClient>>): Promise<void> {
   const deadline = Date.now() + 180_000;
   for (;;) {
-    const polled = await Promise.all(
-      [bookingTaskQueue, purchaseTaskQueue, prescriptionTaskQueue].map((name) =>
-        client.workflowService
-          .describeTaskQueue({ namespace: config.TEMPORAL_NAMESPACE, taskQueue: { name }, taskQueueType: 1 })
-          .then((r) => r.pollers.length > 0)
-          .catch(() => false),
-      ),
-    );
-    if (polled.every(Boolean)) return;
+    if (await pollEveryTaskQueue(client, config)) return;
     if (Date.now() > deadline) throw new Error('the workers did not poll within 3 minutes; see the workers log');
     await sleep(1_000);
   }

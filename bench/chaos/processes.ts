@@ -23,9 +23,8 @@ import { Client as PgClient } from 'pg';
 import { EncryptionCodec, ENCRYPTED_ENCODING, METADATA_ENCRYPTION_KEY_ID } from '../../src/codec/encryption-codec';
 import { readKeyRing } from '../../src/codec/key-ring';
 import type { Config } from '../../src/config';
-import { bookingEventsTopic, bookingTaskQueue, bookingWorkflowId } from '../../src/contracts/booking';
-import { prescriptionTaskQueue } from '../../src/contracts/prescription';
-import { purchaseTaskQueue } from '../../src/contracts/purchase';
+import { bookingEventsTopic, bookingWorkflowId } from '../../src/contracts/booking';
+import { toJson } from '../../src/codec-server/server';
 import { pipelines } from '../../src/pipelines';
 import type { FaultOutcome } from './check';
 
@@ -291,7 +290,21 @@ export interface FaultOptions {
   schedule: FaultSchedule;
 }
 
-const taskQueues = [bookingTaskQueue, purchaseTaskQueue, prescriptionTaskQueue];
+/**
+ * Whether every pipeline's workflow task queue has a poller (one of process `pid`'s, when given:
+ * the SDK's identity is `<pid>@<host>`). A failed call counts as no.
+ */
+export async function pollEveryTaskQueue(client: Client, config: Pick<Config, 'TEMPORAL_NAMESPACE'>, pid?: number): Promise<boolean> {
+  const polled = await Promise.all(
+    pipelines.map(({ taskQueue }) =>
+      client.workflowService
+        .describeTaskQueue({ namespace: config.TEMPORAL_NAMESPACE, taskQueue: { name: taskQueue }, taskQueueType: 1 })
+        .then((r) => r.pollers.some((p) => pid === undefined || p.identity?.startsWith(`${pid}@`)))
+        .catch(() => false),
+    ),
+  );
+  return polled.every(Boolean);
+}
 const consumerGroups = pipelines.map((p) => p.consumerGroup);
 const lockedTable = 'prescriptions';
 /** The partner made slow: every prescription calls it first (eligibility), so it sees traffic. */
@@ -302,16 +315,7 @@ export function faults(options: FaultOptions): Fault[] {
 
   /** Resolves once a process with this pid polls every task queue (the SDK's identity is `<pid>@<host>`). */
   const pollingAs = (pid: number) =>
-    waitFor(`worker pid ${pid} polling every task queue`, 180_000, async () => {
-      const polled = await Promise.all(
-        taskQueues.map((name) =>
-          client.workflowService
-            .describeTaskQueue({ namespace: config.TEMPORAL_NAMESPACE, taskQueue: { name }, taskQueueType: 1 })
-            .then((r) => r.pollers.some((p) => p.identity?.startsWith(`${pid}@`))),
-        ),
-      );
-      return polled.every(Boolean) ? true : undefined;
-    }, 1_000);
+    waitFor(`worker pid ${pid} polling every task queue`, 180_000, async () => ((await pollEveryTaskQueue(client, config, pid)) ? true : undefined), 1_000);
 
   const kafkaAdmin = async <T>(work: (admin: Admin) => Promise<T>): Promise<T> => {
     const admin = new Kafka({ clientId: 'chaos-faults', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING }).admin();
@@ -585,17 +589,10 @@ export function faults(options: FaultOptions): Fault[] {
 }
 
 /** What the stack's codec server makes of one raw payload, asked as the Web UI would. */
-async function decodeWithCodecServer(config: Config, payload: { metadata?: Record<string, Uint8Array> | null; data?: Uint8Array | null } | null | undefined): Promise<string> {
+async function decodeWithCodecServer(config: Config, payload: Payload | null | undefined): Promise<string> {
   if (!payload) return 'had no payload for';
   const token = readFileSync(config.CODEC_SERVER_TOKEN_FILE, 'utf8').trim();
-  const body = {
-    payloads: [
-      {
-        metadata: Object.fromEntries(Object.entries(payload.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
-        data: Buffer.from(payload.data ?? []).toString('base64'),
-      },
-    ],
-  };
+  const body = { payloads: [toJson(payload)] };
   const res = await fetch(new URL('/decode', config.CODEC_SERVER_URL), {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },

@@ -37,7 +37,8 @@ export interface CodecServer {
 const jsonPayloads = z.object({
   payloads: z.array(z.object({ metadata: z.record(z.string(), z.string()).nullish(), data: z.string().nullish() })).default([]),
 });
-type JsonPayload = z.infer<typeof jsonPayloads>['payloads'][number];
+/** A payload as Temporal's remote codec protocol carries it: base64 metadata values and data. */
+export type JsonPayload = z.infer<typeof jsonPayloads>['payloads'][number];
 
 const maxBodyBytes = 16 * 1024 * 1024; // a page of history; Temporal caps one payload at 2 MB
 const sessionMaxAgeS = 8 * 60 * 60;
@@ -48,11 +49,11 @@ class HttpError extends Error {
   }
 }
 
-const fromJson = ({ metadata, data }: JsonPayload): Payload => ({
+export const fromJson = ({ metadata, data }: JsonPayload): Payload => ({
   metadata: Object.fromEntries(Object.entries(metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
   data: Buffer.from(data ?? '', 'base64'),
 });
-const toJson = ({ metadata, data }: Payload): JsonPayload => ({
+export const toJson = ({ metadata, data }: Payload): JsonPayload => ({
   metadata: Object.fromEntries(Object.entries(metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
   data: Buffer.from(data ?? []).toString('base64'),
 });
