@@ -136,13 +136,17 @@ export function createStandIn(name: string, db: Pool, routes: Routes, log: Logge
 
   async function handle(raw: IncomingMessage): Promise<Reply> {
     const { pathname, searchParams } = new URL(raw.url ?? '/', 'http://stand-in');
+    // Read at once, as a real server takes in what it was sent: a request held by delayMs is still
+    // carried out after its client gave up (the slow partner that did the work, answer lost).
+    const body = readJson(raw);
+    body.catch(() => undefined);
     const req: StandInRequest = {
       method: raw.method ?? 'GET',
       pathname,
       query: searchParams,
       header: (name) => [raw.headers[name.toLowerCase()]].flat()[0],
       origin: `http://${raw.headers.host ?? 'localhost'}`,
-      json: () => readJson(raw),
+      json: () => body,
     };
     if (req.method === 'GET' && pathname === '/health') {
       await db.query('SELECT 1');
