@@ -7,9 +7,9 @@ import { describeProblems } from '../src/schema-problems';
 
 /**
  * What the stand-ins for other teams' and companies' systems share (the admin service, the
- * pharmacy network, the insurer, the carrier, the payment provider): a plain node:http server, JSON in and out, its
- * state in its own PostgreSQL tables, and fault injection on its business endpoints only, so
- * /health and /control stay usable while it "fails".
+ * pharmacy network, the insurer, the carrier, the payment provider): a plain node:http server,
+ * JSON in and out, its state in its own PostgreSQL tables, and fault injection on its business
+ * endpoints only, so /health and /control stay usable while it "fails".
  *
  *   GET  /health           200 when it can reach its database
  *   POST /control/faults   { failNext?, failStatus?, failForMs?, delayMs? }: the next failNext business
