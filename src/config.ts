@@ -34,8 +34,11 @@ const schema = z.object({
   INSURER_SERVICE_PORT: z.coerce.number().int().positive().default(defaultPort('INSURER_SERVICE_PORT')),
   CARRIER_SERVICE_URL: z.string().url().default(defaultUrl('CARRIER_SERVICE_URL')),
   CARRIER_SERVICE_PORT: z.coerce.number().int().positive().default(defaultPort('CARRIER_SERVICE_PORT')),
+  /** The card processor the payment pipeline charges and refunds through (stand-ins/payment-provider locally). */
+  PAYMENT_PROVIDER_URL: z.string().url().default(defaultUrl('PAYMENT_PROVIDER_URL')),
+  PAYMENT_PROVIDER_PORT: z.coerce.number().int().positive().default(defaultPort('PAYMENT_PROVIDER_PORT')),
   /**
-   * Per HTTP call to a partner; a call still unanswered then fails as retryable (an outage), so an
+   * Per HTTP call to a partner (the payment provider included); a call still unanswered then fails as retryable (an outage), so an
    * activity's start-to-close timeout should be above it.
    */
   PARTNER_CALL_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),

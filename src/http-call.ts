@@ -8,7 +8,8 @@ import { currentCorrelationId } from './trace-node';
  * becomes the activity's outcome:
  *   - 2xx: the body, checked against its schema;
  *   - a refusal (4xx other than 408 and 429): ApplicationFailure.nonRetryable of type `refusedType`,
- *     so the step parks for an operator instead of retrying the same request;
+ *     so the step parks for an operator instead of retrying the same request, unless `outcomes`
+ *     turns that status into a failure of its own (a card decline is a business outcome);
  *   - no answer in time, no connection, 5xx, 408, 429, or a 2xx body we cannot read: a plain
  *     Error, which Temporal retries (an outage that ends needs nobody).
  * Messages start with `what` and the status, plus the service's own `error` text; never the
@@ -20,14 +21,22 @@ export interface HttpCall<T> {
   url: URL;
   method: 'GET' | 'POST';
   body?: unknown;
+  /** Sent besides content-type and the correlation ID (an Idempotency-Key). */
+  headers?: Record<string, string>;
   response: z.ZodType<T>;
+  /**
+   * Refusal statuses that mean something of their own, and what each is thrown as, made from the
+   * answer's body (parsed JSON; a body that is not JSON is a retryable Error, as for a 2xx).
+   */
+  outcomes?: Record<number, (body: unknown) => Error>;
   timeoutMs: number;
   /** The error type of a refusal; its details are `refusalDetails` and the status. */
   refusedType: string;
   refusalDetails?: Record<string, unknown>;
 }
 
-export async function callHttp<T>({ what, url, method, body, response: schema, timeoutMs, refusedType, refusalDetails }: HttpCall<T>): Promise<T> {
+export async function callHttp<T>(call: HttpCall<T>): Promise<T> {
+  const { what, url, method, body, headers, response: schema, outcomes, timeoutMs, refusedType, refusalDetails } = call;
   const correlationId = currentCorrelationId();
   // Inside an activity, a cancelled activity also stops its call; tests call the clients directly.
   const cancelled = activityContext.getStore()?.cancellationSignal;
@@ -36,7 +45,7 @@ export async function callHttp<T>({ what, url, method, body, response: schema, t
   try {
     response = await fetch(url, {
       method,
-      headers: { 'content-type': 'application/json', ...(correlationId ? { 'correlation-id': correlationId } : {}) },
+      headers: { ...headers, 'content-type': 'application/json', ...(correlationId ? { 'correlation-id': correlationId } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: cancelled ? AbortSignal.any([cancelled, timeout]) : timeout,
     });
@@ -54,6 +63,16 @@ export async function callHttp<T>({ what, url, method, body, response: schema, t
     throw new Error(`${what}: answer ${response.status} cut off${timeout.aborted ? ` after ${timeoutMs} ms` : ''}`);
   }
   const { status } = response;
+  const outcome = outcomes?.[status];
+  if (outcome) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new Error(`${what} answered ${status} with a body that is not JSON`);
+    }
+    throw outcome(json);
+  }
   const reason = errorText(text);
   if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
     throw ApplicationFailure.create({

@@ -110,6 +110,17 @@ export const stackServices = [
     entry: partnerServices,
     healthPath: '/health',
   },
+  // The payment pipeline's card processor: a process of its own, so it can be stopped alone.
+  {
+    name: 'payment-provider',
+    server: 'payment-provider',
+    portVariable: 'PAYMENT_PROVIDER_PORT',
+    defaultPort: 3014,
+    urlVariable: 'PAYMENT_PROVIDER_URL',
+    url: http,
+    entry: 'stand-ins/payment-provider/main.ts',
+    healthPath: '/health',
+  },
   {
     name: 'codec-server',
     server: 'codec-server',

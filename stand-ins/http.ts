@@ -7,21 +7,24 @@ import { describeProblems } from '../src/schema-problems';
 
 /**
  * What the stand-ins for other teams' and companies' systems share (the admin service, the
- * pharmacy network, the insurer, the carrier): a plain node:http server, JSON in and out, its
- * state in its own PostgreSQL tables, and fault injection on its business endpoints only, so
- * /health and /control stay usable while it "fails".
+ * pharmacy network, the insurer, the carrier, the payment provider): a plain node:http server,
+ * JSON in and out, its state in its own PostgreSQL tables, and fault injection on its business
+ * endpoints only, so /health and /control stay usable while it "fails".
  *
  *   GET  /health           200 when it can reach its database
- *   POST /control/faults   { failNext?, failStatus?, delayMs? }: the next failNext business requests
- *                          answer failStatus; every business request first waits delayMs
- *   GET  /control/faults   the current faults, how many business requests arrived, and how many of
- *                          them waited delayMs
+ *   POST /control/faults   { failNext?, failStatus?, failForMs?, delayMs? }: the next failNext business
+ *                          requests answer failStatus, and so does every one for the next failForMs
+ *                          (0 ends it); every business request first waits delayMs
+ *   GET  /control/faults   the current faults (failForMs: what is left of it), how many business
+ *                          requests arrived, and how many of them waited delayMs
  */
 
 export interface Faults {
   failNext: number;
   failStatus: number;
   delayMs: number;
+  /** Every business request answers failStatus until this moment (epoch ms); 0 when none. */
+  failUntil: number;
 }
 
 export class HttpError extends Error {
@@ -41,6 +44,9 @@ export interface Reply {
 export interface StandInRequest {
   method: string;
   pathname: string;
+  query: URLSearchParams;
+  /** A request header's value (the name in any case), or undefined. */
+  header(name: string): string | undefined;
   /** This server's own address as the caller reached it, for URLs in answers. */
   origin: string;
   json(): Promise<unknown>;
@@ -71,6 +77,7 @@ export interface StandIn {
 const faultsRequest = z.object({
   failNext: z.number().int().nonnegative().optional(),
   failStatus: z.number().int().min(400).max(599).optional(),
+  failForMs: z.number().int().nonnegative().optional(),
   delayMs: z.number().int().nonnegative().optional(),
 });
 
@@ -100,7 +107,7 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 export function createStandIn(name: string, db: Pool, routes: Routes, log: Logger = logger.child({ component: name })): StandIn {
   const standIn: StandIn = {
     name,
-    faults: { failNext: 0, failStatus: 503, delayMs: 0 },
+    faults: { failNext: 0, failStatus: 503, delayMs: 0, failUntil: 0 },
     requests: 0,
     delayed: 0,
     server: createServer((req, res) => {
@@ -128,21 +135,32 @@ export function createStandIn(name: string, db: Pool, routes: Routes, log: Logge
   };
 
   async function handle(raw: IncomingMessage): Promise<Reply> {
-    const { pathname } = new URL(raw.url ?? '/', 'http://stand-in');
+    const { pathname, searchParams } = new URL(raw.url ?? '/', 'http://stand-in');
+    // Read at once, as a real server takes in what it was sent: a request held by delayMs is still
+    // carried out after its client gave up (the slow partner that did the work, answer lost).
+    const body = readJson(raw);
+    body.catch(() => undefined);
     const req: StandInRequest = {
       method: raw.method ?? 'GET',
       pathname,
+      query: searchParams,
+      header: (name) => [raw.headers[name.toLowerCase()]].flat()[0],
       origin: `http://${raw.headers.host ?? 'localhost'}`,
-      json: () => readJson(raw),
+      json: () => body,
     };
     if (req.method === 'GET' && pathname === '/health') {
       await db.query('SELECT 1');
       return { status: 200, body: { status: 'ok', service: name } };
     }
     if (pathname === '/control/faults') {
-      if (req.method === 'POST') Object.assign(standIn.faults, parse(faultsRequest, await req.json()));
-      else if (req.method !== 'GET') throw new HttpError(405, 'method not allowed');
-      return { status: 200, body: { ...standIn.faults, requests: standIn.requests, delayed: standIn.delayed } };
+      if (req.method === 'POST') {
+        const { failForMs, ...faults } = parse(faultsRequest, await req.json());
+        Object.assign(standIn.faults, faults);
+        if (failForMs !== undefined) standIn.faults.failUntil = failForMs > 0 ? Date.now() + failForMs : 0;
+      } else if (req.method !== 'GET') throw new HttpError(405, 'method not allowed');
+      const { failUntil, ...faults } = standIn.faults;
+      const failForMs = Math.max(0, failUntil - Date.now());
+      return { status: 200, body: { ...faults, failForMs, requests: standIn.requests, delayed: standIn.delayed } };
     }
     const control = routes.control?.(req);
     if (control) return control();
@@ -153,10 +171,9 @@ export function createStandIn(name: string, db: Pool, routes: Routes, log: Logge
       standIn.delayed++;
       await new Promise((r) => setTimeout(r, standIn.faults.delayMs));
     }
-    if (standIn.faults.failNext > 0) {
-      standIn.faults.failNext--;
-      throw new HttpError(standIn.faults.failStatus, `${name} failing on purpose (fault injection)`);
-    }
+    const failing = standIn.faults.failNext > 0 || Date.now() < standIn.faults.failUntil;
+    if (standIn.faults.failNext > 0) standIn.faults.failNext--;
+    if (failing) throw new HttpError(standIn.faults.failStatus, `${name} failing on purpose (fault injection)`);
     return business();
   }
 

@@ -72,7 +72,7 @@ ensure_dirs() {
 
 codec_server_url() { echo "http://$STACK_HOST:$CODEC_SERVER_PORT"; }
 
-status_line() { printf '%-12s %-10s %s\n' "$@"; }
+status_line() { printf '%-16s %-10s %s\n' "$@"; }
 
 # ---------------------------------------------------------------- processes
 

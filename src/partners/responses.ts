@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
 /**
- * What the pharmacy network, the insurer and the carrier answer: one schema each, which the
- * clients check every answer against, and the types everything else uses (workflows only with
+ * What the pharmacy network, the insurer, the carrier and the payment provider answer: one schema
+ * each, which the clients check every answer against, and the types everything else uses (workflows only with
  * `import type`: zod stays out of the workflow bundle).
  */
 export const eligibilitySchema = z.discriminatedUnion('eligible', [
@@ -39,3 +39,34 @@ export const trackingUpdateSchema = z.object({
   deliveredAt: z.string().min(1).optional(),
 });
 export type TrackingUpdate = z.infer<typeof trackingUpdateSchema>;
+
+/** Why the payment provider declined a card (its 402 answer's `code`). */
+export const declineCodes = ['card_declined', 'insufficient_funds'] as const;
+export type DeclineCode = (typeof declineCodes)[number];
+
+/** The payment provider's 402: the card was declined, and the failed charge is recorded under the key. */
+export const cardDeclineSchema = z.object({ code: z.enum(declineCodes), message: z.string().min(1), chargeId: z.string().min(1) });
+export type CardDecline = z.infer<typeof cardDeclineSchema>;
+
+export const refundSchema = z.object({
+  refundId: z.string().min(1),
+  chargeId: z.string().min(1),
+  amountCents: z.number().int().positive(),
+  reason: z.string().nullable(),
+  createdAt: z.string().min(1),
+});
+export type Refund = z.infer<typeof refundSchema>;
+
+export const chargeSchema = z.object({
+  chargeId: z.string().min(1),
+  status: z.enum(['succeeded', 'failed']),
+  amountCents: z.number().int().positive(),
+  currency: z.string().length(3),
+  cardLast4: z.string().length(4),
+  description: z.string().nullable(),
+  failureCode: z.enum(declineCodes).nullable(),
+  amountRefundedCents: z.number().int().nonnegative(),
+  refunds: z.array(refundSchema),
+  createdAt: z.string().min(1),
+});
+export type Charge = z.infer<typeof chargeSchema>;

@@ -40,4 +40,9 @@ describe('the local stack, as started from the pipeline list', () => {
     expect(await health(INSURER_SERVICE_URL)).toEqual({ status: 'ok', service: 'insurer' });
     expect(await health(CARRIER_SERVICE_URL)).toEqual({ status: 'ok', service: 'carrier' });
   });
+
+  it('runs the payment provider stand-in where the config tells its client to find it', async () => {
+    const health = await fetch(new URL('/health', stack.config.PAYMENT_PROVIDER_URL));
+    expect(await health.json()).toEqual({ status: 'ok', service: 'payment-provider' });
+  });
 });

@@ -36,9 +36,9 @@ function namedVolumeHolding(service: string, file: string): string | undefined {
 }
 
 describe('docker-compose.yml', () => {
-  it('runs the whole system: Temporal, Kafka, PostgreSQL, Redis, admin service, partner stand-ins, migrations, workers and bridges', () => {
+  it('runs the whole system: Temporal, Kafka, PostgreSQL, Redis, admin service, partner stand-ins, payment provider, migrations, workers and bridges', () => {
     expect(Object.keys(services)).toEqual(
-      expect.arrayContaining(['temporal', 'kafka', 'postgres', 'redis', 'admin-service', 'partner-services', 'migrate', 'workers', 'bridges']),
+      expect.arrayContaining(['temporal', 'kafka', 'postgres', 'redis', 'admin-service', 'partner-services', 'payment-provider', 'migrate', 'workers', 'bridges']),
     );
   });
 
@@ -231,7 +231,7 @@ describe('docker-compose.yml', () => {
     const maxConnections = Number(/max_connections=(\d+)/.exec(services.postgres.command.join(' '))![1]);
     const superuserReserved = 3;
     const perWorkerProcess = pipelines.length * pipelinePoolSize(defaults);
-    const others = 10 * ['bridges', 'admin-service', 'partner-services'].length;
+    const others = 10 * ['bridges', 'admin-service', 'partner-services', 'payment-provider'].length;
     expect(2 * perWorkerProcess + others).toBeLessThanOrEqual(maxConnections - superuserReserved);
   });
 });
