@@ -42,8 +42,9 @@ const schema = z.object({
    * activity's start-to-close timeout should be above it.
    */
   PARTNER_CALL_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-  /** Where patients pay their copay; a payment link's URL is this plus the link's ID. */
-  PAYMENT_LINK_BASE_URL: z.string().url().default('https://pay.example.com/links'),
+  /** The payment API (src/payment-api): where payments are accepted, and where a copay's payment link points. */
+  PAYMENT_API_URL: z.string().url().default(defaultUrl('PAYMENT_API_URL')),
+  PAYMENT_API_PORT: z.coerce.number().int().positive().default(defaultPort('PAYMENT_API_PORT')),
   /**
    * The payload encryption keys (JSON, see src/codec/key-ring.ts). Never in the repository: the
    * local stack generates one into its state directory; docker-compose mounts one as a secret.

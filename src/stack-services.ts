@@ -121,6 +121,17 @@ export const stackServices = [
     entry: 'stand-ins/payment-provider/main.ts',
     healthPath: '/health',
   },
+  // Our own: the payment API, which starts its pipeline's runs (src/payment-api).
+  {
+    name: 'payment-api',
+    server: 'payment-api',
+    portVariable: 'PAYMENT_API_PORT',
+    defaultPort: 3020,
+    urlVariable: 'PAYMENT_API_URL',
+    url: http,
+    entry: 'src/payment-api/main.ts',
+    healthPath: '/health',
+  },
   {
     name: 'codec-server',
     server: 'codec-server',

@@ -10,7 +10,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { attentionKindKey, failedStepKey } from '../../src/contracts/pipeline';
 import { prescriptionIdFromWorkflowId, type FulfillmentState } from '../../src/contracts/prescription';
-import { pipelines } from '../../src/pipelines';
+import { bridgedPipelines, pipelines } from '../../src/pipelines';
 import { sessionWindowSize } from '../../src/workflows/session-window';
 import { poisonKinds, poisonReasons, type ExpectedPrescription, type Expectations, type PoisonKind } from './stream';
 
@@ -211,15 +211,15 @@ export async function readState({ db, client, admin }: Sources, tag: string, out
  */
 export async function readLag(admin: Admin): Promise<State['lag']> {
   const lag: State['lag'] = [];
-  for (const pipeline of pipelines) {
-    const topics = pipeline.consumes.map((c) => c.topic);
-    const committed = await admin.fetchOffsets({ groupId: pipeline.consumerGroup, topics });
+  for (const { bridge } of bridgedPipelines(pipelines)) {
+    const topics = bridge.consumes.map((c) => c.topic);
+    const committed = await admin.fetchOffsets({ groupId: bridge.consumerGroup, topics });
     for (const topic of topics) {
       const partitions = committed.find((c) => c.topic === topic)?.partitions ?? [];
       for (const end of await admin.fetchTopicOffsets(topic)) {
         const offset = Number(partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
         const behind = Number(end.high) - (offset >= 0 ? offset : Number(end.low));
-        if (behind > 0) lag.push({ group: pipeline.consumerGroup, topic, partition: end.partition, behind });
+        if (behind > 0) lag.push({ group: bridge.consumerGroup, topic, partition: end.partition, behind });
       }
     }
   }

@@ -25,7 +25,7 @@ import { readKeyRing } from '../../src/codec/key-ring';
 import type { Config } from '../../src/config';
 import { bookingEventsTopic, bookingWorkflowId } from '../../src/contracts/booking';
 import { toJson } from '../../src/codec-server/server';
-import { pipelines } from '../../src/pipelines';
+import { bridgedPipelines, pipelines } from '../../src/pipelines';
 import type { FaultOutcome } from './check';
 
 export const repoDir = path.resolve(__dirname, '..', '..');
@@ -305,7 +305,7 @@ export async function pollEveryTaskQueue(client: Client, config: Pick<Config, 'T
   );
   return polled.every(Boolean);
 }
-const consumerGroups = pipelines.map((p) => p.consumerGroup);
+const consumerGroups = bridgedPipelines(pipelines).map((p) => p.bridge.consumerGroup);
 const lockedTable = 'prescriptions';
 /** The partner made slow: every prescription calls it first (eligibility), so it sees traffic. */
 const slowPartner = 'insurer';

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
 import type { Pool } from 'pg';
-import { pipelines } from '../../src/pipelines';
+import { bridgedPipelines, pipelines } from '../../src/pipelines';
 import { purchaseToSessionsWorkflow } from '../../src/workflows/purchase';
 import { Supervised, type Say } from '../chaos/processes';
 import { bookingGroup } from '../seed-worker/booking';
@@ -65,7 +65,7 @@ export function seedSystem(db: Pool, seedDatabaseUrl: string, { env, say, admin 
 export function projectSystem(db: Pool, client: Client, namespace: string, { env, say, admin }: Options): System {
   const workers = new Supervised('workers', 'src/workers/main.ts', env, say, 'bench');
   const bridges = new Supervised('bridges', 'src/bridges/main.ts', env, say, 'bench');
-  const groups = pipelines.map((p) => p.consumerGroup);
+  const groups = bridgedPipelines(pipelines).map((p) => p.bridge.consumerGroup);
   return {
     name: 'project',
     db,
@@ -91,14 +91,14 @@ export function projectSystem(db: Pool, client: Client, namespace: string, { env
  */
 async function projectUnsettled(client: Client, namespace: string, admin: Admin, workflowIds: string[]): Promise<string | undefined> {
   for (const p of pipelines) {
-    const committed = await admin.fetchOffsets({ groupId: p.consumerGroup, topics: p.consumes.map((t) => t.topic) });
+    const committed = p.bridge ? await admin.fetchOffsets({ groupId: p.bridge.consumerGroup, topics: p.bridge.consumes.map((t) => t.topic) }) : [];
     for (const { topic, partitions } of committed) {
       const ends = await admin.fetchTopicOffsets(topic);
       const behind = ends.reduce((sum, end) => {
         const offset = Number(partitions.find((c) => c.partition === end.partition)?.offset ?? -1);
         return sum + Number(end.high) - Math.max(offset, Number(end.low));
       }, 0);
-      if (behind > 0) return `bridge ${p.consumerGroup}: ${behind} records of ${topic} not committed`;
+      if (behind > 0) return `bridge ${p.bridge!.consumerGroup}: ${behind} records of ${topic} not committed`;
     }
     for (const taskQueueType of [1, 2]) {
       const { stats } = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: p.taskQueue }, taskQueueType, reportStats: true });

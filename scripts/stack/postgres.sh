@@ -92,7 +92,7 @@ postgres_write_conf() {
 listen_addresses = '$STACK_HOST'
 port = $PGPORT
 unix_socket_directories = '$PG_SOCK_DIR'
-max_connections = 200
+max_connections = 250
 EOF
 }
 

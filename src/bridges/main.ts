@@ -2,7 +2,7 @@ import type { Consumer } from 'kafkajs';
 import { loadConfig } from '../config';
 import { createKafka, createPool, createTemporalClient } from '../connections';
 import { logger } from '../logger';
-import { pipelines } from '../pipelines';
+import { bridgedPipelines, pipelines } from '../pipelines';
 import { bridgeTimings, runBridge } from './kafka-bridge';
 import { createParkedEvents } from './parked-events';
 
@@ -21,12 +21,11 @@ async function main(): Promise<void> {
   };
 
   const consumers: Consumer[] = [];
-  for (const pipeline of pipelines) {
-    consumers.push(
-      await runBridge({ ...shared, groupId: pipeline.consumerGroup, routes: pipeline.routes(config), onConsumerGaveUp: exitForRestart }),
-    );
+  const bridges = bridgedPipelines(pipelines).map((p) => p.bridge);
+  for (const bridge of bridges) {
+    consumers.push(await runBridge({ ...shared, groupId: bridge.consumerGroup, routes: bridge.routes(config), onConsumerGaveUp: exitForRestart }));
   }
-  logger.info({ groups: pipelines.map((p) => p.consumerGroup) }, 'Bridges started');
+  logger.info({ groups: bridges.map((b) => b.consumerGroup) }, 'Bridges started');
 
   const stop = async (signal: string) => {
     logger.info({ signal }, 'Stopping bridges');

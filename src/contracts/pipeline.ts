@@ -11,8 +11,14 @@ export const failedStepKey = defineSearchAttributeKey('FailedStep', 'KEYWORD');
 /** `Outage` (the run keeps retrying by itself) or `Refusal` (it waits for a person); unset when running. */
 export const attentionKindKey = defineSearchAttributeKey('AttentionKind', 'KEYWORD');
 export const correlationIdKey = defineSearchAttributeKey('CorrelationId', 'KEYWORD');
+/**
+ * Set on a run that gives money back (src/workflows/refunds.ts): `Refunding` from the moment it
+ * asks, `Refunded` once the provider has. A refund the provider refuses leaves `Refunding` with
+ * the run `NeedsAttention` at `refundPayment`: `RefundStatus='Refunding'` lists the money a person must see to.
+ */
+export const refundStatusKey = defineSearchAttributeKey('RefundStatus', 'KEYWORD');
 
-export const searchAttributes = [pipelineStatusKey, failedStepKey, attentionKindKey, correlationIdKey];
+export const searchAttributes = [pipelineStatusKey, failedStepKey, attentionKindKey, correlationIdKey, refundStatusKey];
 
 export type PipelineStatus = 'Running' | 'NeedsAttention' | 'Completed' | 'Rejected' | 'Aborted';
 

@@ -12,13 +12,15 @@ export const bookingPipeline: Pipeline = {
   name: 'booking',
   settings: bookingSettings,
   taskQueue: bookingTaskQueue,
-  consumerGroup: 'booking-workflow-bridge',
-  consumes: [
-    { topic: bookingEventsTopic, partitions: 3 },
-    { topic: bookingCancellationsTopic, partitions: 3 },
-  ],
+  bridge: {
+    consumerGroup: 'booking-workflow-bridge',
+    consumes: [
+      { topic: bookingEventsTopic, partitions: 3 },
+      { topic: bookingCancellationsTopic, partitions: 3 },
+    ],
+    routes: () => bookingRoutes(),
+  },
   emits: [],
-  routes: () => bookingRoutes(),
   workflowsPath: path.join(__dirname, '..', 'workflows', 'booking.ts'),
   workflowTypes: [bookingWorkflow.name, ...everyPipelinesWorkflowTypes],
   createActivities: ({ db }) => ({ ...createBookingActivities(db), ...everyPipelinesActivities() }),

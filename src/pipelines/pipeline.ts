@@ -36,13 +36,13 @@ export interface Pipeline {
    */
   settings: DeclaredPipelineSettings;
   taskQueue: string;
-  /** The Kafka consumer group of its bridge. */
-  consumerGroup: string;
-  /** Topics its bridge reads (one route each) and topics its activities write. */
-  consumes: TopicSpec[];
+  /**
+   * Its Kafka bridge, for a process started by events; none for one started another way (the
+   * payment API starts payments itself).
+   */
+  bridge?: PipelineBridge;
+  /** Topics its activities write. */
   emits: TopicSpec[];
-  /** Its bridge's routes; `config` for what the routes write into each run (timings). */
-  routes(config: Config): Route[];
   /** A module exporting exactly this pipeline's workflow types: its workers bundle only these. */
   workflowsPath: string;
   /** The workflow types that module exports; each needs a recorded history in test/histories. */
@@ -60,6 +60,19 @@ export interface Pipeline {
   demo?: PipelineDemo;
 }
 
+export interface PipelineBridge {
+  /** The Kafka consumer group of its bridge. */
+  consumerGroup: string;
+  /** Topics its bridge reads, one route each. */
+  consumes: TopicSpec[];
+  /** Its bridge's routes; `config` for what the routes write into each run (timings). */
+  routes(config: Config): Route[];
+}
+
+/** The pipelines with a Kafka bridge, each with it. */
+export const bridgedPipelines = (pipelines: Pipeline[]) =>
+  pipelines.flatMap((p) => (p.bridge ? [{ ...p, bridge: p.bridge }] : []));
+
 /**
  * What every pipeline's workers run besides the pipeline's own process: the flag a worker starts
  * for a run whose workflow task it cannot decode (src/workers/undecodable-runs.ts), on the task
@@ -71,6 +84,6 @@ export const everyPipelinesActivities = () => createUndecodableRunActivities();
 /** Every topic the pipelines read or write, once each. */
 export function topicsOf(pipelines: Pipeline[]): TopicSpec[] {
   const byName = new Map<string, TopicSpec>();
-  for (const spec of pipelines.flatMap((p) => [...p.consumes, ...p.emits])) byName.set(spec.topic, spec);
+  for (const spec of pipelines.flatMap((p) => [...(p.bridge?.consumes ?? []), ...p.emits])) byName.set(spec.topic, spec);
   return [...byName.values()];
 }

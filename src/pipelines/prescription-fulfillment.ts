@@ -4,6 +4,7 @@ import { createPaymentActivities } from '../activities/prescription-payment';
 import { prescriptionRoutes } from '../bridges/prescription-routes';
 import { prescriptionTaskQueue, prescriptionTopics, type FulfillmentTimings } from '../contracts/prescription';
 import { prescriptionDemo } from '../demo/prescriptions';
+import { paymentLinksUrl } from '../payment-api/links';
 import { createPartnerClients, partnerClientOptions } from '../partners/clients';
 import { prescriptionFulfillmentWorkflow, shipmentTrackingWorkflow } from '../workflows/prescription';
 import { everyPipelinesActivities, everyPipelinesWorkflowTypes, type Pipeline, type TopicSpec } from './pipeline';
@@ -29,8 +30,11 @@ export const prescriptionFulfillmentPipeline: Pipeline = {
   name: 'prescription-fulfillment',
   settings: prescriptionFulfillmentSettings,
   taskQueue: prescriptionTaskQueue,
-  consumerGroup: 'prescription-workflow-bridge',
-  consumes: [topic(prescriptionTopics.intakeReceived), topic(prescriptionTopics.paymentCompleted)],
+  bridge: {
+    consumerGroup: 'prescription-workflow-bridge',
+    consumes: [topic(prescriptionTopics.intakeReceived), topic(prescriptionTopics.paymentCompleted)],
+    routes: () => prescriptionRoutes({ timings: fulfillmentTimings() }),
+  },
   emits: [
     topic(prescriptionTopics.validationCompleted),
     topic(prescriptionTopics.enrollmentCompleted),
@@ -41,14 +45,13 @@ export const prescriptionFulfillmentPipeline: Pipeline = {
     topic(prescriptionTopics.paymentCompleted),
     topic(prescriptionTopics.shipmentLabelCreated),
   ],
-  routes: () => prescriptionRoutes({ timings: fulfillmentTimings() }),
   workflowsPath: path.join(__dirname, '..', 'workflows', 'prescription.ts'),
   workflowTypes: [prescriptionFulfillmentWorkflow.name, shipmentTrackingWorkflow.name, ...everyPipelinesWorkflowTypes],
   createActivities: ({ db, producer, config }) => {
     const actor = config.SERVICE_NAME;
     return {
       ...createPrescriptionActivities({ db, producer, actor, partners: createPartnerClients(partnerClientOptions(config)) }),
-      ...createPaymentActivities({ db, producer, actor, paymentLinkBaseUrl: config.PAYMENT_LINK_BASE_URL }),
+      ...createPaymentActivities({ db, producer, actor, paymentLinkBaseUrl: paymentLinksUrl(config.PAYMENT_API_URL) }),
       ...everyPipelinesActivities(),
     };
   },

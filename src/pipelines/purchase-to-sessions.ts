@@ -42,13 +42,15 @@ export const purchaseToSessionsPipeline: Pipeline = {
   name: 'purchase-to-sessions',
   settings: purchaseToSessionsSettings,
   taskQueue: purchaseTaskQueue,
-  consumerGroup: 'purchase-workflow-bridge',
-  consumes: [{ topic: purchaseConfirmedTopic, partitions: 3 }],
+  bridge: {
+    consumerGroup: 'purchase-workflow-bridge',
+    consumes: [{ topic: purchaseConfirmedTopic, partitions: 3 }],
+    routes: () => purchaseRoutes(),
+  },
   emits: [
     { topic: purchaseCreatedTopic, partitions: 3 },
     { topic: trainerAllocatedTopic, partitions: 3 },
   ],
-  routes: () => purchaseRoutes(),
   workflowsPath: path.join(__dirname, '..', 'workflows', 'purchase.ts'),
   workflowTypes: [purchaseToSessionsWorkflow.name, sessionWindowWorkflow.name, ...everyPipelinesWorkflowTypes],
   createActivities: ({ db, producer, redis, config }) => ({

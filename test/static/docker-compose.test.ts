@@ -231,7 +231,7 @@ describe('docker-compose.yml', () => {
     const maxConnections = Number(/max_connections=(\d+)/.exec(services.postgres.command.join(' '))![1]);
     const superuserReserved = 3;
     const perWorkerProcess = pipelines.length * pipelinePoolSize(defaults);
-    const others = 10 * ['bridges', 'admin-service', 'partner-services', 'payment-provider'].length;
+    const others = 10 * ['bridges', 'admin-service', 'partner-services', 'payment-provider', 'payment-api'].length;
     expect(2 * perWorkerProcess + others).toBeLessThanOrEqual(maxConnections - superuserReserved);
   });
 });

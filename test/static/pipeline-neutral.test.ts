@@ -47,7 +47,7 @@ const namesOf = (pipeline: Pipeline): string[] => [
   pipeline.name.split('-')[0]!,
   ...pipeline.workflowTypes.filter((type) => !everyPipelinesWorkflowTypes.includes(type)),
   pipeline.taskQueue,
-  ...[...pipeline.consumes, ...pipeline.emits].map((t) => t.topic),
+  ...[...(pipeline.bridge?.consumes ?? []), ...pipeline.emits].map((t) => t.topic),
 ];
 
 /** Where each of its setting variables may be written: its own settings module (profiles included). */

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config';
 import { searchAttributes } from '../../src/contracts/pipeline';
-import { pipelines, topicsOf } from '../../src/pipelines';
+import { bridgedPipelines, pipelines, topicsOf } from '../../src/pipelines';
 
 /**
  * The pipeline list is what the workers, bridges, topic creation and search-attribute
@@ -47,10 +47,12 @@ function recordedWorkflowTypes(): Set<string> {
 
 describe('the pipeline list', () => {
   it('gives each pipeline its own name, task queue and consumer group', () => {
-    for (const field of ['name', 'taskQueue', 'consumerGroup'] as const) {
+    for (const field of ['name', 'taskQueue'] as const) {
       const values = pipelines.map((p) => p[field]);
       expect(new Set(values).size, field).toBe(values.length);
     }
+    const groups = bridgedPipelines(pipelines).map((p) => p.bridge.consumerGroup);
+    expect(new Set(groups).size).toBe(groups.length);
   });
 
   it('declares every topic a contract names, so the stack and docker-compose create it', async () => {
@@ -62,11 +64,11 @@ describe('the pipeline list', () => {
   });
 
   it("routes exactly the topics each pipeline says it consumes", () => {
-    for (const pipeline of pipelines) {
-      const routed = pipeline.routes(loadConfig()).map((r) => r.topic).sort();
+    for (const pipeline of bridgedPipelines(pipelines)) {
+      const routed = pipeline.bridge.routes(loadConfig()).map((r) => r.topic).sort();
       expect({ pipeline: pipeline.name, routed }).toEqual({
         pipeline: pipeline.name,
-        routed: pipeline.consumes.map((t) => t.topic).sort(),
+        routed: pipeline.bridge.consumes.map((t) => t.topic).sort(),
       });
     }
   });

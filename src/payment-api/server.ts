@@ -1,0 +1,210 @@
+import { createHash } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Pool } from 'pg';
+import { paymentTaskQueue, paymentWorkflowId, type PaymentOrder, type PaymentStatus } from '../contracts/payment';
+import { idempotencyKeySchema, paymentRequestSchema, type PaymentRequestBody } from '../contracts/payment-events';
+import { logger } from '../logger';
+import { describeProblems } from '../schema-problems';
+import { bounded, maxKeywordLength, pipelineStartOptions, type TraceContext } from '../trace';
+
+/**
+ * The payment API (seed 001's "payment API cannot block", seed 002's 202 Accepted): it accepts a
+ * payment and answers at once; the payment's workflow charges the card afterwards.
+ *
+ *   POST /payments      body: { amountCents, currency, card, purpose }, header Idempotency-Key
+ *                       -> 202 { paymentId, status, ... } with Location: /payments/<paymentId>
+ *                       -> 409 the key was used with another request; 400/422 an invalid one
+ *   GET  /payments/:id  -> 200 the payment as the ledger has it; 404 unknown
+ *
+ * The key names the payment (`paymentIdOf`), and so its workflow: the same request sent again,
+ * concurrently or a day later, finds the same row and the same run, and the card is charged once.
+ * The row is written first and decides between concurrent requests (its unique key); the start is
+ * then idempotent, so a request whose first attempt died between the two starts the run on retry.
+ */
+export interface PaymentApiDependencies {
+  db: Pool;
+  client: Client;
+  /** The payment workers' task queue; tests give their own. */
+  taskQueue?: string;
+}
+
+/** A payment's ID from its Idempotency-Key: stable, opaque, and safe in a URL and a workflow ID. */
+export const paymentIdOf = (idempotencyKey: string): string =>
+  `pay_${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`;
+
+/** The request's fingerprint: the same fields in any order are the same request. */
+export const requestFingerprint = (body: PaymentRequestBody): string => {
+  const { amountCents, currency, card, purpose } = body;
+  const canonical = JSON.stringify([amountCents, currency, card, Object.entries(purpose).sort(([a], [b]) => a.localeCompare(b))]);
+  return createHash('sha256').update(canonical).digest('hex');
+};
+
+interface PaymentRow {
+  payment_id: string;
+  request_fingerprint: string;
+  purpose: 'course' | 'copay';
+  student_id: string | null;
+  course_id: string | null;
+  prescription_id: string | null;
+  link_id: string | null;
+  amount_cents: number;
+  currency: string;
+  card_last4: string;
+  status: PaymentStatus;
+  provider_payment_id: string | null;
+  decline_code: string | null;
+  provider_refund_id: string | null;
+  refund_reason: string | null;
+  accepted_at: Date;
+  charged_at: Date | null;
+  refunded_at: Date | null;
+}
+
+export function createPaymentApi({ db, client, taskQueue = paymentTaskQueue }: PaymentApiDependencies): FastifyInstance {
+  // Card numbers travel in request bodies: Fastify logs none of them (its logger is off), and ours
+  // logs payment IDs only.
+  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+
+  app.get('/health', async () => ({ status: 'ok' }));
+
+  app.post('/payments', async (request, reply) => {
+    const key = idempotencyKeySchema.safeParse(request.headers['idempotency-key']);
+    if (!key.success) {
+      return reply.code(400).send({ error: `the Idempotency-Key header is required: ${describeProblems(key.error)}` });
+    }
+    const body = paymentRequestSchema.safeParse(request.body);
+    if (!body.success) return reply.code(422).send({ error: describeProblems(body.error) });
+
+    const paymentId = paymentIdOf(key.data);
+    const fingerprint = requestFingerprint(body.data);
+    const row = await accept(db, paymentId, key.data, fingerprint, body.data, correlationIdOf(request.headers, paymentId));
+    if (row.request_fingerprint !== fingerprint) {
+      return reply.code(409).send({ error: `Idempotency-Key already used for another request (payment ${paymentId})`, paymentId });
+    }
+    // Once the run has moved the row on, it exists (or existed): nothing to start.
+    if (row.status === 'Accepted') {
+      await startPayment(client, taskQueue, { ...body.data, paymentId, acceptedAt: row.accepted_at.toISOString(), trace: traceOf(request.headers, paymentId) });
+    }
+    return reply.code(202).header('location', `/payments/${paymentId}`).send(view(row));
+  });
+
+  app.get<{ Params: { paymentId: string } }>('/payments/:paymentId', async (request, reply) => {
+    const { rows } = await db.query<PaymentRow>('SELECT * FROM payments WHERE payment_id = $1', [request.params.paymentId]);
+    if (!rows[0]) return reply.code(404).send({ error: `no payment ${request.params.paymentId}` });
+    return view(rows[0]);
+  });
+
+  // Where a copay's payment link points (`paymentLinksUrl`): the link, and what was paid through it.
+  app.get<{ Params: { linkId: string } }>('/payment-links/:linkId', async (request) => {
+    const { rows } = await db.query<PaymentRow>('SELECT * FROM payments WHERE link_id = $1 ORDER BY accepted_at', [request.params.linkId]);
+    return {
+      linkId: request.params.linkId,
+      pay: 'POST /payments with an Idempotency-Key and purpose { kind: "copay", prescriptionId, linkId }',
+      payments: rows.map(view),
+    };
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
+    // A malformed JSON body is the client's; anything else (the database or Temporal unreachable)
+    // is ours, and the client retries with the same key.
+    if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message });
+    logger.error({ err, url: request.url }, 'Payment API request failed');
+    return reply.code(503).send({ error: 'the payment could not be accepted now; retry with the same Idempotency-Key' });
+  });
+
+  return app;
+}
+
+/** The ledger row for this key: written now, or the one an earlier request with this key wrote. */
+async function accept(
+  db: Pool,
+  paymentId: string,
+  idempotencyKey: string,
+  fingerprint: string,
+  { amountCents, currency, card, purpose }: PaymentRequestBody,
+  correlationId: string,
+): Promise<PaymentRow> {
+  const course = purpose.kind === 'course' ? purpose : undefined;
+  const copay = purpose.kind === 'copay' ? purpose : undefined;
+  const inserted = await db.query<PaymentRow>(
+    `INSERT INTO payments (payment_id, idempotency_key, request_fingerprint, purpose, student_id, course_id, prescription_id, link_id,
+                           amount_cents, currency, card_last4, correlation_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     ON CONFLICT DO NOTHING RETURNING *`,
+    [
+      paymentId,
+      idempotencyKey,
+      fingerprint,
+      purpose.kind,
+      course?.studentId ?? null,
+      course?.courseId ?? null,
+      copay?.prescriptionId ?? null,
+      copay?.linkId ?? null,
+      amountCents,
+      currency,
+      card.slice(-4),
+      correlationId,
+    ],
+  );
+  if (inserted.rows[0]) return inserted.rows[0];
+  const { rows } = await db.query<PaymentRow>('SELECT * FROM payments WHERE payment_id = $1', [paymentId]);
+  // ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit, so it is there.
+  if (!rows[0]) throw new Error(`payment ${paymentId}: the insert conflicted but no row was found`);
+  return rows[0];
+}
+
+async function startPayment(client: Client, taskQueue: string, order: PaymentOrder): Promise<void> {
+  try {
+    await client.workflow.start('paymentWorkflow', {
+      taskQueue,
+      workflowId: paymentWorkflowId(order.paymentId),
+      args: [order],
+      ...pipelineStartOptions(order.trace, `payment ${order.paymentId}`),
+      // A second request while the run is open attaches to it; one after it closed is refused by
+      // the reuse policy, which is the same answer: the payment exists.
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
+}
+
+type Headers = Record<string, string | string[] | undefined>;
+const header = (headers: Headers, name: string): string | undefined => {
+  const value = headers[name];
+  return (Array.isArray(value) ? value[0] : value) || undefined;
+};
+
+/** The caller's correlation ID, bounded as a search attribute is; the payment ID when it sent none. */
+function correlationIdOf(headers: Headers, paymentId: string): string {
+  const given = header(headers, 'x-correlation-id') ?? header(headers, 'correlation-id');
+  return given ? bounded(given, maxKeywordLength) : paymentId;
+}
+
+function traceOf(headers: Headers, paymentId: string): TraceContext {
+  const traceparent = header(headers, 'traceparent');
+  return { correlationId: correlationIdOf(headers, paymentId), ...(traceparent ? { traceparent: traceparent.slice(0, 100) } : {}) };
+}
+
+/** The payment as `GET /payments/:id` answers it: no card number, which the ledger never had. */
+function view(row: PaymentRow) {
+  return {
+    paymentId: row.payment_id,
+    status: row.status,
+    amountCents: row.amount_cents,
+    currency: row.currency,
+    cardLast4: row.card_last4,
+    purpose:
+      row.purpose === 'course'
+        ? { kind: 'course', studentId: row.student_id, courseId: row.course_id }
+        : { kind: 'copay', prescriptionId: row.prescription_id, linkId: row.link_id },
+    providerPaymentId: row.provider_payment_id ?? undefined,
+    declineCode: row.decline_code ?? undefined,
+    refund: row.provider_refund_id
+      ? { refundId: row.provider_refund_id, reason: row.refund_reason, refundedAt: row.refunded_at?.toISOString() }
+      : undefined,
+    acceptedAt: row.accepted_at.toISOString(),
+    chargedAt: row.charged_at?.toISOString(),
+  };
+}

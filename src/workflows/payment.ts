@@ -1,0 +1,54 @@
+import { log, setHandler } from '@temporalio/workflow';
+import type { CardPaymentActivities } from '../activities/card-payment';
+import { paymentStateQuery, type PaymentOrder, type PaymentOutcome } from '../contracts/payment';
+import { operatorControls } from './operator';
+import { paymentLedger } from './refunds';
+import { databaseStep, externalCall } from './step-options';
+
+/**
+ * One workflow per payment (the payment API starts it under the request's Idempotency-Key): charge
+ * the card, record the charge, and tell the process it pays for, as seed 002's command worker and
+ * outbox did. A declined card is the payment's answer: the run ends `Declined`, nothing retried.
+ * Once the card is charged, a later step that is refused for good, or an operator's abort, gives
+ * the money back (the refund is the charge's compensation).
+ */
+export async function paymentWorkflow(order: PaymentOrder): Promise<PaymentOutcome> {
+  const { paymentId } = order;
+  const outcome: PaymentOutcome = { paymentId, status: 'Accepted' };
+  const operator = operatorControls();
+  const steps = operator.steps<CardPaymentActivities>({
+    // The provider's idempotency key comes from the payment: an attempt whose answer was lost is
+    // asked again and answered with the same charge.
+    chargeCard: externalCall,
+    recordCharge: { ...databaseStep, onRefusal: 'compensate' },
+    recordDecline: databaseStep,
+    announcePayment: { ...databaseStep, onRefusal: 'compensate' },
+  });
+  const refunds: NonNullable<PaymentOutcome['refund']>[] = [];
+  const ledger = paymentLedger(operator, refunds);
+  setHandler(paymentStateQuery, () => ({ ...outcome, refund: refunds[0] }));
+
+  const charge = await steps.chargeCard(order);
+  outcome.providerPaymentId = charge.providerPaymentId;
+  if (charge.status === 'Declined') {
+    await steps.recordDecline({ paymentId, declineCode: charge.declineCode });
+    Object.assign(outcome, { status: 'Declined', declineCode: charge.declineCode });
+    log.info('Card declined', { paymentId, declineCode: charge.declineCode });
+    operator.setStatus('Rejected');
+    return outcome;
+  }
+  operator.addCompensation('chargeCard', () =>
+    ledger.refund({ paymentId, reason: `payment ${paymentId} was not completed after its charge` }).then(() => {
+      outcome.status = 'Refunded';
+    }),
+  );
+
+  await steps.recordCharge({ paymentId, providerPaymentId: charge.providerPaymentId });
+  outcome.status = 'Charged';
+  await steps.announcePayment({ ...order, chargedAt: new Date().toISOString() });
+  operator.setStatus('Completed');
+  return { ...outcome, refund: refunds[0] };
+}
+
+// Every pipeline's workers also run the flag for a run they cannot decode (src/pipelines/pipeline.ts).
+export { undecodableRunWorkflow } from './undecodable-run';
