@@ -20,6 +20,9 @@ export const paymentWorkflowId = (paymentId: string): string => `${paymentPrefix
 export const paymentIdFromWorkflowId = (workflowId: string): string | undefined =>
   workflowId.startsWith(paymentPrefix) ? workflowId.slice(paymentPrefix.length) : undefined;
 
+/** The refund run of a payment whose own process could not refund it (src/workflows/payment.ts). */
+export const paymentRefundWorkflowId = (paymentId: string): string => `refund-${paymentId}`;
+
 /** The provider's idempotency keys: one charge and at most one (full) refund per payment. */
 export const chargeIdempotencyKey = (paymentId: string): string => `charge:${paymentId}`;
 export const refundIdempotencyKey = (paymentId: string): string => `refund:${paymentId}`;

@@ -5,7 +5,7 @@ import { paymentTaskQueue } from '../contracts/payment';
 import { prescriptionTopics } from '../contracts/prescription';
 import { purchaseConfirmedTopic } from '../contracts/purchase';
 import { createPaymentProviderClient, paymentProviderOptions } from '../partners/payment-provider';
-import { paymentWorkflow } from '../workflows/payment';
+import { paymentRefundWorkflow, paymentWorkflow } from '../workflows/payment';
 import { everyPipelinesActivities, everyPipelinesWorkflowTypes, type Pipeline } from './pipeline';
 import { paymentSettings } from './payment-settings';
 
@@ -23,7 +23,7 @@ export const paymentPipeline: Pipeline = {
     { topic: prescriptionTopics.paymentCompleted, partitions: 3 },
   ],
   workflowsPath: path.join(__dirname, '..', 'workflows', 'payment.ts'),
-  workflowTypes: [paymentWorkflow.name, ...everyPipelinesWorkflowTypes],
+  workflowTypes: [paymentWorkflow.name, paymentRefundWorkflow.name, ...everyPipelinesWorkflowTypes],
   createActivities: ({ db, producer, config }) => {
     const provider = createPaymentProviderClient(paymentProviderOptions(config));
     return { ...createCardPaymentActivities({ db, producer, provider }), ...createRefundActivities({ db, provider }), ...everyPipelinesActivities() };

@@ -47,8 +47,10 @@ export interface OperatorControls {
   /**
    * Registers how to undo a step that has succeeded. On an operator's abort, or a refusal whose
    * step says `compensate`, the undos run newest first, each with its own activity options.
+   * `undoes` says what it does ("refund payment pay_1"): a parked run's details list what abort
+   * would undo, from these.
    */
-  addCompensation(step: string, undo: () => Promise<unknown>): void;
+  addCompensation(step: string, undo: () => Promise<unknown>, undoes?: string): void;
   setStatus(status: PipelineStatus): void;
   /**
    * Asks for a person about something no step failed at (a parcel past its deadline), while the
@@ -91,7 +93,7 @@ const deadlinePassed = Symbol('deadlinePassed');
 
 export function operatorControls(): OperatorControls {
   const attention: Attention = { status: 'Running' };
-  const compensations: Array<{ step: string; undo: () => Promise<unknown> }> = [];
+  const compensations: Array<{ step: string; undo: () => Promise<unknown>; undoes?: string }> = [];
   let decision: OperatorDecision | undefined;
 
   // A decision is for a parked step; one sent to a run that is not waiting would otherwise be
@@ -313,7 +315,7 @@ export function operatorControls(): OperatorControls {
 
   return {
     steps,
-    addCompensation: (stepName, undo) => void compensations.push({ step: stepName, undo }),
+    addCompensation: (stepName, undo, undoes) => void compensations.push({ step: stepName, undo, undoes }),
     setStatus,
     askPerson,
     flagForPerson: (about, kind, reason) => park(about, kind, reason, undefined, {}),
@@ -344,7 +346,7 @@ export function operatorControls(): OperatorControls {
       ['```', 'temporal workflow signal \\', `  --workflow-id ${workflowId} \\`, `  --name operatorDecision --input '"${decision}"'`, '```'];
     if (!decisions) {
       lines.push('What failed and when: the `attention` query (Queries tab).', '');
-      lines.push('Retry the step now:', ...signal('retry'), 'or give up on it (undoes the steps before it):', ...signal('abort'));
+      lines.push('Retry the step now:', ...signal('retry'), `or give up on it (${whatAbortUndoes()}):`, ...signal('abort'));
       lines.push('These details clear once the step runs again.');
     } else {
       lines.push('What happened and when: the `attention` query (Queries tab).', '');
@@ -352,6 +354,12 @@ export function operatorControls(): OperatorControls {
       lines.push('These details clear once the run goes on.');
     }
     return lines.join('\n');
+  }
+
+  /** What the undos registered so far do, newest first, as abort runs them. */
+  function whatAbortUndoes(): string {
+    if (!compensations.length) return 'nothing before it is undone';
+    return `then, newest first: ${compensations.map((c) => c.undoes ?? `undo ${c.step}`).reverse().join('; ')}`;
   }
 }
 

@@ -114,6 +114,8 @@ describe('operator steps: outage versus refusal, and compensation', () => {
       expect(await currentDetails(handle)).toContain(
         `temporal workflow signal \\\n  --workflow-id ${handle.workflowId} \\\n  --name operatorDecision --input '"retry"'`,
       );
+      // What abort would undo here: the room reserved before the charge, and nothing else.
+      expect(await currentDetails(handle)).toMatch(/or give up on it \(then, newest first: release room [^;)]+\):/);
 
       // After the step's five fast attempts, Temporal tries it again every 5 minutes.
       expect(fake.attempts.chargeCard).toBe(5);
