@@ -253,6 +253,8 @@ interface SystemFigures {
   requests: number;
   /** Send rate actually held: requests over the time from the first to the last send. */
   sentPerSecond: number;
+  /** 202s over the time from the first send to the last answer: what the API kept up with. */
+  answeredPerSecond: number;
   /** How late requests left against their schedule (the load generator's own delay), ms. */
   lateMs: { p99: number; max: number };
   /** Client-side, from the request leaving to its whole answer, of the 202s, ms. */
@@ -320,6 +322,7 @@ async function measure(system: System, prefix: string): Promise<SystemFigures> {
   return {
     requests: load.requests.length,
     sentPerSecond: (load.requests.length - 1) / ((lastSend - firstSend) / 1000),
+    answeredPerSecond: accepted.length / ((Math.max(...accepted.map(([index, , , latency]) => sent.get(index)! + latency)) - firstSend) / 1000),
     lateMs: { p99: percentile(load.requests.map((r) => r[2]), 99), max: Math.max(...load.requests.map((r) => r[2])) },
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), max: Math.max(...latencies) },
     errors,
@@ -396,6 +399,7 @@ function renderTable(results: PaymentBenchResults): string {
   };
   const rows: string[][] = [
     ['Requests sent, rate held', ...col((r) => `${count(r.requests)} at ${r.sentPerSecond.toFixed(1)}/s`)],
+    ['202s answered per second, first send to last answer', ...col((r) => r.answeredPerSecond.toFixed(1))],
     ['API latency p50 / p95 / p99 / max, ms', ...col((r) => `${ms(r.latencyMs.p50)} / ${ms(r.latencyMs.p95)} / ${ms(r.latencyMs.p99)} / ${ms(r.latencyMs.max)}`)],
     [`p99 < ${target.p99Ms} ms at ${target.rate}/s`, ...col((r) => (settings.rate !== target.rate ? `not measured at ${target.rate}/s` : r.latencyMs.p99 < target.p99Ms ? 'met' : 'not met'))],
     ['Errors (not 202)', ...col(errorsOf)],
