@@ -6,9 +6,10 @@
  *
  * Not autocannon (9.0.0, read in its lib/): its rate limit lets each connection send back to back
  * until that second's share is used up, then pause until the next second (httpClient.js), a burst
- * each second rather than a request every 5 ms; and with a rate set it records, beside each
- * answer's time, one more sample per millisecond below it (a coordinated-omission correction whose
- * expected interval is Math.ceil(1 / rate) = 1 ms, run.js), which moves every percentile.
+ * each second rather than a request every 5 ms; and with a rate set, unless told to ignore
+ * coordinated omission, it records beside each answer's time one more sample per millisecond
+ * below it (a correction whose expected interval is Math.ceil(1 / rate) = 1 ms, run.js), which
+ * moves every percentile.
  *
  *   LOAD_URL, LOAD_RATE (requests/s), LOAD_SECONDS, LOAD_PREFIX (of every key), LOAD_OUT (a JSON file),
  *   LOAD_CONNECTIONS (64: at most this many requests in flight; the rest queue in the client, and

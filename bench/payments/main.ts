@@ -3,7 +3,8 @@
  * while the payments' workflows run, and how fast the charges follow, for the project and for a
  * seed-style payment service written as seed 002 describes it (bench/seed-payments: the payment
  * row and its command in one transaction, an outbox worker polling every 5 s, a command worker),
- * one after the other in one run, each while the other's processes are stopped.
+ * one after the other in one run, each while the other's workers are stopped (the stack's payment
+ * API process stays up, idle, while the seed-style service is measured).
  *
  * scripts/bench-payments.sh starts the isolated stack and runs this. For each system:
  *   1. its processes: the project's workers (src/workers/main.ts, from prebuilt workflow bundles)
