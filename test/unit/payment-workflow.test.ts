@@ -210,6 +210,22 @@ describe('payment workflow', () => {
     expect(fake.refunds).toHaveLength(1);
   });
 
+  it("an operator's abort after the charge, while announcePayment is down, refunds the payment, as the parked run's details say", async () => {
+    const fake = fakeActivities({ announcePayment: () => 'outage' });
+    const { cause, state, attributes } = await run(fake.activities, async (handle) => {
+      await until(handle, (a) => a.status === 'NeedsAttention' && a.failedStep === 'announcePayment');
+      const { currentDetails } = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      const { paymentId } = await handle.query(paymentStateQuery);
+      expect(currentDetails).toContain(`or give up on it (then, newest first: refund payment ${paymentId} (2500 cents)):`);
+      await handle.signal(operatorDecisionSignal, 'abort');
+      return { cause: await failureOf(handle), state: await handle.query(paymentStateQuery), attributes: await searchAttributes(handle) };
+    });
+    expect(cause).toMatchObject({ type: 'OperatorAbort', message: 'Aborted by an operator at step announcePayment' });
+    expect(fake.refunds).toHaveLength(1);
+    expect(state).toMatchObject({ status: 'Refunded', refund: { refundId: `re_${state.paymentId}` } });
+    expect(attributes).toEqual({ status: 'Aborted', failedStep: undefined, kind: undefined, refund: 'Refunded' });
+  });
+
   it('a refund the provider refuses waits for a person at refundPayment, still Refunding; their retry refunds it', async () => {
     let refuse = true;
     const fake = fakeActivities({ recordCharge: () => 'refusal', refundPayment: () => (refuse ? 'refusal' : 'ok') });
