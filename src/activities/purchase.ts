@@ -60,6 +60,15 @@ export function createPurchaseActivities(db: Pool) {
       log.warn({ activePurchaseId: holder.id }, 'Student already has an active purchase of this course');
       return { outcome: 'AlreadyActive', purchaseId: holder.id };
     },
+
+    /**
+     * An aborted purchase's undo: the student no longer has the course, and the row no longer
+     * holds the one active purchase of it. Doing it again changes nothing.
+     */
+    async deactivatePurchase(purchaseId: string): Promise<void> {
+      await db.query('UPDATE student_course_purchases SET is_active = false WHERE id = $1', [purchaseId]);
+      activityLogger({ activity: 'deactivatePurchase', purchaseId }).info('Purchase deactivated');
+    },
   };
 }
 
