@@ -61,7 +61,12 @@ export type PurchaseStatus =
    * Another purchase of the same course by the same student is active (`purchaseId` is that one);
    * nothing was changed, and this payment was refunded (`refunds`) or left to a person to refund.
    */
-  | 'AlreadyPurchased';
+  | 'AlreadyPurchased'
+  /**
+   * This payment's purchase was deactivated by an earlier run's abort (after that abort's refund):
+   * a confirmation delivered again once that run has left Temporal changes nothing.
+   */
+  | 'Deactivated';
 
 export interface PurchaseOutcome {
   status: PurchaseStatus;

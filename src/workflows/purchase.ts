@@ -82,6 +82,8 @@ export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Prom
     Object.assign(outcome, purchase.allocation);
     return finish('SessionsScheduled');
   }
+  // Likewise new: an aborted run deactivated this payment's purchase, its refund undone first.
+  if (purchase.outcome === 'Deactivated') return finish('Deactivated');
   if (givesMoneyBack) undoOnAbort(purchase.purchaseId);
   const created = purchaseCreatedEvent(request, purchase.purchaseId);
   await steps.emitPurchaseCreated(created);

@@ -358,6 +358,16 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     expect(description.typedSearchAttributes.get(pipelineStatusKey)).toBe('Aborted');
     expect(description.typedSearchAttributes.get(refundStatusKey)).toBe('Refunded');
     expect(await count('SELECT count(*) FROM trainer_allocations WHERE student_id = $1', [p.studentId])).toBe(0);
+
+    // Its confirmation delivered again once the run has left Temporal (retention) gives no course
+    // back for the refunded payment, and refunds nothing twice.
+    await deleteAsRetentionWould(stack.client, handle.workflowId);
+    await publish(confirmation(p), p.studentId, `corr-${p.paymentId}`);
+    expect(await outcomeOf(p.paymentId)).toEqual({ status: 'Deactivated', purchaseId, refunds: [] });
+    expect((await stack.db.query('SELECT is_active FROM student_course_purchases WHERE payment_id = $1', [p.paymentId])).rows).toEqual([
+      { is_active: false },
+    ]);
+    expect((await moneyOf(p.paymentId)).charges).toEqual([{ amountCents: 4900, amountRefundedCents: 4900 }]);
   });
 
   it('a confirmation delivered again after its purchase went all the way and its run left Temporal (retention) ends as recorded: no row, session or event is added', async () => {

@@ -50,6 +50,7 @@ function fakeActivities(
     cache?: 'ok' | 'down';
     adminService?: () => 'ok' | 'down' | 'refuse' | 'hang';
     paymentNotInLedger?: boolean;
+    deactivatedBefore?: boolean;
   } = {},
 ) {
   const calls: string[] = [];
@@ -60,6 +61,7 @@ function fakeActivities(
   const activities: Activities = {
     async createPurchase(c) {
       calls.push('createPurchase');
+      if (options.deactivatedBefore) return { outcome: 'Deactivated', purchaseId: `p-${c.paymentId}` };
       if (options.allocatedBefore) {
         return { outcome: 'AlreadyAllocated', purchaseId: `p-${c.paymentId}`, allocation: { allocationId: options.allocatedBefore, trainerId: 'trainer_ada' } };
       }
@@ -252,6 +254,14 @@ describe('purchase-to-sessions workflow', () => {
     expect(fake.events).toEqual([]);
     const window = env.client.workflow.getHandle(sessionWindowWorkflowId('alloc-earlier'));
     await expect(window.describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  });
+
+  it('a confirmation delivered again after an aborted run deactivated its purchase (and left Temporal) changes nothing: no course for a refunded payment', async () => {
+    const fake = fakeActivities({ deactivatedBefore: true });
+    const outcome = await withWorker(fake.activities, async (tq) => (await start(tq, 'pay_3')).result());
+    expect(outcome).toEqual({ status: 'Deactivated', purchaseId: 'p-pay_3', refunds: [] });
+    expect(fake.calls).toEqual(['createPurchase']);
+    expect(fake.events).toEqual([]);
   });
 
   it('when the cache cannot be invalidated, it gives up after 3 attempts and the purchase completes anyway', async () => {
