@@ -327,6 +327,11 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     const secondRun = await stack.client.workflow.getHandle(purchaseWorkflowId(second.paymentId)).describe();
     expect(secondRun.typedSearchAttributes.get(refundStatusKey)).toBe('Refunded');
     expect(secondRun.typedSearchAttributes.get(pipelineStatusKey)).toBe('Completed');
+    // The operator's query in docs/purchase-to-sessions.md finds it.
+    const refunded = `RefundStatus='Refunded' AND WorkflowType='purchaseToSessionsWorkflow' AND WorkflowId='${secondRun.workflowId}'`;
+    expect(await eventually(() => temporalCli('workflow', 'list', '--query', refunded, '--output', 'json'), (out) => out.includes(secondRun.workflowId))).toContain(
+      secondRun.workflowId,
+    );
 
     expect(await moneyOf(p.paymentId)).toMatchObject({ ledger: { status: 'Charged' }, charges: [{ amountRefundedCents: 0 }] });
     await expectCompletedPurchase(p, outcome);

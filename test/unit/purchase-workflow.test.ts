@@ -8,7 +8,7 @@ import type { AllocationActivities } from '../../src/activities/allocation';
 import type { CacheActivities } from '../../src/activities/cache';
 import type { EventActivities } from '../../src/activities/events';
 import type { PurchaseActivities } from '../../src/activities/purchase';
-import type { RefundActivities } from '../../src/activities/refund';
+import { refundRefusedErrorType, type RefundActivities } from '../../src/activities/refund';
 import type { SessionActivities } from '../../src/activities/sessions';
 import type { RefundRequest } from '../../src/contracts/payment';
 import { attentionQuery, operatorDecisionSignal, pipelineStatusKey, refundStatusKey } from '../../src/contracts/pipeline';
@@ -112,6 +112,13 @@ function fakeActivities(
     },
     async refundPayment(request) {
       calls.push(`refundPayment ${request.paymentId}`);
+      if (options.paymentNotInLedger) {
+        throw ApplicationFailure.create({
+          type: refundRefusedErrorType,
+          nonRetryable: true,
+          message: `payment ${request.paymentId} cannot be refunded: the ledger has no such payment`,
+        });
+      }
       refundsAsked.push(request);
       return { ...request, refundId: `re-${request.paymentId}`, amountCents: 4900 };
     },
@@ -254,6 +261,33 @@ describe('purchase-to-sessions workflow', () => {
     expect(fake.events).toEqual([]);
     const window = env.client.workflow.getHandle(sessionWindowWorkflowId('alloc-earlier'));
     await expect(window.describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  });
+
+  it('aborted, a payment our ledger lacks waits for a person at refundPayment with the purchase still active; once they give the refund up, the purchase is deactivated', async () => {
+    const fake = fakeActivities({ adminService: () => 'refuse', paymentNotInLedger: true });
+    const { waiting, callsWhileWaiting, attention } = await withWorker(fake.activities, async (tq) => {
+      const handle = await start(tq, 'pay_legacy_aborted');
+      while ((await handle.query(attentionQuery)).failedStep !== 'allocateTrainer') await env.sleep('10 seconds');
+      await handle.signal(operatorDecisionSignal, 'abort');
+      while ((await handle.query(attentionQuery)).failedStep !== 'refundPayment') await env.sleep('10 seconds');
+      const waiting = await handle.describe();
+      const callsWhileWaiting = [...fake.calls];
+      await handle.signal(operatorDecisionSignal, 'abort');
+      await handle.result().catch(() => undefined);
+      return { waiting, callsWhileWaiting, attention: await handle.query(attentionQuery) };
+    });
+    expect(waiting.typedSearchAttributes.get(pipelineStatusKey)).toBe('NeedsAttention');
+    expect(waiting.typedSearchAttributes.get(refundStatusKey)).toBe('Refunding');
+    expect(callsWhileWaiting.at(-1)).toBe('refundPayment pay_legacy_aborted');
+    expect(fake.calls.at(-1)).toBe('deactivatePurchase p-pay_legacy_aborted');
+    expect(attention).toMatchObject({
+      status: 'Aborted',
+      failedStep: 'allocateTrainer',
+      compensations: [
+        { step: 'payment', outcome: 'Failed', error: 'Aborted by an operator at step refundPayment' },
+        { step: 'createPurchase', outcome: 'Compensated' },
+      ],
+    });
   });
 
   it('a confirmation delivered again after an aborted run deactivated its purchase (and left Temporal) changes nothing: no course for a refunded payment', async () => {
