@@ -1,3 +1,4 @@
+import { attentionQuery } from '../contracts/pipeline';
 import { purchaseConfirmedTopic, purchaseWorkflowId } from '../contracts/purchase';
 import { parkedOutcome, printOutcomes, type DemoContext, type PipelineDemo, type Stories } from './outcomes';
 
@@ -19,8 +20,9 @@ async function publish({ producer, run }: DemoContext): Promise<Stories> {
     }
   };
   await confirm(1, `student_${run}_ada`, 'course_typescript', 'Ada buys TypeScript (delivered 3 times)', 3);
-  // Both runs start at once, and whichever records its purchase first wins: either may be the no-op.
-  await confirm(2, `student_${run}_ada`, 'course_typescript', 'Ada pays again: one of the two is a no-op');
+  // Both runs start at once, and whichever records its purchase first wins. Sent straight to Kafka,
+  // neither payment is in our ledger, so the loser cannot refund it through the provider.
+  await confirm(2, `student_${run}_ada`, 'course_typescript', 'Ada pays again: one of the two asks a person to refund it by hand');
   await confirm(3, `student_${run}_bob`, 'course_kafka', 'Bob buys Kafka');
   await confirm(4, `student_${run}_eve`, 'course_cobol', 'Eve buys COBOL: no trainer teaches it');
   return stories;
@@ -33,6 +35,8 @@ async function printPurchaseOutcomes({ client, db }: DemoContext, stories: Stori
     const description = await handle.describe().catch(() => undefined);
     if (!description) return undefined;
     const parked = parkedOutcome(description);
+    // Ended, but asking a person for something (a payment to refund by hand): no step to retry.
+    if (parked && description.status.name === 'COMPLETED') return `${(await handle.result()).status}, ${parked}: ${(await handle.query(attentionQuery)).lastError}`;
     if (parked) return `${parked}: npm run temporal -- workflow signal --workflow-id ${handle.workflowId} --name operatorDecision --input '"retry"'`;
     if (description.status.name !== 'COMPLETED') return undefined;
     const outcome = await handle.result();
@@ -47,7 +51,7 @@ async function printPurchaseOutcomes({ client, db }: DemoContext, stories: Stori
 }
 
 export const purchaseDemo: PipelineDemo = {
-  heading: 'Purchases: each confirmation ends with sessions scheduled, as a no-op, or parked for an operator:',
+  heading: 'Purchases: each confirmation ends with sessions scheduled, or parked for an operator:',
   publish,
   printOutcomes: printPurchaseOutcomes,
 };

@@ -82,7 +82,7 @@ export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Prom
     Object.assign(outcome, purchase.allocation);
     return finish('SessionsScheduled');
   }
-  // Likewise new: an aborted run deactivated this payment's purchase, its refund undone first.
+  // Likewise new: an aborted run refunded this payment and deactivated its purchase.
   if (purchase.outcome === 'Deactivated') return finish('Deactivated');
   if (givesMoneyBack) undoOnAbort(purchase.purchaseId);
   const created = purchaseCreatedEvent(request, purchase.purchaseId);
