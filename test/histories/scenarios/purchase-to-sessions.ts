@@ -118,6 +118,22 @@ async function onStack({ config, db, producer, redis, client, taskQueue, run, tr
       await h.result().catch(() => undefined);
       return h.workflowId;
     },
+    // Its run aborted (refunded, deactivated), the confirmation comes again: a new run under the
+    // same ID, as after retention.
+    'purchase-deactivated-confirmed-again': async () => {
+      const aborted = await purchase('deactivated', abortedCourse, 'deactivated', '2030-03-01T09:30:00Z', true);
+      await waitUntilParked(aborted.workflowId);
+      await aborted.signal(operatorDecisionSignal, 'abort');
+      await aborted.result().catch(() => undefined);
+      const paymentId = `pay_rec_${run}_deactivated`;
+      const h = await client.workflow.start(purchaseToSessionsWorkflow, {
+        workflowId: purchaseWorkflowId(paymentId),
+        taskQueue,
+        args: [{ paymentId, studentId: `student_rec_${run}_deactivated`, courseId: abortedCourse, confirmedAt: '2030-03-01T09:30:00Z', trace, paymentTaskQueue: taskQueue }],
+      });
+      await h.result();
+      return h.workflowId;
+    },
     'session-window-opened-then-ended': async () => {
       const h = await purchase('window');
       return endWindow((await h.result()).allocationId!);
