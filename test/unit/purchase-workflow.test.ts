@@ -51,6 +51,7 @@ function fakeActivities(
     adminService?: () => 'ok' | 'down' | 'refuse' | 'hang';
     paymentNotInLedger?: boolean;
     deactivatedBefore?: boolean;
+    kafka?: 'ok' | 'down';
   } = {},
 ) {
   const calls: string[] = [];
@@ -74,6 +75,7 @@ function fakeActivities(
       events.push(event);
     },
     async emitTrainerAllocated(event) {
+      if (options.kafka === 'down') throw new Error('kafka unreachable');
       calls.push('emitTrainerAllocated');
       events.push(event);
     },
@@ -288,6 +290,27 @@ describe('purchase-to-sessions workflow', () => {
         { step: 'createPurchase', outcome: 'Compensated' },
       ],
     });
+  });
+
+  it('aborted after its trainer was allocated, the run refunds and deactivates but leaves the allocation, and starts no session window', async () => {
+    const fake = fakeActivities({ kafka: 'down' });
+    const attention = await withWorker(fake.activities, async (tq) => {
+      const handle = await start(tq, 'pay_allocated');
+      while ((await handle.query(attentionQuery)).failedStep !== 'emitTrainerAllocated') await env.sleep('1 minute');
+      await handle.signal(operatorDecisionSignal, 'abort');
+      await handle.result().catch(() => undefined);
+      return handle.query(attentionQuery);
+    });
+    expect(fake.calls.filter((c) => c !== 'invalidateStudentCaches')).toEqual([
+      'createPurchase',
+      'emitPurchaseCreated',
+      'allocateTrainer',
+      'refundPayment pay_allocated',
+      'deactivatePurchase p-pay_allocated',
+    ]);
+    expect(attention).toMatchObject({ status: 'Aborted', failedStep: 'emitTrainerAllocated', lastError: 'kafka unreachable' });
+    const window = env.client.workflow.getHandle(sessionWindowWorkflowId('alloc-p-pay_allocated'));
+    await expect(window.describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 
   it('a confirmation delivered again after an aborted run deactivated its purchase (and left Temporal) changes nothing: no course for a refunded payment', async () => {
