@@ -413,7 +413,7 @@ function report(r: {
   examples(f.poisonWrongReason);
   line('parked (unexpected)', String(f.unexpectedParked.length), '0');
   examples(f.unexpectedParked);
-  line('runs needing a person', `${f.needingPersonOther.length} (plus ${f.refusalsFound} of ${f.refusalsExpected} expected refusals: no trainer)`, '0 after outages that ended');
+  line('runs needing a person', `${f.needingPersonOther.length} (plus ${f.refusalsFound} of ${f.refusalsExpected} expected refusals: no trainer, or a second payment to refund by hand)`, '0 after outages that ended');
   examples(f.needingPersonOther);
   line('consumer lag at the end', `${f.lagTotal} records behind on ${f.lag.length} partitions of the bridges' groups`, '0 on every group');
   examples(f.lag);

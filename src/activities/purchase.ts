@@ -9,7 +9,9 @@ export type CreatedPurchase =
   /** Another payment's purchase of this course by this student is active. */
   | { outcome: 'AlreadyActive'; purchaseId: string }
   /** This payment's purchase went all the way in an earlier run: a trainer allocation is recorded for it. */
-  | { outcome: 'AlreadyAllocated'; purchaseId: string; allocation: TrainerAllocation };
+  | { outcome: 'AlreadyAllocated'; purchaseId: string; allocation: TrainerAllocation }
+  /** This payment's purchase was deactivated (an aborted run's undo) and was not allocated a trainer. */
+  | { outcome: 'Deactivated'; purchaseId: string };
 
 const uniqueViolation = '23505';
 
@@ -40,8 +42,8 @@ export function createPurchaseActivities(db: Pool) {
         client.release();
       }
 
-      const { rows } = await db.query<{ id: string; payment_id: string }>(
-        `SELECT id, payment_id FROM student_course_purchases
+      const { rows } = await db.query<{ id: string; payment_id: string; is_active: boolean }>(
+        `SELECT id, payment_id, is_active FROM student_course_purchases
           WHERE payment_id = $1 OR (student_id = $2 AND course_id = $3 AND is_active)
           ORDER BY (payment_id = $1) DESC LIMIT 1`,
         [confirmation.paymentId, confirmation.studentId, confirmation.courseId],
@@ -54,11 +56,26 @@ export function createPurchaseActivities(db: Pool) {
           log.info({ purchaseId: holder.id, allocationId: allocation.allocationId }, 'Purchase already allocated a trainer in an earlier run');
           return { outcome: 'AlreadyAllocated', purchaseId: holder.id, allocation };
         }
+        // Its run was aborted, and refunded it: a confirmation delivered again must not give the
+        // course back for nothing.
+        if (!holder.is_active) {
+          log.warn({ purchaseId: holder.id }, 'Purchase was deactivated by an earlier run');
+          return { outcome: 'Deactivated', purchaseId: holder.id };
+        }
         log.info({ purchaseId: holder.id }, 'Purchase already created by an earlier attempt');
         return { outcome: 'Created', purchaseId: holder.id };
       }
       log.warn({ activePurchaseId: holder.id }, 'Student already has an active purchase of this course');
       return { outcome: 'AlreadyActive', purchaseId: holder.id };
+    },
+
+    /**
+     * An aborted purchase's undo: the student no longer has the course, and the row no longer
+     * holds the one active purchase of it. Doing it again changes nothing.
+     */
+    async deactivatePurchase(purchaseId: string): Promise<void> {
+      await db.query('UPDATE student_course_purchases SET is_active = false WHERE id = $1', [purchaseId]);
+      activityLogger({ activity: 'deactivatePurchase', purchaseId }).info('Purchase deactivated');
     },
   };
 }

@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { TraceContext } from '../trace';
+import type { RefundOutcome } from './payment';
 import type { PurchaseConfirmed, PurchaseCreated, TrainerAllocated } from './purchase-events';
 
 /**
@@ -45,21 +46,35 @@ export const trainerAllocatedEventId = (allocationId: string): string => `TRAINE
  */
 export const allocationRefusedErrorType = 'AllocationRefused';
 
-/** The confirmation as the bridge hands it to the workflow, with its Kafka trace context. */
-export type PurchaseRequest = PurchaseConfirmed & { trace: TraceContext };
+/**
+ * The confirmation as the bridge hands it to the workflow, with its Kafka trace context.
+ * `paymentTaskQueue`: where the payment workers make refunds; the payment contract's unless a test
+ * runs its own.
+ */
+export type PurchaseRequest = PurchaseConfirmed & { trace: TraceContext; paymentTaskQueue?: string };
 
 export type PurchaseStatus =
   | 'CreatingPurchase'
   | 'AllocatingTrainer'
   | 'SessionsScheduled'
-  /** Another purchase of the same course by the same student is active; nothing was changed. */
-  | 'AlreadyPurchased';
+  /**
+   * Another purchase of the same course by the same student is active (`purchaseId` is that one);
+   * nothing was changed, and this payment was refunded (`refunds`) or left to a person to refund.
+   */
+  | 'AlreadyPurchased'
+  /**
+   * This payment's purchase was deactivated by an earlier run's abort (after that abort's refund):
+   * a confirmation delivered again once that run has left Temporal changes nothing.
+   */
+  | 'Deactivated';
 
 export interface PurchaseOutcome {
   status: PurchaseStatus;
   purchaseId?: string;
   allocationId?: string;
   trainerId?: string;
+  /** The money this run gave back: a second payment for an active course, or an abort's refund. */
+  refunds?: RefundOutcome[];
 }
 
 export const purchaseStateQuery = defineQuery<PurchaseOutcome>('purchaseState');

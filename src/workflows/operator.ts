@@ -254,9 +254,11 @@ export function operatorControls(): OperatorControls {
       decision = undefined;
       slowly = undefined;
       if (decidedNow === 'abort') {
+        // An undo that is a step of its own clears the run's error when it succeeds; the abort's is this one.
+        const error = attention.lastError;
         await compensate();
         setStatus('Aborted');
-        attention.failedStep = name;
+        Object.assign(attention, { failedStep: name, lastError: error });
         throw ApplicationFailure.nonRetryable(`Aborted by an operator at step ${name}`, 'OperatorAbort');
       }
       log.info('Operator asked to retry', { step: name });

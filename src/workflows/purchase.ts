@@ -12,6 +12,7 @@ import type { CacheActivities } from '../activities/cache';
 import type { EventActivities } from '../activities/events';
 import type { PurchaseActivities } from '../activities/purchase';
 import { correlationIdKey, pipelineStatusKey } from '../contracts/pipeline';
+import type { RefundOutcome } from '../contracts/payment';
 import {
   purchaseCreatedEventId,
   purchaseStateQuery,
@@ -24,6 +25,7 @@ import {
 } from '../contracts/purchase';
 import { pipelineStartOptions, type TraceContext } from '../trace';
 import { operatorControls, type OperatorControls } from './operator';
+import { paymentLedger } from './refunds';
 import { bestEffort, databaseStep, externalCall } from './step-options';
 import { sessionWindowWorkflow } from './session-window';
 
@@ -36,9 +38,17 @@ const purchaseSteps = (operator: OperatorControls) =>
     // thrown non-retryable and waits for an operator who has made room (see allocationRefusedErrorType).
     allocateTrainer: externalCall,
     emitTrainerAllocated: databaseStep,
+    deactivatePurchase: databaseStep,
   });
 // Not a step: nobody waits for it, and its failure is only logged.
 const { invalidateStudentCaches } = proxyActivities<CacheActivities>(bestEffort.activity);
+
+/**
+ * Runs from here on keep no money they cannot use: a second payment for a course the student has
+ * active is refunded, and an operator's abort refunds the payment and deactivates the purchase.
+ * Runs that began before kept the payment and undid nothing on abort.
+ */
+const moneyGivenBack = 'purchase-money-given-back';
 
 /**
  * One workflow per confirmed payment (the bridge starts it from `purchase-confirmed`): create the
@@ -46,17 +56,24 @@ const { invalidateStudentCaches } = proxyActivities<CacheActivities>(bestEffort.
  * that, and hand the allocation to its own long-running session window.
  */
 export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Promise<PurchaseOutcome> {
-  const { studentId, courseId } = request;
+  const { paymentId, studentId, courseId } = request;
   const outcome: PurchaseOutcome = { status: 'CreatingPurchase' };
   const operator = operatorControls();
   const steps = purchaseSteps(operator);
+  const refunds: RefundOutcome[] = [];
+  const ledger = paymentLedger(operator, refunds, request.paymentTaskQueue);
   setHandler(purchaseStateQuery, () => outcome);
 
   const purchase = await steps.createPurchase(request);
   outcome.purchaseId = purchase.purchaseId;
+  const givesMoneyBack = patched(moneyGivenBack);
+  if (givesMoneyBack) outcome.refunds = refunds;
   if (purchase.outcome === 'AlreadyActive') {
-    log.info('The student already has an active purchase of this course; nothing changes', { studentId, courseId });
-    return finish('AlreadyPurchased');
+    if (!givesMoneyBack) {
+      log.info('The student already has an active purchase of this course; nothing changes', { studentId, courseId });
+      return finish('AlreadyPurchased');
+    }
+    return refundSecondPayment(purchase.purchaseId);
   }
   // This payment's purchase went all the way in a run that has left Temporal (retention), and its
   // confirmation came again: end as that run did, announcing and starting nothing. No recorded
@@ -65,11 +82,19 @@ export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Prom
     Object.assign(outcome, purchase.allocation);
     return finish('SessionsScheduled');
   }
+  // Likewise new: an aborted run refunded this payment and deactivated its purchase.
+  if (purchase.outcome === 'Deactivated') return finish('Deactivated');
+  if (givesMoneyBack) undoOnAbort(purchase.purchaseId);
   const created = purchaseCreatedEvent(request, purchase.purchaseId);
   await steps.emitPurchaseCreated(created);
   const cachesInvalidated = invalidateCaches(studentId);
 
   outcome.status = 'AllocatingTrainer';
+  // No undo ends the allocation: the admin service has no way to release one, and an allocation
+  // ended in our table alone would break the student's next purchase of the course (the admin
+  // service answers this same allocation again, which allocateTrainer would find ended). An abort
+  // here, "no trainer available", has none to end; one at emitTrainerAllocated leaves the trainer's
+  // allocation for a person to release at the admin service, with no session window started.
   const allocation = await steps.allocateTrainer({ purchaseId: purchase.purchaseId, studentId, courseId });
   Object.assign(outcome, allocation);
   const allocated = trainerAllocatedEvent(created, allocation);
@@ -83,6 +108,40 @@ export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Prom
     outcome.status = status;
     operator.setStatus('Completed');
     return outcome;
+  }
+
+  /**
+   * A second payment for a course the student has active is refunded, not kept as credit: there is
+   * no credit ledger to keep it in, and a refund is what the student sees on their card. A payment
+   * our ledger does not have (the legacy payment service's during the migration, or a forged
+   * confirmation) cannot be refunded through the provider from here: the run ends flagged for a
+   * person to refund it by hand.
+   */
+  async function refundSecondPayment(activePurchaseId: string): Promise<PurchaseOutcome> {
+    const payment = await ledger.lookUpPayment(paymentId);
+    if (!payment) {
+      log.warn('Second payment for an active course is not in our ledger; a person must refund it', { paymentId, activePurchaseId });
+      finish('AlreadyPurchased');
+      operator.flagForPerson('refundPayment', 'Refusal', `refund payment ${paymentId} by hand: it is not in our ledger`);
+      return outcome;
+    }
+    await ledger.refund({ paymentId, reason: `student ${studentId} already has course ${courseId} (purchase ${activePurchaseId})` });
+    log.info('The student already has an active purchase of this course; the payment was refunded', { paymentId, activePurchaseId });
+    return finish('AlreadyPurchased');
+  }
+
+  /**
+   * What an operator's abort undoes once the purchase exists, newest first: the refund, then the
+   * purchase. In that order, a refund that waits for a person (the provider refused it, or our
+   * ledger has no such payment) leaves the student the course they paid for, never neither.
+   */
+  function undoOnAbort(purchaseId: string): void {
+    operator.addCompensation('createPurchase', () => steps.deactivatePurchase(purchaseId), `deactivate purchase ${purchaseId}`);
+    operator.addCompensation(
+      'payment',
+      () => ledger.refund({ paymentId, reason: `purchase ${purchaseId} aborted` }),
+      `refund payment ${paymentId}`,
+    );
   }
 }
 

@@ -18,9 +18,11 @@ export const refundStep = {
 /**
  * How a run gives money back and checks what it was paid. Each refund is visible on the run: the
  * `RefundStatus` search attribute, and `refunds`, which the caller shows in its state query.
+ * `taskQueue`: where the payment workers poll; the contract's unless a test runs its own.
  */
-export function paymentLedger(operator: OperatorControls, refunds: RefundOutcome[]) {
-  const steps = operator.steps<RefundActivities>({ refundPayment: refundStep, lookUpPayment: refundStep });
+export function paymentLedger(operator: OperatorControls, refunds: RefundOutcome[], taskQueue = paymentTaskQueue) {
+  const step = { ...refundStep, activity: { ...refundStep.activity, taskQueue } };
+  const steps = operator.steps<RefundActivities>({ refundPayment: step, lookUpPayment: step });
   return {
     lookUpPayment: steps.lookUpPayment,
     async refund(request: RefundRequest): Promise<RefundOutcome> {

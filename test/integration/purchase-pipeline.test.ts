@@ -1,20 +1,27 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCardPaymentActivities } from '../../src/activities/card-payment';
+import { createRefundActivities } from '../../src/activities/refund';
 import { createSessionActivities } from '../../src/activities/sessions';
 import { createAdminService, ensureAdminSchema, upsertTrainer, type AdminService } from '../../stand-ins/admin-service/server';
 import { purchaseRoutes } from '../../src/bridges/purchase-routes';
 import { createRedis } from '../../src/connections';
-import { correlationIdKey, pipelineStatusKey } from '../../src/contracts/pipeline';
+import { chargeIdempotencyKey } from '../../src/contracts/payment';
+import { attentionQuery, correlationIdKey, operatorDecisionSignal, pipelineStatusKey, refundStatusKey } from '../../src/contracts/pipeline';
 import {
+  purchaseStateQuery,
   purchaseWorkflowId,
   sessionWindowWorkflowId,
   type PurchaseCreated,
   type PurchaseOutcome,
   type TrainerAllocated,
 } from '../../src/contracts/purchase';
+import { createPaymentProviderClient, paymentProviderOptions } from '../../src/partners/payment-provider';
+import { createPaymentApi, paymentIdOf } from '../../src/payment-api/server';
 import { createPurchaseToSessionsActivities } from '../../src/pipelines/purchase-to-sessions';
 import { maxKeywordLength } from '../../src/trace';
 import { headersAsText } from '../support/kafka-headers';
@@ -24,7 +31,8 @@ import { temporalCli } from '../support/temporal-cli';
 /**
  * Kafka → bridge → Temporal → PostgreSQL, Redis, the admin service over HTTP and back onto Kafka,
  * all real. This file runs its own admin service on a free port, so it can make it fail or refuse
- * without touching the one the stack runs.
+ * without touching the one the stack runs; and its own payment API and payment workers, which
+ * charge and refund at the stack's payment provider and confirm purchases on this file's topic.
  */
 describe('purchase-to-sessions pipeline on the real stack', () => {
   let stack: RealStack;
@@ -36,6 +44,8 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
   let topics: { confirmed: string; created: string; allocated: string };
   let course: string;
   let fullCourse: string;
+  let abortedCourse: string;
+  let paymentApi: FastifyInstance;
   const emitted: Array<{ event: PurchaseCreated | TrainerAllocated; headers: Record<string, string> }> = [];
   const workflowIds: string[] = [];
 
@@ -45,11 +55,13 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     topics = { confirmed: `purchase-confirmed-${id}`, created: `purchase-created-${id}`, allocated: `trainer-allocated-${id}` };
     course = `course_typescript_${id}`;
     fullCourse = `course_fully_booked_${id}`;
+    abortedCourse = `course_aborted_${id}`;
     await stack.createTopics(topics.confirmed, topics.created, topics.allocated);
 
     await ensureAdminSchema(stack.db);
     await upsertTrainer(stack.db, { trainerId: `trainer_${id}`, courses: [course], capacity: 20 });
     await upsertTrainer(stack.db, { trainerId: `trainer_busy_${id}`, courses: [fullCourse], capacity: 0 });
+    await upsertTrainer(stack.db, { trainerId: `trainer_none_${id}`, courses: [abortedCourse], capacity: 0 });
     admin = createAdminService(stack.db);
     adminUrl = await admin.listen(0);
 
@@ -65,7 +77,19 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
         eventTopics: { purchaseCreated: topics.created, trainerAllocated: topics.allocated },
       }),
     );
-    bridge = await stack.startBridge(purchaseRoutes({ taskQueue, topic: topics.confirmed }));
+    const paymentTaskQueue = `payments-${id}`;
+    const provider = createPaymentProviderClient(paymentProviderOptions(stack.config));
+    await stack.startWorker(paymentTaskQueue, {
+      ...createCardPaymentActivities({
+        db: stack.db,
+        producer: stack.producer,
+        provider,
+        topics: { purchaseConfirmed: topics.confirmed, paymentCompleted: `payment-completed-${id}` },
+      }),
+      ...createRefundActivities({ db: stack.db, provider }),
+    });
+    paymentApi = createPaymentApi({ db: stack.db, client: stack.client, taskQueue: paymentTaskQueue });
+    bridge = await stack.startBridge(purchaseRoutes({ taskQueue, topic: topics.confirmed, paymentTaskQueue }));
 
     // What the existing consumers of the legacy topics would see.
     eventsConsumer = stack.kafka.consumer({ groupId: `test-purchase-events-${id}` });
@@ -84,6 +108,7 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     );
     await eventsConsumer?.disconnect();
     await admin?.close();
+    await paymentApi?.close();
     redis?.disconnect();
     await stack?.stop();
   });
@@ -102,6 +127,37 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     currency: 'EUR',
     confirmedAt: '2030-03-01T09:30:00Z',
   });
+
+  /**
+   * A course paid through the payment API with a card that succeeds; its payment ID, and so the
+   * purchase's, comes from the Idempotency-Key. The payment's workflow confirms the purchase on
+   * this file's topic.
+   */
+  let payments = 0;
+  function newPaidPurchase(courseId = course, studentId = `student_${stack.runId}_paid_${payments}`) {
+    const idempotencyKey = `course-${stack.runId}-${payments++}`;
+    const p = { paymentId: paymentIdOf(idempotencyKey), studentId, courseId };
+    workflowIds.push(purchaseWorkflowId(p.paymentId));
+    const pay = async () => {
+      const response = await paymentApi.inject({
+        method: 'POST',
+        url: '/payments',
+        headers: { 'idempotency-key': idempotencyKey, 'x-correlation-id': `corr-${p.paymentId}` },
+        payload: { amountCents: 4900, currency: 'EUR', card: '4242424242424242', purpose: { kind: 'course', studentId, courseId } },
+      });
+      expect(response.statusCode).toBe(202);
+    };
+    return { ...p, pay };
+  }
+  /** The payment as the ledger has it (`GET /payments/:id`) and as the provider has its charge (`/control/charges`). */
+  async function moneyOf(paymentId: string) {
+    const ledger = (await paymentApi.inject({ method: 'GET', url: `/payments/${paymentId}` })).json();
+    const query = new URLSearchParams({ idempotencyKey: chargeIdempotencyKey(paymentId) });
+    const { charges } = (await (await fetch(`${stack.config.PAYMENT_PROVIDER_URL}/control/charges?${query}`)).json()) as {
+      charges: Array<{ amountCents: number; amountRefundedCents: number }>;
+    };
+    return { ledger, charges: charges.map(({ amountCents, amountRefundedCents }) => ({ amountCents, amountRefundedCents })) };
+  }
 
   const publish = (value: object, key: string, correlationId: string) =>
     stack.publish(topics.confirmed, key, value, { 'correlation-id': correlationId });
@@ -204,7 +260,7 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     expect(window.memo).toEqual({ trace: { correlationId } });
   });
 
-  it('the same confirmation delivered ten times, and a second payment for the active course, change nothing', async () => {
+  it('the same confirmation delivered ten times change nothing, and a second payment our ledger lacks (sent straight to Kafka, as the legacy payment service did) is left to a person to refund by hand', async () => {
     const p = newPurchase();
     for (let i = 0; i < 10; i++) await publish(confirmation(p), p.studentId, `corr-${p.paymentId}`);
     const outcome = await outcomeOf(p.paymentId);
@@ -213,7 +269,14 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     const second = { ...p, paymentId: `${p.paymentId}_again` };
     workflowIds.push(purchaseWorkflowId(second.paymentId));
     await publish(confirmation(second), p.studentId, `corr-${second.paymentId}`);
-    expect(await outcomeOf(second.paymentId)).toEqual({ status: 'AlreadyPurchased', purchaseId: outcome.purchaseId });
+    expect(await outcomeOf(second.paymentId)).toEqual({ status: 'AlreadyPurchased', purchaseId: outcome.purchaseId, refunds: [] });
+    const secondRun = stack.client.workflow.getHandle(purchaseWorkflowId(second.paymentId));
+    expect(await secondRun.query(attentionQuery)).toMatchObject({
+      status: 'NeedsAttention',
+      failedStep: 'refundPayment',
+      lastError: `refund payment ${second.paymentId} by hand: it is not in our ledger`,
+    });
+    expect((await secondRun.describe()).typedSearchAttributes.get(pipelineStatusKey)).toBe('NeedsAttention');
 
     await expectCompletedPurchase(p, outcome);
 
@@ -232,6 +295,84 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     expect((await handle.describe()).runId).toBe(firstRunId);
     expect((await stack.parkedEvents.list({ topic: topics.confirmed })).filter((e) => e.correlationId === `corr-${p.paymentId}`)).toEqual([]);
     await expectCompletedPurchase(p, outcome);
+  });
+
+  it('a course paid through the payment API is charged, confirmed on Kafka and ends with its sessions scheduled, nothing refunded', async () => {
+    const p = newPaidPurchase();
+    await p.pay();
+    const outcome = await outcomeOf(p.paymentId);
+    await expectCompletedPurchase(p, outcome);
+    expect(outcome.refunds).toEqual([]);
+    expect(await moneyOf(p.paymentId)).toMatchObject({ ledger: { status: 'Charged' }, charges: [{ amountCents: 4900, amountRefundedCents: 0 }] });
+  });
+
+  it('a second payment for a course the student has active is refunded at the provider and in the ledger, with the reason, and changes nothing else', async () => {
+    const p = newPaidPurchase();
+    await p.pay();
+    const outcome = await outcomeOf(p.paymentId);
+    await expectCompletedPurchase(p, outcome);
+
+    const second = newPaidPurchase(p.courseId, p.studentId);
+    await second.pay();
+    const reason = `student ${p.studentId} already has course ${p.courseId} (purchase ${outcome.purchaseId})`;
+    expect(await outcomeOf(second.paymentId)).toEqual({
+      status: 'AlreadyPurchased',
+      purchaseId: outcome.purchaseId,
+      refunds: [{ paymentId: second.paymentId, refundId: expect.any(String), amountCents: 4900, reason }],
+    });
+    expect(await moneyOf(second.paymentId)).toMatchObject({
+      ledger: { status: 'Refunded', refund: { reason } },
+      charges: [{ amountCents: 4900, amountRefundedCents: 4900 }],
+    });
+    const secondRun = await stack.client.workflow.getHandle(purchaseWorkflowId(second.paymentId)).describe();
+    expect(secondRun.typedSearchAttributes.get(refundStatusKey)).toBe('Refunded');
+    expect(secondRun.typedSearchAttributes.get(pipelineStatusKey)).toBe('Completed');
+    // The operator's query in docs/purchase-to-sessions.md finds it.
+    const refunded = `RefundStatus='Refunded' AND WorkflowType='purchaseToSessionsWorkflow' AND WorkflowId='${secondRun.workflowId}'`;
+    expect(await eventually(() => temporalCli('workflow', 'list', '--query', refunded, '--output', 'json'), (out) => out.includes(secondRun.workflowId))).toContain(
+      secondRun.workflowId,
+    );
+
+    expect(await moneyOf(p.paymentId)).toMatchObject({ ledger: { status: 'Charged' }, charges: [{ amountRefundedCents: 0 }] });
+    await expectCompletedPurchase(p, outcome);
+  });
+
+  it("an operator's abort of a paid purchase waiting for a trainer refunds the payment and deactivates the purchase", async () => {
+    const p = newPaidPurchase(abortedCourse);
+    await p.pay();
+    const handle = stack.client.workflow.getHandle(purchaseWorkflowId(p.paymentId));
+    await eventually(
+      () => handle.query(attentionQuery).catch(() => undefined),
+      (attention) => attention?.failedStep === 'allocateTrainer',
+      90_000,
+    );
+    await handle.signal(operatorDecisionSignal, 'abort');
+    const failure = await handle.result().catch((err: unknown) => err);
+    expect((failure as WorkflowFailedError).cause).toMatchObject({ type: 'OperatorAbort' });
+
+    const { purchaseId, refunds } = await handle.query(purchaseStateQuery);
+    const reason = `purchase ${purchaseId} aborted`;
+    expect(refunds).toEqual([{ paymentId: p.paymentId, refundId: expect.any(String), amountCents: 4900, reason }]);
+    const rows = await stack.db.query('SELECT id::text, is_active FROM student_course_purchases WHERE payment_id = $1', [p.paymentId]);
+    expect(rows.rows).toEqual([{ id: purchaseId, is_active: false }]);
+    expect(await moneyOf(p.paymentId)).toMatchObject({
+      ledger: { status: 'Refunded', refund: { reason } },
+      charges: [{ amountCents: 4900, amountRefundedCents: 4900 }],
+    });
+    const description = await handle.describe();
+    expect(description.typedSearchAttributes.get(pipelineStatusKey)).toBe('Aborted');
+    expect(description.typedSearchAttributes.get(refundStatusKey)).toBe('Refunded');
+    expect(await count('SELECT count(*) FROM trainer_allocations WHERE student_id = $1', [p.studentId])).toBe(0);
+
+    // Its confirmation delivered again once the run has left Temporal (retention) gives no course
+    // back for the refunded payment, and refunds nothing twice.
+    await deleteAsRetentionWould(stack.client, handle.workflowId);
+    await publish(confirmation(p), p.studentId, `corr-${p.paymentId}`);
+    expect(await outcomeOf(p.paymentId)).toEqual({ status: 'Deactivated', purchaseId, refunds: [] });
+    expect((await stack.db.query('SELECT is_active FROM student_course_purchases WHERE payment_id = $1', [p.paymentId])).rows).toEqual([
+      { is_active: false },
+    ]);
+    expect((await moneyOf(p.paymentId)).charges).toEqual([{ amountCents: 4900, amountRefundedCents: 4900 }]);
   });
 
   it('a confirmation delivered again after its purchase went all the way and its run left Temporal (retention) ends as recorded: no row, session or event is added', async () => {

@@ -8,11 +8,14 @@ import type { AllocationActivities } from '../../src/activities/allocation';
 import type { CacheActivities } from '../../src/activities/cache';
 import type { EventActivities } from '../../src/activities/events';
 import type { PurchaseActivities } from '../../src/activities/purchase';
+import { refundRefusedErrorType, type RefundActivities } from '../../src/activities/refund';
 import type { SessionActivities } from '../../src/activities/sessions';
-import { attentionQuery, operatorDecisionSignal } from '../../src/contracts/pipeline';
+import type { RefundRequest } from '../../src/contracts/payment';
+import { attentionQuery, operatorDecisionSignal, pipelineStatusKey, refundStatusKey } from '../../src/contracts/pipeline';
 import {
   allocationEndedSignal,
   allocationRefusedErrorType,
+  purchaseStateQuery,
   purchaseWorkflowId,
   sessionWindowStateQuery,
   sessionWindowWorkflowId,
@@ -22,31 +25,44 @@ import {
 import { purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../../src/workflows/purchase';
 import { createTimeSkippingEnv, withWorker as runWorker } from '../support/time-skipping';
 
-type Activities = PurchaseActivities & EventActivities & CacheActivities & AllocationActivities & SessionActivities;
+type Activities = PurchaseActivities & EventActivities & CacheActivities & AllocationActivities & SessionActivities & RefundActivities;
 
-const confirmation = (paymentId: string) => ({
+const confirmation = (paymentId: string, paymentTaskQueue: string) => ({
   type: 'PURCHASE_CONFIRMED' as const,
   paymentId,
   studentId: 'student_1',
   courseId: 'course_typescript',
   confirmedAt: '2030-01-10T09:00:00Z',
   trace: { correlationId: `corr-${paymentId}`, baggage: 'tenant=acme' },
+  // The refunds go to this test's worker, which has the ledger's fakes too.
+  paymentTaskQueue,
 });
 
 /**
  * In-memory stand-ins with the real activities' types. `adminService` answers each allocation
- * attempt: 'ok', 'down' (an outage, retried) or 'refuse' (no trainer available).
+ * attempt: 'ok', 'down' (an outage, retried) or 'refuse' (no trainer available). The payment
+ * ledger has every payment unless `paymentNotInLedger`.
  */
 function fakeActivities(
-  options: { activePurchaseOf?: string; allocatedBefore?: string; cache?: 'ok' | 'down'; adminService?: () => 'ok' | 'down' | 'refuse' | 'hang' } = {},
+  options: {
+    activePurchaseOf?: string;
+    allocatedBefore?: string;
+    cache?: 'ok' | 'down';
+    adminService?: () => 'ok' | 'down' | 'refuse' | 'hang';
+    paymentNotInLedger?: boolean;
+    deactivatedBefore?: boolean;
+    kafka?: 'ok' | 'down';
+  } = {},
 ) {
   const calls: string[] = [];
+  const refundsAsked: RefundRequest[] = [];
   const events: Array<PurchaseCreated | TrainerAllocated> = [];
   const attempts = { cache: 0, allocation: 0 };
   const sessions: string[] = [];
   const activities: Activities = {
     async createPurchase(c) {
       calls.push('createPurchase');
+      if (options.deactivatedBefore) return { outcome: 'Deactivated', purchaseId: `p-${c.paymentId}` };
       if (options.allocatedBefore) {
         return { outcome: 'AlreadyAllocated', purchaseId: `p-${c.paymentId}`, allocation: { allocationId: options.allocatedBefore, trainerId: 'trainer_ada' } };
       }
@@ -59,6 +75,7 @@ function fakeActivities(
       events.push(event);
     },
     async emitTrainerAllocated(event) {
+      if (options.kafka === 'down') throw new Error('kafka unreachable');
       calls.push('emitTrainerAllocated');
       events.push(event);
     },
@@ -87,8 +104,28 @@ function fakeActivities(
       sessions.push(...slots.map((s) => s.date));
       return slots.length;
     },
+    async deactivatePurchase(purchaseId) {
+      calls.push(`deactivatePurchase ${purchaseId}`);
+    },
+    async lookUpPayment(paymentId) {
+      calls.push('lookUpPayment');
+      if (options.paymentNotInLedger) return undefined;
+      return { paymentId, status: 'Charged', purpose: { kind: 'course', studentId: 'student_1', courseId: 'course_typescript' }, amountCents: 4900, currency: 'EUR' };
+    },
+    async refundPayment(request) {
+      calls.push(`refundPayment ${request.paymentId}`);
+      if (options.paymentNotInLedger) {
+        throw ApplicationFailure.create({
+          type: refundRefusedErrorType,
+          nonRetryable: true,
+          message: `payment ${request.paymentId} cannot be refunded: the ledger has no such payment`,
+        });
+      }
+      refundsAsked.push(request);
+      return { ...request, refundId: `re-${request.paymentId}`, amountCents: 4900 };
+    },
   };
-  return { activities, calls, events, attempts, sessions };
+  return { activities, calls, events, attempts, sessions, refundsAsked };
 }
 
 describe('purchase-to-sessions workflow', () => {
@@ -110,7 +147,7 @@ describe('purchase-to-sessions workflow', () => {
     env.client.workflow.start(purchaseToSessionsWorkflow, {
       taskQueue,
       workflowId: purchaseWorkflowId(paymentId),
-      args: [confirmation(paymentId)],
+      args: [confirmation(paymentId, taskQueue)],
     });
 
   /** The window runs on after the purchase completes; once it has opened, end it so the worker can stop. */
@@ -128,7 +165,7 @@ describe('purchase-to-sessions workflow', () => {
       const outcome = await handle.result();
       return { outcome, window: await endWindow(outcome.allocationId!) };
     });
-    expect(outcome).toEqual({ status: 'SessionsScheduled', purchaseId: 'p-pay_1', allocationId: 'alloc-p-pay_1', trainerId: 'trainer_ada' });
+    expect(outcome).toEqual({ status: 'SessionsScheduled', purchaseId: 'p-pay_1', allocationId: 'alloc-p-pay_1', trainerId: 'trainer_ada', refunds: [] });
     expect(fake.calls.filter((c) => c !== 'invalidateStudentCaches')).toEqual([
       'createPurchase',
       'emitPurchaseCreated',
@@ -144,22 +181,144 @@ describe('purchase-to-sessions workflow', () => {
     expect(fake.sessions).toHaveLength(7);
   });
 
-  it('a second confirmation while the student already has the course active changes nothing', async () => {
+  it('a second payment for a course the student already has active is refunded, with the reason in words, and the run ends AlreadyPurchased saying so', async () => {
     const fake = fakeActivities({ activePurchaseOf: 'p-earlier' });
-    const outcome = await withWorker(fake.activities, async (tq) => (await start(tq)).result());
-    expect(outcome).toEqual({ status: 'AlreadyPurchased', purchaseId: 'p-earlier' });
-    expect(fake.calls).toEqual(['createPurchase']);
+    const { outcome, state, description } = await withWorker(fake.activities, async (tq) => {
+      const handle = await start(tq, 'pay_second');
+      const outcome = await handle.result();
+      return { outcome, state: await handle.query(purchaseStateQuery), description: await handle.describe() };
+    });
+    const refund = {
+      paymentId: 'pay_second',
+      refundId: 're-pay_second',
+      amountCents: 4900,
+      reason: 'student student_1 already has course course_typescript (purchase p-earlier)',
+    };
+    expect(outcome).toEqual({ status: 'AlreadyPurchased', purchaseId: 'p-earlier', refunds: [refund] });
+    expect(state).toEqual(outcome);
+    expect(fake.calls).toEqual(['createPurchase', 'lookUpPayment', 'refundPayment pay_second']);
     expect(fake.events).toEqual([]);
+    expect(description.typedSearchAttributes.get(refundStatusKey)).toBe('Refunded');
+    expect(description.typedSearchAttributes.get(pipelineStatusKey)).toBe('Completed');
+  });
+
+  it('a second payment our ledger does not have is not refunded through the provider: the run ends AlreadyPurchased, waiting for a person to refund it by hand', async () => {
+    const fake = fakeActivities({ activePurchaseOf: 'p-earlier', paymentNotInLedger: true });
+    const { outcome, attention, description } = await withWorker(fake.activities, async (tq) => {
+      const handle = await start(tq, 'pay_legacy');
+      const outcome = await handle.result();
+      return { outcome, attention: await handle.query(attentionQuery), description: await handle.describe() };
+    });
+    expect(outcome).toEqual({ status: 'AlreadyPurchased', purchaseId: 'p-earlier', refunds: [] });
+    expect(fake.calls).toEqual(['createPurchase', 'lookUpPayment']);
+    expect(attention).toMatchObject({
+      status: 'NeedsAttention',
+      failedStep: 'refundPayment',
+      kind: 'Refusal',
+      lastError: 'refund payment pay_legacy by hand: it is not in our ledger',
+    });
+    expect(description.typedSearchAttributes.get(pipelineStatusKey)).toBe('NeedsAttention');
+    expect(description.typedSearchAttributes.get(refundStatusKey)).toBeUndefined();
+  });
+
+  it('aborted where no trainer is available, the run refunds the payment and then deactivates the purchase, as its parked details said it would', async () => {
+    const fake = fakeActivities({ adminService: () => 'refuse' });
+    const { details, failure, attention, state, description } = await withWorker(fake.activities, async (tq) => {
+      const handle = await start(tq, 'pay_aborted');
+      while ((await handle.query(attentionQuery)).status !== 'NeedsAttention') await env.sleep('10 seconds');
+      const { currentDetails } = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      await handle.signal(operatorDecisionSignal, 'abort');
+      const failure = await handle.result().catch((err: unknown) => err);
+      return {
+        details: currentDetails,
+        failure,
+        attention: await handle.query(attentionQuery),
+        state: await handle.query(purchaseStateQuery),
+        description: await handle.describe(),
+      };
+    });
+    expect(details).toContain('or give up on it (then, newest first: refund payment pay_aborted; deactivate purchase p-pay_aborted):');
+    expect((failure as WorkflowFailedError).cause).toMatchObject({ type: 'OperatorAbort', message: 'Aborted by an operator at step allocateTrainer' });
+    expect(fake.calls.filter((c) => c !== 'invalidateStudentCaches')).toEqual([
+      'createPurchase',
+      'emitPurchaseCreated',
+      'refundPayment pay_aborted',
+      'deactivatePurchase p-pay_aborted',
+    ]);
+    expect(fake.refundsAsked).toEqual([{ paymentId: 'pay_aborted', reason: 'purchase p-pay_aborted aborted' }]);
+    expect(attention.compensations).toEqual([
+      { step: 'payment', outcome: 'Compensated' },
+      { step: 'createPurchase', outcome: 'Compensated' },
+    ]);
+    expect(state.refunds).toEqual([{ paymentId: 'pay_aborted', refundId: 're-pay_aborted', amountCents: 4900, reason: 'purchase p-pay_aborted aborted' }]);
+    expect(description.typedSearchAttributes.get(refundStatusKey)).toBe('Refunded');
+    expect(description.typedSearchAttributes.get(pipelineStatusKey)).toBe('Aborted');
   });
 
   it('a confirmation redelivered after its purchase went all the way and its run left Temporal (retention) ends as that run did, announcing and starting nothing', async () => {
     const fake = fakeActivities({ allocatedBefore: 'alloc-earlier' });
     const outcome = await withWorker(fake.activities, async (tq) => (await start(tq, 'pay_2')).result());
-    expect(outcome).toEqual({ status: 'SessionsScheduled', purchaseId: 'p-pay_2', allocationId: 'alloc-earlier', trainerId: 'trainer_ada' });
+    expect(outcome).toEqual({ status: 'SessionsScheduled', purchaseId: 'p-pay_2', allocationId: 'alloc-earlier', trainerId: 'trainer_ada', refunds: [] });
     expect(fake.calls).toEqual(['createPurchase']);
     expect(fake.events).toEqual([]);
     const window = env.client.workflow.getHandle(sessionWindowWorkflowId('alloc-earlier'));
     await expect(window.describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  });
+
+  it('aborted, a payment our ledger lacks waits for a person at refundPayment with the purchase still active; once they give the refund up, the purchase is deactivated', async () => {
+    const fake = fakeActivities({ adminService: () => 'refuse', paymentNotInLedger: true });
+    const { waiting, callsWhileWaiting, attention } = await withWorker(fake.activities, async (tq) => {
+      const handle = await start(tq, 'pay_legacy_aborted');
+      while ((await handle.query(attentionQuery)).failedStep !== 'allocateTrainer') await env.sleep('10 seconds');
+      await handle.signal(operatorDecisionSignal, 'abort');
+      while ((await handle.query(attentionQuery)).failedStep !== 'refundPayment') await env.sleep('10 seconds');
+      const waiting = await handle.describe();
+      const callsWhileWaiting = [...fake.calls];
+      await handle.signal(operatorDecisionSignal, 'abort');
+      await handle.result().catch(() => undefined);
+      return { waiting, callsWhileWaiting, attention: await handle.query(attentionQuery) };
+    });
+    expect(waiting.typedSearchAttributes.get(pipelineStatusKey)).toBe('NeedsAttention');
+    expect(waiting.typedSearchAttributes.get(refundStatusKey)).toBe('Refunding');
+    expect(callsWhileWaiting.at(-1)).toBe('refundPayment pay_legacy_aborted');
+    expect(fake.calls.at(-1)).toBe('deactivatePurchase p-pay_legacy_aborted');
+    expect(attention).toMatchObject({
+      status: 'Aborted',
+      failedStep: 'allocateTrainer',
+      compensations: [
+        { step: 'payment', outcome: 'Failed', error: 'Aborted by an operator at step refundPayment' },
+        { step: 'createPurchase', outcome: 'Compensated' },
+      ],
+    });
+  });
+
+  it('aborted after its trainer was allocated, the run refunds and deactivates but leaves the allocation, and starts no session window', async () => {
+    const fake = fakeActivities({ kafka: 'down' });
+    const attention = await withWorker(fake.activities, async (tq) => {
+      const handle = await start(tq, 'pay_allocated');
+      while ((await handle.query(attentionQuery)).failedStep !== 'emitTrainerAllocated') await env.sleep('1 minute');
+      await handle.signal(operatorDecisionSignal, 'abort');
+      await handle.result().catch(() => undefined);
+      return handle.query(attentionQuery);
+    });
+    expect(fake.calls.filter((c) => c !== 'invalidateStudentCaches')).toEqual([
+      'createPurchase',
+      'emitPurchaseCreated',
+      'allocateTrainer',
+      'refundPayment pay_allocated',
+      'deactivatePurchase p-pay_allocated',
+    ]);
+    expect(attention).toMatchObject({ status: 'Aborted', failedStep: 'emitTrainerAllocated', lastError: 'kafka unreachable' });
+    const window = env.client.workflow.getHandle(sessionWindowWorkflowId('alloc-p-pay_allocated'));
+    await expect(window.describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  });
+
+  it('a confirmation delivered again after an aborted run deactivated its purchase (and left Temporal) changes nothing: no course for a refunded payment', async () => {
+    const fake = fakeActivities({ deactivatedBefore: true });
+    const outcome = await withWorker(fake.activities, async (tq) => (await start(tq, 'pay_3')).result());
+    expect(outcome).toEqual({ status: 'Deactivated', purchaseId: 'p-pay_3', refunds: [] });
+    expect(fake.calls).toEqual(['createPurchase']);
+    expect(fake.events).toEqual([]);
   });
 
   it('when the cache cannot be invalidated, it gives up after 3 attempts and the purchase completes anyway', async () => {

@@ -135,6 +135,7 @@ describe('trace context through Temporal headers, with no trace argument anywher
         calls.push(['createPurchase', seen()]);
         return { outcome: 'Created', purchaseId: `p-${c.paymentId}` };
       },
+      async deactivatePurchase() {},
       async invalidateStudentCaches() {
         calls.push(['invalidateStudentCaches', seen()]);
         // A failure, so the workflow writes a log line of its own.
