@@ -41,18 +41,36 @@ export function createRefundActivities({ db, provider }: { db: Pool; provider: P
   const find = async (paymentId: string) =>
     (await db.query<PaymentRow>('SELECT * FROM payments WHERE payment_id = $1', [paymentId])).rows[0];
 
+  /** A charge the ledger never recorded: refunded at the provider, and the row (if any) says so. */
+  async function refundUnrecordedCharge(paymentId: string, reason: string, charge: NonNullable<RefundRequest['charge']>): Promise<RefundOutcome> {
+    const refund = await provider.refund({
+      idempotencyKey: refundIdempotencyKey(paymentId),
+      chargeId: charge.providerPaymentId,
+      amountCents: charge.amountCents,
+      reason,
+    });
+    await db.query(
+      `UPDATE payments SET status = 'Refunded', provider_payment_id = $2, provider_refund_id = $3, refund_reason = $4, refunded_at = now()
+        WHERE payment_id = $1 AND status = 'Accepted'`,
+      [paymentId, charge.providerPaymentId, refund.refundId, reason],
+    );
+    activityLogger({ activity: 'refundPayment', paymentId }).info({ refundId: refund.refundId, reason }, 'Unrecorded charge refunded');
+    return { paymentId, refundId: refund.refundId, amountCents: refund.amountCents, reason };
+  }
+
   return {
     async lookUpPayment(paymentId) {
       const row = await find(paymentId);
       return row && recorded(row);
     },
 
-    async refundPayment({ paymentId, reason }) {
+    async refundPayment({ paymentId, reason, charge }) {
       const log = activityLogger({ activity: 'refundPayment', paymentId });
       const row = await find(paymentId);
       if (row?.status === 'Refunded') {
         return { paymentId, refundId: row.provider_refund_id!, amountCents: row.amount_cents, reason: row.refund_reason ?? reason };
       }
+      if (charge && (!row || row.status === 'Accepted')) return refundUnrecordedCharge(paymentId, reason, charge);
       if (row?.status !== 'Charged') {
         throw ApplicationFailure.nonRetryable(
           `payment ${paymentId} cannot be refunded: ${row ? `it is ${row.status}` : 'the ledger has no such payment'}`,

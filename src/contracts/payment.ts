@@ -61,6 +61,11 @@ export interface RefundRequest {
   paymentId: string;
   /** Why, in words an operator and the provider's dashboard read: "second payment for prescription rx-1". */
   reason: string;
+  /**
+   * The charge, from the payment's own run: it refunds a charge whose recording in the ledger was
+   * refused (the ledger cannot name a charge it never recorded). Other runs leave it out.
+   */
+  charge?: { providerPaymentId: string; amountCents: number };
 }
 
 export interface RefundOutcome {

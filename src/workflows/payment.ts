@@ -1,4 +1,4 @@
-import { log, setHandler } from '@temporalio/workflow';
+import { log, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CardPaymentActivities } from '../activities/card-payment';
 import { paymentStateQuery, type PaymentOrder, type PaymentOutcome, type RefundOutcome, type RefundRequest } from '../contracts/payment';
 import { operatorControls } from './operator';
@@ -25,7 +25,8 @@ export async function paymentWorkflow(order: PaymentOrder): Promise<PaymentOutco
     announcePayment: { ...databaseStep, onRefusal: 'compensate' },
   });
   const refunds: NonNullable<PaymentOutcome['refund']>[] = [];
-  const ledger = paymentLedger(operator, refunds);
+  // Its own workers make its refunds: they poll the queue it runs on.
+  const ledger = paymentLedger(operator, refunds, workflowInfo().taskQueue);
   setHandler(paymentStateQuery, () => ({ ...outcome, refund: refunds[0] }));
 
   const charge = await steps.chargeCard(order);
@@ -37,14 +38,13 @@ export async function paymentWorkflow(order: PaymentOrder): Promise<PaymentOutco
     operator.setStatus('Rejected');
     return outcome;
   }
-  operator.addCompensation(
-    'chargeCard',
-    () =>
-      ledger.refund({ paymentId, reason: `payment ${paymentId} was not completed after its charge` }).then(() => {
-        outcome.status = 'Refunded';
-      }),
-    `refund payment ${paymentId} (${order.amountCents} cents)`,
-  );
+  // The ledger may not hold the charge (recording it may be the refused step): the refund names it.
+  const refundTheCharge = async () => {
+    const reason = `payment ${paymentId} was not completed after its charge`;
+    await ledger.refund({ paymentId, reason, charge: { providerPaymentId: charge.providerPaymentId, amountCents: order.amountCents } });
+    outcome.status = 'Refunded';
+  };
+  operator.addCompensation('chargeCard', refundTheCharge, `refund payment ${paymentId} (${order.amountCents} cents)`);
 
   await steps.recordCharge({ paymentId, providerPaymentId: charge.providerPaymentId });
   outcome.status = 'Charged';

@@ -26,6 +26,7 @@ describe('payment API on the real stack', () => {
   let providerUrl: string;
   let eventsConsumer: Consumer;
   let topics: { purchaseConfirmed: string; paymentCompleted: string };
+  let taskQueue: string;
   const emitted: Array<{ topic: string; key: string; event: Record<string, unknown> }> = [];
 
   beforeAll(async () => {
@@ -38,7 +39,7 @@ describe('payment API on the real stack', () => {
 
     topics = { purchaseConfirmed: `purchase-confirmed-${id}`, paymentCompleted: `payment-completed-${id}` };
     await stack.createTopics(topics.purchaseConfirmed, topics.paymentCompleted);
-    const taskQueue = `payments-${id}`;
+    taskQueue = `payments-${id}`;
     await stack.startWorker(taskQueue, {
       ...createCardPaymentActivities({ db: stack.db, producer: stack.producer, provider: providerClient, topics }),
       ...createRefundActivities({ db: stack.db, provider: providerClient }),
@@ -240,5 +241,17 @@ describe('payment API on the real stack', () => {
     const result = await stack.client.workflow.getHandle(paymentWorkflowId(paymentId)).result();
     expect(result).toMatchObject({ status: 'Declined', declineCode: 'insufficient_funds' });
     expect(emitted.filter((e) => e.event.paymentId === paymentId)).toEqual([]);
+  });
+
+  it('refunds a charge whose recording the ledger refused, though the ledger never recorded it', async () => {
+    // A run whose payment has no ledger row: recordCharge is refused ("not in the ledger") after the charge.
+    const paymentId = paymentIdOf(newKey());
+    const order = { ...course(), paymentId, acceptedAt: new Date().toISOString(), trace: { correlationId: paymentId } };
+    const handle = await stack.client.workflow.start('paymentWorkflow', { taskQueue, workflowId: paymentWorkflowId(paymentId), args: [order] });
+    await expect(handle.result()).rejects.toThrow();
+    const [charge] = await chargesOf(paymentId);
+    expect(charge).toMatchObject({ status: 'succeeded', amountCents: order.amountCents, amountRefundedCents: order.amountCents });
+    const { refunds } = await handle.query<{ refunds?: unknown; refund?: { amountCents: number } }>('paymentState');
+    expect(refunds ?? (await handle.query<{ refund?: { amountCents: number } }>('paymentState')).refund).toBeDefined();
   });
 });
