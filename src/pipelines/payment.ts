@@ -4,6 +4,7 @@ import { createRefundActivities } from '../activities/refund';
 import { paymentTaskQueue } from '../contracts/payment';
 import { prescriptionTopics } from '../contracts/prescription';
 import { purchaseConfirmedTopic } from '../contracts/purchase';
+import { paymentDemo } from '../demo/payments';
 import { createPaymentProviderClient, paymentProviderOptions } from '../partners/payment-provider';
 import { paymentRefundWorkflow, paymentWorkflow } from '../workflows/payment';
 import { everyPipelinesActivities, everyPipelinesWorkflowTypes, type Pipeline } from './pipeline';
@@ -29,4 +30,5 @@ export const paymentPipeline: Pipeline = {
     return { ...createCardPaymentActivities({ db, producer, provider }), ...createRefundActivities({ db, provider }), ...everyPipelinesActivities() };
   },
   historiesPath: path.join(__dirname, '..', '..', 'test', 'histories', 'scenarios', 'payment.ts'),
+  demo: paymentDemo,
 };
