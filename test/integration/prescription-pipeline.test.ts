@@ -316,6 +316,33 @@ describe('prescription fulfillment on the real stack', () => {
     expect(await flagged.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', kind: 'PaymentRefused', failedStep: 'lookUpPayment' });
   }, 120_000);
 
+  it('after its run, a declined payment is not refunded but flagged, and a payment for a run ended by hand is parked for a person', async () => {
+    const id = await publishIntake({ payerId: 'payer-formulary-strict' });
+    expect(await resultOf(id)).toMatchObject({ status: 'ClaimRejected' });
+    const response = await paymentApi.inject({
+      method: 'POST',
+      url: '/payments',
+      headers: { 'idempotency-key': randomUUID() },
+      payload: { amountCents: 1500, currency: 'USD', card: '4000000000000002', purpose: { kind: 'copay', prescriptionId: id, linkId: `link-${id}` } },
+    });
+    const declined = response.json<{ paymentId: string }>().paymentId;
+    await eventually(() => ledgerRow(declined), (row) => row?.status === 'Declined');
+    await settled(await announce(id, declined));
+    const refund = stack.client.workflow.getHandle(paymentRefundWorkflowId(declined));
+    expect(await refund.result()).toEqual({ paymentId: declined, notRefunded: `payment ${declined} was declined: nothing was charged, so nothing was refunded` });
+    expect(await refund.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', kind: 'PaymentRefused' });
+    expect(await ledgerRow(declined)).toMatchObject({ status: 'Declined' });
+
+    const byHand = await publishIntake();
+    await untilStatus(byHand, 'AwaitingPayment');
+    await handleOf(byHand).terminate('filled by hand');
+    await settled(await announce(byHand, `pay-${byHand}`));
+    const { rows } = await stack.db.query('SELECT reason FROM parked_events WHERE correlation_id = $1', [`corr-pay-${byHand}`]);
+    expect(rows).toEqual([
+      { reason: `payment pay-${byHand}: the fulfillment run of prescription ${byHand} was ended by hand (Terminated); refund it or fill the prescription by hand` },
+    ]);
+  }, 120_000);
+
   it('a payment that comes while the expiring link is held by an outage is refunded by the run, which ends PaymentExpired', async () => {
     const id = await publishIntake();
     await untilStatus(id, 'AwaitingPayment');
