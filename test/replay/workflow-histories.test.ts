@@ -95,6 +95,8 @@ describe('recorded workflow histories', () => {
     { type: 'prescriptionFulfillmentWorkflow', module: 'prescription.ts', history: 'prescription-paid-and-delivered-v2.json' },
     { type: 'shipmentTrackingWorkflow', module: 'prescription.ts', history: 'shipment-tracking-delivered-v2.json' },
     { type: 'undecodableRunWorkflow', module: 'undecodable-run.ts', history: 'undecodable-run-cleared-v1.json' },
+    { type: 'paymentWorkflow', module: 'payment.ts', history: 'payment-refund-refused-then-retried-v1.json' },
+    { type: 'paymentRefundWorkflow', module: 'payment.ts', history: 'refund-charged-payment-v1.json' },
   ])('a copy of $type, replayed against $history', ({ type, module, history }) => {
     const source = readFileSync(path.resolve(__dirname, '..', '..', 'src', 'workflows', module), 'utf8');
     const start = new RegExp(`export async function ${type}\\([^)]*\\)[^{]*\\{`);
