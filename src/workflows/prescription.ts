@@ -259,7 +259,7 @@ function paymentDesk(operator: OperatorControls, steps: FulfillmentSteps, state:
   const isPaid = () => phase === 'paid';
 
   return {
-    /** Where the link was closed by an abort (its undo), which link. */
+    /** The link an abort's undo closed, once it has. */
     get closedLinkId() {
       return closedLinkId;
     },
@@ -288,6 +288,7 @@ function paymentDesk(operator: OperatorControls, steps: FulfillmentSteps, state:
     },
     /** The run is ending: whatever it has not taken is refunded for `reason`, once every payment so far is judged. */
     async close(reason: string): Promise<void> {
+      // A run that ends as the prescription ended before it (`validation.ended`) has its recorded payment.
       if (state.paymentId && phase !== 'closed') phase = 'paid';
       if (phase === 'beforeLink' || phase === 'open') {
         phase = 'closed';
