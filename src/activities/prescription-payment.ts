@@ -17,6 +17,10 @@ export interface PaymentActivities {
   recordPayment(payment: PaymentCompleted): Promise<void>;
   /** The link expired unpaid: it is closed and the prescription is not filled. */
   expirePaymentLink(request: { prescriptionId: string; linkId: string }): Promise<void>;
+  /** The run was aborted with the link open: it is closed, and a payment through it from now on is refunded. */
+  closePaymentLink(request: { prescriptionId: string; linkId: string }): Promise<void>;
+  /** An operator aborted the run: its last audit row, naming what the abort gave back. */
+  recordAbort(request: { prescriptionId: string; closedLinkId?: string; refundedPaymentIds: string[] }): Promise<void>;
 }
 
 export interface PaymentDependencies extends AuditedStepDependencies {
@@ -74,6 +78,14 @@ export function createPaymentActivities({ paymentLinkBaseUrl, ...deps }: Payment
       await step.record({ prescriptionId, outcome: 'Expired', detail: { linkId } }, (tx) =>
         setStatus(tx, prescriptionId, 'PaymentExpired'),
       );
+    },
+
+    async closePaymentLink({ prescriptionId, linkId }) {
+      await step.record({ prescriptionId, outcome: 'Closed', detail: { linkId } }, async () => undefined);
+    },
+
+    async recordAbort({ prescriptionId, ...detail }) {
+      await step.record({ prescriptionId, outcome: 'Aborted', detail }, async () => undefined);
     },
   };
 }

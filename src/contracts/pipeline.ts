@@ -29,12 +29,13 @@ export type PipelineStatus = 'Running' | 'NeedsAttention' | 'Completed' | 'Rejec
  */
 /**
  * Why a run needs a person: a step's `Outage` or `Refusal`; or, with no failed step, a parcel
- * `Overdue` past its delivery deadline, or a `LatePayment` that arrived while its link was closing.
+ * `Overdue` past its delivery deadline, a `LatePayment` that arrived while its link was closing, or
+ * a payment refused (`PaymentRefused`): one the ledger does not have, or not the one the run asked for.
  * `Undecodable` is never a pipeline run's own: it marks the flag a worker starts for a run whose
  * workflow task it cannot decode (src/contracts/undecodable-run.ts), since the stuck run itself
  * cannot run a line of code to say so.
  */
-export type AttentionKind = 'Outage' | 'Refusal' | 'Overdue' | 'LatePayment' | 'Undecodable';
+export type AttentionKind = 'Outage' | 'Refusal' | 'Overdue' | 'LatePayment' | 'PaymentRefused' | 'Undecodable';
 
 export type OperatorDecision = 'retry' | 'abort';
 

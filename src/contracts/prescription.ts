@@ -1,6 +1,7 @@
 import type { Duration } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Eligibility } from '../partners/responses';
+import type { RefundOutcome } from './payment';
 import type { TraceContext } from '../trace';
 import type { Address, PaymentCompleted, PrescriptionIntake } from './prescription-events';
 
@@ -100,10 +101,18 @@ export interface FulfillmentState {
   paymentLinkId?: string;
   paymentLinkExpiresAt?: string;
   paymentId?: string;
-  /** A payment that came while its link was being closed: nobody took it, a person refunds it. */
+  /** Runs before payments were checked: a payment that came while its link was being closed, for a person to refund. */
   unclaimedPaymentId?: string;
+  /** Payments the run did not take, each with why (refunded when it was a charge for this prescription). */
+  refusedPayments?: RefusedPayment[];
+  /** What the run gave back: refused payments, and the payment itself when the run was aborted. */
+  refunds?: RefundOutcome[];
   trackingNumber?: string;
   deliveredAt?: string;
+}
+export interface RefusedPayment {
+  paymentId: string;
+  reason: string;
 }
 /** `temporal workflow query --workflow-id prescription-<id> --name fulfillmentState` */
 export const fulfillmentStateQuery = defineQuery<FulfillmentState>('fulfillmentState');

@@ -6,6 +6,7 @@ import {
   type PrescriptionIntake,
 } from '../contracts/prescription';
 import { parkedEventOutcome, parkedOutcome, printOutcomes, type DemoContext, type PipelineDemo, type Stories } from './outcomes';
+import { demoCards, pay } from './pay';
 
 /**
  * The prescription part of the demo stream: intakes as the intake service emits them, for the
@@ -57,10 +58,10 @@ async function publish({ producer, run }: DemoContext): Promise<Stories> {
 const demoNdc = '11111-0001-01';
 
 /**
- * Plays the payment provider for the first prescription (it pays the link once the run waits for
- * it), waits for the runs to settle and prints how each ended, then the malformed intake.
+ * Plays the patient of the first prescription (who pays the link through the payment API once the
+ * run waits for it), waits for the runs to settle and prints how each ended, then the malformed intake.
  */
-async function printPrescriptionOutcomes({ client, producer, db, run }: DemoContext, stories: Stories): Promise<void> {
+async function printPrescriptionOutcomes({ client, config, db, run }: DemoContext, stories: Stories): Promise<void> {
   const payer = `rx_${run}_1`;
   let paid = false;
   const outcomeOf = async (prescriptionId: string): Promise<string | undefined> => {
@@ -73,14 +74,11 @@ async function printPrescriptionOutcomes({ client, producer, db, run }: DemoCont
       description.status.name === 'COMPLETED' ? await handle.result() : await handle.query(fulfillmentStateQuery).catch(() => ({ status: 'Validating', prescriptionId }) as FulfillmentState);
     if (prescriptionId === payer && state.status === 'AwaitingPayment' && !paid) {
       paid = true;
-      await producer.send({
-        topic: prescriptionTopics.paymentCompleted,
-        messages: [
-          {
-            key: prescriptionId,
-            value: JSON.stringify({ type: 'PAYMENT_COMPLETED', prescriptionId, paymentId: `pay_${prescriptionId}`, linkId: state.paymentLinkId, amountCents: state.copayCents, paidAt: new Date().toISOString() }),
-          },
-        ],
+      await pay(config, `demo-${run}-${prescriptionId}`, {
+        amountCents: state.copayCents!,
+        currency: 'USD',
+        card: demoCards.charged,
+        purpose: { kind: 'copay', prescriptionId, linkId: state.paymentLinkId! },
       });
     }
     if (description.status.name !== 'COMPLETED') return undefined;

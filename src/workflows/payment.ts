@@ -1,4 +1,4 @@
-import { log, setHandler, workflowInfo } from '@temporalio/workflow';
+import { log, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CardPaymentActivities } from '../activities/card-payment';
 import { paymentStateQuery, type PaymentOrder, type PaymentOutcome, type RefundOutcome, type RefundRequest } from '../contracts/payment';
 import { operatorControls } from './operator';
@@ -56,13 +56,34 @@ export async function paymentWorkflow(order: PaymentOrder): Promise<PaymentOutco
 /**
  * A refund nobody's run can make: a copay that reached the bridge after its prescription's run had
  * ended (the bridge starts this, `refund-<paymentId>`, so one payment is refunded once). A refund
- * the provider refuses waits for a person here, visible as every parked step is.
+ * the provider refuses waits for a person here, visible as every parked step is. A payment the
+ * ledger does not have, or has declined, was never charged: nothing is refunded, and the run ends
+ * flagged for a person, since something announced a payment that the payment pipeline never took.
  */
-export async function paymentRefundWorkflow(request: RefundRequest): Promise<RefundOutcome> {
+export async function paymentRefundWorkflow(request: RefundRequest): Promise<RefundOutcome | NotRefunded> {
   const operator = operatorControls();
-  const refund = await paymentLedger(operator, []).refund(request);
+  const ledger = paymentLedger(operator, []);
+  if (patched(refundLooksUpPayment)) {
+    const { paymentId } = request;
+    const recorded = await ledger.lookUpPayment(paymentId);
+    if (!recorded || recorded.status === 'Declined') {
+      const notRefunded = `payment ${paymentId} ${recorded ? 'was declined' : 'is not in the payment ledger'}: nothing was charged, so nothing was refunded`;
+      log.warn('Payment not refunded', { paymentId, notRefunded });
+      operator.setStatus('Rejected');
+      operator.flagForPerson('lookUpPayment', 'PaymentRefused', notRefunded);
+      return { paymentId, notRefunded };
+    }
+  }
+  const refund = await ledger.refund(request);
   operator.setStatus('Completed');
   return refund;
+}
+/** A refund looks the payment up first; before, a payment the ledger lacked waited for a person at `refundPayment`. */
+const refundLooksUpPayment = 'refund-looks-up-payment';
+interface NotRefunded {
+  paymentId: string;
+  /** Why, in words: "payment pay_1 is not in the payment ledger: nothing was charged, so nothing was refunded". */
+  notRefunded: string;
 }
 
 // Every pipeline's workers also run the flag for a run they cannot decode (src/pipelines/pipeline.ts).

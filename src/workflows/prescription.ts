@@ -22,7 +22,9 @@ import {
   shipmentTrackingWorkflowId,
   trackingPollsPerRun,
 } from '../contracts/prescription';
+import type { RecordedPayment, RefundOutcome, RefundRequest } from '../contracts/payment';
 import { operatorControls, type OperatorControls } from './operator';
+import { paymentLedger } from './refunds';
 import { databaseStep, externalCall } from './step-options';
 import type { Duration } from '@temporalio/common';
 
@@ -38,6 +40,8 @@ const fulfillmentSteps = (operator: OperatorControls) =>
     requestPayment: databaseStep,
     recordPayment: databaseStep,
     expirePaymentLink: databaseStep,
+    closePaymentLink: databaseStep,
+    recordAbort: databaseStep,
     createShippingLabel: externalCall,
     trackShipment: externalCall,
     recordDelivery: databaseStep,
@@ -55,8 +59,21 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   const state: FulfillmentState = { status: 'Validating', prescriptionId };
   const operator = operatorControls();
   const steps = fulfillmentSteps(operator);
-  const payments = awaitPayments(state);
+  const payments = awaitPayments();
   setHandler(fulfillmentStateQuery, () => state);
+  const desk = patched(paymentsChecked) ? paymentDesk(operator, steps, state, payments) : undefined;
+  if (desk) {
+    // Registered first, so an abort runs it last: the row names what the other undos gave back.
+    operator.addCompensation(
+      'recordAbort',
+      async () => {
+        await desk.close(`prescription ${prescriptionId} aborted`);
+        const refundedPaymentIds = (state.refunds ?? []).map((r) => r.paymentId);
+        await steps.recordAbort({ prescriptionId, closedLinkId: desk.closedLinkId, refundedPaymentIds });
+      },
+      `record the abort in prescription ${prescriptionId}'s audit log`,
+    );
+  }
 
   const validation = await steps.validatePrescription(request);
   // The prescription ended before this run (its intake came again after its run left Temporal):
@@ -80,7 +97,10 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   if (claim.status === 'rejected') return end('ClaimRejected', claim.reason);
   state.copayCents = claim.copayCents;
 
-  if (!(await collectPayment(steps, state, payments, request))) return end('PaymentExpired', 'the payment link expired unpaid');
+  const paid = desk
+    ? await collectCheckedPayment(operator, steps, state, desk, request)
+    : await collectPayment(steps, state, payments, request);
+  if (!paid) return end('PaymentExpired', 'the payment link expired unpaid');
 
   state.status = 'Shipping';
   const label = await steps.createShippingLabel({ prescriptionId, patientId: patient.patientId, pharmacyId: pharmacy.pharmacyId });
@@ -94,8 +114,10 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   state.deliveredAt = deliveredAt;
   return deliveredAt ? end('Delivered') : end('DeliveryOverdue', `not delivered within ${request.timings.deliveryDeadline}`);
 
-  function end(status: FulfillmentStatus, reason?: string): FulfillmentState {
+  async function end(status: FulfillmentStatus, reason?: string): Promise<FulfillmentState> {
     Object.assign(state, { status, reason });
+    // Every payment that reached the run is settled (taken, or refused and refunded) before it ends.
+    if (desk) await desk.close(`prescription ${prescriptionId} ended ${status} without taking a payment`);
     log.info('Prescription fulfillment ended', { prescriptionId, status });
     operator.setStatus(status === 'Delivered' || status === 'DeliveryOverdue' ? 'Completed' : 'Rejected');
     if (state.unclaimedPaymentId && patched(latePaymentSurfaced)) {
@@ -109,29 +131,200 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   }
 }
 
-/** Payments announced on `payment.completed`; the first one counts, later ones are only logged. */
-function awaitPayments(state: FulfillmentState): { received?: PaymentCompleted } {
-  const payments: { received?: PaymentCompleted } = {};
+/** Payments announced on `payment.completed`, in the order they came. */
+function awaitPayments(): PaymentCompleted[] {
+  const payments: PaymentCompleted[] = [];
   setHandler(paymentCompletedSignal, (payment) => {
-    if (!payments.received) payments.received = payment;
-    else if (payment.paymentId !== payments.received.paymentId) {
-      log.warn('A second payment arrived for the prescription; it needs a refund by hand', {
-        prescriptionId: state.prescriptionId,
-        paymentId: payment.paymentId,
-      });
-    }
+    log.info('Payment received', { paymentId: payment.paymentId });
+    payments.push(payment);
   });
   return payments;
 }
 
 /**
- * Asks for the copay. Nothing owed goes straight on; otherwise the run waits on a durable timer for
- * the provider's `payment.completed` until the link expires, then closes the link. False: expired.
+ * Asks for the copay: nothing owed goes straight on. Otherwise the link can be closed by an abort
+ * (its undo), and the run waits on a durable timer until the desk takes a payment or the link
+ * expires, then closes it. False: expired.
+ */
+async function collectCheckedPayment(
+  operator: OperatorControls,
+  steps: FulfillmentSteps,
+  state: FulfillmentState,
+  desk: PaymentDesk,
+  { prescriptionId, timings }: PrescriptionRequest,
+): Promise<boolean> {
+  state.status = 'AwaitingPayment';
+  const expiresAt = new Date(Date.now() + ms(timings.paymentWindow)).toISOString();
+  const requested = await steps.requestPayment({ prescriptionId, amountCents: state.copayCents ?? 0, expiresAt });
+  if (requested.status === 'NothingOwed') {
+    state.paymentId = requested.paymentId;
+    desk.paid();
+    return true;
+  }
+  const { linkId } = requested;
+  Object.assign(state, { paymentLinkId: linkId, paymentLinkExpiresAt: requested.expiresAt });
+  operator.addCompensation('requestPayment', () => desk.closeLink(), `close payment link ${linkId}: a payment through it is then refunded`);
+
+  if (await desk.paidBefore(Date.parse(requested.expiresAt))) return true;
+  await steps.expirePaymentLink({ prescriptionId, linkId });
+  return false;
+}
+
+/** A payment that came while its link was being closed ends the run asking a person; before, nothing said so. */
+const latePaymentSurfaced = 'late-payment-surfaced';
+/**
+ * A payment counts only as the payment ledger has it: Charged, a copay for this prescription, through
+ * this run's link, for exactly the copay. Any other is refused, and refunded when it is a charge for
+ * this prescription that nobody will take (wrong link or amount, a second payment, one after the
+ * link closed). Before this, the first `payment.completed` counted as it said, a second one was
+ * only logged, and one during the link's closing was left to a person.
+ */
+const paymentsChecked = 'payments-checked-in-ledger';
+
+type PaymentDesk = ReturnType<typeof paymentDesk>;
+
+/**
+ * Judges each payment the run receives, one at a time and in the order they came, for as long as
+ * the run lasts: before the link exists they wait; while it is open the first that matches is
+ * taken; after that, or once the link is closed, each is refunded.
+ */
+function paymentDesk(operator: OperatorControls, steps: FulfillmentSteps, state: FulfillmentState, payments: PaymentCompleted[]) {
+  const { prescriptionId } = state;
+  const refunds: RefundOutcome[] = [];
+  const ledger = paymentLedger(operator, refunds);
+  const refund = async (request: RefundRequest) => {
+    await ledger.refund(request);
+    state.refunds = refunds;
+  };
+  let phase: 'beforeLink' | 'open' | 'paid' | 'closed' = 'beforeLink';
+  let closedBecause = '';
+  let closedLinkId: string | undefined;
+  let judged = 0;
+  const seen = new Set<string>();
+
+  void (async () => {
+    for (;;) {
+      await condition(() => judged < payments.length && phase !== 'beforeLink');
+      await judge(payments[judged]!);
+      judged++;
+    }
+  })();
+
+  async function judge(payment: PaymentCompleted): Promise<void> {
+    const { paymentId } = payment;
+    // The same payment delivered again: it has been judged already.
+    if (paymentId === state.paymentId || seen.has(paymentId)) return;
+    seen.add(paymentId);
+    const recorded = await ledger.lookUpPayment(paymentId);
+    const notOurs = whyNotThisPrescriptions(recorded, prescriptionId);
+    if (notOurs) return refuse(paymentId, `payment ${paymentId} refused: ${notOurs}`, false);
+    if (phase === 'open') {
+      const mismatch = whyNotTheCopay(recorded!, state);
+      if (!mismatch) return take(payment, recorded!);
+      return refuse(paymentId, `payment ${paymentId} for prescription ${prescriptionId} refused: ${mismatch}`, true);
+    }
+    const why = phase === 'paid' ? `second payment for prescription ${prescriptionId}, already paid by ${state.paymentId}` : closedBecause;
+    return refuse(paymentId, why, true);
+  }
+
+  async function take(payment: PaymentCompleted, recorded: RecordedPayment): Promise<void> {
+    const { paymentId, amountCents } = recorded;
+    await steps.recordPayment({ ...payment, amountCents });
+    state.paymentId = paymentId;
+    phase = 'paid';
+    operator.addCompensation(
+      'recordPayment',
+      () => refund({ paymentId, reason: `prescription ${prescriptionId} aborted` }),
+      `refund payment ${paymentId} (${amountCents} cents)`,
+    );
+  }
+
+  /** `refunded`: the payment is a charge for this prescription that nobody will take. */
+  async function refuse(paymentId: string, reason: string, refunded: boolean): Promise<void> {
+    log.warn('Payment refused', { prescriptionId, paymentId, reason, refunded });
+    (state.refusedPayments ??= []).push({ paymentId, reason });
+    if (refunded) await refund({ paymentId, reason });
+    // After the refund: a step that succeeds clears the run's attention.
+    if (phase === 'open') {
+      operator.flagForPerson(
+        'paymentCompleted',
+        'PaymentRefused',
+        `${reason}${refunded ? '; refunded' : ''}. The run goes on waiting for a valid payment until the link expires at ${state.paymentLinkExpiresAt}`,
+      );
+    }
+  }
+
+  /** Resolves once every payment received so far is judged. */
+  const settled = () => condition(() => judged === payments.length);
+  const isPaid = () => phase === 'paid';
+
+  return {
+    /** The link an abort's undo closed, once it has. */
+    get closedLinkId() {
+      return closedLinkId;
+    },
+    /** The run was paid without the desk (nothing owed): any payment is a second one. */
+    paid() {
+      phase = 'paid';
+    },
+    /** Opens the link; true once a payment is taken before `expiresAt`, false if none is and the link is now closing. */
+    async paidBefore(expiresAt: number): Promise<boolean> {
+      phase = 'open';
+      const open = expiresAt - Date.now();
+      if (open > 0 && (await condition(isPaid, open))) return true;
+      // A payment that came before the deadline is judged before the link closes.
+      await settled();
+      if (isPaid()) return true;
+      phase = 'closed';
+      closedBecause = `payment for prescription ${prescriptionId} came after its payment link ${state.paymentLinkId} expired`;
+      return false;
+    },
+    /** An abort's undo of the link: from now on every payment is refunded. */
+    async closeLink(): Promise<void> {
+      phase = 'closed';
+      closedBecause = `prescription ${prescriptionId} aborted`;
+      closedLinkId = state.paymentLinkId;
+      await steps.closePaymentLink({ prescriptionId, linkId: state.paymentLinkId! });
+    },
+    /** The run is ending: whatever it has not taken is refunded for `reason`, once every payment so far is judged. */
+    async close(reason: string): Promise<void> {
+      // A run that ends as the prescription ended before it (`validation.ended`) has its recorded payment.
+      if (state.paymentId && phase !== 'closed') phase = 'paid';
+      if (phase === 'beforeLink' || phase === 'open') {
+        phase = 'closed';
+        closedBecause = reason;
+      }
+      await settled();
+    },
+  };
+}
+
+/** Why a payment the ledger has (or lacks) is nothing this run may take or refund; undefined if it may. */
+function whyNotThisPrescriptions(recorded: RecordedPayment | undefined, prescriptionId: string): string | undefined {
+  if (!recorded) return 'the payment ledger has no such payment';
+  const { purpose, status } = recorded;
+  if (purpose.kind !== 'copay') return `it pays for course ${purpose.courseId}, not a prescription`;
+  if (purpose.prescriptionId !== prescriptionId) return `it pays for prescription ${purpose.prescriptionId}, not ${prescriptionId}`;
+  if (status !== 'Charged') return `the payment ledger has it ${status}, not Charged`;
+  return undefined;
+}
+
+/** Why a charge for this prescription is not the copay its run asked for; undefined if it is. */
+function whyNotTheCopay({ purpose, amountCents }: RecordedPayment, state: FulfillmentState): string | undefined {
+  if (purpose.kind === 'copay' && purpose.linkId !== state.paymentLinkId) return `it was paid through link ${purpose.linkId}, not ${state.paymentLinkId}`;
+  if (amountCents !== state.copayCents) return `it is ${amountCents} cents; the copay is ${state.copayCents} cents`;
+  return undefined;
+}
+
+/**
+ * How runs before `paymentsChecked` collect the copay. Nothing owed goes straight on; otherwise
+ * the run waits on a durable timer for the provider's `payment.completed` until the link expires,
+ * then closes the link. False: expired.
  */
 async function collectPayment(
   steps: FulfillmentSteps,
   state: FulfillmentState,
-  payments: { received?: PaymentCompleted },
+  payments: PaymentCompleted[],
   { prescriptionId, timings }: PrescriptionRequest,
 ): Promise<boolean> {
   state.status = 'AwaitingPayment';
@@ -144,18 +337,18 @@ async function collectPayment(
   Object.assign(state, { paymentLinkId: requested.linkId, paymentLinkExpiresAt: requested.expiresAt });
 
   const open = Date.parse(requested.expiresAt) - Date.now();
-  const paid = payments.received !== undefined || (open > 0 && (await condition(() => payments.received !== undefined, open)));
+  const paid = payments.length > 0 || (open > 0 && (await condition(() => payments.length > 0, open)));
   if (!paid) {
     await steps.expirePaymentLink({ prescriptionId, linkId: requested.linkId });
     // A payment that came while the link was being closed (the step held by an outage) is money
     // nobody took: the run ends asking a person for it (see end()).
-    if (payments.received) {
-      log.error('A payment arrived while the payment link was being closed', { prescriptionId, paymentId: payments.received.paymentId });
-      state.unclaimedPaymentId = payments.received.paymentId;
+    if (payments[0]) {
+      log.error('A payment arrived while the payment link was being closed', { prescriptionId, paymentId: payments[0].paymentId });
+      state.unclaimedPaymentId = payments[0].paymentId;
     }
     return false;
   }
-  const payment = payments.received!;
+  const payment = payments[0]!;
   await steps.recordPayment(payment);
   state.paymentId = payment.paymentId;
   return true;
@@ -170,8 +363,6 @@ async function collectPayment(
  * and ended `DeliveryOverdue` at the deadline.
  */
 const trackedByChild = 'tracked-by-child-until-delivered';
-/** A payment that came while its link was being closed ends the run asking a person; before, nothing said so. */
-const latePaymentSurfaced = 'late-payment-surfaced';
 
 
 async function trackedUntilDeliveredOrGivenUp(

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -5,6 +6,12 @@ import type { Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrescriptionActivities } from '../../src/activities/prescription';
 import { createPaymentActivities } from '../../src/activities/prescription-payment';
+import { createCardPaymentActivities } from '../../src/activities/card-payment';
+import { createRefundActivities } from '../../src/activities/refund';
+import { paymentRefundWorkflowId, paymentTaskQueue } from '../../src/contracts/payment';
+import { attentionQuery, operatorDecisionSignal } from '../../src/contracts/pipeline';
+import { createPaymentApi } from '../../src/payment-api/server';
+import { createPaymentProviderClient, paymentProviderOptions } from '../../src/partners/payment-provider';
 import { prescriptionRoutes } from '../../src/bridges/prescription-routes';
 import {
   finalFulfillmentStatuses,
@@ -40,6 +47,7 @@ describe('prescription fulfillment on the real stack', () => {
   let eventsConsumer: Consumer;
   let bridge: Consumer;
   let paymentActivities: ReturnType<typeof createPaymentActivities>;
+  let paymentApi: ReturnType<typeof createPaymentApi>;
   let prescriptionActivities: ReturnType<typeof createPrescriptionActivities>;
   const emitted: Array<{ topic: string; event: Record<string, any>; headers: Record<string, string> }> = [];
 
@@ -76,6 +84,20 @@ describe('prescription fulfillment on the real stack', () => {
     paymentActivities = createPaymentActivities({ ...deps, paymentLinkBaseUrl: 'https://pay.example.com/links' });
     prescriptionActivities = createPrescriptionActivities({ ...deps, partners });
     await stack.startWorker(taskQueue, { ...prescriptionActivities, ...paymentActivities });
+    // The payment pipeline as it runs: its API (in this process), and its workers on its task queue,
+    // charging through the stack's payment provider and announcing copays on this file's topic.
+    // They also answer every run's ledger look-ups and refunds, which go to that task queue.
+    const provider = createPaymentProviderClient(paymentProviderOptions(stack.config));
+    await stack.startWorker(paymentTaskQueue, {
+      ...createCardPaymentActivities({
+        db: stack.db,
+        producer: stack.producer,
+        provider,
+        topics: { paymentCompleted: topics.paymentCompleted, purchaseConfirmed: `purchase.confirmed-${id}` },
+      }),
+      ...createRefundActivities({ db: stack.db, provider }),
+    });
+    paymentApi = createPaymentApi({ db: stack.db, client: stack.client });
     bridge = await stack.startBridge(
       prescriptionRoutes({
         taskQueue,
@@ -98,6 +120,7 @@ describe('prescription fulfillment on the real stack', () => {
   });
 
   afterAll(async () => {
+    await paymentApi?.close();
     await eventsConsumer?.disconnect();
     await Promise.all((standIns ?? []).map((s) => s.close()));
     await stack?.stop();
@@ -140,13 +163,41 @@ describe('prescription fulfillment on the real stack', () => {
   /** Waits until the bridge has committed past a record: delivered, acknowledged as a duplicate, or parked. */
   const settled = ({ topic, partition, baseOffset }: { topic: string; partition: number; baseOffset?: string }) =>
     eventually(() => stack.committedOffset(bridge, topic, partition), (offset) => offset > Number(baseOffset));
-  const pay = (prescriptionId: string, paymentId = `pay-${prescriptionId}`) =>
+  /** A `payment.completed` written straight to the topic, as anyone who can write to it could. */
+  const announce = (prescriptionId: string, paymentId: string, amountCents = 1500) =>
     send(
       topics.paymentCompleted,
       prescriptionId,
-      { type: 'PAYMENT_COMPLETED', prescriptionId, paymentId, amountCents: 1500, paidAt: new Date().toISOString() },
+      { type: 'PAYMENT_COMPLETED', prescriptionId, paymentId, linkId: `link-${prescriptionId}`, amountCents, paidAt: new Date().toISOString() },
       `corr-pay-${prescriptionId}`,
     );
+  /** Pays through the payment API, as the patient's link does; answers the payment ID. */
+  const pay = async (prescriptionId: string, { amountCents = 1500, linkId = `link-${prescriptionId}` } = {}): Promise<string> => {
+    const response = await paymentApi.inject({
+      method: 'POST',
+      url: '/payments',
+      headers: { 'idempotency-key': randomUUID(), 'x-correlation-id': `corr-pay-${prescriptionId}` },
+      payload: { amountCents, currency: 'USD', card: '4242424242424242', purpose: { kind: 'copay', prescriptionId, linkId } },
+    });
+    expect(response.statusCode).toBe(202);
+    return response.json<{ paymentId: string }>().paymentId;
+  };
+  /** The payment as the ledger has it. */
+  const ledgerRow = async (paymentId: string) =>
+    (
+      await stack.db.query<{ status: string; amount_cents: number; refund_reason: string | null }>(
+        'SELECT status, amount_cents, refund_reason FROM payments WHERE payment_id = $1',
+        [paymentId],
+      )
+    ).rows[0];
+  const refunded = (paymentId: string) => eventually(() => ledgerRow(paymentId), (row) => row?.status === 'Refunded', 60_000);
+  /** What the card processor charged for a prescription's copays (oldest first), with what it refunded of each. */
+  const chargesAtProvider = async (prescriptionId: string) => {
+    const url = new URL('/control/charges', stack.config.PAYMENT_PROVIDER_URL);
+    url.searchParams.set('description', `copay for prescription ${prescriptionId}`);
+    const { charges } = (await (await fetch(url)).json()) as { charges: Array<{ amountCents: number; amountRefundedCents: number }> };
+    return charges.map((c) => ({ amountCents: c.amountCents, amountRefundedCents: c.amountRefundedCents }));
+  };
   const handleOf = (prescriptionId: string) =>
     stack.client.workflow.getHandle<typeof prescriptionFulfillmentWorkflow>(prescriptionWorkflowId(prescriptionId));
   const untilStatus = (prescriptionId: string, status: string) =>
@@ -166,12 +217,15 @@ describe('prescription fulfillment on the real stack', () => {
     ).rows;
   const eventsOf = (prescriptionId: string) => emitted.filter((e) => e.event.prescriptionId === prescriptionId);
 
-  it('a prescription goes from intake to delivered: every seed event on its topic, an audit row per step, the correlation ID throughout', async () => {
+  it('a copay paid through the payment API: the prescription goes from intake to delivered, every seed event on its topic, an audit row per step, the correlation ID throughout', async () => {
     const id = await publishIntake();
     await untilStatus(id, 'AwaitingPayment');
-    await pay(id);
+    const paymentId = await pay(id);
     const outcome: FulfillmentState = await handleOf(id).result();
-    expect(outcome).toMatchObject({ status: 'Delivered', copayCents: 1500, paymentId: `pay-${id}`, deliveredAt: expect.any(String) });
+    expect(outcome).toMatchObject({ status: 'Delivered', copayCents: 1500, paymentId, deliveredAt: expect.any(String) });
+    expect(outcome).not.toHaveProperty('refunds');
+    expect(await ledgerRow(paymentId)).toEqual({ status: 'Charged', amount_cents: 1500, refund_reason: null });
+    expect(await chargesAtProvider(id)).toEqual([{ amountCents: 1500, amountRefundedCents: 0 }]);
 
     const seedEvents = [
       [topics.validationCompleted, 'PRESCRIPTION_VALIDATION_COMPLETED'],
@@ -207,7 +261,7 @@ describe('prescription fulfillment on the real stack', () => {
       expect(row).toMatchObject({ actor: 'prescription-test-worker', workflow_id: prescriptionWorkflowId(id), correlation_id: `corr-${id}` });
     }
     const { rows } = await stack.db.query('SELECT status, payment_id, tracking_number FROM prescriptions WHERE prescription_id = $1', [id]);
-    expect(rows).toEqual([{ status: 'Delivered', payment_id: `pay-${id}`, tracking_number: outcome.trackingNumber }]);
+    expect(rows).toEqual([{ status: 'Delivered', payment_id: paymentId, tracking_number: outcome.trackingNumber }]);
   });
 
   it("Temporal's stored history of a run holds no plaintext PHI; the codec server shows it to whoever has the token", async () => {
@@ -235,7 +289,7 @@ describe('prescription fulfillment on the real stack', () => {
     expect((await auditOf(id)).map((a) => a.step)).toEqual(['validatePrescription', 'enrollPatient', 'selectPharmacy', 'adjudicateClaim']);
   });
 
-  it('an unpaid payment link expires: the run ends PaymentExpired, and a payment after that is parked for a person', async () => {
+  it('an unpaid payment link expires: the run ends PaymentExpired, and a payment after that is refunded by the payment pipeline, not parked', async () => {
     const id = await publishIntake();
     const outcome = await resultOf(id);
     expect(outcome).toMatchObject({ status: 'PaymentExpired' });
@@ -244,12 +298,163 @@ describe('prescription fulfillment on the real stack', () => {
       ['expirePaymentLink', 'Expired'],
     ]);
 
-    await pay(id, `late-${id}`);
-    const parked = await eventually(
-      async () => (await stack.db.query('SELECT reason FROM parked_events WHERE correlation_id = $1', [`corr-pay-${id}`])).rows,
-      (rows) => rows.length > 0,
-    );
-    expect(parked[0].reason).toContain(`payment late-${id}: the fulfillment run of prescription ${id} ended (PaymentExpired) without it`);
+    const late = await pay(id);
+    expect(await refunded(late)).toMatchObject({ refund_reason: `payment for prescription ${id} came after its run ended (PaymentExpired)` });
+    expect(await chargesAtProvider(id)).toEqual([{ amountCents: 1500, amountRefundedCents: 1500 }]);
+    const refund = stack.client.workflow.getHandle(paymentRefundWorkflowId(late));
+    expect(await refund.result()).toMatchObject({ paymentId: late, amountCents: 1500 });
+    // Delivered again, it starts no second refund and is not parked.
+    await settled(await announce(id, late));
+    expect((await stack.db.query('SELECT reason FROM parked_events WHERE correlation_id = $1', [`corr-pay-${id}`])).rows).toEqual([]);
+    expect(await chargesAtProvider(id)).toEqual([{ amountCents: 1500, amountRefundedCents: 1500 }]);
+
+    // A payment.completed the ledger never had, after the run: nothing charged, nothing refunded, a person told.
+    const forged = `forged-${id}`;
+    await settled(await announce(id, forged));
+    const flagged = stack.client.workflow.getHandle(paymentRefundWorkflowId(forged));
+    expect(await flagged.result()).toEqual({ paymentId: forged, notRefunded: `payment ${forged} is not in the payment ledger: nothing was charged, so nothing was refunded` });
+    expect(await flagged.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', kind: 'PaymentRefused', failedStep: 'lookUpPayment' });
+  }, 120_000);
+
+  it('after its run, a declined payment is not refunded but flagged, and a payment for a run ended by hand is parked for a person', async () => {
+    const id = await publishIntake({ payerId: 'payer-formulary-strict' });
+    expect(await resultOf(id)).toMatchObject({ status: 'ClaimRejected' });
+    const response = await paymentApi.inject({
+      method: 'POST',
+      url: '/payments',
+      headers: { 'idempotency-key': randomUUID() },
+      payload: { amountCents: 1500, currency: 'USD', card: '4000000000000002', purpose: { kind: 'copay', prescriptionId: id, linkId: `link-${id}` } },
+    });
+    const declined = response.json<{ paymentId: string }>().paymentId;
+    await eventually(() => ledgerRow(declined), (row) => row?.status === 'Declined');
+    await settled(await announce(id, declined));
+    const refund = stack.client.workflow.getHandle(paymentRefundWorkflowId(declined));
+    expect(await refund.result()).toEqual({ paymentId: declined, notRefunded: `payment ${declined} was declined: nothing was charged, so nothing was refunded` });
+    expect(await refund.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', kind: 'PaymentRefused' });
+    expect(await ledgerRow(declined)).toMatchObject({ status: 'Declined' });
+
+    const byHand = await publishIntake();
+    await untilStatus(byHand, 'AwaitingPayment');
+    await handleOf(byHand).terminate('filled by hand');
+    await settled(await announce(byHand, `pay-${byHand}`));
+    const { rows } = await stack.db.query('SELECT reason FROM parked_events WHERE correlation_id = $1', [`corr-pay-${byHand}`]);
+    expect(rows).toEqual([
+      { reason: `payment pay-${byHand}: the fulfillment run of prescription ${byHand} was ended by hand (Terminated); refund it or fill the prescription by hand` },
+    ]);
+  }, 120_000);
+
+  it('a payment that comes while the expiring link is held by an outage is refunded by the run, which ends PaymentExpired', async () => {
+    const id = await publishIntake();
+    await untilStatus(id, 'AwaitingPayment');
+    // A lock on the prescription's row holds the link's closing (each attempt gives up at the lock timeout).
+    const locker = await stack.db.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('SET LOCAL idle_in_transaction_session_timeout = 0');
+      await locker.query('SELECT 1 FROM prescriptions WHERE prescription_id = $1 FOR UPDATE', [id]);
+      await eventually(
+        async () => (await handleOf(id).describe()).raw.pendingActivities ?? [],
+        (pending) => pending.some((a) => a.activityType?.name === 'expirePaymentLink'),
+        30_000,
+      );
+      const late = await pay(id);
+      await eventually(() => handleOf(id).query(fulfillmentStateQuery), (state) => state.refunds?.[0]?.paymentId === late, 30_000);
+      await locker.query('COMMIT');
+      const outcome = await resultOf(id);
+      const reason = `payment for prescription ${id} came after its payment link link-${id} expired`;
+      expect(outcome).toMatchObject({ status: 'PaymentExpired', refusedPayments: [{ paymentId: late, reason }], refunds: [{ paymentId: late, reason }] });
+      expect(outcome).not.toHaveProperty('paymentId');
+      expect(await ledgerRow(late)).toEqual({ status: 'Refunded', amount_cents: 1500, refund_reason: reason });
+      expect(await chargesAtProvider(id)).toEqual([{ amountCents: 1500, amountRefundedCents: 1500 }]);
+      expect(await handleOf(id).query(attentionQuery)).toMatchObject({ status: 'Rejected' });
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      locker.release();
+    }
+  }, 120_000);
+
+  it('a second payment for a paid prescription is refunded, saying why; the first one is delivered', async () => {
+    const id = await publishIntake();
+    await untilStatus(id, 'AwaitingPayment');
+    const first = await pay(id);
+    await eventually(() => handleOf(id).query(fulfillmentStateQuery), (state) => state.paymentId === first);
+    const second = await pay(id);
+    const reason = `second payment for prescription ${id}, already paid by ${first}`;
+    expect(await refunded(second)).toMatchObject({ refund_reason: reason });
+    const outcome = await resultOf(id);
+    expect(outcome).toMatchObject({ status: 'Delivered', paymentId: first, refunds: [{ paymentId: second, amountCents: 1500, reason }] });
+    expect(await ledgerRow(first)).toMatchObject({ status: 'Charged' });
+    expect(await chargesAtProvider(id)).toEqual([
+      { amountCents: 1500, amountRefundedCents: 0 },
+      { amountCents: 1500, amountRefundedCents: 1500 },
+    ]);
+  }, 120_000);
+
+  it('payments that are not the copay are refused and never accepted: forged, for another prescription, 1 cent, another link; the run says why, refunds the charges, and takes a valid payment', async () => {
+    const id = await publishIntake();
+    await untilStatus(id, 'AwaitingPayment');
+    const refusal = async (paymentId: string) => {
+      const state = await eventually(
+        () => handleOf(id).query(fulfillmentStateQuery),
+        (s) => Boolean(s.refusedPayments?.some((r) => r.paymentId === paymentId)),
+        60_000,
+      );
+      const attention = await handleOf(id).query(attentionQuery);
+      expect(attention).toMatchObject({ status: 'NeedsAttention', kind: 'PaymentRefused' });
+      expect(state.paymentId).toBeUndefined();
+      return { reason: state.refusedPayments!.find((r) => r.paymentId === paymentId)!.reason, attention: attention.lastError };
+    };
+
+    const forged = `forged-${id}`;
+    await announce(id, forged);
+    expect(await refusal(forged)).toMatchObject({ reason: `payment ${forged} refused: the payment ledger has no such payment` });
+    // A real charge for another prescription, announced to this one: refused, and not this run's to refund.
+    const otherPrescription = `rx-${stack.runId}-other-${++sequence}`;
+    const others = await pay(otherPrescription);
+    await eventually(() => ledgerRow(others), (row) => row?.status === 'Charged');
+    await announce(id, others);
+    expect((await refusal(others)).reason).toBe(`payment ${others} refused: it pays for prescription ${otherPrescription}, not ${id}`);
+
+    const cent = await pay(id, { amountCents: 1 });
+    const centReason = `payment ${cent} for prescription ${id} refused: it is 1 cents; the copay is 1500 cents`;
+    expect(await refusal(cent)).toMatchObject({ reason: centReason, attention: expect.stringContaining(`${centReason}; refunded. The run goes on waiting`) });
+    const oldLink = await pay(id, { linkId: 'link-old' });
+    expect((await refusal(oldLink)).reason).toBe(`payment ${oldLink} for prescription ${id} refused: it was paid through link link-old, not link-${id}`);
+
+    const good = await pay(id);
+    const outcome = await resultOf(id);
+    expect(outcome).toMatchObject({ status: 'Delivered', paymentId: good });
+    expect(outcome.refunds!.map((r) => r.paymentId)).toEqual([cent, oldLink]);
+    expect(await ledgerRow(cent)).toEqual({ status: 'Refunded', amount_cents: 1, refund_reason: centReason });
+    expect(await ledgerRow(oldLink)).toMatchObject({ status: 'Refunded' });
+    expect(await ledgerRow(others)).toMatchObject({ status: 'Charged' });
+    expect(await chargesAtProvider(id)).toEqual([
+      { amountCents: 1, amountRefundedCents: 1 },
+      { amountCents: 1500, amountRefundedCents: 1500 },
+      { amountCents: 1500, amountRefundedCents: 0 },
+    ]);
+    expect((await auditOf(id)).filter((a) => a.step === 'recordPayment')).toHaveLength(1);
+  }, 180_000);
+
+  it('aborting a run parked after its payment refunds the payment, closes the link and writes the abort to the audit log', async () => {
+    const id = await publishIntake();
+    await untilStatus(id, 'AwaitingPayment');
+    carrier.faults.failNext = 1;
+    carrier.faults.failStatus = 422; // the carrier refuses the label: the run waits for a person
+    const paymentId = await pay(id);
+    await eventually(() => handleOf(id).query(attentionQuery), (a) => a.status === 'NeedsAttention' && a.failedStep === 'createShippingLabel', 60_000);
+    await handleOf(id).signal(operatorDecisionSignal, 'abort');
+    await expect(handleOf(id).result()).rejects.toThrow();
+    expect(await ledgerRow(paymentId)).toEqual({ status: 'Refunded', amount_cents: 1500, refund_reason: `prescription ${id} aborted` });
+    expect(await chargesAtProvider(id)).toEqual([{ amountCents: 1500, amountRefundedCents: 1500 }]);
+    expect((await auditOf(id)).map((a) => [a.step, a.outcome]).slice(-3)).toEqual([
+      ['recordPayment', 'Paid'],
+      ['closePaymentLink', 'Closed'],
+      ['recordAbort', 'Aborted'],
+    ]);
+    const { rows } = await stack.db.query("SELECT detail FROM prescription_audit_log WHERE prescription_id = $1 AND step = 'recordAbort'", [id]);
+    expect(rows[0].detail).toEqual({ closedLinkId: `link-${id}`, refundedPaymentIds: [paymentId] });
+    expect(await handleOf(id).query(fulfillmentStateQuery)).toMatchObject({ refunds: [{ paymentId, reason: `prescription ${id} aborted` }] });
   }, 120_000);
 
   it('a carrier outage while labelling and tracking is retried by the run itself until the parcel is delivered', async () => {
@@ -298,7 +503,7 @@ describe('prescription fulfillment on the real stack', () => {
   it('an intake delivered again after its run left Temporal (retention) starts a run that ends as recorded, changing and emitting nothing', async () => {
     const id = await publishIntake();
     await untilStatus(id, 'AwaitingPayment');
-    await pay(id);
+    const paymentId = await pay(id);
     const first = await resultOf(id);
     expect(first.status).toBe('Delivered');
     // Our six events and the provider's payment.
@@ -325,8 +530,9 @@ describe('prescription fulfillment on the real stack', () => {
     const steps = (await handleOf(id).fetchHistory()).events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
     expect(steps).toEqual(['validatePrescription']);
 
-    // The provider's payment delivered again now meets that run: still the duplicate it was, not parked.
-    await settled(await pay(id));
+    // The payment delivered again now meets that run: still the duplicate it was, not parked or refunded.
+    await settled(await announce(id, paymentId));
+    expect(await ledgerRow(paymentId)).toMatchObject({ status: 'Charged' });
     expect((await stack.db.query('SELECT reason FROM parked_events WHERE correlation_id = $1', [`corr-pay-${id}`])).rows).toEqual([]);
 
     await sleep(3_000); // time for any event a step might still have emitted to arrive

@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PrescriptionActivities } from '../../src/activities/prescription';
 import type { PaymentActivities } from '../../src/activities/prescription-payment';
+import type { RefundActivities } from '../../src/activities/refund';
+import { paymentTaskQueue, type RecordedPayment, type RefundRequest } from '../../src/contracts/payment';
 import {
   fulfillmentStateQuery,
   paymentCompletedSignal,
@@ -14,9 +19,16 @@ import {
   type Validation,
 } from '../../src/contracts/prescription';
 import { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
-import { attentionKindKey, attentionQuery, operatorDecisionSignal, pipelineStatusKey, type Attention } from '../../src/contracts/pipeline';
+import {
+  attentionKindKey,
+  attentionQuery,
+  operatorDecisionSignal,
+  pipelineStatusKey,
+  refundStatusKey,
+  type Attention,
+} from '../../src/contracts/pipeline';
 import { prescriptionRequest } from '../support/prescription-intake';
-import { createTimeSkippingEnv, withWorker } from '../support/time-skipping';
+import { createTimeSkippingEnv, testDataConverter, withWorker } from '../support/time-skipping';
 
 const day = 86_400_000;
 const timings: FulfillmentTimings = { paymentWindow: '2 days', trackingInterval: '1 day', deliveryDeadline: '5 days' };
@@ -34,6 +46,8 @@ interface Scenario {
   tracking?: Array<TrackingUpdate['status'] | 'down'>;
   /** What validation finds recorded for a prescription that ended before the run. */
   ended?: Validation['ended'];
+  /** The carrier refuses the label (a 4xx): the run parks there for a person. */
+  labelRefused?: boolean;
 }
 
 /** In-memory stand-ins typed from the real activities; `calls` lists the steps in the order they ran. */
@@ -68,15 +82,22 @@ function fakeActivities(scenario: Scenario = {}) {
         ? { status: 'NothingOwed', paymentId: `nothing-owed-${prescriptionId}` }
         : { status: 'LinkCreated', linkId: `link-${prescriptionId}`, url: 'https://pay.example.com/links/x', expiresAt };
     },
-    async recordPayment() {
-      calls.push('recordPayment');
+    async recordPayment({ paymentId }) {
+      calls.push(`recordPayment:${paymentId}`);
     },
     async expirePaymentLink() {
       calls.push('expirePaymentLink');
       if ((scenario.expiryOutage ?? 0) > calls.filter((c) => c === 'expirePaymentLink').length - 1) throw new Error('database unreachable');
     },
+    async closePaymentLink({ linkId }) {
+      calls.push(`closePaymentLink:${linkId}`);
+    },
+    async recordAbort({ closedLinkId, refundedPaymentIds }) {
+      calls.push(`recordAbort:${closedLinkId}:${refundedPaymentIds.join(',')}`);
+    },
     async createShippingLabel({ prescriptionId }) {
       calls.push('createShippingLabel');
+      if (scenario.labelRefused) throw ApplicationFailure.nonRetryable('carrier refused: address not serviceable', 'PartnerRefused');
       return { shipmentId: `shipment-${prescriptionId}`, carrier: 'stand-in', trackingNumber: 'TRK1', labelUrl: 'https://labels/1' };
     },
     async trackShipment(trackingNumber) {
@@ -94,6 +115,41 @@ function fakeActivities(scenario: Scenario = {}) {
   return { activities, calls, polls };
 }
 
+/**
+ * The payment ledger as the payment workers answer it, on their task queue: `payments` are what it
+ * holds; refunds are listed, and a refunded payment stays refunded.
+ */
+function fakeLedger(...payments: RecordedPayment[]) {
+  const held = new Map(payments.map((p) => [p.paymentId, { ...p }]));
+  const refunds: RefundRequest[] = [];
+  const activities: RefundActivities = {
+    async lookUpPayment(paymentId) {
+      const payment = held.get(paymentId);
+      return payment && { ...payment };
+    },
+    async refundPayment({ paymentId, reason }) {
+      const payment = held.get(paymentId);
+      if (payment?.status !== 'Charged' && payment?.status !== 'Refunded') {
+        throw ApplicationFailure.nonRetryable(`payment ${paymentId} cannot be refunded`, 'RefundRefused');
+      }
+      if (payment.status === 'Charged') refunds.push({ paymentId, reason });
+      payment.status = 'Refunded';
+      return { paymentId, refundId: `re_${paymentId}`, amountCents: payment.amountCents, reason };
+    },
+  };
+  return { activities, refunds };
+}
+
+/** A charged copay for `prescriptionId` through its run's link (`link-<id>`, as the fakes make it). */
+const copay = (paymentId: string, prescriptionId: string, changes: Partial<RecordedPayment> & { linkId?: string } = {}): RecordedPayment => ({
+  paymentId,
+  status: 'Charged',
+  purpose: { kind: 'copay', prescriptionId, linkId: changes.linkId ?? `link-${prescriptionId}` },
+  amountCents: 1500,
+  currency: 'USD',
+  ...changes,
+});
+
 describe('prescription fulfillment workflow', () => {
   let env: TestWorkflowEnvironment;
   beforeAll(async () => {
@@ -103,13 +159,39 @@ describe('prescription fulfillment workflow', () => {
     await env?.teardown();
   });
 
-  const run = (activities: object, id = randomUUID(), during?: (workflowId: string) => Promise<void>) =>
+  /** Runs a prescription with `activities`, and the payment workers with `ledger` on their task queue. */
+  const run = (
+    activities: object,
+    id = randomUUID(),
+    during?: (workflowId: string) => Promise<void>,
+    ledger: RefundActivities = fakeLedger().activities,
+  ) =>
     withWorker(env, activities, async (taskQueue) => {
-      const workflowId = prescriptionWorkflowId(id);
-      const handle = await env.client.workflow.start(prescriptionFulfillmentWorkflow, { workflowId, taskQueue, args: [intake(id)] });
-      await during?.(workflowId);
-      return handle.result();
+      const payments = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue: paymentTaskQueue,
+        activities: ledger,
+        dataConverter: testDataConverter,
+      });
+      return payments.runUntil(async () => {
+        const workflowId = prescriptionWorkflowId(id);
+        const handle = await env.client.workflow.start(prescriptionFulfillmentWorkflow, { workflowId, taskQueue, args: [intake(id)] });
+        await during?.(workflowId);
+        return handle.result();
+      });
     });
+
+  /** Polls `probe` in real time (the workflow's steps run meanwhile) until `accept` holds. */
+  const realTimeUntil = async <T>(probe: () => Promise<T>, accept: (value: T) => boolean): Promise<T> => {
+    for (let i = 0; i < 100; i++) {
+      const value = await probe();
+      if (accept(value)) return value;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('never happened');
+  };
+  const currentDetails = async (handle: WorkflowHandle): Promise<string> =>
+    (await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails ?? '';
 
   const untilStatus = async (workflowId: string, status: string) => {
     const handle = env.client.workflow.getHandle(workflowId);
@@ -135,9 +217,11 @@ describe('prescription fulfillment workflow', () => {
     ]);
   });
 
-  it('when a copay is owed, the run waits for the payment signal, records it and ships', async () => {
+  it('when a copay is owed, the run waits for the payment signal, finds it in the ledger, records it and ships', async () => {
     const fake = fakeActivities({ copayCents: 1500 });
-    const outcome = await run(fake.activities, randomUUID(), async (workflowId) => {
+    const id = randomUUID();
+    const ledger = fakeLedger(copay('pay-123', id));
+    const outcome = await run(fake.activities, id, async (workflowId) => {
       await untilStatus(workflowId, 'AwaitingPayment');
       const { prescriptionId } = (await env.client.workflow.getHandle(workflowId).query(fulfillmentStateQuery));
       await env.client.workflow.getHandle(workflowId).signal(paymentCompletedSignal, {
@@ -146,11 +230,13 @@ describe('prescription fulfillment workflow', () => {
         amountCents: 1500,
         paidAt: '2030-01-02T10:00:00Z',
       });
-    });
+    }, ledger.activities);
     expect(outcome).toMatchObject({ status: 'Delivered', copayCents: 1500, paymentId: 'pay-123', paymentLinkId: expect.any(String) });
-    expect(fake.calls).toEqual(expect.arrayContaining(['requestPayment', 'recordPayment', 'createShippingLabel']));
-    expect(fake.calls.indexOf('recordPayment')).toBeLessThan(fake.calls.indexOf('createShippingLabel'));
+    expect(outcome).not.toHaveProperty('refusedPayments');
+    expect(fake.calls).toEqual(expect.arrayContaining(['requestPayment', 'recordPayment:pay-123', 'createShippingLabel']));
+    expect(fake.calls.indexOf('recordPayment:pay-123')).toBeLessThan(fake.calls.indexOf('createShippingLabel'));
     expect(fake.calls).not.toContain('expirePaymentLink');
+    expect(ledger.refunds).toEqual([]);
   });
 
   it('when the payment link expires unpaid, the link is closed and nothing ships', async () => {
@@ -164,27 +250,114 @@ describe('prescription fulfillment workflow', () => {
     expect((await env.currentTimeMs()) - started).toBeGreaterThanOrEqual(2 * day);
   });
 
-  it('a payment that arrives while the expiring link is held by an outage ends the run asking a person, not silently', async () => {
+  it('a payment that arrives while the expiring link is held by an outage is refunded, and the run ends PaymentExpired', async () => {
     const fake = fakeActivities({ copayCents: 1500, expiryOutage: 3 });
+    const id = randomUUID();
+    const ledger = fakeLedger(copay('pay-late', id));
     let attention: Attention | undefined;
-    let searchAttributes: Record<string, unknown> = {};
-    const outcome = await run(fake.activities, randomUUID(), async (workflowId) => {
+    let refundStatus: string | undefined;
+    const outcome = await run(fake.activities, id, async (workflowId) => {
       const handle = env.client.workflow.getHandle(workflowId);
       await untilStatus(workflowId, 'AwaitingPayment');
       while (!fake.calls.includes('expirePaymentLink')) await env.sleep('1 day');
-      const { prescriptionId } = await handle.query(fulfillmentStateQuery);
-      await handle.signal(paymentCompletedSignal, { prescriptionId, paymentId: 'pay-late', amountCents: 1500, paidAt: '2030-01-05T10:00:00Z' });
+      await handle.signal(paymentCompletedSignal, { prescriptionId: id, paymentId: 'pay-late', amountCents: 1500, paidAt: '2030-01-05T10:00:00Z' });
       await handle.result();
-      // A closed run answers queries through a worker: this one, before it stops.
       attention = await handle.query(attentionQuery);
-      const { typedSearchAttributes } = await handle.describe();
-      searchAttributes = { status: typedSearchAttributes.get(pipelineStatusKey), kind: typedSearchAttributes.get(attentionKindKey) };
+      refundStatus = (await handle.describe()).typedSearchAttributes.get(refundStatusKey);
+    }, ledger.activities);
+    const reason = `payment for prescription ${id} came after its payment link link-${id} expired`;
+    expect(ledger.refunds).toEqual([{ paymentId: 'pay-late', reason }]);
+    expect(outcome).toMatchObject({
+      status: 'PaymentExpired',
+      refusedPayments: [{ paymentId: 'pay-late', reason }],
+      refunds: [{ paymentId: 'pay-late', refundId: 're_pay-late', amountCents: 1500, reason }],
     });
-    expect(outcome).toMatchObject({ status: 'PaymentExpired', unclaimedPaymentId: 'pay-late' });
-    expect(fake.calls).not.toContain('recordPayment');
-    expect(attention).toMatchObject({ status: 'NeedsAttention', kind: 'LatePayment', failedStep: 'expirePaymentLink' });
-    expect(attention!.lastError).toContain('payment pay-late arrived while the payment link was being closed');
-    expect(searchAttributes).toEqual({ status: 'NeedsAttention', kind: 'LatePayment' });
+    expect(outcome).not.toHaveProperty('unclaimedPaymentId');
+    expect(fake.calls.filter((c) => c.startsWith('recordPayment'))).toEqual([]);
+    // Nothing is left for a person: the money went back.
+    expect(attention).toMatchObject({ status: 'Rejected' });
+    expect(refundStatus).toBe('Refunded');
+  });
+
+  it('a second payment for a paid prescription is refunded, saying why, and the first one ships', async () => {
+    const fake = fakeActivities({ copayCents: 1500 });
+    const id = randomUUID();
+    const ledger = fakeLedger(copay('pay-1', id), copay('pay-2', id));
+    const outcome = await run(fake.activities, id, async (workflowId) => {
+      const handle = env.client.workflow.getHandle(workflowId);
+      await untilStatus(workflowId, 'AwaitingPayment');
+      for (const paymentId of ['pay-1', 'pay-1', 'pay-2']) {
+        await handle.signal(paymentCompletedSignal, { prescriptionId: id, paymentId, amountCents: 1500, paidAt: '2030-01-02T10:00:00Z' });
+      }
+    }, ledger.activities);
+    const reason = `second payment for prescription ${id}, already paid by pay-1`;
+    expect(outcome).toMatchObject({ status: 'Delivered', paymentId: 'pay-1', refusedPayments: [{ paymentId: 'pay-2', reason }] });
+    expect(outcome.refunds).toEqual([{ paymentId: 'pay-2', refundId: 're_pay-2', amountCents: 1500, reason }]);
+    expect(ledger.refunds).toEqual([{ paymentId: 'pay-2', reason }]);
+    // The same payment delivered twice is recorded once.
+    expect(fake.calls.filter((c) => c.startsWith('recordPayment'))).toEqual(['recordPayment:pay-1']);
+  });
+
+  const other = randomUUID();
+  it.each([
+    ['a payment the ledger does not have (forged)', undefined, 'the payment ledger has no such payment', false],
+    ['a copay for another prescription', { purpose: { kind: 'copay', prescriptionId: other, linkId: `link-${other}` } }, `it pays for prescription ${other}`, false],
+    ['a course payment', { purpose: { kind: 'course', studentId: 's-1', courseId: 'c-1' } }, 'it pays for course c-1, not a prescription', false],
+    ['a declined payment', { status: 'Declined' }, 'the payment ledger has it Declined, not Charged', false],
+    ['a payment through another link', { linkId: 'link-old' }, 'it was paid through link link-old, not link-', true],
+    ['a payment of 1 cent', { amountCents: 1 }, 'it is 1 cents; the copay is 1500 cents', true],
+    ['a payment of more than the copay', { amountCents: 1501 }, 'it is 1501 cents; the copay is 1500 cents', true],
+  ] as const)(
+    '%s is refused and never accepted: the run says why, refunds it if it charged this prescription, and still takes a valid payment',
+    async (_, changes, why, refunded) => {
+      const fake = fakeActivities({ copayCents: 1500 });
+      const id = randomUUID();
+      const ledger = fakeLedger(copay('pay-good', id), ...(changes ? [copay('pay-bad', id, changes as Partial<RecordedPayment>)] : []));
+      const outcome = await run(fake.activities, id, async (workflowId) => {
+        const handle = env.client.workflow.getHandle(workflowId);
+        await untilStatus(workflowId, 'AwaitingPayment');
+        // What the signal says is not what counts: the ledger is.
+        await handle.signal(paymentCompletedSignal, { prescriptionId: id, paymentId: 'pay-bad', linkId: `link-${id}`, amountCents: 1500, paidAt: '2030-01-02T10:00:00Z' });
+        const attention = await realTimeUntil(() => handle.query(attentionQuery), (a) => a.status === 'NeedsAttention');
+        expect(attention).toMatchObject({ kind: 'PaymentRefused', failedStep: 'paymentCompleted' });
+        expect(attention.lastError).toContain(why);
+        expect(attention.lastError).toContain(refunded ? '; refunded. The run goes on waiting for a valid payment' : '. The run goes on waiting for a valid payment');
+        expect(await currentDetails(handle)).toContain(why);
+        expect((await handle.describe()).typedSearchAttributes.get(attentionKindKey)).toBe('PaymentRefused');
+        const state = await handle.query(fulfillmentStateQuery);
+        expect(state).toMatchObject({ status: 'AwaitingPayment', refusedPayments: [{ paymentId: 'pay-bad', reason: expect.stringContaining(why) }] });
+        expect(state.paymentId).toBeUndefined();
+
+        await env.sleep('1 day'); // still waiting: the link is open for 2 days
+        await handle.signal(paymentCompletedSignal, { prescriptionId: id, paymentId: 'pay-good', amountCents: 1500, paidAt: '2030-01-03T10:00:00Z' });
+      }, ledger.activities);
+      expect(outcome).toMatchObject({ status: 'Delivered', paymentId: 'pay-good' });
+      expect(fake.calls.filter((c) => c.startsWith('recordPayment'))).toEqual(['recordPayment:pay-good']);
+      expect(ledger.refunds.map((r) => r.paymentId)).toEqual(refunded ? ['pay-bad'] : []);
+      if (refunded) expect(ledger.refunds[0]!.reason).toBe(`payment pay-bad for prescription ${id} refused: ${why}${why.endsWith('not link-') ? id : ''}`);
+    },
+  );
+
+  it('aborting a run parked after its payment refunds the payment, closes the link and writes the abort to the audit log; the details said so', async () => {
+    const fake = fakeActivities({ copayCents: 1500, labelRefused: true });
+    const id = randomUUID();
+    const ledger = fakeLedger(copay('pay-1', id));
+    const failure = await run(fake.activities, id, async (workflowId) => {
+      const handle = env.client.workflow.getHandle(workflowId);
+      await untilStatus(workflowId, 'AwaitingPayment');
+      await handle.signal(paymentCompletedSignal, { prescriptionId: id, paymentId: 'pay-1', amountCents: 1500, paidAt: '2030-01-02T10:00:00Z' });
+      await realTimeUntil(() => handle.query(attentionQuery), (a) => a.status === 'NeedsAttention');
+      expect(await currentDetails(handle)).toContain(
+        `or give up on it (then, newest first: refund payment pay-1 (1500 cents); close payment link link-${id}: a payment through it is then refunded; record the abort in prescription ${id}'s audit log):`,
+      );
+      await handle.signal(operatorDecisionSignal, 'abort');
+    }, ledger.activities).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect((failure as WorkflowFailedError).cause).toMatchObject({ type: 'OperatorAbort' });
+    expect(ledger.refunds).toEqual([{ paymentId: 'pay-1', reason: `prescription ${id} aborted` }]);
+    expect(fake.calls.slice(-3)).toEqual(['createShippingLabel', `closePaymentLink:link-${id}`, `recordAbort:link-${id}:pay-1`]);
+    const handle = env.client.workflow.getHandle(prescriptionWorkflowId(id));
+    expect((await handle.describe()).typedSearchAttributes.get(refundStatusKey)).toBe('Refunded');
   });
 
   it('tracks the parcel once a day across days until the carrier reports it delivered', async () => {

@@ -101,6 +101,19 @@ async function onStack({ config, db, producer, client, taskQueue, run, trace, wa
       await h.result();
       return h.workflowId;
     },
+    // A payment.completed naming a payment the ledger never had, after its prescription's run ended:
+    // nothing was charged, so nothing is refunded, and a person is told.
+    'refund-payment-not-in-ledger': async () => {
+      const paymentId = `pay_forged_rec_${run}`;
+      const h = await client.workflow.start(paymentRefundWorkflow, {
+        workflowId: paymentRefundWorkflowId(paymentId),
+        taskQueue,
+        args: [{ paymentId, reason: `recorded refund of ${paymentId}` }],
+      });
+      const outcome = await h.result();
+      if (!('notRefunded' in outcome)) throw new Error(`${paymentId} was refunded`);
+      return h.workflowId;
+    },
   };
   return {
     activities,

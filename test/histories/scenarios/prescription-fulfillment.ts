@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import type { PrescriptionActivities } from '../../../src/activities/prescription';
 import type { PaymentActivities } from '../../../src/activities/prescription-payment';
 import { attentionQuery, operatorDecisionSignal, type Attention, type AttentionKind } from '../../../src/contracts/pipeline';
@@ -16,7 +17,11 @@ import {
   type FulfillmentTimings,
   type PrescriptionRequest,
 } from '../../../src/contracts/prescription';
+import { paymentTaskQueue, paymentWorkflowId } from '../../../src/contracts/payment';
+import { createPaymentApi } from '../../../src/payment-api/server';
+import { paymentPipeline } from '../../../src/pipelines/payment';
 import type { TraceContext } from '../../../src/trace';
+import { workflowCodeOf } from '../../../src/workers/workflows-path';
 import { prescriptionFulfillmentWorkflow } from '../../../src/workflows/prescription';
 import type { PipelineHistories, StackRecordingContext, TestServerContext } from './scenarios';
 import { prescriptionFulfillmentPipeline } from '../../../src/pipelines/prescription-fulfillment';
@@ -97,14 +102,85 @@ async function onStack(recording: StackRecordingContext) {
   const prescription = (n: string, story: Story = {}) => startPrescription(client, taskQueue, trace, `rx_rec_${run}_${n}`, story, stackTimings);
   const nothingOwed = 'payer-full-coverage';
 
+  // Payments are checked in the ledger and refunded by the payment pipeline: its API (here, with the
+  // recorder's client, so its runs hold clear text too) and its workers on its task queue, charging
+  // through the stack's payment provider.
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const paymentWorker = await Worker.create({
+    connection,
+    taskQueue: paymentTaskQueue,
+    ...workflowCodeOf(paymentPipeline.workflowsPath),
+    activities: paymentPipeline.createActivities(recording),
+  });
+  const payments = paymentWorker.run();
+  const api = createPaymentApi({ db: recording.db, client });
+  /** Pays the copay's link through the payment API; answers the payment once charged, as `payment.completed` announces it. */
+  const pay = async ({ prescriptionId }: FulfillmentState, amountCents = 1500) => {
+    const linkId = `link-${prescriptionId}`;
+    const response = await api.inject({
+      method: 'POST',
+      url: '/payments',
+      headers: { 'idempotency-key': `rec-${randomUUID()}` },
+      payload: { amountCents, currency: 'USD', card: '4242424242424242', purpose: { kind: 'copay', prescriptionId, linkId } },
+    });
+    assert.equal(response.statusCode, 202, response.body);
+    const { paymentId } = response.json<{ paymentId: string }>();
+    await client.workflow.getHandle(paymentWorkflowId(paymentId)).result();
+    return { prescriptionId, paymentId, linkId, amountCents, paidAt: '2030-01-02T10:00:00Z' };
+  };
+  const awaitingPayment = async (h: Prescription) => {
+    while ((await h.query(fulfillmentStateQuery)).status !== 'AwaitingPayment') await new Promise((r) => setTimeout(r, 200));
+    return h.query(fulfillmentStateQuery);
+  };
+
   const scenarios: Record<string, () => Promise<string>> = {
     'prescription-paid-and-delivered': async () => {
-      const h = await prescription('paid');
-      while ((await h.query(fulfillmentStateQuery)).status !== 'AwaitingPayment') await new Promise((r) => setTimeout(r, 200));
-      const { prescriptionId } = await h.query(fulfillmentStateQuery);
-      await h.signal(paymentCompletedSignal, { prescriptionId, paymentId: `pay_rec_${run}`, amountCents: 1500, paidAt: '2030-01-02T10:00:00Z' });
+      const h = await prescription('paid', { timings: { paymentWindow: '1 minute' } });
+      await h.signal(paymentCompletedSignal, await pay(await awaitingPayment(h)));
       await endsAs(h, 'Delivered');
       return h.workflowId;
+    },
+    // A forged payment (not in the ledger) and a charge of 1 cent are refused, the charge refunded;
+    // the copay that follows is taken.
+    'prescription-payment-refused-then-paid': async () => {
+      const h = await prescription('refused', { timings: { paymentWindow: '1 minute' } });
+      const state = await awaitingPayment(h);
+      const { prescriptionId } = state;
+      const forged = { prescriptionId, paymentId: `pay_forged_${run}`, linkId: `link-${prescriptionId}`, amountCents: 1500, paidAt: '2030-01-02T10:00:00Z' };
+      await h.signal(paymentCompletedSignal, forged);
+      await h.signal(paymentCompletedSignal, await pay(state, 1));
+      await h.signal(paymentCompletedSignal, await pay(state));
+      const outcome = await endsAs(h, 'Delivered');
+      assert.equal(outcome.refusedPayments?.length, 2);
+      assert.equal(outcome.refunds?.length, 1);
+      return h.workflowId;
+    },
+    'prescription-second-payment-refunded': async () => {
+      const h = await prescription('second', { timings: { paymentWindow: '1 minute' } });
+      const state = await awaitingPayment(h);
+      await h.signal(paymentCompletedSignal, await pay(state));
+      await h.signal(paymentCompletedSignal, await pay(state));
+      const outcome = await endsAs(h, 'Delivered');
+      assert.match(outcome.refunds?.[0]?.reason ?? '', /^second payment for prescription /);
+      return h.workflowId;
+    },
+    // The carrier refuses the label after the payment; an operator aborts: the payment is refunded,
+    // the link closed and the abort audited.
+    'prescription-paid-then-aborted': async () => {
+      const carrier = config.CARRIER_SERVICE_URL;
+      const h = await prescription('aborted', { timings: { paymentWindow: '1 minute' } });
+      const payment = await pay(await awaitingPayment(h));
+      const before = await control<{ failStatus: number }>(carrier, '/control/faults', { failNext: 1, failStatus: 422 });
+      try {
+        await h.signal(paymentCompletedSignal, payment);
+        parkedAs(await waitUntilParked(h.workflowId), 'createShippingLabel', 'Refusal');
+        await h.signal(operatorDecisionSignal, 'abort');
+        await assert.rejects(h.result(), /Workflow execution failed/);
+        assert.equal((await h.query(fulfillmentStateQuery)).refunds?.[0]?.reason, `prescription ${payment.prescriptionId} aborted`);
+        return h.workflowId;
+      } finally {
+        await control(carrier, '/control/faults', { failNext: 0, failStatus: before.failStatus });
+      }
     },
     'prescription-nothing-owed-delivered': async () => {
       const h = await prescription('covered', { payerId: nothingOwed });
@@ -176,7 +252,13 @@ async function onStack(recording: StackRecordingContext) {
       }
     },
   };
-  return { activities, scenarios };
+  const close = async () => {
+    await api.close();
+    paymentWorker.shutdown();
+    await payments;
+    await connection.close();
+  };
+  return { activities, scenarios, close };
 }
 
 function onTestServer() {
