@@ -98,7 +98,7 @@ const schedule: FaultSchedule = quick
       temporal: 20, kafka: 35, postgres: 55, tableLock: 80, secondBridge: 90, keyRotation: 100,
     }
   : {
-      worker: 30, paymentApi: 45, bridge: 60, paymentProvider: 68, slowPartner: 75, providerOutage: 140, providerSlow: 205,
+      worker: 30, bridge: 60, paymentApi: 66, paymentProvider: 70, slowPartner: 75, providerOutage: 140, providerSlow: 205,
       temporal: 270, kafka: 300, postgres: 330, tableLock: 400, secondBridge: 710, keyRotation: 730,
     };
 
