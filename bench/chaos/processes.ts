@@ -760,10 +760,12 @@ async function providerOutage(config: Config, seconds: number, say: Say): Promis
  * (PARTNER_CALL_TIMEOUT_MS) but still carries each request out: a charge made while its caller
  * had given up, whose answer was lost, the case the charge's idempotency key exists for. A probe
  * with the workers' timeout must get no answer; the counter of held requests shows the pipeline's
- * calls met it.
+ * calls met it, and the processor's table the charges it made after their callers had given up
+ * (the money check then finds whether a retry charged again).
  */
 async function slowProvider(config: Config, seconds: number, say: Say): Promise<Injected> {
   const delayMs = config.PARTNER_CALL_TIMEOUT_MS + 5_000;
+  const start = new Date();
   const before = await standInFaults(config.PAYMENT_PROVIDER_URL, { delayMs });
   say(`payment provider answers after ${delayMs} ms (the workers wait ${config.PARTNER_CALL_TIMEOUT_MS} ms) for ${seconds} s`);
   let after: Awaited<ReturnType<typeof standInFaults>>;
@@ -775,11 +777,29 @@ async function slowProvider(config: Config, seconds: number, say: Say): Promise<
     after = await standInFaults(config.PAYMENT_PROVIDER_URL, { delayMs: 0 });
     say('payment provider answers at once again');
   }
+  const lifted = new Date();
   const held = after.delayed - before.delayed - 1;
+  // Made from `delayMs` into the window until it ended: only a request held the whole delay is
+  // carried out then (one sent after the window is made at once, so later ones are not counted).
+  const lost = await chargesMadeBetween(config, new Date(start.getTime() + delayMs), lifted);
   return {
     injected: before.delayMs === delayMs && after.delayMs === 0 && probe === 'timeout',
-    evidence: `a probe waiting ${config.PARTNER_CALL_TIMEOUT_MS} ms got ${probe === 'timeout' ? 'no answer' : `an answer (${probe})`}; ${held} requests of the pipeline held ${delayMs} ms during the ${seconds} s`,
+    evidence:
+      `a probe waiting ${config.PARTNER_CALL_TIMEOUT_MS} ms got ${probe === 'timeout' ? 'no answer' : `an answer (${probe})`}; ${held} requests of the pipeline held ${delayMs} ms ` +
+      `during the ${seconds} s; ${lost} charges made after their callers had given up (answers lost)`,
   };
+}
+
+/** Charges the card processor's table says it made between two moments (a held request's is made when its hold ends). */
+async function chargesMadeBetween(config: Config, from: Date, to: Date): Promise<number> {
+  const pg = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+  await pg.connect();
+  try {
+    const { rows } = await pg.query<{ n: string }>('SELECT count(*) AS n FROM provider_charges WHERE created_at BETWEEN $1 AND $2', [from, to]);
+    return Number(rows[0]?.n ?? 0);
+  } finally {
+    await pg.end().catch(() => undefined);
+  }
 }
 
 /**
