@@ -1,9 +1,11 @@
 /**
  * The checker: reads the final state (PostgreSQL rows, parked records, Temporal runs, the partner
- * stand-ins' tables, the events the pipelines emitted and the bridges' consumer lag) and compares
- * it with what the stream implies. Nothing here knows how the pipeline works inside; it only
- * knows what the tables, topics and the run list must hold once every event has been handled.
- * `evaluate` and `verdict` are pure, so test/unit/chaos-check.test.ts drives them with made-up states.
+ * stand-ins' tables, the payment ledger and the card processor's charges, the events the pipelines
+ * emitted and the bridges' consumer lag) and compares it with what the stream implies. Nothing here
+ * knows how the pipeline works inside; it only knows what the tables, topics and the run list must
+ * hold once every event has been handled, and where each payment's money must have gone.
+ * `evaluate`, `evaluatePayments` and `verdict` are pure, so test/unit/chaos-check.test.ts drives
+ * them with made-up states.
  */
 import type { Client } from '@temporalio/client';
 import type { Admin, Kafka } from 'kafkajs';
@@ -422,7 +424,7 @@ export interface Figures {
   paymentsBalanced: number;
   /** Payments whose money ended as their story expects (declined, delivered, or one of a group delivered and the rest refunded). */
   paymentsAsExpected: number;
-  /** Payments by story and outcome, for the report: `second copay` → [as expected, sent]. */
+  /** Payments by story, for the report: `second copay` → [as expected, sent]. */
   paymentsByStory: Record<string, [number, number]>;
   /** A key charged twice, a card and description pair charged twice, or a charge under no payment's key. */
   doubleCharges: string[];

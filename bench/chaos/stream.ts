@@ -89,7 +89,7 @@ export interface ExpectedPrescription {
  * - `declined`: a declined card, for a course of its own or as a copay's first attempt;
  * - `second-course`, `second-copay`: the same course or prescription paid a second time, under
  *   another key and card: one of the two must be delivered and the other refunded;
- * - `same-key`: some requests sent two or three times under their key, at once or one after another.
+ * - `same-key`: some payments requested two or three times under their key, at once or one after another.
  */
 export const paymentKinds = ['course', 'declined', 'second-course', 'second-copay', 'same-key'] as const;
 export type PaymentKind = (typeof paymentKinds)[number];
@@ -107,7 +107,7 @@ export interface ExpectedPayment {
   key: string;
   /** Its story, for the report: `course`, `declined course`, `second course`, `copay`, `declined copay`, `second copay`. */
   story: string;
-  /** The request; a copay's `linkId` is the prescription's, known once its link exists. */
+  /** The request's amount, currency and card (its purpose below; a copay's link ID is only known once its link exists). */
   amountCents: number;
   currency: string;
   card: string;
@@ -346,9 +346,11 @@ export function buildStream(
     place(at, purchaseConfirmedTopic, p.studentId, value);
     for (let i = 1; i < deliveries; i++) place(later(at, 300), purchaseConfirmedTopic, p.studentId, value);
   };
-  // Payments through the payment API. Each charged payment has a card of its own and each declined
-  // one a course or prescription of its own, so the card processor charges every card and
-  // description pair once: a pair charged twice is a double charge (check.ts).
+  // Payments through the payment API. Each charged payment has a card of its own, and each declined
+  // one (all on the one declined test card) is for a course of its own or is the only declined
+  // attempt on its prescription, so no card and description pair is charged twice unless a payment
+  // was: a pair charged twice is a double charge (check.ts). The tag's digits make another run's
+  // cards (a reused state directory) all but surely differ.
   const tagDigits = String([...tag].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0, 7) % 1_000_000).padStart(6, '0');
   let cards = 0;
   const newCard = () => `5${tagDigits}${String(cards++).padStart(9, '0')}`;
