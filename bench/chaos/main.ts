@@ -21,7 +21,8 @@
  *   CHAOS_DRAIN_TIMEOUT_S (1200; 600 quick)       CHAOS_SETTLE_S (90)
  *   CHAOS_LOCK_S: the table lock's length (300; 30 quick)   CHAOS_PARTNER_SLOW_S (60)
  *   CHAOS_PROVIDER_OUTAGE_S (60)                  CHAOS_PROVIDER_SLOW_S (60)
- *   CHAOS_PAYMENT_SPAN_S: course payments are sent over this long from the stream's start (600; 300 quick)
+ *   CHAOS_PAYMENT_SPAN_S: course payments are sent over this long from the stream's start (600; 360 quick)
+ *   CHAOS_PAYMENT_RATE: courses bought once through the payment API per minute of that span (4)
  *   CHAOS_POISON: the poison kinds to send, comma-separated (all of them by default; see stream.ts)
  *   CHAOS_PAYMENTS: the payment kinds to send, comma-separated (all of them by default; see stream.ts),
  *     e.g. course,declined,same-key for a run without second payments
@@ -70,7 +71,8 @@ const settings = {
   slowPartnerSeconds: env('CHAOS_PARTNER_SLOW_S', 60),
   providerOutageSeconds: env('CHAOS_PROVIDER_OUTAGE_S', 60),
   providerSlowSeconds: env('CHAOS_PROVIDER_SLOW_S', 60),
-  paymentSpanSeconds: env('CHAOS_PAYMENT_SPAN_S', 600, 300),
+  paymentSpanSeconds: env('CHAOS_PAYMENT_SPAN_S', 600, 360),
+  coursePaymentsPerMinute: env('CHAOS_PAYMENT_RATE', 4),
 };
 const poison = (process.env.CHAOS_POISON?.split(',').map((k) => k.trim()).filter(Boolean) ?? [...poisonKinds]) as PoisonKind[];
 const unknownPoison = poison.filter((k) => !poisonKinds.includes(k));
@@ -115,7 +117,8 @@ const say = (line: string) => console.log(`[chaos ${clock()}] ${line}`);
 
 async function main(): Promise<number> {
   const tag = `c${settings.seed.toString(36)}${(Date.now() % 46656).toString(36)}`;
-  const stream = buildStream(settings.seed, tag, settings.events, poison, payments);
+  const coursePayments = Math.round((settings.coursePaymentsPerMinute * settings.paymentSpanSeconds) / 60);
+  const stream = buildStream(settings.seed, tag, settings.events, poison, payments, coursePayments);
   say(`seed ${settings.seed} (repeat with CHAOS_SEED=${settings.seed}${quick ? ' CHAOS_QUICK=1' : ''}), run tag ${tag}, ${stream.records.length} events`);
   if (poisonLeftOut.length) say(`poison kinds left out (CHAOS_POISON): ${poisonLeftOut.join(', ')}`);
   if (paymentsLeftOut.length) say(`payment kinds left out (CHAOS_PAYMENTS): ${paymentsLeftOut.join(', ')}`);

@@ -734,8 +734,8 @@ async function probeProvider(config: Config, timeoutMs: number): Promise<number 
 /**
  * The card processor answers 503 to everything for a while (`failForMs`), as in an outage: the
  * payment runs' charges and refunds are retried. A probe during it must be answered 5xx and one
- * after it 404 (no such charge); the stand-in's request counter says how many of the pipeline's
- * requests met it.
+ * after it 404 (no such charge), and the stand-in's request counter must show requests of the
+ * pipeline during it (the run sends course payments all through the payment span).
  */
 async function providerOutage(config: Config, seconds: number, say: Say): Promise<Injected> {
   const before = await standInFaults(config.PAYMENT_PROVIDER_URL, { failForMs: seconds * 1000 });
@@ -750,8 +750,8 @@ async function providerOutage(config: Config, seconds: number, say: Say): Promis
   say('payment provider answers again');
   const met = after.requests - before.requests - 1;
   return {
-    injected: typeof during === 'number' && during >= 500 && back === 404,
-    evidence: `a probe during it answered ${during}, one after it ${back}; ${met} requests of the pipeline arrived during the ${seconds} s, each answered 503`,
+    injected: typeof during === 'number' && during >= 500 && back === 404 && met > 0,
+    evidence: `a probe during it answered ${during}, one after it ${back}; ${met} requests of the pipeline arrived during the ${seconds} s${met > 0 ? ', each answered 503' : ' (NONE MET IT)'}`,
   };
 }
 
@@ -759,9 +759,9 @@ async function providerOutage(config: Config, seconds: number, say: Say): Promis
  * The card processor holds every answer longer than the payment workers wait
  * (PARTNER_CALL_TIMEOUT_MS) but still carries each request out: a charge made while its caller
  * had given up, whose answer was lost, the case the charge's idempotency key exists for. A probe
- * with the workers' timeout must get no answer; the counter of held requests shows the pipeline's
- * calls met it, and the processor's table the charges it made after their callers had given up
- * (the money check then finds whether a retry charged again).
+ * with the workers' timeout must get no answer and the counter of held requests must show the
+ * pipeline's calls met it; the processor's table gives the charges it made after their callers
+ * had given up (the money check then finds whether a retry charged again).
  */
 async function slowProvider(config: Config, seconds: number, say: Say): Promise<Injected> {
   const delayMs = config.PARTNER_CALL_TIMEOUT_MS + 5_000;
@@ -783,7 +783,7 @@ async function slowProvider(config: Config, seconds: number, say: Say): Promise<
   // carried out then (one sent after the window is made at once, so later ones are not counted).
   const lost = await chargesMadeBetween(config, new Date(start.getTime() + delayMs), lifted);
   return {
-    injected: before.delayMs === delayMs && after.delayMs === 0 && probe === 'timeout',
+    injected: before.delayMs === delayMs && after.delayMs === 0 && probe === 'timeout' && held > 0,
     evidence:
       `a probe waiting ${config.PARTNER_CALL_TIMEOUT_MS} ms got ${probe === 'timeout' ? 'no answer' : `an answer (${probe})`}; ${held} requests of the pipeline held ${delayMs} ms ` +
       `during the ${seconds} s; ${lost} charges made after their callers had given up (answers lost)`,

@@ -201,7 +201,9 @@ type Story = (n: number) => void;
 
 /**
  * `poison` narrows the poison kinds sent (all by default), e.g. to see past one that stalls a
- * partition; `payments` the payment kinds (all by default), e.g. to leave out second payments.
+ * partition; `payments` the payment kinds (all by default), e.g. to leave out second payments;
+ * `coursePayments` is how many courses are bought once through the payment API, spread evenly
+ * over the payment span (the `course` kind).
  */
 export function buildStream(
   seed: number,
@@ -209,6 +211,7 @@ export function buildStream(
   events: number,
   poison: readonly PoisonKind[] = poisonKinds,
   payments: readonly PaymentKind[] = paymentKinds,
+  coursePayments = 20,
 ): ChaosStream {
   const rnd = random(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
@@ -361,25 +364,19 @@ export function buildStream(
     return paymentId;
   };
   /** A course payment sent at this story's place in the stream (made a share of the payment span at the end). */
-  const coursePayment = (n: number, i: number, story: string, p: ExpectedPurchase | { studentId: string; courseId: string }, card: string, outcome: MoneyOutcome, at = slot) =>
-    addPayment({ key: `${tag}-s${n}-course${i}`, story, amountCents: int(10, 500) * 100, currency: 'EUR', card,
+  const coursePayment = (i: number, story: string, p: ExpectedPurchase | { studentId: string; courseId: string }, card: string, outcome: MoneyOutcome, at = slot) =>
+    addPayment({ key: `${p.studentId}-course${i}`, story, amountCents: int(10, 500) * 100, currency: 'EUR', card,
       purpose: { kind: 'course', studentId: p.studentId, courseId: p.courseId }, outcome, group: `${p.studentId}/${p.courseId}`, send: { at } });
   const paymentStories: Record<string, [number, Story]> = {
-    ...(payments.includes('course') && {
-      apiPurchase: [3, (n) => {
-        const p = purchaseStory(n, pick(taughtCourses));
-        p.payments.push(coursePayment(n, 1, 'course', p, newCard(), 'delivered'));
-      }],
-    }),
     ...(payments.includes('declined') && {
       // A course of its own: no purchase may come of it, and its description is its own at the processor.
-      apiPurchaseDeclined: [1, (n) => void coursePayment(n, 1, 'declined course', { studentId: `${tag}_s${n}`, courseId: `${tag}_course${n}` }, testCards.declined, 'declined')],
+      apiPurchaseDeclined: [1, (n) => void coursePayment(1, 'declined course', { studentId: `${tag}_s${n}`, courseId: `${tag}_course${n}` }, testCards.declined, 'declined')],
     }),
     ...(payments.includes('second-course') && {
       apiSecondPurchase: [1.5, (n) => {
         const p = purchaseStory(n, pick(taughtCourses));
-        p.payments.push(coursePayment(n, 1, 'course', p, newCard(), 'one-of'));
-        p.payments.push(coursePayment(n, 2, 'second course', p, newCard(), 'one-of', later(slot, 400)));
+        p.payments.push(coursePayment(1, 'course', p, newCard(), 'one-of'));
+        p.payments.push(coursePayment(2, 'second course', p, newCard(), 'one-of', later(slot, 400)));
       }],
     }),
   };
@@ -560,8 +557,18 @@ export function buildStream(
   for (const [n, name] of mustAt) if (!stories[name]) run(name, n);
 
   placed.sort((a, b) => a.at - b.at || a.seq - b.seq);
-  // Course payments keep their place in the stream, as a share of it.
+  // The stories' course payments keep their place in the stream, as a share of it.
   const lastSlot = Math.max(1, ...placed.map((p) => p.at));
   for (const p of expect.payments.values()) if ('at' in p.send) p.send = { at: Math.min(1, p.send.at / lastSlot) };
+  // One in each equal share of the span, at a random point of it: no two are more than two shares
+  // apart, so a card processor fault of a minute meets new payments wherever it falls in the span.
+  if (payments.includes('course')) {
+    for (let i = 0; i < coursePayments; i++) {
+      const p: ExpectedPurchase = { studentId: `${tag}_c${i}`, courseId: pick(taughtCourses), payments: [], trainer: true };
+      expect.purchases.set(`${p.studentId}/${p.courseId}`, p);
+      p.payments.push(coursePayment(1, 'course', p, newCard(), 'delivered', (i + rnd()) / coursePayments));
+    }
+    stories.apiPurchase = coursePayments;
+  }
   return { records: placed.map((p) => p.record), expect, stories };
 }
