@@ -105,7 +105,10 @@ export interface ExpectedPayment {
   paymentId: string;
   /** The Idempotency-Key every request for this payment carries, retries and duplicates included. */
   key: string;
-  /** Its story, for the report: `course`, `declined course`, `second course`, `copay`, `declined copay`, `second copay`. */
+  /**
+   * Its story, for the report: `course`, `declined course`, `course, first of two`, `second course`,
+   * and the same for `copay`.
+   */
   story: string;
   /** The request's amount, currency and card (its purpose below; a copay's link ID is only known once its link exists). */
   amountCents: number;
@@ -375,7 +378,7 @@ export function buildStream(
     ...(payments.includes('second-course') && {
       apiSecondPurchase: [1.5, (n) => {
         const p = purchaseStory(n, pick(taughtCourses));
-        p.payments.push(coursePayment(1, 'course', p, newCard(), 'one-of'));
+        p.payments.push(coursePayment(1, 'course, first of two', p, newCard(), 'one-of'));
         p.payments.push(coursePayment(2, 'second course', p, newCard(), 'one-of', later(slot, 400)));
       }],
     }),
@@ -426,19 +429,23 @@ export function buildStream(
     for (let i = 1, copies = int(1, 3); i < copies; i++) place(later(slot, 300), prescriptionTopics.intakeReceived, prescriptionId, value);
     return p;
   };
+  let rxPaidStories = 0;
   const prescriptionStories: Record<string, [number, Story]> = {
     // payer-standard: a copay of 1500 cents, which the patient pays through the payment API once the
-    // link exists (payments.ts): sometimes after a declined card, sometimes a second time.
+    // link exists (payments.ts): sometimes after a declined card, sometimes a second time. The first
+    // such prescription is paid a second time and the second after a declined card, so a short run
+    // has both.
     rxPaid: [4, (n) => {
       const p = prescriptionStory(n, 'rxPaid', 'Delivered', stepsUpTo.Paid);
       const prescriptionId = `${tag}_rx${n}`;
       const copayCents = 1500;
-      const second = payments.includes('second-copay') && rnd() < 0.3;
+      const nth = rxPaidStories++;
+      const second = payments.includes('second-copay') && (nth === 0 || rnd() < 0.3);
       const copay = (story: string, i: number, card: string, outcome: MoneyOutcome, send: ExpectedPayment['send']) =>
         addPayment({ key: `${tag}-rx${n}-copay${i}`, story, amountCents: copayCents, currency: 'USD', card,
           purpose: { kind: 'copay', prescriptionId }, outcome, group: prescriptionId, send });
-      const declined = payments.includes('declined') && rnd() < 0.25 ? copay('declined copay', 0, testCards.declined, 'declined', { when: 'awaiting-payment' }) : undefined;
-      const first = copay('copay', 1, newCard(), second ? 'one-of' : 'delivered', { when: 'awaiting-payment', ...(declined ? { after: declined } : {}) });
+      const declined = payments.includes('declined') && (nth === 1 || rnd() < 0.25) ? copay('declined copay', 0, testCards.declined, 'declined', { when: 'awaiting-payment' }) : undefined;
+      const first = copay(second ? 'copay, first of two' : 'copay', 1, newCard(), second ? 'one-of' : 'delivered', { when: 'awaiting-payment', ...(declined ? { after: declined } : {}) });
       const ids = [first];
       if (second) ids.push(copay('second copay', 2, newCard(), 'one-of', { when: 'paid', delaySeconds: int(0, 40) }));
       p.copays = { paymentIds: ids, copayCents };
