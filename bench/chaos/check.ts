@@ -1,18 +1,23 @@
 /**
  * The checker: reads the final state (PostgreSQL rows, parked records, Temporal runs, the partner
- * stand-ins' tables, the events the pipelines emitted and the bridges' consumer lag) and compares
- * it with what the stream implies. Nothing here knows how the pipeline works inside; it only
- * knows what the tables, topics and the run list must hold once every event has been handled.
- * `evaluate` and `verdict` are pure, so test/unit/chaos-check.test.ts drives them with made-up states.
+ * stand-ins' tables, the payment ledger and the card processor's charges, the events the pipelines
+ * emitted and the bridges' consumer lag) and compares it with what the stream implies. Nothing here
+ * knows how the pipeline works inside; it only knows what the tables, topics and the run list must
+ * hold once every event has been handled, and where each payment's money must have gone.
+ * `evaluate`, `evaluatePayments` and `verdict` are pure, so test/unit/chaos-check.test.ts drives
+ * them with made-up states.
  */
 import type { Client } from '@temporalio/client';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
+import { createHash } from 'node:crypto';
+import { chargeIdempotencyKey, type PaymentStatus } from '../../src/contracts/payment';
 import { attentionKindKey, failedStepKey } from '../../src/contracts/pipeline';
 import { prescriptionIdFromWorkflowId, type FulfillmentState } from '../../src/contracts/prescription';
 import { bridgedPipelines, pipelines } from '../../src/pipelines';
 import { sessionWindowSize } from '../../src/workflows/session-window';
-import { poisonKinds, poisonReasons, type ExpectedPrescription, type Expectations, type PoisonKind } from './stream';
+import { testCards } from '../../stand-ins/payment-provider/provider';
+import { poisonKinds, poisonReasons, type ExpectedPayment, type ExpectedPrescription, type Expectations, type PoisonKind } from './stream';
 
 /** A fault of the run and whether it provably happened (processes.ts says how each one knows). */
 export interface FaultOutcome {
@@ -24,7 +29,7 @@ export interface FaultOutcome {
 export interface State {
   bookings: Array<{ booking_id: string; status: string }>;
   bookingDuplicates: number;
-  purchases: Array<{ payment_id: string; student_id: string; course_id: string }>;
+  purchases: Array<{ payment_id: string; student_id: string; course_id: string; is_active: boolean }>;
   allocations: Array<{ allocation_id: string; student_id: string; course_id: string }>;
   /** The admin service's allocations per student and course, whatever their status. */
   adminAllocations: Array<{ student_id: string; course_id: string; n: number }>;
@@ -57,6 +62,16 @@ export interface State {
   needsAttention: Array<{ workflowId: string; kind?: string; step?: string }>;
   /** Partitions of the bridges' consumer groups whose committed offset is behind the topic's end. */
   lag: Array<{ group: string; topic: string; partition: number; behind: number }>;
+  /** The payment ledger's rows for the stream's payments. */
+  ledger: Array<{ payment_id: string; status: PaymentStatus; amount_cents: number; provider_payment_id: string | null; provider_refund_id: string | null }>;
+  /**
+   * The card processor's charges for this run, read from its own table: under the stream's
+   * payments' keys, on the stream's cards, and on the declined test card for this run's courses
+   * and prescriptions (their descriptions hold the run tag).
+   */
+  charges: ProviderCharge[];
+  /** What the run's payment client was answered that is wrong (a refusal, another payment ID); see payments.ts. */
+  paymentAnswers: string[];
   /**
    * Every event of this run the pipelines emitted, one entry per Kafka record: its event ID, the
    * business step it announces (type and prescription, or type and student/course) and what it
@@ -112,7 +127,7 @@ export interface Sources {
   admin: Admin;
 }
 
-export async function readState({ db, client, admin }: Sources, tag: string, outcomes = new PrescriptionOutcomes()): Promise<State> {
+export async function readState({ db, client, admin }: Sources, tag: string, expect: Expectations, outcomes = new PrescriptionOutcomes()): Promise<State> {
   const q = <R extends object>(sql: string, params: unknown[] = [tag]) =>
     withTimeout('a query', 20_000, db.query<R>(sql, params)).then((r) => r.rows);
   const markerPattern = new RegExp(`chaos-${tag}-\\d+`);
@@ -121,7 +136,7 @@ export async function readState({ db, client, admin }: Sources, tag: string, out
       q<{ booking_id: string; status: string }>(`SELECT booking_id, status FROM bookings WHERE starts_with(booking_id, $1)`),
       q<{ n: string }>(`SELECT count(*) - count(DISTINCT booking_id) AS n FROM bookings WHERE starts_with(booking_id, $1)`),
       q<State['purchases'][number]>(
-        `SELECT payment_id, student_id, course_id FROM student_course_purchases
+        `SELECT payment_id, student_id, course_id, is_active FROM student_course_purchases
           WHERE starts_with(payment_id, $1) OR starts_with(student_id, $1)`,
       ),
       q<State['allocations'][number]>(
@@ -181,6 +196,7 @@ export async function readState({ db, client, admin }: Sources, tag: string, out
     })(),
   );
   const lag = await withTimeout('reading the consumer lag', 30_000, readLag(admin));
+  const { ledger, charges } = await readPayments(db, tag, expect);
   return {
     bookings,
     bookingDuplicates: Number(dup?.n ?? 0),
@@ -200,8 +216,51 @@ export async function readState({ db, client, admin }: Sources, tag: string, out
     })),
     needsAttention,
     lag,
+    ledger,
+    charges,
+    paymentAnswers: [],
     emitted: { events: [], unread: 'not read yet: the emitted topics are read once the drain is over' },
   };
+}
+
+/** A charge as the card processor's `provider_charges` table holds it. */
+export interface ProviderCharge {
+  charge_id: string;
+  idempotency_key: string;
+  status: 'succeeded' | 'failed';
+  amount_cents: number;
+  amount_refunded_cents: number;
+  card_fingerprint: string;
+  description: string | null;
+}
+
+/** The processor's fingerprint of a card (SHA-256 of its number), the only way its table names one. */
+export const cardFingerprint = (card: string): string => createHash('sha256').update(card).digest('hex');
+
+async function readPayments(db: Pool, tag: string, expect: Expectations): Promise<Pick<State, 'ledger' | 'charges'>> {
+  const payments = [...expect.payments.values()];
+  const ids = payments.map((p) => p.paymentId);
+  const cards = [...new Set(payments.filter((p) => p.card !== testCards.declined).map((p) => cardFingerprint(p.card)))];
+  const [ledger, charges] = await Promise.all([
+    withTimeout(
+      'reading the payment ledger',
+      20_000,
+      db.query<State['ledger'][number]>(
+        `SELECT payment_id, status, amount_cents, provider_payment_id, provider_refund_id FROM payments WHERE payment_id = ANY($1)`,
+        [ids],
+      ),
+    ),
+    withTimeout(
+      'reading the card processor\'s charges',
+      20_000,
+      db.query<ProviderCharge>(
+        `SELECT charge_id, idempotency_key, status, amount_cents, amount_refunded_cents, card_fingerprint, description FROM provider_charges
+          WHERE idempotency_key = ANY($1) OR card_fingerprint = ANY($2) OR (card_fingerprint = $3 AND strpos(description, $4) > 0)`,
+        [ids.map(chargeIdempotencyKey), cards, cardFingerprint(testCards.declined), tag],
+      ),
+    ),
+  ]);
+  return { ledger: ledger.rows, charges: charges.rows };
 }
 
 /**
@@ -226,13 +285,14 @@ export async function readLag(admin: Admin): Promise<State['lag']> {
   return lag;
 }
 
-/** The topics the pipelines' activities write (`payment.completed` also carries the provider's payments, which have no event ID). */
+/** The topics the pipelines' activities write (`payment.completed` also carries the stream's poison records, which have no event ID). */
 export const emittedTopics = (): string[] => [...new Set(pipelines.flatMap((p) => p.emits.map((e) => e.topic)))];
 
 /**
  * Every event of this run on the emitted topics, read from the beginning up to the ends they had
  * when the read began, with a consumer group of its own (not one of the bridges'). Records
- * without an event ID (the payment provider's) and other runs' events are left out.
+ * without an event ID (poison, and `purchase-confirmed`, which has none) and other runs' events
+ * are left out.
  */
 export async function readEmitted(kafka: Kafka, tag: string, topics = emittedTopics(), timeoutMs = 180_000): Promise<State['emitted']> {
   const admin = kafka.admin();
@@ -262,7 +322,9 @@ export async function readEmitted(kafka: Kafka, tag: string, topics = emittedTop
           const subject = event.prescriptionId ?? `${String(event.studentId)}/${String(event.courseId)}`;
           const { occurredAt: _, ...said } = event;
           const content = JSON.stringify(Object.fromEntries(Object.entries(said).sort(([a], [b]) => a.localeCompare(b))));
-          events.push({ topic, eventId: event.eventId, step: `${String(event.type)} ${String(subject)}`, content });
+          const step =
+            event.type === 'PAYMENT_COMPLETED' ? paymentCompletedStep(String(subject), String(event.paymentId)) : `${String(event.type)} ${String(subject)}`;
+          events.push({ topic, eventId: event.eventId, step, content });
         }
         const end = remaining.get(`${topic}/${partition}`);
         if (end !== undefined && Number(message.offset) + 1 >= end) remaining.delete(`${topic}/${partition}`);
@@ -354,6 +416,24 @@ export interface Figures {
    * step announced twice; kept apart from `duplicated` (two events with different IDs for one step).
    */
   reemitted: string[];
+  /** Payments the stream sends through the payment API. */
+  paymentsExpected: number;
+  /** Payments whose ledger row settled (not `Accepted`) and agrees with the card processor. */
+  paymentsSettled: number;
+  /** Payments for which charged − refunded = delivered. */
+  paymentsBalanced: number;
+  /** Payments whose money ended as their story expects (declined, delivered, or one of a group delivered and the rest refunded). */
+  paymentsAsExpected: number;
+  /** Payments by story, for the report: `second copay` → [as expected, sent]. */
+  paymentsByStory: Record<string, [number, number]>;
+  /** A key charged twice, a card and description pair charged twice, or a charge under no payment's key. */
+  doubleCharges: string[];
+  /** A payment with no ledger row, one never settled, or a ledger row the processor contradicts; and wrong answers the client got. */
+  ledgerProblems: string[];
+  /** Payments whose charged − refunded is not what was delivered: `payment <id> (<story>): ...`. */
+  moneyUnbalanced: string[];
+  /** Payments whose money did not end as their story expects, each with why. */
+  paymentExpectations: string[];
   faults: FaultOutcome[];
   /** Faults that did not provably happen: `name: evidence`. */
   faultsNotInjected: string[];
@@ -395,17 +475,19 @@ export function evaluate(expect: Expectations, state: State, faults: FaultOutcom
   let sessionsFound = 0;
   for (const [pair, p] of expect.purchases) {
     const rows = (purchases.get(pair) ?? []).filter((r) => p.payments.includes(r.payment_id));
+    // A purchase undone (its payment refunded) stays as an inactive row; whether its money went back is the money check's.
+    const active = rows.filter((r) => r.is_active);
     const allocs = allocations.get(pair) ?? [];
-    if (rows.length === 0) lost.push(`purchase ${pair} (payments ${p.payments.join(', ')}): no row`);
+    if (active.length === 0) lost.push(`purchase ${pair} (payments ${p.payments.join(', ')}): no active row`);
     else purchasesFound++;
-    if (rows.length > 1) duplicated.push(`purchase ${pair}: ${rows.length} rows (${rows.map((r) => r.payment_id).join(', ')})`);
+    if (active.length > 1) duplicated.push(`purchase ${pair}: ${active.length} active rows (${active.map((r) => r.payment_id).join(', ')})`);
     if (allocs.length > 1) duplicated.push(`purchase ${pair}: ${allocs.length} trainer allocations`);
     if ((adminAllocations.get(pair) ?? 0) > 1) duplicated.push(`purchase ${pair}: ${adminAllocations.get(pair)} admin-service allocations`);
     if (!p.trainer) {
       if (allocs.length > 0) wrong.push(`purchase ${pair}: allocated although no trainer teaches ${p.courseId}`);
       continue;
     }
-    if (rows.length > 0 && allocs.length === 0) wrong.push(`purchase ${pair}: no trainer allocated`);
+    if (active.length > 0 && allocs.length === 0) wrong.push(`purchase ${pair}: no trainer allocated`);
     for (const a of allocs) {
       const s = state.sessions.get(a.allocation_id) ?? { total: 0, distinct: 0 };
       sessionsFound += s.distinct;
@@ -415,7 +497,7 @@ export function evaluate(expect: Expectations, state: State, faults: FaultOutcom
   }
   for (const [pair, rows] of purchases) {
     for (const r of rows) {
-      if (!expect.purchases.get(pair)?.payments.includes(r.payment_id)) wrong.push(`purchase ${pair}: a row for payment ${r.payment_id}, which only a poison record carried`);
+      if (!expect.purchases.get(pair)?.payments.includes(r.payment_id)) wrong.push(`purchase ${pair}: a row for payment ${r.payment_id}, which no story of the stream bought it with`);
     }
   }
 
@@ -443,6 +525,7 @@ export function evaluate(expect: Expectations, state: State, faults: FaultOutcom
     for (const step of announced) if (!implied.has(step)) wrong.push(`event ${step}: emitted, but no story implies it`);
   }
   const lagTotal = state.lag.reduce((n, l) => n + l.behind, 0);
+  const money = evaluatePayments(expect, state);
 
   const figures: Omit<Figures, 'complete' | 'signature'> = {
     bookingsExpected: expect.bookings.size,
@@ -467,6 +550,7 @@ export function evaluate(expect: Expectations, state: State, faults: FaultOutcom
     emittedEvents: state.emitted.events.length,
     ...(state.emitted.unread ? { emittedUnread: state.emitted.unread } : {}),
     reemitted: emitted.reemitted,
+    ...money,
     faults,
     faultsNotInjected: faults.filter((f) => !f.injected).map((f) => `${f.name}: ${f.evidence}`),
   };
@@ -478,7 +562,11 @@ export function evaluate(expect: Expectations, state: State, faults: FaultOutcom
     poison.unexpected.length === 0 &&
     needingPersonOther.length === 0 &&
     refusalsFound === expect.refusals.size &&
-    lagTotal === 0;
+    lagTotal === 0 &&
+    money.doubleCharges.length === 0 &&
+    money.ledgerProblems.length === 0 &&
+    money.moneyUnbalanced.length === 0 &&
+    money.paymentExpectations.length === 0;
   const signature = JSON.stringify([
     state.bookings.map((b) => b.status).sort().join(''),
     state.purchases.length,
@@ -490,6 +578,8 @@ export function evaluate(expect: Expectations, state: State, faults: FaultOutcom
     state.parked.length,
     state.needsAttention.map((w) => w.workflowId).sort(),
     lagTotal,
+    state.ledger.map((r) => r.status).sort().join(''),
+    state.charges.reduce((n, c) => n + c.amount_refunded_cents, 0),
   ]);
   return { ...figures, complete, signature };
 }
@@ -582,11 +672,16 @@ function rowProblems(
 ): string[] {
   const problems: string[] = [];
   if (row.status !== p.outcome) problems.push(`row status ${row.status}, expected ${p.outcome}`);
-  if (!p.paid) {
+  // A copay paid twice may be held by either payment (the other must be refunded: the money check).
+  const paid = p.copays
+    ? { paymentIds: p.copays.paymentIds, amountCents: p.copays.copayCents }
+    : p.paid && { paymentIds: [p.paid.paymentId], amountCents: p.paid.amountCents };
+  if (!paid) {
     if (row.payment_id !== null) problems.push(`payment ${row.payment_id} recorded, none expected`);
     return problems;
   }
-  const { paymentId, amountCents } = p.paid;
+  const { amountCents } = paid;
+  const paymentId = row.payment_id !== null && paid.paymentIds.includes(row.payment_id) ? row.payment_id : paid.paymentIds.join(' or ');
   if (row.payment_id !== paymentId) problems.push(`row payment ${row.payment_id ?? 'none'}, expected ${paymentId}`);
   if (row.copay_cents !== amountCents) problems.push(`row copay ${row.copay_cents ?? 'none'} cents, expected ${amountCents}`);
   if (audited?.paymentId !== paymentId || audited.amountCents !== amountCents) {
@@ -618,6 +713,147 @@ function partnerProblems(
   if (steps.includes('createShippingLabel') && !labelled) problems.push(`label ${row.tracking_number ?? '(none in the row)'} not at the carrier`);
   if (!steps.includes('createShippingLabel') && row.tracking_number !== null) problems.push(`label ${row.tracking_number} although the run never shipped`);
   return problems;
+}
+
+/** What a payment's money did: taken by the card processor, given back, and held by what it paid for. */
+export interface Money {
+  charged: number;
+  refunded: number;
+  delivered: number;
+}
+
+/** The prescription statuses of a filled one: paid, and shipped or on its way. */
+const filledStatuses = ['Paid', 'Shipped', 'Delivered', 'DeliveryOverdue'];
+
+/**
+ * A payment's money: what the card processor charged under its key and refunded of it, and what
+ * was delivered: its amount when an active purchase holds it (a course) or a filled prescription
+ * holds it (a copay), else 0.
+ */
+export function moneyOf(p: ExpectedPayment, state: Pick<State, 'charges' | 'purchases' | 'prescriptions'>): Money {
+  const charge = state.charges.find((c) => c.idempotency_key === chargeIdempotencyKey(p.paymentId) && c.status === 'succeeded');
+  const held =
+    p.purpose.kind === 'course'
+      ? state.purchases.some((r) => r.payment_id === p.paymentId && r.is_active)
+      : state.prescriptions.some(
+          (r) => p.purpose.kind === 'copay' && r.prescription_id === p.purpose.prescriptionId && r.payment_id === p.paymentId && filledStatuses.includes(r.status),
+        );
+  return { charged: charge?.amount_cents ?? 0, refunded: charge?.amount_refunded_cents ?? 0, delivered: held ? p.amountCents : 0 };
+}
+
+/** Where the ledger row and the card processor's charge under the payment's key disagree (none: they agree). */
+export function ledgerDisagreement(row: State['ledger'][number], charge: ProviderCharge | undefined): string | undefined {
+  const charged = charge?.status === 'succeeded';
+  const at = charge ? `the processor's charge ${charge.charge_id} ${charge.status}, ${charge.amount_refunded_cents} of ${charge.amount_cents} cents refunded` : 'no charge at the processor';
+  switch (row.status) {
+    case 'Accepted':
+      return `still Accepted (never settled); ${at}`;
+    case 'Declined':
+      return charge?.status === 'failed' ? undefined : `Declined in the ledger, ${at}`;
+    case 'Charged':
+      if (!charged || charge.charge_id !== row.provider_payment_id || charge.amount_refunded_cents !== 0 || charge.amount_cents !== row.amount_cents) {
+        return `Charged in the ledger (charge ${row.provider_payment_id}, ${row.amount_cents} cents), ${at}`;
+      }
+      return undefined;
+    case 'Refunded':
+      if (!charged || charge.charge_id !== row.provider_payment_id || charge.amount_refunded_cents !== row.amount_cents) {
+        return `Refunded in the ledger (charge ${row.provider_payment_id}, ${row.amount_cents} cents), ${at}`;
+      }
+      return undefined;
+  }
+}
+
+/**
+ * The money check, for every payment the stream sent through the payment API: no double charge at
+ * the card processor, the ledger agreeing with it, charged − refunded = delivered, and each
+ * payment's money ending as its story expects.
+ */
+export function evaluatePayments(expect: Expectations, state: Pick<State, 'ledger' | 'charges' | 'purchases' | 'prescriptions' | 'paymentAnswers'>) {
+  const payments = [...expect.payments.values()];
+  const doubleCharges: string[] = [];
+  const ledgerProblems: string[] = [...state.paymentAnswers];
+  const moneyUnbalanced: string[] = [];
+  const paymentExpectations: string[] = [];
+  const paymentsByStory: Record<string, [number, number]> = {};
+  let paymentsSettled = 0;
+  let paymentsBalanced = 0;
+
+  const byKey = new Map<string, ProviderCharge[]>();
+  const byPair = new Map<string, ProviderCharge[]>();
+  for (const c of state.charges) {
+    byKey.set(c.idempotency_key, [...(byKey.get(c.idempotency_key) ?? []), c]);
+    const pair = `card ${c.card_fingerprint.slice(0, 12)}… "${c.description ?? ''}"`;
+    byPair.set(pair, [...(byPair.get(pair) ?? []), c]);
+  }
+  const keys = new Set(payments.map((p) => chargeIdempotencyKey(p.paymentId)));
+  for (const [key, charges] of byKey) {
+    if (charges.length > 1) doubleCharges.push(`key ${key}: ${charges.length} charges (${charges.map((c) => c.charge_id).join(', ')})`);
+    if (!keys.has(key)) doubleCharges.push(`key ${key}: a charge (${charges.map((c) => `${c.charge_id} ${c.status}`).join(', ')}) on the run's cards under no payment's key`);
+  }
+  // Each payment of the stream has a card and description pair of its own (stream.ts).
+  for (const [pair, charges] of byPair) {
+    if (charges.length > 1) doubleCharges.push(`${pair}: ${charges.length} charges, 1 expected (keys ${charges.map((c) => c.idempotency_key).join(', ')})`);
+  }
+
+  const ledger = new Map(state.ledger.map((r) => [r.payment_id, r]));
+  const money = new Map(payments.map((p) => [p.paymentId, moneyOf(p, state)]));
+  const name = (p: ExpectedPayment) => `payment ${p.paymentId} (${p.story}, ${p.group})`;
+  const asExpected = new Set<string>();
+  for (const p of payments) {
+    const row = ledger.get(p.paymentId);
+    const charge = byKey.get(chargeIdempotencyKey(p.paymentId))?.[0];
+    const disagreement = row ? ledgerDisagreement(row, charge) : 'no ledger row: the payment API never accepted it';
+    if (disagreement) ledgerProblems.push(`${name(p)}: ${disagreement}`);
+    else paymentsSettled++;
+    const m = money.get(p.paymentId)!;
+    if (m.charged - m.refunded === m.delivered) paymentsBalanced++;
+    else moneyUnbalanced.push(`${name(p)}: charged ${m.charged} − refunded ${m.refunded} = ${m.charged - m.refunded} cents, delivered ${m.delivered}`);
+
+    if (p.outcome === 'declined') {
+      if (m.charged === 0 && m.delivered === 0 && row?.status === 'Declined') asExpected.add(p.paymentId);
+      else paymentExpectations.push(`${name(p)}: expected declined with nothing charged; ledger ${row?.status ?? 'none'}, charged ${m.charged}, delivered ${m.delivered}`);
+    } else if (p.outcome === 'delivered') {
+      if (row?.status === 'Charged' && m.delivered === p.amountCents && m.refunded === 0) asExpected.add(p.paymentId);
+      else paymentExpectations.push(`${name(p)}: expected charged and delivered; ledger ${row?.status ?? 'none'}, charged ${m.charged}, refunded ${m.refunded}, delivered ${m.delivered}`);
+    }
+  }
+  // Of a course or prescription paid twice, one payment holds it and every other one is refunded.
+  const groups = new Map<string, ExpectedPayment[]>();
+  for (const p of payments) if (p.outcome === 'one-of') groups.set(p.group, [...(groups.get(p.group) ?? []), p]);
+  for (const [group, members] of groups) {
+    const holders = members.filter((p) => money.get(p.paymentId)!.delivered > 0);
+    if (holders.length !== 1) {
+      paymentExpectations.push(`${group}: ${holders.length} of its ${members.length} payments delivered (${members.map((p) => p.paymentId).join(', ')}), expected exactly 1`);
+    }
+    for (const p of members) {
+      const m = money.get(p.paymentId)!;
+      const status = ledger.get(p.paymentId)?.status ?? 'none';
+      if (holders.length === 1 && holders[0] === p) {
+        if (status === 'Charged' && m.refunded === 0) asExpected.add(p.paymentId);
+        else paymentExpectations.push(`${name(p)}: holds ${group}, but the ledger says ${status} and ${m.refunded} cents were refunded`);
+      } else if (m.delivered === 0) {
+        const holder = holders[0] ? `payment ${holders[0].paymentId} holds ${group}` : `nothing holds ${group}`;
+        if (status === 'Refunded' && m.refunded === m.charged && m.charged === p.amountCents) asExpected.add(p.paymentId);
+        else paymentExpectations.push(`${name(p)}: expected refunded (${holder}); ledger ${status}, charged ${m.charged}, refunded ${m.refunded}`);
+      }
+    }
+  }
+  for (const p of payments) {
+    const tally = (paymentsByStory[p.story] ??= [0, 0]);
+    tally[1]++;
+    if (asExpected.has(p.paymentId)) tally[0]++;
+  }
+  return {
+    paymentsExpected: payments.length,
+    paymentsSettled,
+    paymentsBalanced,
+    paymentsAsExpected: asExpected.size,
+    paymentsByStory,
+    doubleCharges,
+    ledgerProblems,
+    moneyUnbalanced,
+    paymentExpectations,
+  };
 }
 
 /** Each poison record parked, with the reason its kind must get; anything else parked is unexpected. */
@@ -680,15 +916,23 @@ const prescriptionStepEvents: Record<string, (p: ExpectedPrescription) => string
   enrollPatient: () => 'PATIENT_ENROLLMENT_COMPLETED',
   selectPharmacy: () => 'PHARMACY_SELECTED',
   adjudicateClaim: () => 'INSURANCE_ADJUDICATION_COMPLETED',
-  // A copay gets a link; nothing owed is announced as paid at once.
-  requestPayment: (p) => (p.payment ? 'PAYMENT_LINK_CREATED' : 'PAYMENT_COMPLETED'),
+  // A copay gets a link (the payment run announces each payment made through it); nothing owed is
+  // announced as paid at once.
+  requestPayment: (p) => (p.copays ? 'PAYMENT_LINK_CREATED' : 'PAYMENT_COMPLETED'),
   createShippingLabel: () => 'SHIPMENT_LABEL_CREATED',
 };
 
 /**
+ * The step a `payment.completed` announces: one per payment, since a prescription paid twice is
+ * announced twice (by the payment runs, under each payment's event ID).
+ */
+export const paymentCompletedStep = (prescriptionId: string, paymentId: string): string => `PAYMENT_COMPLETED ${prescriptionId} ${paymentId}`;
+
+/**
  * Every event the stream implies, as `type subject` (the `step` of State's emitted events): each
  * purchase is announced created, and allocated when a trainer teaches its course; each
- * prescription announces the steps its outcome takes.
+ * prescription announces the steps its outcome takes; each copay the card processor charges is
+ * announced paid by its payment run.
  */
 export function impliedEvents(expect: Expectations): Set<string> {
   const implied = new Set<string>();
@@ -699,8 +943,12 @@ export function impliedEvents(expect: Expectations): Set<string> {
   for (const [id, p] of expect.prescriptions) {
     for (const step of p.steps) {
       const type = prescriptionStepEvents[step]?.(p);
-      if (type) implied.add(`${type} ${id}`);
+      if (type === 'PAYMENT_COMPLETED' && p.paid) implied.add(paymentCompletedStep(id, p.paid.paymentId));
+      else if (type) implied.add(`${type} ${id}`);
     }
+  }
+  for (const p of expect.payments.values()) {
+    if (p.purpose.kind === 'copay' && p.outcome !== 'declined') implied.add(paymentCompletedStep(p.purpose.prescriptionId, p.paymentId));
   }
   return implied;
 }
@@ -732,6 +980,10 @@ export function verdict(f: Figures, { drain, startedTwice }: VerdictInputs): { m
     ['every prescription at its partners', f.prescriptionsAtPartners === f.prescriptionsExpected],
     ['parked (unexpected) 0', f.unexpectedParked.length === 0],
     ['runs needing a person 0', f.needingPersonOther.length === 0],
+    ['0 double charges', f.doubleCharges.length === 0],
+    ['every payment in the ledger as the card processor has it', f.ledgerProblems.length === 0],
+    ['charged − refunded = delivered for every payment', f.moneyUnbalanced.length === 0],
+    ['every payment ended as its story expects', f.paymentExpectations.length === 0],
     ['every fault injected', f.faultsNotInjected.length === 0],
   ];
   const missed = goals.filter(([, ok]) => !ok).map(([goal]) => goal);

@@ -1,15 +1,18 @@
 /**
  * `npm run chaos` (not a test): thousands of mixed booking, purchase and prescription events, with duplicates,
  * reordering, cancellations first and poison records of every kind, pushed through the real
- * workers and bridges on an isolated stack while faults are injected one after another: the
- * insurer answers slower than the clients wait for a minute, the worker, the bridge, the Temporal
- * dev server and Kafka are SIGKILLed, PostgreSQL is stopped for a minute, the `prescriptions` table
- * is locked for five minutes, a second bridges process joins and is SIGKILLed mid-rebalance, and
- * the payload key is rotated in two steps with rolling restarts (processes.ts). Each fault reports
+ * workers and bridges on an isolated stack, and payments sent to the payment API, while faults
+ * are injected one after another: the insurer answers slower than the clients wait for a minute,
+ * the card processor fails every request for a minute and then answers slower than the workers
+ * wait for another, the payment API, the card processor, the worker, the bridge, the Temporal dev
+ * server and Kafka are SIGKILLed, PostgreSQL is stopped for a minute, the `prescriptions` table is
+ * locked for five minutes, a second bridges process joins and is SIGKILLed mid-rebalance, and the
+ * payload key is rotated in two steps with rolling restarts (processes.ts). Each fault reports
  * what it observed; one that cannot show it happened fails the run. Then the final state is
- * checked against what the stream implies, one line per figure, with the goal beside each.
- * Prescriptions owing a copay are paid by this process (playing the payment provider) once their
- * run exists; scripts/chaos.sh sets short fulfillment timings for the workers and bridges.
+ * checked against what the stream implies, one line per figure, with the goal beside each, and
+ * the money of every payment against the ledger and the card processor. Prescriptions owing a
+ * copay are paid through the payment API once their payment link exists (payments.ts);
+ * scripts/chaos.sh sets short fulfillment timings for the workers and bridges.
  *
  * scripts/chaos.sh starts the isolated stack (its own state directory and ports), applies the
  * migrations, runs this, and tears everything down. Variables:
@@ -17,7 +20,12 @@
  *   CHAOS_RATE events/s (25; 15 quick)            CHAOS_PG_STOP_S (60; 20 quick)
  *   CHAOS_DRAIN_TIMEOUT_S (1200; 600 quick)       CHAOS_SETTLE_S (90)
  *   CHAOS_LOCK_S: the table lock's length (300; 30 quick)   CHAOS_PARTNER_SLOW_S (60)
+ *   CHAOS_PROVIDER_OUTAGE_S (60)                  CHAOS_PROVIDER_SLOW_S (60)
+ *   CHAOS_PAYMENT_SPAN_S: course payments are sent over this long from the stream's start (600; 360 quick)
+ *   CHAOS_PAYMENT_RATE: courses bought once through the payment API per minute of that span (4)
  *   CHAOS_POISON: the poison kinds to send, comma-separated (all of them by default; see stream.ts)
+ *   CHAOS_PAYMENTS: the payment kinds to send, comma-separated (all of them by default; see stream.ts),
+ *     e.g. course,declined,same-key for a run without second payments
  */
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,7 +33,6 @@ import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { loadConfig } from '../../src/config';
 import { failureConverterPath } from '../../src/codec/data-converter';
 import { createPool, createTemporalClient } from '../../src/connections';
-import { prescriptionTopics, prescriptionWorkflowId } from '../../src/contracts/prescription';
 import {
   evaluate,
   PrescriptionOutcomes,
@@ -37,8 +44,19 @@ import {
   type Figures,
   type Sources,
 } from './check';
+import { Payer, type PayerReport } from './payments';
 import { faults, pollEveryTaskQueue, ReloadableCodec, Supervised, type Fault, type FaultSchedule } from './processes';
-import { buildStream, chaosRooms, chaosTrainers, chaosUsers, poisonKinds, type ChaosRecord, type PoisonKind } from './stream';
+import {
+  buildStream,
+  chaosRooms,
+  chaosTrainers,
+  chaosUsers,
+  paymentKinds,
+  poisonKinds,
+  type ChaosRecord,
+  type PaymentKind,
+  type PoisonKind,
+} from './stream';
 
 const quick = process.env.CHAOS_QUICK === '1';
 const env = (name: string, fallback: number, quickFallback = fallback) => Number(process.env[name] ?? (quick ? quickFallback : fallback));
@@ -51,11 +69,19 @@ const settings = {
   settleSeconds: env('CHAOS_SETTLE_S', 90),
   tableLockSeconds: env('CHAOS_LOCK_S', 300, 30),
   slowPartnerSeconds: env('CHAOS_PARTNER_SLOW_S', 60),
+  providerOutageSeconds: env('CHAOS_PROVIDER_OUTAGE_S', 60),
+  providerSlowSeconds: env('CHAOS_PROVIDER_SLOW_S', 60),
+  paymentSpanSeconds: env('CHAOS_PAYMENT_SPAN_S', 600, 360),
+  coursePaymentsPerMinute: env('CHAOS_PAYMENT_RATE', 4),
 };
 const poison = (process.env.CHAOS_POISON?.split(',').map((k) => k.trim()).filter(Boolean) ?? [...poisonKinds]) as PoisonKind[];
 const unknownPoison = poison.filter((k) => !poisonKinds.includes(k));
 if (unknownPoison.length) throw new Error(`CHAOS_POISON: unknown kinds ${unknownPoison.join(', ')}; known: ${poisonKinds.join(', ')}`);
 const poisonLeftOut = poisonKinds.filter((k) => !poison.includes(k));
+const payments = (process.env.CHAOS_PAYMENTS?.split(',').map((k) => k.trim()).filter(Boolean) ?? [...paymentKinds]) as PaymentKind[];
+const unknownPayments = payments.filter((k) => !paymentKinds.includes(k));
+if (unknownPayments.length) throw new Error(`CHAOS_PAYMENTS: unknown kinds ${unknownPayments.join(', ')}; known: ${paymentKinds.join(', ')}`);
+const paymentsLeftOut = paymentKinds.filter((k) => !payments.includes(k));
 
 /**
  * A run parked at an outage retries by itself every 2 minutes (a database step) or 5 minutes (the
@@ -64,11 +90,19 @@ const poisonLeftOut = poisonKinds.filter((k) => !poison.includes(k));
 const outageSettleSeconds = 330;
 /**
  * Seconds after the stream started; each fault also waits until the one before it is over, so this
- * is their order. The slow partner comes while prescriptions still arrive: its proof is calls it held.
+ * is their order. The slow partner comes while prescriptions still arrive: its proof is calls it
+ * held. The card processor's faults come while course payments are still being sent (the payment
+ * span) and copays are being paid.
  */
 const schedule: FaultSchedule = quick
-  ? { slowPartner: 2, worker: 5, bridge: 12, temporal: 20, kafka: 35, postgres: 55, tableLock: 80, secondBridge: 90, keyRotation: 100 }
-  : { worker: 30, bridge: 60, slowPartner: 75, temporal: 140, kafka: 170, postgres: 200, tableLock: 270, secondBridge: 580, keyRotation: 600 };
+  ? {
+      slowPartner: 2, paymentApi: 4, paymentProvider: 6, worker: 8, providerOutage: 10, providerSlow: 12, bridge: 14,
+      temporal: 20, kafka: 35, postgres: 55, tableLock: 80, secondBridge: 90, keyRotation: 100,
+    }
+  : {
+      worker: 30, bridge: 60, paymentApi: 66, paymentProvider: 70, slowPartner: 75, providerOutage: 140, providerSlow: 205,
+      temporal: 270, kafka: 300, postgres: 330, tableLock: 400, secondBridge: 710, keyRotation: 730,
+    };
 
 const config = loadConfig();
 const childEnv = { ...process.env, LOG_LEVEL: process.env.CHAOS_CHILD_LOG_LEVEL ?? 'warn' };
@@ -83,9 +117,11 @@ const say = (line: string) => console.log(`[chaos ${clock()}] ${line}`);
 
 async function main(): Promise<number> {
   const tag = `c${settings.seed.toString(36)}${(Date.now() % 46656).toString(36)}`;
-  const stream = buildStream(settings.seed, tag, settings.events, poison);
+  const coursePayments = Math.round((settings.coursePaymentsPerMinute * settings.paymentSpanSeconds) / 60);
+  const stream = buildStream(settings.seed, tag, settings.events, poison, payments, coursePayments);
   say(`seed ${settings.seed} (repeat with CHAOS_SEED=${settings.seed}${quick ? ' CHAOS_QUICK=1' : ''}), run tag ${tag}, ${stream.records.length} events`);
   if (poisonLeftOut.length) say(`poison kinds left out (CHAOS_POISON): ${poisonLeftOut.join(', ')}`);
+  if (paymentsLeftOut.length) say(`payment kinds left out (CHAOS_PAYMENTS): ${paymentsLeftOut.join(', ')}`);
   say(`stories: ${Object.entries(stream.stories).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 
   const db = createPool(config);
@@ -107,7 +143,15 @@ async function main(): Promise<number> {
 
   const streamStart = Date.now();
   const faultList = faults({ config, client, codec, workers, bridges, secondBridges, schedule, ...settings });
-  const payer = payPrescriptions(client, stream.expect);
+  const payer = new Payer({
+    apiUrl: config.PAYMENT_API_URL,
+    db,
+    tag,
+    payments: [...stream.expect.payments.values()],
+    spanMs: settings.paymentSpanSeconds * 1000,
+    say,
+  });
+  payer.start();
   const [produced, { lastFaultEnd, faultOutcomes }] = await Promise.all([
     produce(stream.records),
     injectFaults(faultList, streamStart),
@@ -120,12 +164,12 @@ async function main(): Promise<number> {
   const admin = checker.admin();
   await admin.connect();
   const sources: Sources = { db, client, admin };
-  const drain = await waitUntilDrained(sources, tag, stream.expect, faultOutcomes, lastFaultEnd, outcomes);
+  const drain = await waitUntilDrained(sources, tag, stream.expect, faultOutcomes, lastFaultEnd, outcomes, payer);
   const paid = await payer.stop();
   // Read again whatever the drain ended with: the emitted topics are read only now, from the beginning.
   const emitted = await readEmitted(checker, tag).catch((err) => ({ events: [], unread: (err as Error).message }));
-  const final = await readState(sources, tag, outcomes).then(
-    (state) => evaluate(stream.expect, { ...state, emitted }, faultOutcomes),
+  const final = await readState(sources, tag, stream.expect, outcomes).then(
+    (state) => evaluate(stream.expect, { ...state, emitted, paymentAnswers: paid.problems }, faultOutcomes),
     (err) => {
       say(`the final read failed (${(err as Error).message}); reporting the drain's last figures`);
       return drain.figures;
@@ -165,75 +209,6 @@ async function waitForPollers(client: Awaited<ReturnType<typeof createTemporalCl
     if (Date.now() > deadline) throw new Error('the workers did not poll within 3 minutes; see the workers log');
     await sleep(1_000);
   }
-}
-
-/**
- * Plays the payment provider: a copay is paid only after its link exists, so each prescription
- * owing one gets its `payment.completed` (once or twice, as providers redeliver) once its run has
- * started; the run keeps a payment that comes before it waits. Sent before the run exists, the
- * bridge would rightly park it (no run to take it), and a bridge or Kafka restart can reorder the
- * intake and payment topics: so not in the stream. Sends that fail (Kafka down) are tried again.
- */
-function payPrescriptions(client: Awaited<ReturnType<typeof createTemporalClient>>, expect: ReturnType<typeof buildStream>['expect']) {
-  const owed = [...expect.prescriptions].filter(([, p]) => p.payment);
-  const pending = new Map(owed);
-  const kafka = new Kafka({ clientId: 'chaos-payment-provider', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
-  let producer: Producer | undefined;
-  let stopped = false;
-  let failures = 0;
-  const tick = async () => {
-    const started: string[] = [];
-    const ids = [...pending.keys()];
-    for (let i = 0; i < ids.length; i += 20) {
-      await Promise.all(
-        ids.slice(i, i + 20).map(async (id) => {
-          const exists = await client.workflow.getHandle(prescriptionWorkflowId(id)).describe().then(() => true, () => false);
-          if (exists) started.push(id);
-        }),
-      );
-    }
-    if (!started.length) return;
-    producer ??= kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
-    const messages = started.flatMap((id) => {
-      const { payment } = pending.get(id)!;
-      const value = JSON.stringify({
-        type: 'PAYMENT_COMPLETED',
-        prescriptionId: id,
-        paymentId: payment!.paymentId,
-        amountCents: payment!.amountCents,
-        paidAt: new Date().toISOString(),
-      });
-      return Array.from({ length: payment!.deliveries }, (_, copy) => ({
-        key: id,
-        value,
-        headers: { 'correlation-id': `chaos-pay-${payment!.paymentId}-${copy}` },
-      }));
-    });
-    await producer.send({ topic: prescriptionTopics.paymentCompleted, messages, acks: -1 });
-    for (const id of started) pending.delete(id);
-  };
-  const loop = (async () => {
-    while (!stopped) {
-      try {
-        await tick();
-      } catch (err) {
-        if (failures++ % 10 === 0) say(`payment provider: ${(err as Error).message}; trying again`);
-        await producer?.disconnect().catch(() => undefined);
-        producer = undefined;
-      }
-      await sleep(3_000);
-    }
-  })();
-  return {
-    /** Stops paying; resolves with how many copays were paid of how many owed. */
-    async stop(): Promise<{ paid: number; owed: number }> {
-      stopped = true;
-      await loop;
-      await producer?.disconnect().catch(() => undefined);
-      return { paid: owed.length - pending.size, owed: owed.length };
-    },
-  };
 }
 
 /** Sends the stream at the configured rate, in order, retrying a batch until Kafka takes it. */
@@ -325,6 +300,7 @@ async function waitUntilDrained(
   faultOutcomes: FaultOutcome[],
   lastFaultEnd: number,
   outcomes: PrescriptionOutcomes,
+  payer: Payer,
 ): Promise<Drain> {
   const deadline = lastFaultEnd + settings.drainTimeoutSeconds * 1000;
   let lastChange = lastFaultEnd;
@@ -333,8 +309,8 @@ async function waitUntilDrained(
   let lastReport = 0;
   for (;;) {
     try {
-      const state = await readState(sources, tag, outcomes);
-      figures = evaluate(expect, state, faultOutcomes);
+      const state = await readState(sources, tag, expect, outcomes);
+      figures = evaluate(expect, { ...state, paymentAnswers: payer.answerProblems() }, faultOutcomes);
       if (figures.signature !== signature) {
         signature = figures.signature;
         lastChange = Date.now();
@@ -346,7 +322,8 @@ async function waitUntilDrained(
         say(
           `draining: bookings ${figures.bookingsFound}/${figures.bookingsExpected}, purchases ${figures.purchasesFound}/${figures.purchasesExpected}, ` +
             `prescriptions ended ${figures.prescriptionsEnded}/${figures.prescriptionsExpected}, ` +
-            `poison parked ${figures.poisonParked}/${figures.poisonExpected}, needing a person ${state.needsAttention.length}, ` +
+            `poison parked ${figures.poisonParked}/${figures.poisonExpected}, payments settled ${figures.paymentsSettled}/${figures.paymentsExpected}, ` +
+            `money balanced ${figures.paymentsBalanced}/${figures.paymentsExpected}, needing a person ${state.needsAttention.length}, ` +
             `lost ${figures.lost.length}, wrong ${figures.wrong.length}, consumer lag ${figures.lagTotal}; quiet for ${quietFor.toFixed(0)} s`,
         );
       }
@@ -369,7 +346,7 @@ function report(r: {
   final: Figures;
   twice: string[];
   drain: Drain;
-  paid: { paid: number; owed: number };
+  paid: PayerReport;
 }): boolean {
   const { stream, final: f } = r;
   const byTopic: Record<string, number> = {};
@@ -384,11 +361,12 @@ function report(r: {
   };
   console.log(`\n== Chaos figures: seed ${settings.seed}, ${os.cpus().length} vCPU ${os.cpus()[0]?.model.trim()}, ${new Date().toISOString()} ==`);
   if (poisonLeftOut.length) console.log(`(poison kinds left out by CHAOS_POISON: ${poisonLeftOut.join(', ')})`);
+  if (paymentsLeftOut.length) console.log(`(payment kinds left out by CHAOS_PAYMENTS: ${paymentsLeftOut.join(', ')})`);
   line('events sent', `${r.produced.sent} (${Object.entries(byTopic).map(([t, n]) => `${t} ${n}`).join(', ')}; ${f.poisonExpected} poison; ${r.produced.resent} resent after producer errors)`);
   line('rows expected and found', `bookings ${f.bookingsFound}/${f.bookingsExpected}, purchases ${f.purchasesFound}/${f.purchasesExpected}`);
   line(
     'prescriptions ended as expected',
-    `${f.prescriptionsEnded}/${f.prescriptionsExpected} (${Object.entries(f.prescriptionsByOutcome).map(([k, [ok, n]]) => `${k} ${ok}/${n}`).join(', ')}; ${r.paid.paid}/${r.paid.owed} copays paid)`,
+    `${f.prescriptionsEnded}/${f.prescriptionsExpected} (${Object.entries(f.prescriptionsByOutcome).map(([k, [ok, n]]) => `${k} ${ok}/${n}`).join(', ')})`,
     'all',
   );
   line('prescription rows', `${f.prescriptionRows}/${f.prescriptionsExpected} prescriptions with their one row`, 'exactly one each');
@@ -417,6 +395,21 @@ function report(r: {
   examples(f.needingPersonOther);
   line('consumer lag at the end', `${f.lagTotal} records behind on ${f.lag.length} partitions of the bridges' groups`, '0 on every group');
   examples(f.lag);
+  const retried = Object.entries(r.paid.retriedBecause).map(([why, n]) => `${why} ${n}`).join(', ') || 'none';
+  line(
+    'payments sent to the payment API',
+    `${r.paid.sent}/${f.paymentsExpected} sent, ${r.paid.accepted} answered 202, in ${r.paid.requests} requests (same-key copies and retries; retried: ${retried})`,
+    'all',
+  );
+  examples(r.paid.unsent.map((p) => `never sent: ${p}`));
+  line('payments as the story expects', `${f.paymentsAsExpected}/${f.paymentsExpected} (${Object.entries(f.paymentsByStory).map(([k, [ok, n]]) => `${k} ${ok}/${n}`).join(', ')})`, 'all');
+  examples(f.paymentExpectations);
+  line('double charges', String(f.doubleCharges.length), '0');
+  examples(f.doubleCharges);
+  line('ledger as the card processor has it', `${f.paymentsSettled}/${f.paymentsExpected} settled and agreeing (${f.ledgerProblems.length} problems)`, 'all');
+  examples(f.ledgerProblems);
+  line('charged − refunded = delivered', `${f.paymentsBalanced}/${f.paymentsExpected} payments`, 'all');
+  examples(f.moneyUnbalanced);
   line('faults injected', `${f.faults.length - f.faultsNotInjected.length}/${f.faults.length}`, 'all, each with its evidence');
   for (const fault of f.faults) console.log(`${''.padEnd(38)}${fault.injected ? 'yes' : 'NO '} ${fault.name}: ${fault.evidence}`);
   line('time to drain after the last fault', `${r.drain.drainSeconds.toFixed(0)} s (${r.drain.outcome})`, 'drained');

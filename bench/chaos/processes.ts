@@ -2,15 +2,16 @@
  * The processes a chaos run owns and breaks, and the faults it injects: the workers and bridges
  * (children of this process, restarted like a supervisor would when they die; a second bridges
  * process joins halfway), the isolated stack's Temporal dev server, Kafka, PostgreSQL, partner
- * stand-ins and codec server (started by scripts/stack.sh with this run's STACK_STATE_DIR and
- * ports), and the payload key ring in that state directory.
+ * stand-ins, payment provider, payment API and codec server (started by scripts/stack.sh with this
+ * run's STACK_STATE_DIR and ports), and the payload key ring in that state directory.
  *
  * A fault proves itself: it resolves with what it saw (the old pid gone and a new one serving, a
  * connection refused, a lock in pg_locks, calls the stand-in held back, the new key ID in a raw
  * history), and `injected: false` when it could not see it.
  *
  * A stack process is only ever killed by the pid in this run's own pid file, after checking that
- * its command line names this run's state directory, so the shared stack can never be hit.
+ * its command line (a server's) or environment (a node process's) names this run's state
+ * directory, so the shared stack can never be hit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -165,12 +166,15 @@ async function stackComponent(component: 'postgres', action: 'down' | 'up'): Pro
   if (code !== 0) throw new Error(`${component}_${action} failed (exit ${code})`);
 }
 
-/** A node process of the stack (the codec server, a stand-in) stopped and started again by its own script. */
+/** A node process of the stack (the codec server, a stand-in, the payment API) stopped or started by its own script. */
+async function nodeService(action: 'down' | 'up', name: string): Promise<void> {
+  const { code } = await run('bash', ['scripts/stack/node-service.sh', action, name], 'chaos-stack-up.log');
+  if (code !== 0) throw new Error(`node-service.sh ${action} ${name} failed (exit ${code})`);
+}
+
 async function restartNodeService(name: string): Promise<void> {
-  for (const action of ['down', 'up']) {
-    const { code } = await run('bash', ['scripts/stack/node-service.sh', action, name], 'chaos-stack-up.log');
-    if (code !== 0) throw new Error(`node-service.sh ${action} ${name} failed (exit ${code})`);
-  }
+  await nodeService('down', name);
+  await nodeService('up', name);
 }
 
 const stackPid = (pidName: string): number | undefined => {
@@ -209,14 +213,15 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => P
 
 /**
  * SIGKILLs the stack process in `$STACK_STATE_DIR/run/<name>.pid`, refusing unless its command
- * line contains `mustContain` (this run's own paths or port).
+ * line contains `mustContain` (this run's own paths or port). A node process's command line is
+ * only its entry file, the same in every stack: its environment names the state directory instead.
  */
-function killStackProcess(pidName: string, mustContain: string): number {
+function killStackProcess(pidName: string, mustContain: string, where: 'cmdline' | 'environ' = 'cmdline'): number {
   const pid = stackPid(pidName);
   if (!pid) throw new Error(`no pid in run/${pidName}.pid`);
-  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-  if (!cmdline.includes(mustContain)) {
-    throw new Error(`refusing to kill pid ${pid}: its command line does not name ${mustContain}`);
+  const text = readFileSync(`/proc/${pid}/${where}`, 'utf8').split('\0');
+  if (!(where === 'cmdline' ? text.join(' ').includes(mustContain) : text.includes(mustContain))) {
+    throw new Error(`refusing to kill pid ${pid}: its ${where === 'cmdline' ? 'command line' : 'environment'} does not name ${mustContain}`);
   }
   process.kill(pid, 'SIGKILL');
   return pid;
@@ -264,6 +269,10 @@ export class ReloadableCodec implements PayloadCodec {
 }
 
 export interface FaultSchedule {
+  paymentApi: number;
+  paymentProvider: number;
+  providerOutage: number;
+  providerSlow: number;
   worker: number;
   bridge: number;
   temporal: number;
@@ -287,6 +296,8 @@ export interface FaultOptions {
   postgresStopSeconds: number;
   tableLockSeconds: number;
   slowPartnerSeconds: number;
+  providerOutageSeconds: number;
+  providerSlowSeconds: number;
   schedule: FaultSchedule;
 }
 
@@ -369,7 +380,54 @@ export function faults(options: FaultOptions): Fault[] {
     };
   };
 
+  /**
+   * SIGKILL a node process of the stack by its pid file; it stays down a few seconds (its clients
+   * meet a closed port), then `node-service.sh up` starts it, and a new pid must answer its health check.
+   */
+  const killNodeService = (name: 'payment-api' | 'payment-provider', baseUrl: string) => async (say: Say): Promise<Injected> => {
+    const start = Date.now();
+    const old = killStackProcess(name, `STACK_STATE_DIR=${stateDir()}`, 'environ');
+    say(`${name} killed (SIGKILL, pid ${old})`);
+    await waitFor(`${name} pid ${old} gone`, 10_000, async () => (alive(old) ? undefined : true), 100);
+    await sleep(5_000);
+    await nodeService('up', name);
+    const fresh = stackPid(name);
+    const health = await waitFor(`${name} answering`, 60_000, async () => {
+      const res = await fetch(new URL('/health', baseUrl), { signal: AbortSignal.timeout(5_000) });
+      return res.ok ? res.status : undefined;
+    }, 1_000);
+    say(`${name} back after ${elapsed(start)} (node-service.sh up)`);
+    return {
+      injected: fresh !== undefined && fresh !== old && alive(fresh) && !alive(old),
+      evidence: `pid ${old} dead; pid ${fresh} ${fresh && alive(fresh) ? 'running' : 'NOT RUNNING'}, /health answered ${health} ${elapsed(start)} after the kill`,
+    };
+  };
+
   const list: Fault[] = [
+    {
+      name: 'SIGKILL payment API',
+      at: schedule.paymentApi,
+      timeoutSeconds: 120,
+      inject: killNodeService('payment-api', config.PAYMENT_API_URL),
+    },
+    {
+      name: 'SIGKILL payment provider',
+      at: schedule.paymentProvider,
+      timeoutSeconds: 120,
+      inject: killNodeService('payment-provider', config.PAYMENT_PROVIDER_URL),
+    },
+    {
+      name: `payment provider down (every request 503) for ${options.providerOutageSeconds} s`,
+      at: schedule.providerOutage,
+      timeoutSeconds: options.providerOutageSeconds + 60,
+      inject: (say) => providerOutage(config, options.providerOutageSeconds, say),
+    },
+    {
+      name: `payment provider slower than the call timeout for ${options.providerSlowSeconds} s`,
+      at: schedule.providerSlow,
+      timeoutSeconds: options.providerSlowSeconds + 60,
+      inject: (say) => slowProvider(config, options.providerSlowSeconds, say),
+    },
     {
       name: 'SIGKILL worker',
       at: schedule.worker,
@@ -648,6 +706,99 @@ async function holdTableLock(config: Config, seconds: number, say: Say): Promise
     };
   } finally {
     await holder.end().catch(() => undefined);
+  }
+}
+
+/** Sets a stand-in's faults (an empty body only reads them); answers its counters. */
+async function standInFaults(baseUrl: string, faults: { failForMs?: number; delayMs?: number }) {
+  const control = new URL('/control/faults', baseUrl);
+  const res = await fetch(control, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults) });
+  if (!res.ok) throw new Error(`${control} answered ${res.status}`);
+  return (await res.json()) as { delayMs: number; failForMs: number; requests: number; delayed: number };
+}
+
+/**
+ * A request to the card processor that changes nothing (a charge that does not exist): what it
+ * answers, or `timeout` when it did not answer within `timeoutMs`.
+ */
+async function probeProvider(config: Config, timeoutMs: number): Promise<number | 'timeout'> {
+  try {
+    const res = await fetch(new URL('/charges/ch_chaos_probe', config.PAYMENT_PROVIDER_URL), { signal: AbortSignal.timeout(timeoutMs) });
+    return res.status;
+  } catch (err) {
+    if ((err as Error).name === 'TimeoutError') return 'timeout';
+    throw err;
+  }
+}
+
+/**
+ * The card processor answers 503 to everything for a while (`failForMs`), as in an outage: the
+ * payment runs' charges and refunds are retried. A probe during it must be answered 5xx and one
+ * after it 404 (no such charge), and the stand-in's request counter must show requests of the
+ * pipeline during it (the run sends course payments all through the payment span).
+ */
+async function providerOutage(config: Config, seconds: number, say: Say): Promise<Injected> {
+  const before = await standInFaults(config.PAYMENT_PROVIDER_URL, { failForMs: seconds * 1000 });
+  say(`payment provider answers 503 to every request for ${seconds} s`);
+  const during = await probeProvider(config, 5_000);
+  await sleep(seconds * 1000);
+  const after = await waitFor('the provider outage over', 30_000, async () => {
+    const faults = await standInFaults(config.PAYMENT_PROVIDER_URL, {});
+    return faults.failForMs === 0 ? faults : undefined;
+  }, 500);
+  const back = await probeProvider(config, 5_000);
+  say('payment provider answers again');
+  const met = after.requests - before.requests - 1;
+  return {
+    injected: typeof during === 'number' && during >= 500 && back === 404 && met > 0,
+    evidence: `a probe during it answered ${during}, one after it ${back}; ${met} requests of the pipeline arrived during the ${seconds} s${met > 0 ? ', each answered 503' : ' (NONE MET IT)'}`,
+  };
+}
+
+/**
+ * The card processor holds every answer longer than the payment workers wait
+ * (PARTNER_CALL_TIMEOUT_MS) but still carries each request out: a charge made while its caller
+ * had given up, whose answer was lost, the case the charge's idempotency key exists for. A probe
+ * with the workers' timeout must get no answer and the counter of held requests must show the
+ * pipeline's calls met it; the processor's table gives the charges it made after their callers
+ * had given up (the money check then finds whether a retry charged again).
+ */
+async function slowProvider(config: Config, seconds: number, say: Say): Promise<Injected> {
+  const delayMs = config.PARTNER_CALL_TIMEOUT_MS + 5_000;
+  const start = new Date();
+  const before = await standInFaults(config.PAYMENT_PROVIDER_URL, { delayMs });
+  say(`payment provider answers after ${delayMs} ms (the workers wait ${config.PARTNER_CALL_TIMEOUT_MS} ms) for ${seconds} s`);
+  let after: Awaited<ReturnType<typeof standInFaults>>;
+  let probe: number | 'timeout' | undefined;
+  try {
+    probe = await probeProvider(config, config.PARTNER_CALL_TIMEOUT_MS);
+    await sleep(Math.max(0, seconds * 1000 - config.PARTNER_CALL_TIMEOUT_MS));
+  } finally {
+    after = await standInFaults(config.PAYMENT_PROVIDER_URL, { delayMs: 0 });
+    say('payment provider answers at once again');
+  }
+  const lifted = new Date();
+  const held = after.delayed - before.delayed - 1;
+  // Made from `delayMs` into the window until it ended: only a request held the whole delay is
+  // carried out then (one sent after the window is made at once, so later ones are not counted).
+  const lost = await chargesMadeBetween(config, new Date(start.getTime() + delayMs), lifted);
+  return {
+    injected: before.delayMs === delayMs && after.delayMs === 0 && probe === 'timeout' && held > 0,
+    evidence:
+      `a probe waiting ${config.PARTNER_CALL_TIMEOUT_MS} ms got ${probe === 'timeout' ? 'no answer' : `an answer (${probe})`}; ${held} requests of the pipeline held ${delayMs} ms ` +
+      `during the ${seconds} s; ${lost} charges made after their callers had given up (answers lost)`,
+  };
+}
+
+/** Charges the card processor's table says it made between two moments (a held request's is made when its hold ends). */
+async function chargesMadeBetween(config: Config, from: Date, to: Date): Promise<number> {
+  const pg = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+  await pg.connect();
+  try {
+    const { rows } = await pg.query<{ n: string }>('SELECT count(*) AS n FROM provider_charges WHERE created_at BETWEEN $1 AND $2', [from, to]);
+    return Number(rows[0]?.n ?? 0);
+  } finally {
+    await pg.end().catch(() => undefined);
   }
 }
 

@@ -9,8 +9,11 @@
  */
 import type { IHeaders } from 'kafkajs';
 import { bookingCancellationsTopic, bookingEventsTopic } from '../../src/contracts/booking';
+import type { PaymentPurpose, PaymentRequestBody } from '../../src/contracts/payment';
 import { nothingOwedPaymentId, prescriptionTopics } from '../../src/contracts/prescription';
 import { purchaseConfirmedTopic } from '../../src/contracts/purchase';
+import { paymentIdOf } from '../../src/payment-api/server';
+import { testCards } from '../../stand-ins/payment-provider/provider';
 
 export interface ChaosRecord {
   topic: string;
@@ -70,15 +73,67 @@ export interface ExpectedPrescription {
   /** Every step that must have its audit row once the run ended; no other step may have one. */
   steps: string[];
   /**
-   * The patient's payment for a copay: not in the stream, the run sends it (main.ts) once the
-   * prescription's run exists, as the payment provider would only after the link was sent.
+   * A copay's payments through the payment API that the card processor charges (a declined attempt
+   * is not one): its row and audit log must record one of them, of `copayCents`.
    */
-  payment?: { paymentId: string; amountCents: number; deliveries: number };
-  /**
-   * The payment its row and audit log must record once it ended: the copay's, or the run's own
-   * payment of 0 when nothing was owed. None for a run that ends before payment.
-   */
+  copays?: { paymentIds: string[]; copayCents: number };
+  /** The run's own payment of 0 when nothing was owed, which its row and audit log must record. */
   paid?: { paymentId: string; amountCents: number };
+}
+
+/**
+ * The payments the run sends through the payment API (payments.ts), besides the Kafka stream. Each
+ * kind can be left out (CHAOS_PAYMENTS); copays for the prescriptions that owe one are always paid,
+ * since their stories end Delivered only when paid.
+ * - `course`: a course bought through the API (its `purchase-confirmed` then comes from the payment run);
+ * - `declined`: a declined card, for a course of its own or as a copay's first attempt;
+ * - `second-course`, `second-copay`: the same course or prescription paid a second time, under
+ *   another key and card: one of the two must be delivered and the other refunded;
+ * - `same-key`: some payments requested two or three times under their key, at once or one after another.
+ */
+export const paymentKinds = ['course', 'declined', 'second-course', 'second-copay', 'same-key'] as const;
+export type PaymentKind = (typeof paymentKinds)[number];
+
+/**
+ * What must become of a payment's money: `delivered` (charged, and what it paid for holds it),
+ * `declined` (nothing charged), or `one-of` its `group` (of the group's charged payments exactly one
+ * is delivered and every other is refunded in full).
+ */
+export type MoneyOutcome = 'delivered' | 'declined' | 'one-of';
+
+export interface ExpectedPayment {
+  paymentId: string;
+  /** The Idempotency-Key every request for this payment carries, retries and duplicates included. */
+  key: string;
+  /**
+   * Its story, for the report: `course`, `declined course`, `course, first of two`, `second course`,
+   * and the same for `copay`.
+   */
+  story: string;
+  /** The request's amount, currency and card (its purpose below; a copay's link ID is only known once its link exists). */
+  amountCents: number;
+  currency: string;
+  card: string;
+  purpose: { kind: 'course'; studentId: string; courseId: string } | { kind: 'copay'; prescriptionId: string };
+  outcome: MoneyOutcome;
+  /** `studentId/courseId` or the prescription ID: the payments that pay for the same thing. */
+  group: string;
+  /** How many requests go out under the key (same-key duplicates), all at once or one after another. */
+  copies: number;
+  together: boolean;
+  /**
+   * When it is sent: a course payment at `at` (0 to 1) of the payment span; a copay once its
+   * prescription awaits payment (after the `after` payment of the same prescription, when given),
+   * a second copay once the prescription has been paid, `delaySeconds` later.
+   */
+  send: { at: number } | { when: 'awaiting-payment'; after?: string } | { when: 'paid'; delaySeconds: number };
+}
+
+/** The request body of a payment, once a copay's link is known. */
+export function paymentRequest(p: ExpectedPayment, linkId?: string): PaymentRequestBody {
+  const purpose: PaymentPurpose =
+    p.purpose.kind === 'course' ? p.purpose : { kind: 'copay', prescriptionId: p.purpose.prescriptionId, linkId: linkId ?? '' };
+  return { amountCents: p.amountCents, currency: p.currency, card: p.card, purpose };
 }
 
 export interface PoisonRecord {
@@ -99,6 +154,8 @@ export interface Expectations {
   poisonIds: Set<string>;
   /** Workflow IDs that legitimately end waiting for a person (no trainer for the course). */
   refusals: Set<string>;
+  /** payment ID → a payment the run sends through the payment API. */
+  payments: Map<string, ExpectedPayment>;
 }
 
 export interface ChaosStream {
@@ -145,8 +202,20 @@ interface Placed {
 
 type Story = (n: number) => void;
 
-/** `poison` narrows the poison kinds sent (all by default), e.g. to see past one that stalls a partition. */
-export function buildStream(seed: number, tag: string, events: number, poison: readonly PoisonKind[] = poisonKinds): ChaosStream {
+/**
+ * `poison` narrows the poison kinds sent (all by default), e.g. to see past one that stalls a
+ * partition; `payments` the payment kinds (all by default), e.g. to leave out second payments;
+ * `coursePayments` is how many courses are bought once through the payment API, spread evenly
+ * over the payment span (the `course` kind).
+ */
+export function buildStream(
+  seed: number,
+  tag: string,
+  events: number,
+  poison: readonly PoisonKind[] = poisonKinds,
+  payments: readonly PaymentKind[] = paymentKinds,
+  coursePayments = 20,
+): ChaosStream {
   const rnd = random(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)]!;
@@ -158,6 +227,7 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
     poison: new Map(),
     poisonIds: new Set(),
     refusals: new Set(),
+    payments: new Map(),
   };
   const stories: Record<string, number> = {};
   const placed: Placed[] = [];
@@ -282,16 +352,41 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
     place(at, purchaseConfirmedTopic, p.studentId, value);
     for (let i = 1; i < deliveries; i++) place(later(at, 300), purchaseConfirmedTopic, p.studentId, value);
   };
+  // Payments through the payment API. Each charged payment has a card of its own, and each declined
+  // one (all on the one declined test card) is for a course of its own or is the only declined
+  // attempt on its prescription, so no card and description pair is charged twice unless a payment
+  // was: a pair charged twice is a double charge (check.ts). The tag's digits make another run's
+  // cards (a reused state directory) all but surely differ.
+  const tagDigits = String([...tag].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0, 7) % 1_000_000).padStart(6, '0');
+  let cards = 0;
+  const newCard = () => `5${tagDigits}${String(cards++).padStart(9, '0')}`;
+  const addPayment = (p: Omit<ExpectedPayment, 'paymentId' | 'copies' | 'together'>): string => {
+    const paymentId = paymentIdOf(p.key);
+    const duplicated = payments.includes('same-key') && rnd() < 0.3;
+    expect.payments.set(paymentId, { ...p, paymentId, copies: duplicated ? int(2, 3) : 1, together: rnd() < 0.5 });
+    return paymentId;
+  };
+  /** A course payment sent at this story's place in the stream (made a share of the payment span at the end). */
+  const coursePayment = (i: number, story: string, p: ExpectedPurchase | { studentId: string; courseId: string }, card: string, outcome: MoneyOutcome, at = slot) =>
+    addPayment({ key: `${p.studentId}-course${i}`, story, amountCents: int(10, 500) * 100, currency: 'EUR', card,
+      purpose: { kind: 'course', studentId: p.studentId, courseId: p.courseId }, outcome, group: `${p.studentId}/${p.courseId}`, send: { at } });
+  const paymentStories: Record<string, [number, Story]> = {
+    ...(payments.includes('declined') && {
+      // A course of its own: no purchase may come of it, and its description is its own at the processor.
+      apiPurchaseDeclined: [1, (n) => void coursePayment(1, 'declined course', { studentId: `${tag}_s${n}`, courseId: `${tag}_course${n}` }, testCards.declined, 'declined')],
+    }),
+    ...(payments.includes('second-course') && {
+      apiSecondPurchase: [1.5, (n) => {
+        const p = purchaseStory(n, pick(taughtCourses));
+        p.payments.push(coursePayment(1, 'course, first of two', p, newCard(), 'one-of'));
+        p.payments.push(coursePayment(2, 'second course', p, newCard(), 'one-of', later(slot, 400)));
+      }],
+    }),
+  };
+
   const purchaseStories: Record<string, [number, Story]> = {
     // Payment services redeliver confirmations; up to five copies of one.
     purchase: [22, (n) => sendConfirmation(slot, purchaseStory(n, pick(taughtCourses)), `${tag}_pay${n}`, int(1, 5))],
-    secondPayment: [4, (n) => {
-      const p = purchaseStory(n, pick(taughtCourses));
-      sendConfirmation(slot, p, `${tag}_pay${n}`, int(1, 2));
-      sendConfirmation(later(slot, 400), p, `${tag}_pay${n}_again`, 1);
-      // Straight to Kafka, this payment is not in our ledger: its run ends asking a person to refund it by hand.
-      expect.refusals.add(`purchase-${tag}_pay${n}_again`);
-    }],
     noTrainer: [0.5, (n) => {
       const p = purchaseStory(n, untaughtCourse);
       sendConfirmation(slot, p, `${tag}_pay${n}`, int(1, 2));
@@ -334,12 +429,26 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
     for (let i = 1, copies = int(1, 3); i < copies; i++) place(later(slot, 300), prescriptionTopics.intakeReceived, prescriptionId, value);
     return p;
   };
+  let rxPaidStories = 0;
   const prescriptionStories: Record<string, [number, Story]> = {
-    // payer-standard: a copay of 1500 cents; the patient pays the link (main.ts sends it, once or twice).
+    // payer-standard: a copay of 1500 cents, which the patient pays through the payment API once the
+    // link exists (payments.ts): sometimes after a declined card, sometimes a second time. The first
+    // such prescription is paid a second time and the second after a declined card, so a short run
+    // has both.
     rxPaid: [4, (n) => {
       const p = prescriptionStory(n, 'rxPaid', 'Delivered', stepsUpTo.Paid);
-      p.payment = { paymentId: `${tag}_rxpay${n}`, amountCents: 1500, deliveries: int(1, 2) };
-      p.paid = { paymentId: p.payment.paymentId, amountCents: p.payment.amountCents };
+      const prescriptionId = `${tag}_rx${n}`;
+      const copayCents = 1500;
+      const nth = rxPaidStories++;
+      const second = payments.includes('second-copay') && (nth === 0 || rnd() < 0.3);
+      const copay = (story: string, i: number, card: string, outcome: MoneyOutcome, send: ExpectedPayment['send']) =>
+        addPayment({ key: `${tag}-rx${n}-copay${i}`, story, amountCents: copayCents, currency: 'USD', card,
+          purpose: { kind: 'copay', prescriptionId }, outcome, group: prescriptionId, send });
+      const declined = payments.includes('declined') && (nth === 1 || rnd() < 0.25) ? copay('declined copay', 0, testCards.declined, 'declined', { when: 'awaiting-payment' }) : undefined;
+      const first = copay(second ? 'copay, first of two' : 'copay', 1, newCard(), second ? 'one-of' : 'delivered', { when: 'awaiting-payment', ...(declined ? { after: declined } : {}) });
+      const ids = [first];
+      if (second) ids.push(copay('second copay', 2, newCard(), 'one-of', { when: 'paid', delaySeconds: int(0, 40) }));
+      p.copays = { paymentIds: ids, copayCents };
     }],
     rxNothingOwed: [3, (n) => {
       const p = prescriptionStory(n, 'rxNothingOwed', 'Delivered', stepsUpTo.NothingOwed, { payerId: 'payer-full-coverage' });
@@ -423,7 +532,7 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
     ),
   );
 
-  const all = { ...bookingStories, ...purchaseStories, ...prescriptionStories, ...poisonStories };
+  const all = { ...bookingStories, ...purchaseStories, ...paymentStories, ...prescriptionStories, ...poisonStories };
   const total = Object.values(all).reduce((s, [w]) => s + w, 0);
   const run = (name: string, n: number) => {
     stories[name] = (stories[name] ?? 0) + 1;
@@ -431,7 +540,7 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
   };
   // Every poison kind on every topic, the huge header and a refusal appear at least once, spread
   // over the stream rather than bunched at its start.
-  const mustHave = [...Object.keys(poisonStories), 'hugeCorrelationId', 'nulHeaders', 'noTrainer', ...Object.keys(prescriptionStories)];
+  const mustHave = [...Object.keys(poisonStories), 'hugeCorrelationId', 'nulHeaders', 'noTrainer', ...Object.keys(prescriptionStories), ...Object.keys(paymentStories)];
   const expectedStories = Math.max(mustHave.length * 2, Math.round(events / 1.8));
   // Distinct slots: two on one slot would leave one of them out.
   const mustAt = new Map<number, string>();
@@ -455,5 +564,18 @@ export function buildStream(seed: number, tag: string, events: number, poison: r
   for (const [n, name] of mustAt) if (!stories[name]) run(name, n);
 
   placed.sort((a, b) => a.at - b.at || a.seq - b.seq);
+  // The stories' course payments keep their place in the stream, as a share of it.
+  const lastSlot = Math.max(1, ...placed.map((p) => p.at));
+  for (const p of expect.payments.values()) if ('at' in p.send) p.send = { at: Math.min(1, p.send.at / lastSlot) };
+  // One in each equal share of the span, at a random point of it: no two are more than two shares
+  // apart, so a card processor fault of a minute meets new payments wherever it falls in the span.
+  if (payments.includes('course')) {
+    for (let i = 0; i < coursePayments; i++) {
+      const p: ExpectedPurchase = { studentId: `${tag}_c${i}`, courseId: pick(taughtCourses), payments: [], trainer: true };
+      expect.purchases.set(`${p.studentId}/${p.courseId}`, p);
+      p.payments.push(coursePayment(1, 'course', p, newCard(), 'delivered', (i + rnd()) / coursePayments));
+    }
+    stories.apiPurchase = coursePayments;
+  }
   return { records: placed.map((p) => p.record), expect, stories };
 }

@@ -1,13 +1,14 @@
 import type { KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { evaluate, startedTwice, verdict, type FaultOutcome, type State } from '../../bench/chaos/check';
-import { buildStream, poisonReasons, type Expectations } from '../../bench/chaos/stream';
+import { cardFingerprint, evaluate, evaluatePayments, moneyOf, startedTwice, verdict, type FaultOutcome, type ProviderCharge, type State } from '../../bench/chaos/check';
+import { buildStream, paymentKinds, poisonReasons, type ExpectedPayment, type Expectations } from '../../bench/chaos/stream';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import { prescriptionRoutes } from '../../src/bridges/prescription-routes';
 import { purchaseRoutes } from '../../src/bridges/purchase-routes';
 import { readRecord } from '../../src/bridges/records';
 import { printable } from '../../src/bridges/utf8';
 import { sessionWindowSize } from '../../src/workflows/session-window';
+import { testCards } from '../../stand-ins/payment-provider/provider';
 
 // One story of each kind, as the stream would imply them, and the state a clean run leaves.
 const paidSteps = [
@@ -21,6 +22,53 @@ const paidSteps = [
   'recordDelivery',
 ];
 
+/** A payment the stream sends through the payment API, as buildStream would describe it. */
+function payment(paymentId: string, story: string, group: string, changes: Partial<ExpectedPayment> = {}): ExpectedPayment {
+  const [studentId = '', courseId = ''] = group.split('/');
+  return {
+    paymentId,
+    key: `key-${paymentId}`,
+    story,
+    amountCents: 1500,
+    currency: 'USD',
+    // A card of its own, as every charged payment of the stream has.
+    card: `5${[...paymentId].map((c) => c.charCodeAt(0) % 10).join('').padStart(15, '0').slice(-15)}`,
+    purpose: group.includes('/') ? { kind: 'course', studentId, courseId } : { kind: 'copay', prescriptionId: group },
+    outcome: 'delivered',
+    group,
+    copies: 1,
+    together: false,
+    send: { when: 'awaiting-payment' },
+    ...changes,
+  };
+}
+
+/** The processor's charge under a payment's key: succeeded with `refunded` cents given back, or failed. */
+function charge(p: ExpectedPayment, status: 'succeeded' | 'failed' = 'succeeded', refunded = 0): ProviderCharge {
+  return {
+    charge_id: `ch_${p.paymentId}`,
+    idempotency_key: `charge:${p.paymentId}`,
+    status,
+    amount_cents: p.amountCents,
+    amount_refunded_cents: refunded,
+    card_fingerprint: cardFingerprint(p.card),
+    description: p.purpose.kind === 'course' ? `course ${p.purpose.courseId}` : `copay for prescription ${p.purpose.prescriptionId}`,
+  };
+}
+
+/** The ledger row a settled payment leaves. */
+function ledgerRow(p: ExpectedPayment, status: State['ledger'][number]['status']): State['ledger'][number] {
+  return {
+    payment_id: p.paymentId,
+    status,
+    amount_cents: p.amountCents,
+    provider_payment_id: status === 'Declined' ? null : `ch_${p.paymentId}`,
+    provider_refund_id: status === 'Refunded' ? `re_${p.paymentId}` : null,
+  };
+}
+
+const copay = payment('t_rxpay2', 'copay', 't_rx2');
+
 function expectations(): Expectations {
   return {
     bookings: new Map([['t_b0', 'Accepted']]),
@@ -32,14 +80,14 @@ function expectations(): Expectations {
           story: 'rxPaid',
           outcome: 'Delivered',
           steps: paidSteps,
-          payment: { paymentId: 't_rxpay2', amountCents: 1500, deliveries: 1 },
-          paid: { paymentId: 't_rxpay2', amountCents: 1500 },
+          copays: { paymentIds: ['t_rxpay2'], copayCents: 1500 },
         },
       ],
     ]),
     poison: new Map([['chaos-t-7', { kind: 'latin1', topic: 'booking-events' }]]),
     poisonIds: new Set(['t_x3']),
     refusals: new Set(),
+    payments: new Map([[copay.paymentId, copay]]),
   };
 }
 
@@ -47,7 +95,7 @@ function cleanState(): State {
   return {
     bookings: [{ booking_id: 't_b0', status: 'Accepted' }],
     bookingDuplicates: 0,
-    purchases: [{ payment_id: 't_pay1', student_id: 't_s1', course_id: 'course_kafka' }],
+    purchases: [{ payment_id: 't_pay1', student_id: 't_s1', course_id: 'course_kafka', is_active: true }],
     allocations: [{ allocation_id: 'alloc_1', student_id: 't_s1', course_id: 'course_kafka' }],
     adminAllocations: [{ student_id: 't_s1', course_id: 'course_kafka', n: 1 }],
     sessions: new Map([['alloc_1', { total: sessionWindowSize, distinct: sessionWindowSize }]]),
@@ -73,6 +121,9 @@ function cleanState(): State {
     parked: [{ marker: 'chaos-t-7', reason: 'value is not valid UTF-8 at byte 52', topic: 'booking-events' }],
     needsAttention: [],
     lag: [],
+    ledger: [ledgerRow(copay, 'Charged')],
+    charges: [charge(copay)],
+    paymentAnswers: [],
     emitted: {
       events: [
         { topic: 'purchase-created', eventId: 'PURCHASE_CREATED:t_pay1', step: 'PURCHASE_CREATED t_s1/course_kafka', content: '{"purchaseId":"p1"}' },
@@ -86,6 +137,8 @@ function cleanState(): State {
         ...['PATIENT_ENROLLMENT_COMPLETED', 'PHARMACY_SELECTED', 'INSURANCE_ADJUDICATION_COMPLETED', 'PAYMENT_LINK_CREATED', 'SHIPMENT_LABEL_CREATED'].map(
           (type) => ({ topic: type.toLowerCase(), eventId: `${type}:t_rx2`, step: `${type} t_rx2`, content: '{}' }),
         ),
+        // The payment run's announcement of the copay.
+        { topic: 'payment.completed', eventId: 'PAYMENT_COMPLETED:t_rxpay2', step: 'PAYMENT_COMPLETED t_rx2 t_rxpay2', content: '{}' },
       ],
     },
   };
@@ -216,7 +269,9 @@ describe('the chaos checker', () => {
     state.prescriptions = [{ ...state.prescriptions[0]!, status: 'ClaimRejected', copay_cents: null, payment_id: null }];
     state.prescriptionOutcomes.set('t_rx2', 'ClaimRejected');
     state.prescriptionPayments.clear();
-    state.emitted.events = state.emitted.events.filter((e) => !/PAYMENT_LINK_CREATED|SHIPMENT_LABEL_CREATED/.test(e.step));
+    state.emitted.events = state.emitted.events.filter((e) => !/PAYMENT_LINK_CREATED|PAYMENT_COMPLETED|SHIPMENT_LABEL_CREATED/.test(e.step));
+    exp.payments.clear();
+    Object.assign(state, { ledger: [], charges: [] });
     const figures = evaluate(exp, state, injected);
     expect(figures.wrong).toEqual(['prescription t_rx2 (rxClaimRejected): label LP1 although the run never shipped']);
     expect(verdict(figures, { drain: 'drained', startedTwice: [] }).met).toBe(false);
@@ -241,6 +296,148 @@ describe('the chaos checker', () => {
     const { figures, met } = judge(state);
     expect(figures.wrong).toEqual(['prescription t_rx2 (rxPaid): row status Shipped, expected Delivered']);
     expect(met).toBe(false);
+  });
+});
+
+describe('the money check', () => {
+  // A course bought once, a declined course, a course paid twice and a prescription paid twice.
+  const course = payment('pay_c1', 'course', 't_s4/course_kafka', { amountCents: 5000, send: { at: 0.1 } });
+  const declined = payment('pay_d1', 'declined course', 't_s5/t_course5', { card: testCards.declined, outcome: 'declined', send: { at: 0.2 } });
+  const first = payment('pay_c2a', 'course', 't_s6/course_temporal', { amountCents: 7000, outcome: 'one-of', send: { at: 0.3 } });
+  const second = payment('pay_c2b', 'second course', 't_s6/course_temporal', { amountCents: 7000, outcome: 'one-of', send: { at: 0.5 } });
+  const copay1 = payment('pay_r1', 'copay', 't_rx8', { outcome: 'one-of' });
+  const copay2 = payment('pay_r2', 'second copay', 't_rx8', { outcome: 'one-of', send: { when: 'paid', delaySeconds: 5 } });
+  const all = [course, declined, first, second, copay1, copay2];
+
+  const moneyExpectations = (): Expectations => ({ ...expectations(), payments: new Map(all.map((p) => [p.paymentId, p])) });
+  /** What the other engineers' refunds leave: each second payment refunded in full, the first one delivered. */
+  const settled = () => ({
+    ledger: [
+      ledgerRow(course, 'Charged'),
+      ledgerRow(declined, 'Declined'),
+      ledgerRow(first, 'Charged'),
+      ledgerRow(second, 'Refunded'),
+      ledgerRow(copay1, 'Charged'),
+      ledgerRow(copay2, 'Refunded'),
+    ],
+    charges: [charge(course), charge(declined, 'failed'), charge(first), charge(second, 'succeeded', 7000), charge(copay1), charge(copay2, 'succeeded', 1500)],
+    purchases: [
+      { payment_id: 'pay_c1', student_id: 't_s4', course_id: 'course_kafka', is_active: true },
+      { payment_id: 'pay_c2a', student_id: 't_s6', course_id: 'course_temporal', is_active: true },
+    ],
+    prescriptions: [{ ...cleanState().prescriptions[0]!, prescription_id: 't_rx8', payment_id: 'pay_r1' }],
+    paymentAnswers: [],
+  });
+
+  it('holds for payments declined, delivered, and paid twice with the second refunded', () => {
+    const money = evaluatePayments(moneyExpectations(), settled());
+    expect(money).toMatchObject({ paymentsExpected: 6, paymentsSettled: 6, paymentsBalanced: 6, paymentsAsExpected: 6 });
+    expect([...money.doubleCharges, ...money.ledgerProblems, ...money.moneyUnbalanced, ...money.paymentExpectations]).toEqual([]);
+    expect(money.paymentsByStory).toEqual({ course: [2, 2], 'declined course': [1, 1], 'second course': [1, 1], copay: [1, 1], 'second copay': [1, 1] });
+  });
+
+  it('accepts either payment of a pair as the one delivered, the other refunded', () => {
+    const state = settled();
+    state.ledger = state.ledger.map((r) => (r.payment_id === 'pay_r1' ? ledgerRow(copay1, 'Refunded') : r.payment_id === 'pay_r2' ? ledgerRow(copay2, 'Charged') : r));
+    state.charges = state.charges.map((c) => (c.idempotency_key === 'charge:pay_r1' ? charge(copay1, 'succeeded', 1500) : c.idempotency_key === 'charge:pay_r2' ? charge(copay2) : c));
+    state.prescriptions = [{ ...state.prescriptions[0]!, payment_id: 'pay_r2' }];
+    expect(evaluatePayments(moneyExpectations(), state).paymentsAsExpected).toBe(6);
+  });
+
+  it('names a second payment charged and never refunded or delivered, with its money and why', () => {
+    // What the pipelines do before second payments are refunded: both charged, one delivered.
+    const state = settled();
+    state.ledger = state.ledger.map((r) => (r.payment_id === 'pay_c2b' ? ledgerRow(second, 'Charged') : r.payment_id === 'pay_r2' ? ledgerRow(copay2, 'Charged') : r));
+    state.charges = state.charges.map((c) => (c.idempotency_key === 'charge:pay_c2b' ? charge(second) : c.idempotency_key === 'charge:pay_r2' ? charge(copay2) : c));
+    const money = evaluatePayments(moneyExpectations(), state);
+    expect(money.moneyUnbalanced).toEqual([
+      'payment pay_c2b (second course, t_s6/course_temporal): charged 7000 − refunded 0 = 7000 cents, delivered 0',
+      'payment pay_r2 (second copay, t_rx8): charged 1500 − refunded 0 = 1500 cents, delivered 0',
+    ]);
+    expect(money.paymentExpectations).toEqual([
+      'payment pay_c2b (second course, t_s6/course_temporal): expected refunded (payment pay_c2a holds t_s6/course_temporal); ledger Charged, charged 7000, refunded 0',
+      'payment pay_r2 (second copay, t_rx8): expected refunded (payment pay_r1 holds t_rx8); ledger Charged, charged 1500, refunded 0',
+    ]);
+    // The ledger is right about it: the failure is the money, not the bookkeeping.
+    expect(money.ledgerProblems).toEqual([]);
+    const { missed } = verdict(evaluate(moneyExpectations(), { ...cleanState(), ...state }, injected), { drain: 'drained', startedTwice: [] });
+    expect(missed).toEqual(expect.arrayContaining(['charged − refunded = delivered for every payment', 'every payment ended as its story expects']));
+  });
+
+  it('finds a purchase undone without its refund, and a pair both delivered', () => {
+    const undone = settled();
+    undone.purchases = undone.purchases.map((r) => (r.payment_id === 'pay_c1' ? { ...r, is_active: false } : r));
+    expect(evaluatePayments(moneyExpectations(), undone).moneyUnbalanced).toEqual([
+      'payment pay_c1 (course, t_s4/course_kafka): charged 5000 − refunded 0 = 5000 cents, delivered 0',
+    ]);
+    const both = settled();
+    both.purchases.push({ payment_id: 'pay_c2b', student_id: 't_s6', course_id: 'course_temporal', is_active: true });
+    expect(evaluatePayments(moneyExpectations(), both).paymentExpectations).toContain(
+      't_s6/course_temporal: 2 of its 2 payments delivered (pay_c2a, pay_c2b), expected exactly 1',
+    );
+  });
+
+  it('counts a card charged twice for one thing, and a charge under no payment\'s key, as double charges', () => {
+    const state = settled();
+    state.charges.push({ ...charge(course), charge_id: 'ch_again', idempotency_key: 'charge:pay_other' });
+    expect(evaluatePayments(moneyExpectations(), state).doubleCharges).toEqual([
+      'key charge:pay_other: a charge (ch_again succeeded) on the run\'s cards under no payment\'s key',
+      `card ${cardFingerprint(course.card).slice(0, 12)}… "course course_kafka": 2 charges, 1 expected (keys charge:pay_c1, charge:pay_other)`,
+    ]);
+  });
+
+  it('finds a ledger row the card processor contradicts, one never settled, and one never written', () => {
+    const state = settled();
+    state.ledger = state.ledger
+      .filter((r) => r.payment_id !== 'pay_c2a')
+      .map((r) => (r.payment_id === 'pay_c1' ? ledgerRow(course, 'Accepted') : r.payment_id === 'pay_d1' ? ledgerRow(declined, 'Charged') : r));
+    state.charges = state.charges.map((c) => (c.idempotency_key === 'charge:pay_r1' ? charge(copay1, 'succeeded', 1500) : c));
+    expect(evaluatePayments(moneyExpectations(), state).ledgerProblems).toEqual([
+      `payment pay_c1 (course, t_s4/course_kafka): still Accepted (never settled); the processor's charge ch_pay_c1 succeeded, 0 of 5000 cents refunded`,
+      `payment pay_d1 (declined course, t_s5/t_course5): Charged in the ledger (charge ch_pay_d1, 1500 cents), the processor's charge ch_pay_d1 failed, 0 of 1500 cents refunded`,
+      'payment pay_c2a (course, t_s6/course_temporal): no ledger row: the payment API never accepted it',
+      `payment pay_r1 (copay, t_rx8): Charged in the ledger (charge ch_pay_r1, 1500 cents), the processor's charge ch_pay_r1 succeeded, 1500 of 1500 cents refunded`,
+    ]);
+  });
+
+  it('finds a declined payment that was charged, and a copay held by a prescription never filled', () => {
+    const state = settled();
+    state.charges = state.charges.map((c) => (c.idempotency_key === 'charge:pay_d1' ? charge(declined) : c));
+    state.prescriptions = [{ ...state.prescriptions[0]!, status: 'PaymentExpired' }];
+    const money = evaluatePayments(moneyExpectations(), state);
+    expect(money.paymentExpectations).toContain(
+      'payment pay_d1 (declined course, t_s5/t_course5): expected declined with nothing charged; ledger Declined, charged 1500, delivered 0',
+    );
+    expect(moneyOf(copay1, state).delivered).toBe(0);
+    expect(money.paymentExpectations).toContain('t_rx8: 0 of its 2 payments delivered (pay_r1, pay_r2), expected exactly 1');
+  });
+
+  it('reports a wrong answer of the payment API as a ledger problem', () => {
+    const answers = ['payment pay_c1 (course, t_s4/course_kafka): the API answered 409: Idempotency-Key already used for another request'];
+    expect(evaluatePayments(moneyExpectations(), { ...settled(), paymentAnswers: answers }).ledgerProblems).toEqual(answers);
+  });
+});
+
+describe('the stream\'s payments', () => {
+  it('leave out second payments when asked, and give every charged payment a card of its own', () => {
+    const withAll = [...buildStream(20261202, 't', 2000).expect.payments.values()];
+    // A quick run's few prescriptions still have a second copay and a declined one.
+    const quick = new Set([...buildStream(20261202, 't', 300).expect.payments.values()].map((p) => p.story));
+    expect(quick).toContain('second copay');
+    expect(quick).toContain('declined copay');
+    const stories = new Set(withAll.map((p) => p.story));
+    expect(stories).toEqual(
+      new Set(['course', 'declined course', 'course, first of two', 'second course', 'copay', 'declined copay', 'copay, first of two', 'second copay']),
+    );
+    const charged = withAll.filter((p) => p.card !== testCards.declined);
+    expect(new Set(charged.map((p) => p.card)).size).toBe(charged.length);
+    // Declined ones share the test card: each pays for something of its own instead.
+    const declinedPairs = withAll.filter((p) => p.card === testCards.declined).map((p) => `${p.group} ${p.purpose.kind}`);
+    expect(new Set(declinedPairs).size).toBe(declinedPairs.length);
+
+    const without = [...buildStream(20261202, 't', 2000, undefined, paymentKinds.filter((k) => !k.startsWith('second'))).expect.payments.values()];
+    expect(without.some((p) => p.outcome === 'one-of')).toBe(false);
+    expect(without.some((p) => p.story === 'copay')).toBe(true);
   });
 });
 
