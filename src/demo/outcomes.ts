@@ -60,5 +60,7 @@ export async function printOutcomes(
     if (outcomes.every(Boolean)) break;
     await sleep(500);
   }
-  ids.forEach((id, i) => console.log(`  ${id.padEnd(24)} ${stories[id]!.padEnd(46)} -> ${outcomes[i] ?? 'pending'}`));
+  // Payment IDs (pay_ and 32 hex digits) are longer than the other pipelines' IDs.
+  const width = Math.max(24, ...ids.map((id) => id.length));
+  ids.forEach((id, i) => console.log(`  ${id.padEnd(width)} ${stories[id]!.padEnd(50)} -> ${outcomes[i] ?? 'pending'}`));
 }

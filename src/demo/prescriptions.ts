@@ -46,6 +46,7 @@ async function publish({ producer, run }: DemoContext): Promise<Stories> {
   await intake(4, "prescriber's NPI is not valid", { npi: '1234567890' });
   await intake(5, 'coverage lapsed', { memberId: `LAPSED-${run}` });
   await intake(6, 'copay owed, never paid: link expires');
+  await intake(8, 'copay paid twice: the second is refunded');
   // Printed by the demo from parked_events (correlation demo-<run>-rx7).
   await producer.send({
     topic: prescriptionTopics.intakeReceived,
@@ -58,12 +59,13 @@ async function publish({ producer, run }: DemoContext): Promise<Stories> {
 const demoNdc = '11111-0001-01';
 
 /**
- * Plays the patient of the first prescription (who pays the link through the payment API once the
- * run waits for it), waits for the runs to settle and prints how each ended, then the malformed intake.
+ * Plays the patients who pay their link through the payment API once the run waits for it (the
+ * eighth pays twice, under two Idempotency-Keys, as a patient who clicks "pay" in two tabs), waits
+ * for the runs to settle and prints how each ended, then the malformed intake.
  */
 async function printPrescriptionOutcomes({ client, config, db, run }: DemoContext, stories: Stories): Promise<void> {
-  const payer = `rx_${run}_1`;
-  let paid = false;
+  const payments: Record<string, number> = { [`rx_${run}_1`]: 1, [`rx_${run}_8`]: 2 };
+  const paid = new Set<string>();
   const outcomeOf = async (prescriptionId: string): Promise<string | undefined> => {
     const handle = client.workflow.getHandle(prescriptionWorkflowId(prescriptionId));
     const description = await handle.describe().catch(() => undefined);
@@ -72,23 +74,21 @@ async function printPrescriptionOutcomes({ client, config, db, run }: DemoContex
     if (parked) return parked;
     const state: FulfillmentState =
       description.status.name === 'COMPLETED' ? await handle.result() : await handle.query(fulfillmentStateQuery).catch(() => ({ status: 'Validating', prescriptionId }) as FulfillmentState);
-    if (prescriptionId === payer && state.status === 'AwaitingPayment' && !paid) {
-      paid = true;
-      await pay(config, `demo-${run}-${prescriptionId}`, {
-        amountCents: state.copayCents!,
-        currency: 'USD',
-        card: demoCards.charged,
-        purpose: { kind: 'copay', prescriptionId, linkId: state.paymentLinkId! },
-      });
+    if (payments[prescriptionId] && state.status === 'AwaitingPayment' && !paid.has(prescriptionId)) {
+      paid.add(prescriptionId);
+      const copay = { amountCents: state.copayCents!, currency: 'USD', card: demoCards.charged };
+      const purpose = { kind: 'copay' as const, prescriptionId, linkId: state.paymentLinkId! };
+      for (let n = 1; n <= payments[prescriptionId]; n++) await pay(config, `demo-${run}-${prescriptionId}-${n}`, { ...copay, purpose });
     }
     if (description.status.name !== 'COMPLETED') return undefined;
     const detail = state.reason ? ` (${state.reason})` : state.trackingNumber ? ` (tracking ${state.trackingNumber})` : '';
-    return `${state.status}${detail}`;
+    const refunded = state.refunds?.length ? `; ${state.refunds.length} payment refunded` : '';
+    return `${state.status}${detail}${refunded}`;
   };
   // The expiring link needs the payment window (40 s in the demo profile `npm start` uses) and then some.
   await printOutcomes(stories, outcomeOf, 120);
   const parkedIntake = await parkedEventOutcome(db, `demo-${run}-rx7`);
-  console.log(`  ${`rx_${run}_7`.padEnd(24)} ${'malformed intake (parked for an operator)'.padEnd(46)} -> ${parkedIntake ?? 'pending'}`);
+  console.log(`  ${`rx_${run}_7`.padEnd(24)} ${'malformed intake (parked for an operator)'.padEnd(50)} -> ${parkedIntake ?? 'pending'}`);
   console.log(`  Audit log: psql ... -c "SELECT prescription_id, step, outcome, recorded_at FROM prescription_audit_log WHERE prescription_id LIKE 'rx_${run}_%' ORDER BY id"`);
 }
 
