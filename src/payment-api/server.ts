@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import { paymentTaskQueue, paymentWorkflowId, type PaymentOrder, type PaymentStatus } from '../contracts/payment';
 import { idempotencyKeySchema, paymentRequestSchema, type PaymentRequestBody } from '../contracts/payment-events';
@@ -27,6 +27,12 @@ export interface PaymentApiDependencies {
   client: Client;
   /** The payment workers' task queue; tests give their own. */
   taskQueue?: string;
+  /**
+   * Payments being accepted at once, past which a request is answered 503 with Retry-After at once.
+   * Each waits for Temporal to start its run; when Temporal falls behind, a bounded queue and a
+   * quick "retry" (with the same key, so no payment is made twice) beat answers minutes late.
+   */
+  maxAcceptingAtOnce?: number;
 }
 
 /** A payment's ID from its Idempotency-Key: stable, opaque, and safe in a URL and a workflow ID. */
@@ -61,14 +67,27 @@ interface PaymentRow {
   refunded_at: Date | null;
 }
 
-export function createPaymentApi({ db, client, taskQueue = paymentTaskQueue }: PaymentApiDependencies): FastifyInstance {
+export function createPaymentApi({ db, client, taskQueue = paymentTaskQueue, maxAcceptingAtOnce = 100 }: PaymentApiDependencies): FastifyInstance {
   // Card numbers travel in request bodies: Fastify logs none of them (its logger is off), and ours
   // logs payment IDs only.
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
 
   app.get('/health', async () => ({ status: 'ok' }));
 
+  let accepting = 0;
   app.post('/payments', async (request, reply) => {
+    if (accepting >= maxAcceptingAtOnce) {
+      return reply.code(503).header('retry-after', '1').send({ error: 'the payment API is at capacity; retry with the same Idempotency-Key' });
+    }
+    accepting++;
+    try {
+      return await acceptPayment(request, reply);
+    } finally {
+      accepting--;
+    }
+  });
+
+  async function acceptPayment(request: FastifyRequest, reply: FastifyReply) {
     const key = idempotencyKeySchema.safeParse(request.headers['idempotency-key']);
     if (!key.success) {
       return reply.code(400).send({ error: `the Idempotency-Key header is required: ${describeProblems(key.error)}` });
@@ -87,7 +106,7 @@ export function createPaymentApi({ db, client, taskQueue = paymentTaskQueue }: P
       await startPayment(client, taskQueue, { ...body.data, paymentId, acceptedAt: row.accepted_at.toISOString(), trace: traceOf(request.headers, paymentId) });
     }
     return reply.code(202).header('location', `/payments/${paymentId}`).send(view(row));
-  });
+  }
 
   app.get<{ Params: { paymentId: string } }>('/payments/:paymentId', async (request, reply) => {
     const { rows } = await db.query<PaymentRow>('SELECT * FROM payments WHERE payment_id = $1', [request.params.paymentId]);
