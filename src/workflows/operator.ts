@@ -373,6 +373,9 @@ function outageRetries(options: StepOptions): ActivityOptions {
   const own = options.activity ?? options.localActivity;
   const every = options.outage!.retryEvery;
   return {
+    // On the step's own task queue: a step another pipeline's workers run (a refund) must not
+    // retry on this run's queue, where no worker has its activity.
+    taskQueue: 'taskQueue' in own ? own.taskQueue : undefined,
     startToCloseTimeout: own.startToCloseTimeout,
     retry: { initialInterval: every, backoffCoefficient: 1, maximumInterval: every, nonRetryableErrorTypes: own.retry?.nonRetryableErrorTypes },
   };

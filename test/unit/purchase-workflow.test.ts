@@ -202,6 +202,33 @@ describe('purchase-to-sessions workflow', () => {
     expect(description.typedSearchAttributes.get(pipelineStatusKey)).toBe('Completed');
   });
 
+  it("a refund through an outage longer than its fast retries is retried on the payment workers' queue, where its activity is, until it goes through", async () => {
+    const fake = fakeActivities({ activePurchaseOf: 'p-earlier' });
+    let refundAttempts = 0;
+    const { lookUpPayment, refundPayment, ...purchaseOnly } = fake.activities;
+    const ledger = {
+      lookUpPayment,
+      async refundPayment(request: RefundRequest) {
+        if (++refundAttempts <= 6) throw new Error('payment provider answered 503');
+        return refundPayment(request);
+      },
+    };
+    // The purchase's own queue has no refund activity: a retry sent there would never run.
+    const outcome = await runWorker(env, ledger, (ledgerQueue) =>
+      withWorker(purchaseOnly as Activities, async (tq) => {
+        const paymentId = 'pay_refund_outage';
+        const handle = await env.client.workflow.start(purchaseToSessionsWorkflow, {
+          taskQueue: tq,
+          workflowId: purchaseWorkflowId(paymentId),
+          args: [confirmation(paymentId, ledgerQueue)],
+        });
+        return handle.result();
+      }),
+    );
+    expect(refundAttempts).toBe(7);
+    expect(outcome).toMatchObject({ status: 'AlreadyPurchased', refunds: [{ paymentId: 'pay_refund_outage' }] });
+  });
+
   it('a second payment our ledger does not have is not refunded through the provider: the run ends AlreadyPurchased, waiting for a person to refund it by hand', async () => {
     const fake = fakeActivities({ activePurchaseOf: 'p-earlier', paymentNotInLedger: true });
     const { outcome, attention, description } = await withWorker(fake.activities, async (tq) => {
