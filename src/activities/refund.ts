@@ -1,9 +1,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
-import { refundIdempotencyKey, type PaymentStatus, type RecordedPayment, type RefundOutcome, type RefundRequest } from '../contracts/payment';
-import type { PaymentPurpose } from '../contracts/payment-events';
+import { refundIdempotencyKey, type RecordedPayment, type RefundOutcome, type RefundRequest } from '../contracts/payment';
 import { activityLogger } from '../logger';
 import type { PaymentProviderClient } from '../partners/payment-provider';
+import { purposeOf, type PaymentRow } from './payment-ledger-row';
 
 /**
  * What any process may ask of the payment ledger, on the payment pipeline's task queue (its
@@ -21,21 +21,6 @@ export interface RefundActivities {
 }
 
 export const refundRefusedErrorType = 'RefundRefused';
-
-interface PaymentRow {
-  payment_id: string;
-  status: PaymentStatus;
-  purpose: PaymentPurpose['kind'];
-  student_id: string | null;
-  course_id: string | null;
-  prescription_id: string | null;
-  link_id: string | null;
-  amount_cents: number;
-  currency: string;
-  provider_payment_id: string | null;
-  provider_refund_id: string | null;
-  refund_reason: string | null;
-}
 
 export function createRefundActivities({ db, provider }: { db: Pool; provider: PaymentProviderClient }): RefundActivities {
   const find = async (paymentId: string) =>
@@ -95,9 +80,5 @@ export function createRefundActivities({ db, provider }: { db: Pool; provider: P
 }
 
 function recorded(row: PaymentRow): RecordedPayment {
-  const purpose: PaymentPurpose =
-    row.purpose === 'course'
-      ? { kind: 'course', studentId: row.student_id!, courseId: row.course_id! }
-      : { kind: 'copay', prescriptionId: row.prescription_id!, linkId: row.link_id! };
-  return { paymentId: row.payment_id, status: row.status, purpose, amountCents: row.amount_cents, currency: row.currency };
+  return { paymentId: row.payment_id, status: row.status, purpose: purposeOf(row), amountCents: row.amount_cents, currency: row.currency };
 }

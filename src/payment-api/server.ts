@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
-import { paymentTaskQueue, paymentWorkflowId, type PaymentOrder, type PaymentStatus } from '../contracts/payment';
+import { purposeOf, type PaymentRow } from '../activities/payment-ledger-row';
+import { paymentTaskQueue, paymentWorkflowId, type PaymentOrder } from '../contracts/payment';
 import { idempotencyKeySchema, paymentRequestSchema, type PaymentRequestBody } from '../contracts/payment-events';
 import { logger } from '../logger';
 import { describeProblems } from '../schema-problems';
@@ -45,27 +46,6 @@ export const requestFingerprint = (body: PaymentRequestBody): string => {
   const canonical = JSON.stringify([amountCents, currency, card, Object.entries(purpose).sort(([a], [b]) => a.localeCompare(b))]);
   return createHash('sha256').update(canonical).digest('hex');
 };
-
-interface PaymentRow {
-  payment_id: string;
-  request_fingerprint: string;
-  purpose: 'course' | 'copay';
-  student_id: string | null;
-  course_id: string | null;
-  prescription_id: string | null;
-  link_id: string | null;
-  amount_cents: number;
-  currency: string;
-  card_last4: string;
-  status: PaymentStatus;
-  provider_payment_id: string | null;
-  decline_code: string | null;
-  provider_refund_id: string | null;
-  refund_reason: string | null;
-  accepted_at: Date;
-  charged_at: Date | null;
-  refunded_at: Date | null;
-}
 
 export function createPaymentApi({ db, client, taskQueue = paymentTaskQueue, maxAcceptingAtOnce = 100 }: PaymentApiDependencies): FastifyInstance {
   // Card numbers travel in request bodies: Fastify logs none of them (its logger is off), and ours
@@ -214,10 +194,7 @@ function view(row: PaymentRow) {
     amountCents: row.amount_cents,
     currency: row.currency,
     cardLast4: row.card_last4,
-    purpose:
-      row.purpose === 'course'
-        ? { kind: 'course', studentId: row.student_id, courseId: row.course_id }
-        : { kind: 'copay', prescriptionId: row.prescription_id, linkId: row.link_id },
+    purpose: purposeOf(row),
     providerPaymentId: row.provider_payment_id ?? undefined,
     declineCode: row.decline_code ?? undefined,
     refund: row.provider_refund_id

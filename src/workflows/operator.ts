@@ -370,15 +370,14 @@ export function operatorControls(): OperatorControls {
  * `retryEvery`, with no end of their own (the workflow's deadline timer ends them).
  */
 function outageRetries(options: StepOptions): ActivityOptions {
-  const own = options.activity ?? options.localActivity;
   const every = options.outage!.retryEvery;
-  return {
-    // On the step's own task queue: a step another pipeline's workers run (a refund) must not
-    // retry on this run's queue, where no worker has its activity.
-    taskQueue: 'taskQueue' in own ? own.taskQueue : undefined,
-    startToCloseTimeout: own.startToCloseTimeout,
-    retry: { initialInterval: every, backoffCoefficient: 1, maximumInterval: every, nonRetryableErrorTypes: own.retry?.nonRetryableErrorTypes },
-  };
+  const retry = { initialInterval: every, backoffCoefficient: 1, maximumInterval: every };
+  // A remote step keeps every option of its own but the retry policy: a step another pipeline's
+  // workers run (a refund) retries on their task queue, not this run's, where no worker has it.
+  if (options.activity) return { ...options.activity, retry: { ...retry, nonRetryableErrorTypes: options.activity.retry?.nonRetryableErrorTypes } };
+  // A local step has no remote options to keep (a local activity runs on the run's own worker).
+  const local = options.localActivity;
+  return { startToCloseTimeout: local.startToCloseTimeout, retry: { ...retry, nonRetryableErrorTypes: local.retry?.nonRetryableErrorTypes } };
 }
 
 /** Whether a step's activity failed for good at a refusal or an outage; undefined for anything else. */
