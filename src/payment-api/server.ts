@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import { purposeOf, type PaymentRow } from '../activities/payment-ledger-row';
-import { paymentTaskQueue, paymentWorkflowId, type PaymentOrder } from '../contracts/payment';
+import { paymentTaskQueue, type PaymentOrder } from '../contracts/payment';
 import { idempotencyKeySchema, paymentRequestSchema, type PaymentRequestBody } from '../contracts/payment-events';
 import { logger } from '../logger';
 import { describeProblems } from '../schema-problems';
-import { bounded, maxKeywordLength, pipelineStartOptions, type TraceContext } from '../trace';
+import { bounded, maxKeywordLength, type TraceContext } from '../trace';
+import { PaymentRunStarter } from './run-starter';
 
 /**
  * The payment API (seed 001's "payment API cannot block", seed 002's 202 Accepted): it accepts a
@@ -20,20 +21,17 @@ import { bounded, maxKeywordLength, pipelineStartOptions, type TraceContext } fr
  *
  * The key names the payment (`paymentIdOf`), and so its workflow: the same request sent again,
  * concurrently or a day later, finds the same row and the same run, and the card is charged once.
- * The row is written first and decides between concurrent requests (its unique key); the start is
- * then idempotent, so a request whose first attempt died between the two starts the run on retry.
+ * The row is written first and decides between concurrent requests (its unique key). The `202`
+ * follows the row, not Temporal: the row carries the run's order until `PaymentRunStarter` has
+ * started the run, and any API process starts a row left with its order (run-starter.ts).
  */
 export interface PaymentApiDependencies {
   db: Pool;
   client: Client;
   /** The payment workers' task queue; tests give their own. */
   taskQueue?: string;
-  /**
-   * Payments being accepted at once, past which a request is answered 503 with Retry-After at once.
-   * Each waits for Temporal to start its run; when Temporal falls behind, a bounded queue and a
-   * quick "retry" (with the same key, so no payment is made twice) beat answers minutes late.
-   */
-  maxAcceptingAtOnce?: number;
+  /** What starts the accepted payments' runs; by default one with `PaymentRunStarter`'s defaults. */
+  starter?: PaymentRunStarter;
 }
 
 /** A payment's ID from its Idempotency-Key: stable, opaque, and safe in a URL and a workflow ID. */
@@ -47,24 +45,25 @@ export const requestFingerprint = (body: PaymentRequestBody): string => {
   return createHash('sha256').update(canonical).digest('hex');
 };
 
-export function createPaymentApi({ db, client, taskQueue = paymentTaskQueue, maxAcceptingAtOnce = 100 }: PaymentApiDependencies): FastifyInstance {
+export function createPaymentApi({
+  db,
+  client,
+  taskQueue = paymentTaskQueue,
+  starter = new PaymentRunStarter({ db, client, taskQueue }),
+}: PaymentApiDependencies): FastifyInstance {
   // Card numbers travel in request bodies: Fastify logs none of them (its logger is off), and ours
   // logs payment IDs only.
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
 
   app.get('/health', async () => ({ status: 'ok' }));
 
-  let accepting = 0;
   app.post('/payments', async (request, reply) => {
-    if (accepting >= maxAcceptingAtOnce) {
+    // The runs' starts have fallen far behind (Temporal is down or slower than the requests): a
+    // quick "retry" under the same key, which makes no second payment, beats an unbounded backlog.
+    if (!starter.hasRoom) {
       return reply.code(503).header('retry-after', '1').send({ error: 'the payment API is at capacity; retry with the same Idempotency-Key' });
     }
-    accepting++;
-    try {
-      return await acceptPayment(request, reply);
-    } finally {
-      accepting--;
-    }
+    return acceptPayment(request, reply);
   });
 
   async function acceptPayment(request: FastifyRequest, reply: FastifyReply) {
@@ -77,14 +76,14 @@ export function createPaymentApi({ db, client, taskQueue = paymentTaskQueue, max
 
     const paymentId = paymentIdOf(key.data);
     const fingerprint = requestFingerprint(body.data);
-    const row = await accept(db, paymentId, key.data, fingerprint, body.data, correlationIdOf(request.headers, paymentId));
+    const order: PaymentOrder = { ...body.data, paymentId, acceptedAt: new Date().toISOString(), trace: traceOf(request.headers, paymentId) };
+    const row = await accept(db, order, key.data, fingerprint, await starter.encode(order));
     if (row.request_fingerprint !== fingerprint) {
       return reply.code(409).send({ error: `Idempotency-Key already used for another request (payment ${paymentId})`, paymentId });
     }
-    // Once the run has moved the row on, it exists (or existed): nothing to start.
-    if (row.status === 'Accepted') {
-      await startPayment(client, taskQueue, { ...body.data, paymentId, acceptedAt: row.accepted_at.toISOString(), trace: traceOf(request.headers, paymentId) });
-    }
+    // Once the run has moved the row on, it exists (or existed): nothing to start. A repeated
+    // request for a row still Accepted asks for the start again, which is idempotent.
+    if (row.status === 'Accepted') starter.enqueue({ ...order, acceptedAt: row.accepted_at.toISOString() });
     return reply.code(202).header('location', `/payments/${paymentId}`).send(view(row));
   }
 
@@ -116,20 +115,14 @@ export function createPaymentApi({ db, client, taskQueue = paymentTaskQueue, max
 }
 
 /** The ledger row for this key: written now, or the one an earlier request with this key wrote. */
-async function accept(
-  db: Pool,
-  paymentId: string,
-  idempotencyKey: string,
-  fingerprint: string,
-  { amountCents, currency, card, purpose }: PaymentRequestBody,
-  correlationId: string,
-): Promise<PaymentRow> {
+async function accept(db: Pool, order: PaymentOrder, idempotencyKey: string, fingerprint: string, runOrder: Buffer): Promise<PaymentRow> {
+  const { paymentId, amountCents, currency, card, purpose } = order;
   const course = purpose.kind === 'course' ? purpose : undefined;
   const copay = purpose.kind === 'copay' ? purpose : undefined;
   const inserted = await db.query<PaymentRow>(
     `INSERT INTO payments (payment_id, idempotency_key, request_fingerprint, purpose, student_id, course_id, prescription_id, link_id,
-                           amount_cents, currency, card_last4, correlation_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                           amount_cents, currency, card_last4, correlation_id, accepted_at, run_order)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
      ON CONFLICT DO NOTHING RETURNING *`,
     [
       paymentId,
@@ -143,7 +136,9 @@ async function accept(
       amountCents,
       currency,
       card.slice(-4),
-      correlationId,
+      order.trace.correlationId,
+      order.acceptedAt,
+      runOrder,
     ],
   );
   if (inserted.rows[0]) return inserted.rows[0];
@@ -151,22 +146,6 @@ async function accept(
   // ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit, so it is there.
   if (!rows[0]) throw new Error(`payment ${paymentId}: the insert conflicted but no row was found`);
   return rows[0];
-}
-
-async function startPayment(client: Client, taskQueue: string, order: PaymentOrder): Promise<void> {
-  try {
-    await client.workflow.start('paymentWorkflow', {
-      taskQueue,
-      workflowId: paymentWorkflowId(order.paymentId),
-      args: [order],
-      ...pipelineStartOptions(order.trace, `payment ${order.paymentId}`),
-      // A second request while the run is open attaches to it; one after it closed is refused by
-      // the reuse policy, which is the same answer: the payment exists.
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    });
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-  }
 }
 
 type Headers = Record<string, string | string[] | undefined>;

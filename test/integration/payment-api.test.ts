@@ -7,6 +7,7 @@ import { createRefundActivities } from '../../src/activities/refund';
 import { chargeIdempotencyKey, paymentWorkflowId, type PaymentRequestBody } from '../../src/contracts/payment';
 import { createPaymentProviderClient } from '../../src/partners/payment-provider';
 import type { Charge } from '../../src/partners/responses';
+import { PaymentRunStarter } from '../../src/payment-api/run-starter';
 import { createPaymentApi, paymentIdOf, requestFingerprint } from '../../src/payment-api/server';
 import type { StandIn } from '../../stand-ins/http';
 import { createPaymentProvider, ensurePaymentProviderSchema, testCards } from '../../stand-ins/payment-provider/provider';
@@ -192,6 +193,43 @@ describe('payment API on the real stack', () => {
     expect(await post(body, key)).toMatchObject({ status: 202, body: { paymentId } });
     expect(await settled(paymentId)).toBe('Charged');
     expect(await chargesOf(paymentId)).toHaveLength(1);
+  });
+
+  it('starts the run of a payment whose API died after its 202 and before the start, with no request from the client: the sweeper', async () => {
+    const key = newKey();
+    const body = course();
+    const paymentId = paymentIdOf(key);
+    const purpose = body.purpose as Extract<PaymentRequestBody['purpose'], { kind: 'course' }>;
+    // The row as an API that died after answering left it: its run's order still in it.
+    const starter = new PaymentRunStarter({ db: stack.db, client: stack.client, taskQueue, sweepAfterMs: 1_000 });
+    const order = { ...body, paymentId, acceptedAt: new Date().toISOString(), trace: { correlationId: paymentId } };
+    await stack.db.query(
+      `INSERT INTO payments (payment_id, idempotency_key, request_fingerprint, purpose, student_id, course_id,
+                             amount_cents, currency, card_last4, correlation_id, run_order)
+       VALUES ($1, $2, $3, 'course', $4, $5, $6, $7, $8, $1, $9)`,
+      [paymentId, key, requestFingerprint(body), purpose.studentId, purpose.courseId, body.amountCents, body.currency, body.card.slice(-4),
+       await starter.encode(order)],
+    );
+    // Too young: its own API may still be starting it.
+    await starter.sweep();
+    await starter.drained();
+    await expect(stack.client.workflow.getHandle(paymentWorkflowId(paymentId)).describe()).rejects.toThrow(/not found/i);
+
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await starter.sweep();
+    expect(await settled(paymentId)).toBe('Charged');
+    expect(await chargesOf(paymentId)).toHaveLength(1);
+    const { rows } = await stack.db.query('SELECT run_order FROM payments WHERE payment_id = $1', [paymentId]);
+    expect(rows).toEqual([{ run_order: null }]);
+  });
+
+  it('clears the run order from the ledger once the run has started', async () => {
+    const key = newKey();
+    expect((await post(course(), key)).status).toBe(202);
+    const paymentId = paymentIdOf(key);
+    expect(await settled(paymentId)).toBe('Charged');
+    const { rows } = await stack.db.query('SELECT run_order FROM payments WHERE payment_id = $1', [paymentId]);
+    expect(rows).toEqual([{ run_order: null }]);
   });
 
   it('announces a course payment as purchase-confirmed with its fields, keyed by the student', async () => {

@@ -355,7 +355,7 @@ describe('prescription fulfillment on the real stack', () => {
       await eventually(
         async () => (await handleOf(id).describe()).raw.pendingActivities ?? [],
         (pending) => pending.some((a) => a.activityType?.name === 'expirePaymentLink'),
-        30_000,
+        60_000,
       );
       const late = await pay(id);
       await eventually(() => handleOf(id).query(fulfillmentStateQuery), (state) => state.refunds?.[0]?.paymentId === late, 30_000);
@@ -399,7 +399,12 @@ describe('prescription fulfillment on the real stack', () => {
         (s) => Boolean(s.refusedPayments?.some((r) => r.paymentId === paymentId)),
         60_000,
       );
-      const attention = await handleOf(id).query(attentionQuery);
+      // The refusal is in the state before its refund is done; the run asks for a person after it.
+      const attention = await eventually(
+        () => handleOf(id).query(attentionQuery),
+        (a) => a.status === 'NeedsAttention' && Boolean(a.lastError?.includes(`payment ${paymentId} `)),
+        60_000,
+      );
       expect(attention).toMatchObject({ status: 'NeedsAttention', kind: 'PaymentRefused' });
       expect(state.paymentId).toBeUndefined();
       return { reason: state.refusedPayments!.find((r) => r.paymentId === paymentId)!.reason, attention: attention.lastError };
