@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseStartPosition, startPositionHint } from './bridges/start-position';
 import { settingsProfiles } from './pipelines/pipeline-settings';
 import { describeProblems } from './schema-problems';
 import { defaultPort, defaultUrl } from './stack-services';
@@ -93,6 +94,19 @@ const schema = z.object({
    * the partition: a refusal every record gets is systemic, and parking would drain the topic.
    */
   BRIDGE_PARKING_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(5),
+  /**
+   * Where a bridge's consumer group begins on a topic it has never committed on: `earliest` (its
+   * whole history), `latest` (only what comes after), or an ISO-8601 timestamp. A group that has
+   * committed resumes where it committed, whatever this says (src/bridges/start-position.ts).
+   */
+  BRIDGE_START_FROM: z
+    .string()
+    .default('earliest')
+    .transform((text, ctx) => {
+      const position = parseStartPosition(text);
+      if (!position) ctx.addIssue({ code: 'custom', message: `must be ${startPositionHint}` });
+      return position ?? z.NEVER;
+    }),
   /**
    * The pipelines' shorter timings for a run someone watches (`demo`: npm start, `chaos`, `bench`),
    * as each pipeline declares them (its settings' `read`); a variable set in the environment still wins.

@@ -4,6 +4,7 @@ import { logger, type Logger } from '../logger';
 import { deliver, park, type BatchContext, type Outcome } from './delivery';
 import type { ParkedEvents } from './parked-events';
 import { buildLanes, type BatchRecord } from './records';
+import { placeNewGroup, type StartPosition } from './start-position';
 import type { Route } from './route';
 import { describeError, ParkingBreaker } from './temporal-refusals';
 
@@ -26,6 +27,8 @@ export interface BridgeOptions {
    * supervisor restarts it; without this option the bridge only logs it.
    */
   onConsumerGaveUp?: (error: Error) => void;
+  /** Where the group begins if it has never committed on a topic (BRIDGE_START_FROM); `earliest` if not given. */
+  startFrom?: StartPosition;
   /** Tests shorten these; see `bridgeTimings`. */
   timings?: Partial<BridgeTimings>;
   /** Called after each record is acknowledged or parked, with when its batch arrived; the benchmark uses it. */
@@ -80,6 +83,7 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
   const running: RunningOptions = { ...options, timings, breaker: new ParkingBreaker(options.parkingBreakerThreshold ?? 5) };
 
   watchForCrash(consumer, log, options.onConsumerGaveUp);
+  await placeNewGroup(options.kafka, options.groupId, [...routes.keys()], options.startFrom ?? { from: 'earliest' });
   await consumer.connect();
   for (const topic of routes.keys()) await consumer.subscribe({ topic, fromBeginning: true });
 

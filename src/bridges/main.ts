@@ -18,6 +18,7 @@ async function main(): Promise<void> {
     parkedEvents: createParkedEvents(db),
     maxInFlight: config.BRIDGE_MAX_IN_FLIGHT,
     parkingBreakerThreshold: config.BRIDGE_PARKING_BREAKER_THRESHOLD,
+    startFrom: config.BRIDGE_START_FROM,
   };
 
   const consumers: Consumer[] = [];
