@@ -31,10 +31,10 @@ trap 'exit 130' INT TERM
 # Supervises one process: a bridge or worker that exits non-zero (e.g. kafkajs gave up on a
 # consumer while Kafka was down) is started again after a pause, as compose's restart policy does.
 supervise() {
-  local name=$1 entry=$2 child rc
+  local name=$1 entry=$2 ops_port=$3 child rc
   trap 'kill "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM
   while :; do
-    SERVICE_NAME="$name" node --import tsx "$entry" >>"$logs/$name.log" 2>&1 &
+    OPS_PORT="$ops_port" SERVICE_NAME="$name" node --import tsx "$entry" >>"$logs/$name.log" 2>&1 &
     child=$!
     rc=0
     wait "$child" || rc=$?
@@ -44,14 +44,15 @@ supervise() {
   done
 }
 
+# Each with its health endpoints (src/ops-server.ts) on its own port.
 start_process() {
-  local name=$1 entry=$2
-  supervise "$name" "$entry" &
+  local name=$1 entry=$2 ops_port=$3
+  supervise "$name" "$entry" "$ops_port" &
   pids+=("$!")
-  echo "==> $name started (log $logs/$name.log)"
+  echo "==> $name started (log $logs/$name.log; ready: curl 127.0.0.1:$ops_port/readyz)"
 }
-start_process workers src/workers/main.ts
-start_process bridges src/bridges/main.ts
+start_process workers src/workers/main.ts "${WORKERS_OPS_PORT:-9464}"
+start_process bridges src/bridges/main.ts "${BRIDGES_OPS_PORT:-9465}"
 
 # The stand-ins and the codec server are the stack's daemons (stack.sh up started them). One that
 # died is started again within seconds, as the workers and bridges are; `up` leaves healthy ones be.

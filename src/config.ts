@@ -56,6 +56,11 @@ const schema = z.object({
   CODEC_SERVER_PORT: z.coerce.number().int().positive().default(defaultPort('CODEC_SERVER_PORT')),
   /** The codec server's access token (one line); whoever holds it can read every payload. */
   CODEC_SERVER_TOKEN_FILE: z.string().min(1),
+  /**
+   * Where a worker or bridge process serves /livez and /readyz (src/ops-server.ts); unset, it serves
+   * none. One per process: compose gives each container the same, `npm start` each process its own.
+   */
+  OPS_PORT: z.coerce.number().int().positive().optional(),
   /** Names the process in every log line (workers, bridges, admin-service, ...). */
   SERVICE_NAME: z.string().default('temporal-pipelines'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

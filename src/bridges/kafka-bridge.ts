@@ -29,6 +29,8 @@ export interface BridgeOptions {
   onConsumerGaveUp?: (error: Error) => void;
   /** Where the group begins if it has never committed on a topic (BRIDGE_START_FROM); `earliest` if not given. */
   startFrom?: StartPosition;
+  /** Follows whether the consumer is in its group, for the process's /readyz. */
+  readiness?: ConsumerReadiness;
   /** Tests shorten these; see `bridgeTimings`. */
   timings?: Partial<BridgeTimings>;
   /** Called after each record is acknowledged or parked, with when its batch arrived; the benchmark uses it. */
@@ -83,6 +85,7 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
   const running: RunningOptions = { ...options, timings, breaker: new ParkingBreaker(options.parkingBreakerThreshold ?? 5) };
 
   watchForCrash(consumer, log, options.onConsumerGaveUp);
+  options.readiness?.watch(consumer);
   await placeNewGroup(options.kafka, options.groupId, [...routes.keys()], options.startFrom ?? { from: 'earliest' });
   await consumer.connect();
   for (const topic of routes.keys()) await consumer.subscribe({ topic, fromBeginning: true });
@@ -93,6 +96,20 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
     eachBatch: (payload) => settleBatch(payload, routes.get(payload.batch.topic)!, running, log),
   });
   return consumer;
+}
+
+/** Whether a consumer is in its group now: from its last join until it rebalances, stops, disconnects or crashes. */
+export class ConsumerReadiness {
+  /** Why it is not ready; undefined when it is. */
+  notReady: string | undefined = 'it has not joined its group yet';
+
+  watch(consumer: Pick<Consumer, 'on' | 'events'>): void {
+    consumer.on(consumer.events.GROUP_JOIN, () => (this.notReady = undefined));
+    consumer.on(consumer.events.REBALANCING, () => (this.notReady = 'its group is rebalancing'));
+    consumer.on(consumer.events.STOP, () => (this.notReady = 'it has stopped'));
+    consumer.on(consumer.events.DISCONNECT, () => (this.notReady = 'it is disconnected from Kafka'));
+    consumer.on(consumer.events.CRASH, () => (this.notReady = 'it crashed'));
+  }
 }
 
 /** kafkajs restarts the consumer after most crashes by itself; the rest are `onGaveUp`'s to handle. */

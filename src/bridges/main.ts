@@ -2,8 +2,9 @@ import type { Consumer } from 'kafkajs';
 import { loadConfig } from '../config';
 import { createKafka, createPool, createTemporalClient } from '../connections';
 import { logger } from '../logger';
+import { startOpsServer } from '../ops-server';
 import { bridgedPipelines, pipelines } from '../pipelines';
-import { bridgeTimings, runBridge } from './kafka-bridge';
+import { bridgeTimings, ConsumerReadiness, runBridge } from './kafka-bridge';
 import { createParkedEvents } from './parked-events';
 
 /** Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM. */
@@ -23,13 +24,24 @@ async function main(): Promise<void> {
 
   const consumers: Consumer[] = [];
   const bridges = bridgedPipelines(pipelines).map((p) => p.bridge);
-  for (const bridge of bridges) {
-    consumers.push(await runBridge({ ...shared, groupId: bridge.consumerGroup, routes: bridge.routes(config), onConsumerGaveUp: exitForRestart }));
+  const readiness = bridges.map(() => new ConsumerReadiness());
+  for (const [i, bridge] of bridges.entries()) {
+    consumers.push(
+      await runBridge({ ...shared, groupId: bridge.consumerGroup, routes: bridge.routes(config), onConsumerGaveUp: exitForRestart, readiness: readiness[i] }),
+    );
   }
   logger.info({ groups: bridges.map((b) => b.consumerGroup) }, 'Bridges started');
+  // Ready: Temporal answers and every bridge's consumer is in its group (not rebalancing, stopped or crashed).
+  const ops =
+    config.OPS_PORT &&
+    (await startOpsServer(config.OPS_PORT, [
+      { name: 'temporal', check: async () => void (await client.workflowService.getSystemInfo({})) },
+      ...bridges.map((bridge, i) => ({ name: `consumer:${bridge.consumerGroup}`, check: () => readiness[i]!.notReady })),
+    ]));
 
   const stop = async (signal: string) => {
     logger.info({ signal }, 'Stopping bridges');
+    if (ops) ops.close();
     await Promise.all(consumers.map((c) => c.disconnect()));
     await db.end();
     await client.connection.close();

@@ -5,6 +5,7 @@ import { readKeyRing } from '../codec/key-ring';
 import { loadConfig } from '../config';
 import { createPool, createProducer, createRedis, emittingKafka } from '../connections';
 import { logger } from '../logger';
+import { startOpsServer } from '../ops-server';
 import { pipelines } from '../pipelines';
 import { installTemporalRuntime } from './runtime';
 import { pipelineDataConverter, pipelinePoolSize, pipelineWorkerOptions } from './pipeline-workers';
@@ -34,9 +35,20 @@ async function main(): Promise<void> {
     ),
   );
   logger.info({ taskQueues: pipelines.map((p) => p.taskQueue), temporal: config.TEMPORAL_ADDRESS }, 'Workers started');
+  // Ready: Temporal answers and every pipeline's worker is polling its task queue.
+  const ops =
+    config.OPS_PORT &&
+    (await startOpsServer(config.OPS_PORT, [
+      { name: 'temporal', check: async () => void (await connection.workflowService.getSystemInfo({})) },
+      ...workers.map((worker, i) => ({
+        name: `worker:${pipelines[i]!.taskQueue}`,
+        check: () => (worker.getState() === 'RUNNING' ? undefined : `the worker is ${worker.getState()}`),
+      })),
+    ]));
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {
+    if (ops) ops.close();
     await producer.disconnect();
     redis.disconnect();
     await Promise.all(pools.map((pool) => pool.end()));

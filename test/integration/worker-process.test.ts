@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { PoolClient } from 'pg';
@@ -17,6 +18,14 @@ import { connectRealStack, eventually, type RealStack } from '../support/real-st
 
 const graceMs = 4_000;
 
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 /**
  * The worker entry point as a process, on the pipelines' own task queues (no other test uses
  * them): it starts while Kafka is down, one pipeline stuck behind a table lock does not stop
@@ -28,11 +37,13 @@ describe('the worker process', () => {
   let exited: Promise<number | null>;
   let logFile: string;
   let lock: PoolClient | undefined;
+  let opsPort: number;
   const workflowIds: string[] = [];
   const flagTestIds: string[] = [];
 
   beforeAll(async () => {
     stack = await connectRealStack();
+    opsPort = await freePort();
     logFile = path.join(mkdtempSync(path.join(tmpdir(), 'worker-process-')), 'worker.log');
     worker = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
       env: {
@@ -44,6 +55,7 @@ describe('the worker process', () => {
         WORKER_SHUTDOWN_GRACE_MS: String(graceMs),
         // A flag asks every second whether its run decodes again, so it leaves within the test.
         UNDECODABLE_RUN_CHECK_EVERY_MS: '1000',
+        OPS_PORT: String(opsPort),
       },
       stdio: 'ignore',
     });
@@ -66,6 +78,16 @@ describe('the worker process', () => {
   it('starts while Kafka is down', () => {
     expect(worker.exitCode).toBeNull();
     expect(readFileSync(logFile, 'utf8')).toContain('Workers started');
+  });
+
+  it('serves /livez, and /readyz once Temporal answers and every pipeline\'s worker polls', async () => {
+    const get = async (path: string) => {
+      const res = await fetch(`http://127.0.0.1:${opsPort}${path}`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    expect(await get('/livez')).toEqual({ status: 200, body: { live: true } });
+    expect(await eventually(() => get('/readyz'), (r) => r.status === 200, 30_000)).toEqual({ status: 200, body: { ready: true, failing: {} } });
+    expect((await get('/metrics')).status).toBe(404);
   });
 
   it('flags a booking it cannot decode where operators look, logs the key it lacks, and drops the flag once the run is closed', async () => {

@@ -1,0 +1,59 @@
+import { createServer, type Server } from 'node:http';
+import { logger } from './logger';
+
+/**
+ * A process's health, for its supervisor (compose's health checks, Kubernetes' probes):
+ *   GET /livez  -> 200 while the process answers at all (restart it when this fails)
+ *   GET /readyz -> 200 when every check passes, 503 naming each check that fails (send it no work,
+ *                  and do not count it as up, until it passes)
+ * On OPS_PORT, one per process; a process without OPS_PORT serves none.
+ */
+export interface ReadinessCheck {
+  name: string;
+  /** Resolves with why the process is not ready, or undefined when it is. */
+  check(): Promise<string | undefined> | string | undefined;
+}
+
+const checkTimeoutMs = 2_000;
+
+export async function startOpsServer(port: number, checks: ReadinessCheck[], host = '0.0.0.0'): Promise<Server> {
+  const server = createServer((request, response) => {
+    const reply = (status: number, body: object) => {
+      response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      response.end(JSON.stringify(body));
+    };
+    if (request.method !== 'GET') return reply(405, { error: 'GET only' });
+    if (request.url === '/livez') return reply(200, { live: true });
+    if (request.url === '/readyz') {
+      void readiness(checks).then((failing) => reply(Object.keys(failing).length ? 503 : 200, { ready: !Object.keys(failing).length, failing }));
+      return;
+    }
+    reply(404, { error: 'GET /livez or /readyz' });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  logger.info({ port }, 'Health endpoints listening (/livez, /readyz)');
+  return server;
+}
+
+/** Each failing check by name, with its reason; a check that takes too long fails. */
+async function readiness(checks: ReadinessCheck[]): Promise<Record<string, string>> {
+  const results = await Promise.all(
+    checks.map(async ({ name, check }) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve(`no answer within ${checkTimeoutMs} ms`), checkTimeoutMs);
+      });
+      try {
+        return [name, await Promise.race([Promise.resolve(check()), timeout])] as const;
+      } catch (err) {
+        return [name, (err as Error).message] as const;
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  return Object.fromEntries(results.filter((r): r is readonly [string, string] => r[1] !== undefined));
+}
