@@ -5,6 +5,7 @@
 -- never appear on a command line): by `scripts/stack.sh up` and docker-compose.yml's postgres-roles
 -- job at every start, so a database from before the roles gets them too. Safe to run again.
 \set ON_ERROR_STOP on
+SET client_min_messages = warning;
 \set owner_password `cat "$PIPELINES_OWNER_PASSWORD_FILE"`
 \set app_password `cat "$PIPELINES_APP_PASSWORD_FILE"`
 

@@ -105,9 +105,17 @@ describe('the application database role', () => {
   });
 
   it('gets nothing by granting itself more (PostgreSQL only warns)', async () => {
-    await app.query(`GRANT UPDATE, DELETE, TRUNCATE ON prescription_audit_log TO ${databaseRoles.app}`);
-    const { rows } = await app.query(`SELECT has_table_privilege('prescription_audit_log', 'UPDATE, DELETE, TRUNCATE') AS granted`);
-    expect(rows).toEqual([{ granted: false }]);
+    const client = await app.connect();
+    try {
+      // In a transaction rolled back, so a role that could grant (a superuser) keeps nothing of it.
+      await client.query('BEGIN');
+      await client.query(`GRANT UPDATE, DELETE, TRUNCATE ON prescription_audit_log TO ${databaseRoles.app}`);
+      const { rows } = await client.query(`SELECT has_table_privilege('prescription_audit_log', 'UPDATE, DELETE, TRUNCATE') AS granted`);
+      expect(rows).toEqual([{ granted: false }]);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
   });
 
   it('reads, adds and updates the rows of a table a later migration creates, and deletes none (default privileges)', async () => {
@@ -124,7 +132,14 @@ describe('the application database role', () => {
   });
 
   it('cannot create objects in the schema the tables live in', async () => {
-    await expect(app.query(`CREATE TABLE public.db_roles_planted_${runId} (id int)`)).rejects.toThrow(/permission denied for schema public/);
+    const client = await app.connect();
+    try {
+      await client.query('BEGIN');
+      await expect(client.query(`CREATE TABLE public.db_roles_planted_${runId} (id int)`)).rejects.toThrow(/permission denied for schema public/);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
   });
 
   it('leaves the owner able to bypass the triggers, which is why no process connects as the owner', async () => {
