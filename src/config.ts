@@ -30,8 +30,9 @@ const schema = z.object({
   DATABASE_PASSWORD_FILE: z.string().min(1),
   /**
    * Migrations run as the owner role, `pipelines_owner`, which owns the tables and so could bypass
-   * the audit log's protection: only `npm run migrate` and the compose `migrate` job get it. Unset,
-   * the server and database of DATABASE_URL as `pipelines_owner`, with MIGRATION_DATABASE_PASSWORD_FILE's password.
+   * the audit log's protection: only the migrations connect with it (`npm run migrate`, compose's
+   * `migrate` job, the only service given its password), and tests that must clean up. Unset, the
+   * server and database of DATABASE_URL as `pipelines_owner`, with MIGRATION_DATABASE_PASSWORD_FILE's password.
    */
   MIGRATION_DATABASE_URL: z.string().url(),
   MIGRATION_DATABASE_PASSWORD_FILE: z.string().min(1),
@@ -131,7 +132,7 @@ function secretFileDefaults(env: NodeJS.ProcessEnv) {
   };
 }
 
-/** The database roles scripts/stack/postgres-roles.sql creates; migrations/009 grants to them. */
+/** The database roles scripts/postgres/roles.sql creates; migrations/009 grants to them. */
 export const databaseRoles = { owner: 'pipelines_owner', app: 'pipelines_app' } as const;
 
 /**
