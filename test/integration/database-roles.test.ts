@@ -142,6 +142,25 @@ describe('the application database role', () => {
     }
   });
 
+  it("leaves a superuser able to skip the triggers for its session, which is why no process connects as one (the local stack's)", async () => {
+    const url = new URL(config.DATABASE_URL);
+    url.username = 'postgres';
+    url.password = 'postgres';
+    const superuser = createPool({ ...config, DATABASE_URL: url.toString() }, { max: 1 });
+    const client = await superuser.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL session_replication_role = replica');
+      const deleted = await client.query('DELETE FROM prescription_audit_log WHERE prescription_id = $1', [prescriptionId]);
+      expect(deleted.rowCount).toBe(1);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+      await superuser.end();
+    }
+    expect((await app.query('SELECT count(*)::int AS n FROM prescription_audit_log WHERE prescription_id = $1', [prescriptionId])).rows).toEqual([{ n: 1 }]);
+  });
+
   it('leaves the owner able to bypass the triggers, which is why no process connects as the owner', async () => {
     const client = await owner.connect();
     try {
