@@ -12,4 +12,7 @@ COPY scripts/build-workflows.ts ./scripts/
 # Workers load these instead of bundling their workflows at every start.
 RUN npx tsx scripts/build-workflows.ts /app/build/workflows
 ENV NODE_ENV=production WORKFLOW_BUNDLE_DIR=/app/build/workflows
+# The processes run as the base image's unprivileged user (uid 1000); the files above stay root's,
+# so a process can read its code but not change it.
+USER node
 CMD ["npx", "tsx", "src/workers/main.ts"]

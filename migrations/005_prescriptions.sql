@@ -33,8 +33,11 @@ CREATE TABLE IF NOT EXISTS prescriptions (
 );
 
 -- HIPAA audit log: one row per completed step, written in the same transaction as the step's data.
--- Append-only, enforced here and not by the application's good manners: UPDATE, DELETE and
--- TRUNCATE fail for every role, the table owner and superusers included.
+-- Append-only, enforced here and not by the application's good manners: these triggers make UPDATE,
+-- DELETE and TRUNCATE fail for every role, and the application role (migrations/009) may only SELECT
+-- and INSERT. The table's owner (pipelines_owner) and a superuser can still bypass the triggers
+-- (ALTER TABLE ... DISABLE TRIGGER, DROP TRIGGER, session_replication_role = replica): only the
+-- migrations run as the owner, and nothing as a superuser (README, "Security model").
 CREATE TABLE IF NOT EXISTS prescription_audit_log (
   id              bigserial   PRIMARY KEY,
   prescription_id text        NOT NULL,
@@ -70,5 +73,5 @@ CREATE TRIGGER prescription_audit_log_no_truncate
   BEFORE TRUNCATE ON prescription_audit_log
   FOR EACH STATEMENT EXECUTE FUNCTION prescription_audit_log_is_append_only();
 
--- Roles other than the owner may only read and append.
+-- PUBLIC may not change rows either; what the application role may do is in migrations/009.
 REVOKE UPDATE, DELETE, TRUNCATE ON prescription_audit_log FROM PUBLIC;

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -21,7 +22,21 @@ const schema = z.object({
     .default(defaultUrl('KAFKA_BROKERS'))
     .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
   KAFKA_CLIENT_ID: z.string().default('temporal-pipelines'),
+  /**
+   * Every process connects as the application role, `pipelines_app`: no superuser, owner of none of
+   * our tables, and on the audit log only SELECT and INSERT (migrations/009). Its password comes
+   * from DATABASE_PASSWORD_FILE when the URL has none.
+   */
   DATABASE_URL: z.string().url().default(defaultUrl('DATABASE_URL')),
+  DATABASE_PASSWORD_FILE: z.string().min(1),
+  /**
+   * Migrations run as the owner role, `pipelines_owner`, which owns the tables and so could bypass
+   * the audit log's protection: only the migrations connect with it (`npm run migrate`, compose's
+   * `migrate` job, the only service given its password), and tests that must clean up. Unset, the
+   * server and database of DATABASE_URL as `pipelines_owner`, with MIGRATION_DATABASE_PASSWORD_FILE's password.
+   */
+  MIGRATION_DATABASE_URL: z.string().url(),
+  MIGRATION_DATABASE_PASSWORD_FILE: z.string().min(1),
   REDIS_URL: z.string().url().default(defaultUrl('REDIS_URL')),
   ADMIN_SERVICE_URL: z.string().url().default(defaultUrl('ADMIN_SERVICE_URL')),
   ADMIN_SERVICE_PORT: z.coerce.number().int().positive().default(defaultPort('ADMIN_SERVICE_PORT')),
@@ -131,21 +146,56 @@ function secretFileDefaults(env: NodeJS.ProcessEnv) {
   return {
     PAYLOAD_KEY_RING_FILE: path.join(stateDir, 'secrets', 'payload-key-ring.json'),
     CODEC_SERVER_TOKEN_FILE: path.join(stateDir, 'secrets', 'codec-server-token'),
+    DATABASE_PASSWORD_FILE: path.join(stateDir, 'secrets', 'postgres-app-password'),
+    MIGRATION_DATABASE_PASSWORD_FILE: path.join(stateDir, 'secrets', 'postgres-owner-password'),
   };
+}
+
+/** The database roles scripts/postgres/roles.sql creates; migrations/009 grants to them. */
+export const databaseRoles = { owner: 'pipelines_owner', app: 'pipelines_app' } as const;
+
+/**
+ * `url` with the password in `passwordFile` when it has none and the file exists: a process is given
+ * only the password files it needs (docker-compose.yml), so a missing one is not an error here.
+ */
+function withPasswordFrom(url: string, passwordFile: string): string {
+  const parsed = new URL(url);
+  if (parsed.password || !existsSync(passwordFile)) return url;
+  parsed.password = readFileSync(passwordFile, 'utf8').trim();
+  return parsed.toString();
+}
+
+function asRole(url: string, role: string): string {
+  const parsed = new URL(url);
+  parsed.username = role;
+  parsed.password = '';
+  return parsed.toString();
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const defaults = secretFileDefaults(env);
+  const databaseUrl = env.DATABASE_URL || defaultUrl('DATABASE_URL');
   const parsed = schema.safeParse({
     ...env,
     PAYLOAD_KEY_RING_FILE: env.PAYLOAD_KEY_RING_FILE || defaults.PAYLOAD_KEY_RING_FILE,
     CODEC_SERVER_TOKEN_FILE: env.CODEC_SERVER_TOKEN_FILE || defaults.CODEC_SERVER_TOKEN_FILE,
+    DATABASE_PASSWORD_FILE: env.DATABASE_PASSWORD_FILE || defaults.DATABASE_PASSWORD_FILE,
+    MIGRATION_DATABASE_URL: env.MIGRATION_DATABASE_URL || (URL.canParse(databaseUrl) ? asRole(databaseUrl, databaseRoles.owner) : databaseUrl),
+    MIGRATION_DATABASE_PASSWORD_FILE: env.MIGRATION_DATABASE_PASSWORD_FILE || defaults.MIGRATION_DATABASE_PASSWORD_FILE,
   });
   if (!parsed.success) {
     throw new Error(`Invalid configuration: ${describeProblems(parsed.error)}`);
   }
-  return parsed.data;
+  const config = parsed.data;
+  return {
+    ...config,
+    DATABASE_URL: withPasswordFrom(config.DATABASE_URL, config.DATABASE_PASSWORD_FILE),
+    MIGRATION_DATABASE_URL: withPasswordFrom(config.MIGRATION_DATABASE_URL, config.MIGRATION_DATABASE_PASSWORD_FILE),
+  };
 }
+
+/** The same configuration connecting as the owner role: for migrations, and tests that must clean up. */
+export const asOwner = (config: Config): Config => ({ ...config, DATABASE_URL: config.MIGRATION_DATABASE_URL });
 
 /** Names of the variables above; docker-compose.yml is checked against these and the pipelines' own. */
 export const configVariables = Object.keys(schema.shape);

@@ -1,14 +1,15 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Pool } from 'pg';
-import { loadConfig } from './config';
+import { asOwner, loadConfig } from './config';
 import { logger } from './logger';
 
 const migrationsDir = path.resolve(__dirname, '..', 'migrations');
 
 /**
  * Applies every migrations/*.sql file not applied yet, in name order, each in its own
- * transaction. An advisory lock lets several processes call this at once.
+ * transaction. An advisory lock lets several processes call this at once. `pool` connects as the
+ * owner role (`asOwner(config)`), which the tables must belong to.
  */
 export async function migrate(pool: Pool): Promise<string[]> {
   const client = await pool.connect();
@@ -43,7 +44,7 @@ export async function migrate(pool: Pool): Promise<string[]> {
 }
 
 if (require.main === module) {
-  const pool = new Pool({ connectionString: loadConfig().DATABASE_URL });
+  const pool = new Pool({ connectionString: asOwner(loadConfig()).DATABASE_URL });
   migrate(pool)
     .then((applied) => logger.info({ applied }, applied.length ? 'Migrations applied' : 'Schema up to date'))
     .catch((err) => {

@@ -58,7 +58,8 @@ export const stackServices = [
     portVariable: 'PGPORT',
     defaultPort: 5432,
     urlVariable: 'DATABASE_URL',
-    url: (host, port) => `postgres://postgres:postgres@${host}:${port}/pipelines`,
+    // The application role; its password is a secret file (src/config.ts).
+    url: (host, port) => `postgres://pipelines_app@${host}:${port}/pipelines`,
   },
   {
     name: 'redis',

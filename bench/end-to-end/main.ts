@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   say(`run tag ${tag}, seed ${settings.seed}, Temporal profile ${process.env.STACK_TEMPORAL_PROFILE ?? 'dev'}${quick ? ', quick' : ''}`);
 
   const projectDb = createPool(config);
-  const seedDatabaseUrl = await createSeedDatabase(projectDb);
+  const seedDatabaseUrl = await createSeedDatabase();
   const seedDb = createPool({ ...config, DATABASE_URL: seedDatabaseUrl });
   for (const db of [projectDb, seedDb]) await seedReferenceData(db);
   await seedTrainers();
@@ -219,10 +219,19 @@ async function measure(
 }
 
 /** A database of the seed-style worker's own beside the project's, with the same migrations and its processed_events. */
-async function createSeedDatabase(db: Pool): Promise<string> {
-  const exists = await db.query('SELECT 1 FROM pg_database WHERE datname = $1', [seedDatabase]);
-  if (exists.rowCount === 0) await db.query(`CREATE DATABASE ${seedDatabase}`);
+async function createSeedDatabase(): Promise<string> {
+  // As the seed's processes connected, and only the superuser may create a database: the local
+  // stack's superuser (scripts/stack/postgres.sh), never the project's roles.
   const url = new URL(config.DATABASE_URL);
+  url.username = 'postgres';
+  url.password = 'postgres';
+  const superuserDb = createPool({ ...config, DATABASE_URL: url.toString() }, { max: 1 });
+  try {
+    const exists = await superuserDb.query('SELECT 1 FROM pg_database WHERE datname = $1', [seedDatabase]);
+    if (exists.rowCount === 0) await superuserDb.query(`CREATE DATABASE ${seedDatabase}`);
+  } finally {
+    await superuserDb.end();
+  }
   url.pathname = `/${seedDatabase}`;
   const seedDb = createPool({ ...config, DATABASE_URL: url.toString() });
   try {

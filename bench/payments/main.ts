@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   say(`run tag ${tag}; ${settings.rate} requests/s for ${settings.seconds} s per system: ${chosen.join(', ')}`);
 
   const projectDb = createPool(config);
-  const seedDatabaseUrl = await createSeedDatabase(projectDb);
+  const seedDatabaseUrl = await createSeedDatabase();
   const seedDb = createPool({ ...config, DATABASE_URL: seedDatabaseUrl });
   const kafka = new Kafka({ clientId: 'bench-payments', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
@@ -363,10 +363,19 @@ function stackPids(): Record<string, number | undefined> {
 }
 
 /** A database of the seed-style service's own beside the project's: the same migrations (its `payments`), and its outbox. */
-async function createSeedDatabase(db: Pool): Promise<string> {
-  const exists = await db.query('SELECT 1 FROM pg_database WHERE datname = $1', [seedDatabase]);
-  if (exists.rowCount === 0) await db.query(`CREATE DATABASE ${seedDatabase}`);
+async function createSeedDatabase(): Promise<string> {
+  // As the seed's processes connected, and only the superuser may create a database: the local
+  // stack's superuser (scripts/stack/postgres.sh), never the project's roles.
   const url = new URL(config.DATABASE_URL);
+  url.username = 'postgres';
+  url.password = 'postgres';
+  const superuserDb = createPool({ ...config, DATABASE_URL: url.toString() }, { max: 1 });
+  try {
+    const exists = await superuserDb.query('SELECT 1 FROM pg_database WHERE datname = $1', [seedDatabase]);
+    if (exists.rowCount === 0) await superuserDb.query(`CREATE DATABASE ${seedDatabase}`);
+  } finally {
+    await superuserDb.end();
+  }
   url.pathname = `/${seedDatabase}`;
   const seedDb = createPool({ ...config, DATABASE_URL: url.toString() });
   try {

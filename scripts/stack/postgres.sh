@@ -11,8 +11,9 @@ PG_SOCK_DIR="$STACK_STATE_DIR/pgsock"
 PG_LOG="$STACK_LOG_DIR/postgres.log"
 PG_BIN=""
 
+# The application's role; its password, and the owner role's, are in the secrets dir (src/config.ts).
 postgres_url() {
-  echo "postgres://$PG_USER:$PG_PASSWORD@$STACK_HOST:$PGPORT/$PG_DATABASE"
+  echo "postgres://pipelines_app@$STACK_HOST:$PGPORT/$PG_DATABASE"
 }
 
 postgres_find_bin() {
@@ -152,6 +153,15 @@ postgres_ensure_database() {
   fi
 }
 
+# The owner and application roles (scripts/postgres/roles.sql), on a new cluster and an old one alike,
+# with the passwords `scripts/payload-keys.ts ensure` wrote before the components started.
+postgres_ensure_roles() {
+  PIPELINES_OWNER_PASSWORD_FILE="$STACK_SECRETS_DIR/postgres-owner-password" \
+    PIPELINES_APP_PASSWORD_FILE="$STACK_SECRETS_DIR/postgres-app-password" \
+    pg_psql -d "$PG_DATABASE" -f "$STACK_SCRIPTS_DIR/postgres/roles.sql" >/dev/null ||
+    die "cannot create the database roles (scripts/postgres/roles.sql)"
+}
+
 postgres_up() {
   local start
   start=$(now_s)
@@ -164,11 +174,13 @@ postgres_up() {
   if postgres_running; then
     wait_for "postgres" "$PG_LOG" "" postgres_ready
     postgres_ensure_database
+    postgres_ensure_roles
     log "already running ($(postgres_url))"
     return 0
   fi
   postgres_start
   postgres_ensure_database
+  postgres_ensure_roles
   log "ready in $(($(now_s) - start))s: $(postgres_url)"
 }
 

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const database = new URL(config.DATABASE_URL);
   database.password = '';
   console.log(`Parked events: psql "${database}" -c 'SELECT id, topic, reason FROM parked_events WHERE replayed_at IS NULL'`);
-  console.log(`  (the password is the one in DATABASE_URL: export it as PGPASSWORD or type it when psql asks)\n`);
+  console.log(`  (the application role's password is in ${config.DATABASE_PASSWORD_FILE}: PGPASSWORD="$(cat ${config.DATABASE_PASSWORD_FILE})", or type it when psql asks)\n`);
 
   await producer.disconnect();
   await db.end();

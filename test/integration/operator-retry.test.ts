@@ -7,6 +7,8 @@ import { connectRealStack, eventually, type RealStack } from '../support/real-st
 import { temporalCli } from '../support/temporal-cli';
 import { EncryptionCodec } from '../../src/codec/encryption-codec';
 import { readKeyRing } from '../../src/codec/key-ring';
+import type { Pool } from 'pg';
+import { createOwnerPool } from '../support/owner-db';
 
 /**
  * The DLQ replacement, end to end: a step that keeps failing parks its workflow as
@@ -14,19 +16,22 @@ import { readKeyRing } from '../../src/codec/key-ring';
  */
 describe('an operator retries a parked workflow with the temporal CLI', () => {
   let stack: RealStack;
+  // Only the tables' owner may add a trigger; the workers connect as the application role.
+  let ownerDb: Pool;
   let bookingId: string;
   let topics: { bookingEvents: string; cancellations: string };
   const trigger = () => `fail_booking_${stack.runId}`;
 
   beforeAll(async () => {
     stack = await connectRealStack();
+    ownerDb = createOwnerPool(stack.config);
     const id = stack.runId;
     bookingId = `booking_parked_${id}`;
     topics = { bookingEvents: `booking-events-${id}`, cancellations: `booking-cancellations-${id}` };
     await stack.db.query('INSERT INTO users (user_ref) VALUES ($1)', [`user_${id}`]);
     await stack.db.query('INSERT INTO rooms (internal_id) VALUES ($1)', [`room_${id}`]);
     // A real database failure for this one booking: inserts of it raise until the trigger is dropped.
-    await stack.db.query(`
+    await ownerDb.query(`
       CREATE FUNCTION ${trigger()}() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF NEW.booking_id = '${bookingId}' THEN RAISE EXCEPTION 'bookings table is read-only (test outage)'; END IF;
@@ -39,7 +44,8 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
   });
 
   afterAll(async () => {
-    await stack.db.query(`DROP TRIGGER IF EXISTS ${trigger()} ON bookings; DROP FUNCTION IF EXISTS ${trigger()}()`);
+    await ownerDb.query(`DROP TRIGGER IF EXISTS ${trigger()} ON bookings; DROP FUNCTION IF EXISTS ${trigger()}()`);
+    await ownerDb.end();
     await stack.client.workflow.getHandle(bookingWorkflowId(bookingId)).terminate('test finished').catch(() => undefined);
     await stack.stop();
   });
@@ -90,7 +96,7 @@ describe('an operator retries a parked workflow with the temporal CLI', () => {
 
     // The outage is over, but the run's next retry by itself is minutes away: without the
     // operator's signal it is still parked a few seconds later.
-    await stack.db.query(`DROP TRIGGER ${trigger()} ON bookings`);
+    await ownerDb.query(`DROP TRIGGER ${trigger()} ON bookings`);
     expect(attention).toMatchObject({ retryingEvery: '2 minutes' });
     await new Promise((r) => setTimeout(r, 3_000));
     expect(await handle.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', failedStep: 'recordBooking' });

@@ -31,6 +31,7 @@ import { readable } from '../support/history-payloads';
 import { activityInterceptors } from '../../src/workers/workflows-path';
 import { connectRealStack, deleteAsRetentionWould, eventually, type RealStack } from '../support/real-stack';
 import { temporalCliRaw } from '../support/temporal-cli';
+import { createOwnerPool } from '../support/owner-db';
 
 const patientName = 'Zebulon Quixote-Fairweather';
 
@@ -490,12 +491,22 @@ describe('prescription fulfillment on the real stack', () => {
     expect(parked.rows).toEqual([]);
   }, 120_000);
 
-  it('the audit log is append-only: the database refuses to update, delete or truncate it', async () => {
+  it('the audit log is append-only: the database refuses to update, delete or truncate it, for the application role and the owner alike', async () => {
     const id = await publishIntake({ payerId: 'payer-formulary-strict' });
     await eventually(() => auditOf(id), (rows) => rows.length >= 4);
-    await expect(stack.db.query("UPDATE prescription_audit_log SET outcome = 'Forged' WHERE prescription_id = $1", [id])).rejects.toThrow(/append-only/);
-    await expect(stack.db.query('DELETE FROM prescription_audit_log WHERE prescription_id = $1', [id])).rejects.toThrow(/append-only/);
-    await expect(stack.db.query('TRUNCATE prescription_audit_log')).rejects.toThrow(/append-only/);
+    // The processes' role has no such privilege.
+    await expect(stack.db.query("UPDATE prescription_audit_log SET outcome = 'Forged' WHERE prescription_id = $1", [id])).rejects.toThrow(/permission denied/);
+    await expect(stack.db.query('DELETE FROM prescription_audit_log WHERE prescription_id = $1', [id])).rejects.toThrow(/permission denied/);
+    await expect(stack.db.query('TRUNCATE prescription_audit_log')).rejects.toThrow(/permission denied/);
+    // The owner has, and the triggers refuse it (while it leaves them on: test/integration/database-roles.test.ts).
+    const ownerDb = createOwnerPool(stack.config);
+    try {
+      await expect(ownerDb.query("UPDATE prescription_audit_log SET outcome = 'Forged' WHERE prescription_id = $1", [id])).rejects.toThrow(/append-only/);
+      await expect(ownerDb.query('DELETE FROM prescription_audit_log WHERE prescription_id = $1', [id])).rejects.toThrow(/append-only/);
+      await expect(ownerDb.query('TRUNCATE prescription_audit_log')).rejects.toThrow(/append-only/);
+    } finally {
+      await ownerDb.end();
+    }
     expect((await auditOf(id)).length).toBeGreaterThanOrEqual(4);
   });
   /** Everything the database and the topics hold of a prescription. */

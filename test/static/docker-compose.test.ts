@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { configVariables, loadConfig } from '../../src/config';
+import { configVariables, databaseRoles, loadConfig } from '../../src/config';
 import { pipelines } from '../../src/pipelines';
 import { stackServices, urlOf, type StackService } from '../../src/stack-services';
 import { pipelinePoolSize } from '../../src/workers/pipeline-workers';
@@ -183,28 +183,89 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it("creates the database, user and password the application services' DATABASE_URL names", () => {
-    const url = new URL(services.workers.environment.DATABASE_URL);
-    expect(services.postgres.environment).toMatchObject({
-      POSTGRES_DB: url.pathname.slice(1),
-      POSTGRES_USER: url.username,
-      POSTGRES_PASSWORD: url.password,
-    });
+  it('connects every application service as the application role, and only migrate as the owner, with the roles postgres-roles creates', () => {
+    for (const name of appServices) {
+      const url = new URL(services[name].environment.DATABASE_URL);
+      expect({ service: name, user: url.username, password: url.password }).toEqual({ service: name, user: databaseRoles.app, password: '' });
+      const owner = services[name].environment.MIGRATION_DATABASE_URL;
+      expect({ service: name, ownerUrl: owner !== undefined }).toEqual({ service: name, ownerUrl: name === 'migrate' });
+    }
+    const migrationUrl = new URL(services.migrate.environment.MIGRATION_DATABASE_URL);
+    expect([migrationUrl.username, migrationUrl.password]).toEqual([databaseRoles.owner, '']);
+    const roles = services['postgres-roles'];
+    const superuserUrl = new URL(`postgres://${roles.command[roles.command.indexOf('-U') + 1]}@${roles.command[roles.command.indexOf('-h') + 1]}/x`);
+    expect(services.postgres.environment).toMatchObject({ POSTGRES_DB: migrationUrl.pathname.slice(1), POSTGRES_USER: superuserUrl.username });
+    expect(roles.environment.PGPASSWORD).toBe(services.postgres.environment.POSTGRES_PASSWORD);
+    expect(roles.command.slice(-2)).toEqual(['-f', '/roles.sql']);
+    expect(roles.volumes).toEqual(['./scripts/postgres/roles.sql:/roles.sql:ro']);
+    expect(existsSync(path.join(root, 'scripts/postgres/roles.sql'))).toBe(true);
+    expect(services.migrate.depends_on['postgres-roles']).toEqual({ condition: 'service_completed_successfully' });
   });
 
-  it('gives every application service the key ring and token as compose secrets, from files outside the repository', () => {
+  /**
+   * Each secret goes only where it is used: the key ring to what encrypts or decodes payloads (the
+   * workers, the bridges, the codec server, and the payment API, which starts workflows), the codec
+   * token to the codec server, the owner's password to the migrations and the roles job, the
+   * application's to what connects to PostgreSQL. A service added later gets none until it is listed here.
+   */
+  const secretsOf: Record<string, string[]> = {
+    'postgres-roles': ['postgres-app-password', 'postgres-owner-password'],
+    migrate: ['postgres-owner-password'],
+    'kafka-topics': [],
+    'admin-service': ['postgres-app-password'],
+    'partner-services': ['postgres-app-password'],
+    'payment-provider': ['postgres-app-password'],
+    'payment-api': ['payload-key-ring', 'postgres-app-password'],
+    'codec-server': ['codec-server-token', 'payload-key-ring'],
+    workers: ['payload-key-ring', 'postgres-app-password'],
+    bridges: ['payload-key-ring', 'postgres-app-password'],
+  };
+  const secretVariables: Record<string, string> = {
+    'payload-key-ring': 'PAYLOAD_KEY_RING_FILE',
+    'codec-server-token': 'CODEC_SERVER_TOKEN_FILE',
+    'postgres-app-password': 'DATABASE_PASSWORD_FILE',
+    'postgres-owner-password': 'MIGRATION_DATABASE_PASSWORD_FILE',
+  };
+
+  it('gives each service only the secrets it uses: the token to the codec server alone, the key ring to what encrypts or decodes', () => {
+    for (const name of Object.keys(services)) {
+      const given = [...((services[name].secrets ?? []) as string[])].sort();
+      expect({ service: name, secrets: given }).toEqual({ service: name, secrets: secretsOf[name] ?? [] });
+    }
+    const holders = (secret: string) => Object.keys(services).filter((name) => (services[name].secrets ?? []).includes(secret)).sort();
+    expect(holders('codec-server-token')).toEqual(['codec-server']);
+    expect(holders('payload-key-ring')).toEqual(['bridges', 'codec-server', 'payment-api', 'workers']);
+    expect(holders('postgres-owner-password')).toEqual(['migrate', 'postgres-roles']);
+  });
+
+  it('points each secret variable at the mounted secret, and keeps the secret files outside the repository', () => {
     const gitignored = readFileSync(path.join(root, '.gitignore'), 'utf8').split('\n');
     for (const name of appServices) {
       const env = services[name].environment as Record<string, string>;
-      for (const [variable, secret] of [['PAYLOAD_KEY_RING_FILE', 'payload-key-ring'], ['CODEC_SERVER_TOKEN_FILE', 'codec-server-token']] as const) {
+      for (const secret of services[name].secrets as string[]) {
         // Unset, the path would default to the local stack's state directory, which no container has.
-        expect({ service: name, variable, value: env[variable] }).toEqual({ service: name, variable, value: `/run/secrets/${secret}` });
-        expect({ service: name, secrets: services[name].secrets }).toEqual({ service: name, secrets: expect.arrayContaining([secret]) });
+        expect({ service: name, secret, value: env[secretVariables[secret]!] }).toEqual({ service: name, secret, value: `/run/secrets/${secret}` });
       }
     }
+    expect(Object.keys(compose.secrets).sort()).toEqual(Object.keys(secretVariables).sort());
     for (const secret of Object.values(compose.secrets as Record<string, { file: string }>)) {
       const file = /^\$\{[A-Z_]+:-\.\/(.+)\}$/.exec(secret.file)?.[1] ?? secret.file;
       expect(gitignored.some((ignored) => ignored && file.startsWith(ignored))).toBe(true);
+    }
+  });
+
+  it('runs the application image, and every container given a secret, as a non-root user', () => {
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    const imageUser = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].at(-1)?.[1];
+    const isRoot = (user: string | undefined) => user === undefined || /^(root|0)(:|$)/.test(String(user));
+    expect(isRoot(imageUser)).toBe(false);
+    for (const name of appServices) {
+      const user = services[name].user ?? imageUser;
+      expect({ service: name, root: isRoot(user) }).toEqual({ service: name, root: false });
+    }
+    for (const name of Object.keys(services).filter((n) => services[n].secrets?.length)) {
+      const user = services[name].user ?? (services[name].image === services.migrate.image ? imageUser : undefined);
+      expect({ service: name, root: isRoot(user) }).toEqual({ service: name, root: false });
     }
   });
 
@@ -215,7 +276,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('restarts every long-running service, stops workers after their grace time, and runs node under an init process', () => {
-    const oneShot = ['migrate', 'kafka-topics'];
+    const oneShot = ['postgres-roles', 'migrate', 'kafka-topics'];
     for (const name of Object.keys(services).filter((n) => !oneShot.includes(n))) {
       expect({ service: name, restart: services[name].restart }).toEqual({ service: name, restart: 'unless-stopped' });
     }

@@ -15,6 +15,7 @@ import { pipelines } from '../../src/pipelines';
 import { installTemporalRuntime } from '../../src/workers/runtime';
 import { workflowCodeOf } from '../../src/workers/workflows-path';
 import { allWorkflowsPath } from './all-workflows';
+import { createOwnerPool } from './owner-db';
 
 /**
  * The real local stack (started by scripts/stack.sh) seen from a test: each test file gets its own
@@ -52,9 +53,11 @@ export async function connectRealStack(options: { dataConverter?: DataConverter 
   const kafka = createKafka(config, `test-${runId}`);
   const producer = createProducer(kafka);
   await producer.connect();
-  const db = createPool(config);
   // Here rather than in a global setup, so the tests that need no database run with the stack down.
-  await migrate(db);
+  const ownerDb = createOwnerPool(config, 1);
+  await migrate(ownerDb).finally(() => ownerDb.end());
+  // As the processes connect: the application role.
+  const db = createPool(config);
   const client = await createTemporalClient(config, dataConverter);
   const parkedEvents = createParkedEvents(db);
   const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
