@@ -1,7 +1,7 @@
 /**
- * The payload key ring and the codec server token, as files beside the deployment.
+ * The payload key ring, as a file beside the deployment.
  *
- *   tsx scripts/payload-keys.ts ensure   writes a key ring and a token where the config says, each only if missing
+ *   tsx scripts/payload-keys.ts ensure   writes a key ring where the config says, only if missing
  *                                        (scripts/stack.sh up runs it: a local development key ring)
  *   npm run rotate-payload-key           adds a new key to the ring and makes it current; old keys stay,
  *                                        so everything they encrypted stays readable (one process, or all
@@ -13,9 +13,8 @@
  * After a rotation, restart the workers, bridges and codec server (they read the ring at start):
  * `npm run stack:down && npm run stack`, or restart the containers. Prints key IDs, never keys.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { newKeyRing, promoted, readKeyRing, rotated, staged, writeKeyRing, writeSecretFile } from '../src/codec/key-ring';
+import { newKeyRing, promoted, readKeyRing, rotated, staged, writeKeyRing } from '../src/codec/key-ring';
 import { loadConfig } from '../src/config';
 
 function main(command: string | undefined, step?: string, keyId?: string): void {
@@ -26,10 +25,6 @@ function main(command: string | undefined, step?: string, keyId?: string): void 
       const ring = newKeyRing();
       writeKeyRing(ringFile, ring);
       console.log(`wrote a new payload key ring (key ${ring.currentKeyId}) to ${ringFile}`);
-    }
-    if (!existsSync(config.CODEC_SERVER_TOKEN_FILE)) {
-      writeSecretFile(config.CODEC_SERVER_TOKEN_FILE, `${randomBytes(32).toString('base64url')}\n`);
-      console.log(`wrote a new codec server token to ${config.CODEC_SERVER_TOKEN_FILE}`);
     }
     return;
   }

@@ -53,8 +53,25 @@ const schema = z.object({
   /** Where the codec server (src/codec-server) listens, and where the Web UI and the CLI reach it. */
   CODEC_SERVER_URL: z.string().url().default(defaultUrl('CODEC_SERVER_URL')),
   CODEC_SERVER_PORT: z.coerce.number().int().positive().default(defaultPort('CODEC_SERVER_PORT')),
-  /** The codec server's access token (one line); whoever holds it can read every payload. */
-  CODEC_SERVER_TOKEN_FILE: z.string().min(1),
+  /**
+   * Where browsers reach the codec server when that is not CODEC_SERVER_URL (a TLS proxy in front of it):
+   * an https address makes its session cookie Secure.
+   */
+  CODEC_SERVER_PUBLIC_URL: z.string().url().optional(),
+  /** A codec-server session ends after this long unused, and after CODEC_SESSION_MAX_HOURS in any case. */
+  CODEC_SESSION_IDLE_MINUTES: z.coerce.number().positive().default(30),
+  CODEC_SESSION_MAX_HOURS: z.coerce.number().positive().default(8),
+  /**
+   * Failed codec-server sign-ins allowed per remote address and per operator name in each window,
+   * per codec-server process; past that, sign-ins from there or as that name are refused (429) until the window ends.
+   */
+  CODEC_FAILED_LOGINS_MAX: z.coerce.number().int().positive().default(5),
+  CODEC_FAILED_LOGINS_WINDOW_MINUTES: z.coerce.number().positive().default(15),
+  /**
+   * A codec-server operator's credential (`<name>.<secret>`, one line) that this machine's tools
+   * present (`npm run temporal`, the tests): the local stack writes its development operator's here.
+   */
+  CODEC_OPERATOR_CREDENTIAL_FILE: z.string().min(1),
   /** Names the process in every log line (workers, bridges, admin-service, ...). */
   SERVICE_NAME: z.string().default('temporal-pipelines'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -111,7 +128,7 @@ function secretFileDefaults(env: NodeJS.ProcessEnv) {
   const stateDir = env.STACK_STATE_DIR || path.join(env.HOME || homedir(), '.local', 'state', 'temporal-pipelines');
   return {
     PAYLOAD_KEY_RING_FILE: path.join(stateDir, 'secrets', 'payload-key-ring.json'),
-    CODEC_SERVER_TOKEN_FILE: path.join(stateDir, 'secrets', 'codec-server-token'),
+    CODEC_OPERATOR_CREDENTIAL_FILE: path.join(stateDir, 'secrets', 'codec-operator-credential'),
   };
 }
 
@@ -120,7 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse({
     ...env,
     PAYLOAD_KEY_RING_FILE: env.PAYLOAD_KEY_RING_FILE || defaults.PAYLOAD_KEY_RING_FILE,
-    CODEC_SERVER_TOKEN_FILE: env.CODEC_SERVER_TOKEN_FILE || defaults.CODEC_SERVER_TOKEN_FILE,
+    CODEC_OPERATOR_CREDENTIAL_FILE: env.CODEC_OPERATOR_CREDENTIAL_FILE || defaults.CODEC_OPERATOR_CREDENTIAL_FILE,
   });
   if (!parsed.success) {
     throw new Error(`Invalid configuration: ${describeProblems(parsed.error)}`);

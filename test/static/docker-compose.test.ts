@@ -192,11 +192,11 @@ describe('docker-compose.yml', () => {
     });
   });
 
-  it('gives every application service the key ring and token as compose secrets, from files outside the repository', () => {
+  it('gives every application service the key ring as a compose secret, from a file outside the repository', () => {
     const gitignored = readFileSync(path.join(root, '.gitignore'), 'utf8').split('\n');
     for (const name of appServices) {
       const env = services[name].environment as Record<string, string>;
-      for (const [variable, secret] of [['PAYLOAD_KEY_RING_FILE', 'payload-key-ring'], ['CODEC_SERVER_TOKEN_FILE', 'codec-server-token']] as const) {
+      for (const [variable, secret] of [['PAYLOAD_KEY_RING_FILE', 'payload-key-ring']] as const) {
         // Unset, the path would default to the local stack's state directory, which no container has.
         expect({ service: name, variable, value: env[variable] }).toEqual({ service: name, variable, value: `/run/secrets/${secret}` });
         expect({ service: name, secrets: services[name].secrets }).toEqual({ service: name, secrets: expect.arrayContaining([secret]) });
