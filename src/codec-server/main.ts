@@ -2,7 +2,7 @@ import { readKeyRing } from '../codec/key-ring';
 import { loadConfig } from '../config';
 import { createPool } from '../connections';
 import { logger } from '../logger';
-import { createCodecServer } from './server';
+import { createCodecServer, servedOverHttps } from './server';
 
 /** Runs the codec server on CODEC_SERVER_PORT (started by `scripts/stack.sh up`, or docker-compose). */
 async function main(): Promise<void> {
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     uiOrigin,
     sessions: { idleMs: config.CODEC_SESSION_IDLE_MINUTES * 60_000, maxAgeMs: config.CODEC_SESSION_MAX_HOURS * 3_600_000 },
     failedLogins: { maxFailures: config.CODEC_FAILED_LOGINS_MAX, windowMs: config.CODEC_FAILED_LOGINS_WINDOW_MINUTES * 60_000 },
-    secureCookie: new URL(config.CODEC_SERVER_PUBLIC_URL ?? config.CODEC_SERVER_URL).protocol === 'https:',
+    secureCookie: servedOverHttps(config),
   });
   // Listens where its clients are told to find it: 127.0.0.1 locally, the service name in docker-compose.
   const url = await service.listen(config.CODEC_SERVER_PORT, new URL(config.CODEC_SERVER_URL).hostname);

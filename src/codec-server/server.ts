@@ -5,6 +5,7 @@ import type { Pool } from 'pg';
 import { z } from 'zod';
 import { EncryptionCodec } from '../codec/encryption-codec';
 import type { KeyRing } from '../codec/key-ring';
+import type { Config } from '../config';
 import { logger } from '../logger';
 import { createAccessAudit } from './access-audit';
 import { createFailureLimiter, type FailureLimits } from './failure-limiter';
@@ -76,6 +77,10 @@ interface Attempt {
   payloads?: number;
   audited: boolean;
 }
+
+/** Whether browsers reach the codec server over HTTPS: then its session cookie is Secure. */
+export const servedOverHttps = (config: Pick<Config, 'CODEC_SERVER_URL' | 'CODEC_SERVER_PUBLIC_URL'>) =>
+  new URL(config.CODEC_SERVER_PUBLIC_URL ?? config.CODEC_SERVER_URL).protocol === 'https:';
 
 export const fromJson = ({ metadata, data }: JsonPayload): Payload => ({
   metadata: Object.fromEntries(Object.entries(metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),

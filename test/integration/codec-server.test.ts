@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionCodec } from '../../src/codec/encryption-codec';
 import { newKeyRing } from '../../src/codec/key-ring';
 import { createOperatorStore } from '../../src/codec-server/operators';
-import { createCodecServer, maxLoginBodyBytes, type CodecServer, type CodecServerOptions } from '../../src/codec-server/server';
+import { createCodecServer, maxLoginBodyBytes, servedOverHttps, type CodecServer, type CodecServerOptions } from '../../src/codec-server/server';
 import { loadConfig } from '../../src/config';
 import { createPool } from '../../src/connections';
 import { migrate } from '../../src/migrate';
@@ -222,6 +222,30 @@ describe('the codec server', () => {
   it('marks the session cookie Secure when browsers reach the server over HTTPS', async () => {
     const behindTls = await start({ secureCookie: true });
     expect((await login(credentials[reader]!, {}, behindTls)).headers.get('set-cookie')).toMatch(/; Secure(;|$)/);
+    // Browsers reach it over HTTPS when its public address (or, unset, its own) says so.
+    expect(servedOverHttps({ CODEC_SERVER_URL: 'http://codec-server:8088', CODEC_SERVER_PUBLIC_URL: 'https://codec.example.org' })).toBe(true);
+    expect(servedOverHttps({ CODEC_SERVER_URL: 'https://codec.example.org', CODEC_SERVER_PUBLIC_URL: undefined })).toBe(true);
+    expect(servedOverHttps({ CODEC_SERVER_URL: 'http://127.0.0.1:8088', CODEC_SERVER_PUBLIC_URL: undefined })).toBe(false);
+  });
+
+  it('does not answer a decode whose access-audit row cannot be written', async () => {
+    const name = `unaudited-${id}`;
+    const credential = await addOperator(name, ['decode']);
+    const trigger = `codec_audit_fails_${id}`;
+    await db.query(`
+      CREATE FUNCTION ${trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.operator = '${name}' THEN RAISE EXCEPTION 'audit outage (test)'; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER ${trigger} BEFORE INSERT ON codec_access_audit FOR EACH ROW EXECUTE FUNCTION ${trigger}();`);
+    try {
+      const res = await decodeRequest({ authorization: `Bearer ${credential}` });
+      expect(res.status).toBe(500);
+      expect(await res.text()).not.toContain('user_jane_doe');
+    } finally {
+      await db.query(`DROP TRIGGER ${trigger} ON codec_access_audit; DROP FUNCTION ${trigger}()`);
+    }
   });
 
   it('refuses a /login body over 4 KB before reading a credential out of it, and audits it', async () => {
@@ -247,6 +271,7 @@ describe('the codec server', () => {
   it("lets no other site frame the server's pages (Content-Security-Policy: frame-ancestors 'none')", async () => {
     for (const res of [await fetch(`${url}/login`), await login(credentials[reader]!), await decodeRequest(bearer(reader))]) {
       expect(res.headers.get('content-security-policy')).toBe("frame-ancestors 'none'");
+      expect(res.headers.get('x-frame-options')).toBe('DENY'); // for browsers without CSP level 2
     }
   });
 
@@ -282,8 +307,10 @@ describe('the codec server', () => {
     expect((await decodeRequest({ authorization: `Bearer ${second}` })).status).toBe(200);
     expect((await cli('list')).stdout).toMatch(new RegExp(`^${name}\\tdecode\\t`, 'm'));
 
+    const lastCookie = sessionCookie(await login(second));
     await cli('remove', name);
     expect((await decodeRequest({ authorization: `Bearer ${second}` })).status).toBe(401);
+    expect((await decodeRequest({ cookie: lastCookie })).status).toBe(401);
   });
 
   it('keeps the access audit append-only: UPDATE, DELETE and TRUNCATE fail', async () => {
