@@ -87,9 +87,11 @@ ensure_secrets() {
 
 # The codec server's operators live in PostgreSQL (migrations/010_codec_access.sql): the schema,
 # then a development operator whose credential goes into the secrets folder (kept while it is valid).
+# With this stack's addresses (STACK_URLS), as its node services get them.
 ensure_codec_operator() {
-  (cd "$STACK_DIR/../.." && LOG_LEVEL=warn node --import tsx src/migrate.ts && node --import tsx scripts/codec-operators.ts ensure-dev) ||
-    die "cannot create the codec server's development operator"
+  # shellcheck disable=SC2086,SC2163 # exports each VAR=value word of STACK_URLS (none has a space)
+  (cd "$STACK_DIR/../.." && export $STACK_URLS && LOG_LEVEL=warn node --import tsx src/migrate.ts &&
+    node --import tsx scripts/codec-operators.ts ensure-dev) || die "cannot create the codec server's development operator"
 }
 
 cmd_up() {
