@@ -2,7 +2,7 @@ import { readKeyRing } from '../codec/key-ring';
 import { loadConfig } from '../config';
 import { createPool } from '../connections';
 import { logger } from '../logger';
-import { createCodecServer, servedOverHttps } from './server';
+import { codecServerPoolSize, createCodecServer, servedOverHttps } from './server';
 
 /** Runs the codec server on CODEC_SERVER_PORT (started by `scripts/stack.sh up`, or docker-compose). */
 async function main(): Promise<void> {
@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   const ring = readKeyRing(config.PAYLOAD_KEY_RING_FILE);
   const uiOrigin = new URL(config.TEMPORAL_UI_URL).origin;
   // Operators, sessions and the access audit live in PostgreSQL (migrations/010_codec_access.sql).
-  const db = createPool(config, { max: 5 });
+  const db = createPool(config, { max: codecServerPoolSize });
   const service = createCodecServer({
     ring,
     db,

@@ -55,6 +55,9 @@ const jsonPayloads = z.object({
 /** A payload as Temporal's remote codec protocol carries it: base64 metadata values and data. */
 export type JsonPayload = z.infer<typeof jsonPayloads>['payloads'][number];
 
+/** PostgreSQL connections of one codec-server process: a few queries per request, none held. */
+export const codecServerPoolSize = 5;
+
 const maxBodyBytes = 16 * 1024 * 1024; // a page of history; Temporal caps one payload at 2 MB
 // A credential is about 100 bytes; nothing bigger needs reading before it is checked.
 export const maxLoginBodyBytes = 4 * 1024;

@@ -6,6 +6,7 @@ import { configVariables, loadConfig } from '../../src/config';
 import { pipelines } from '../../src/pipelines';
 import { stackServices, urlOf, type StackService } from '../../src/stack-services';
 import { pipelinePoolSize } from '../../src/workers/pipeline-workers';
+import { codecServerPoolSize } from '../../src/codec-server/server';
 
 /**
  * No Docker engine runs here, so docker-compose.yml is checked against the code it must agree
@@ -227,11 +228,15 @@ describe('docker-compose.yml', () => {
 
   // Each worker process has a pool per pipeline (src/workers/main.ts); the bridges and the
   // stand-ins one of createPool's default 10. A second worker replica must fit.
-  it("gives PostgreSQL connections for two worker replicas, the bridges and the stand-ins", () => {
+  it('starts the codec server after the migrations: its operators, sessions and access audit are tables', () => {
+    expect(services['codec-server'].depends_on).toMatchObject({ migrate: { condition: 'service_completed_successfully' } });
+  });
+
+  it("gives PostgreSQL connections for two worker replicas, the bridges, the stand-ins and the codec server", () => {
     const maxConnections = Number(/max_connections=(\d+)/.exec(services.postgres.command.join(' '))![1]);
     const superuserReserved = 3;
     const perWorkerProcess = pipelines.length * pipelinePoolSize(defaults);
-    const others = 10 * ['bridges', 'admin-service', 'partner-services', 'payment-provider', 'payment-api'].length;
+    const others = 10 * ['bridges', 'admin-service', 'partner-services', 'payment-provider', 'payment-api'].length + codecServerPoolSize;
     expect(2 * perWorkerProcess + others).toBeLessThanOrEqual(maxConnections - superuserReserved);
   });
 });
