@@ -117,7 +117,9 @@ export function createCodecServer(options: CodecServerOptions): CodecServer {
         if (outcome && !attempt.audited) {
           await record(req, attempt, outcome, status).catch((auditErr: unknown) => log.error({ err: auditErr }, 'Could not write the access audit row of a refusal'));
         }
-        if (!res.headersSent) send(req, res, status, { error: (err as Error).message }, err instanceof HttpError ? err.headers : {});
+        // An unexpected error's message (PostgreSQL's quote values) stays in the log, not the answer.
+        const message = err instanceof HttpError ? err.message : 'internal error';
+        if (!res.headersSent) send(req, res, status, { error: message }, err instanceof HttpError ? err.headers : {});
       });
     }),
     listen: (port, host = '127.0.0.1') =>
