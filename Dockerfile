@@ -9,6 +9,8 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY migrations ./migrations
 COPY scripts/build-workflows.ts ./scripts/
+# Managing the codec server's operators: docker compose run --rm codec-server npx tsx scripts/codec-operators.ts add NAME
+COPY scripts/codec-operators.ts ./scripts/
 # Workers load these instead of bundling their workflows at every start.
 RUN npx tsx scripts/build-workflows.ts /app/build/workflows
 ENV NODE_ENV=production WORKFLOW_BUNDLE_DIR=/app/build/workflows

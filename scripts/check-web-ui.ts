@@ -6,9 +6,9 @@
  * checks again. One PASS/FAIL line per check, screenshots in the folder it prints, exit 1 if any
  * check failed. Run through scripts/check-web-ui.sh, which installs Chromium and starts the stack.
  *
- * Payloads are encrypted (src/codec): first it checks that a browser without the codec server's
- * token sees only ciphertext, then signs the browser in at the codec server's /login with the
- * stack's token and turns on the UI's "Include cross-origin credentials" for this browser, as an
+ * Payloads are encrypted (src/codec): first it checks that a browser not signed in to the codec
+ * server sees only ciphertext, then signs the browser in at the codec server's /login as the
+ * stack's development operator and turns on the UI's "Include cross-origin credentials" for this browser, as an
  * operator does once, and checks the same pages show the decoded payloads.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     const workflowsPage = `${stack.config.TEMPORAL_UI_URL}/namespaces/${stack.config.TEMPORAL_NAMESPACE}/workflows`;
     const runPage = `${workflowsPage}/${encodeURIComponent(workflowId)}`;
 
-    console.log('Without the codec server token:');
+    console.log('Not signed in to the codec server:');
     await page.goto(runPage);
     await check('the Input is ciphertext: encrypted, without the user', page, '0-encrypted-input', async () => {
       const text = await sectionText(page, 'Input');
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
       return [...(text.includes(userId) ? [`no "${userId}" in ${JSON.stringify(text.slice(0, 200))}`] : []), ...(await missing(text, [encrypted, '"encryption-key-id"']))];
     });
 
-    await signInToCodecServer(page, stack.config.CODEC_SERVER_URL, readFileSync(stack.config.CODEC_SERVER_TOKEN_FILE, 'utf8').trim());
+    await signInToCodecServer(page, stack.config.CODEC_SERVER_URL, readFileSync(stack.config.CODEC_OPERATOR_CREDENTIAL_FILE, 'utf8').trim());
     await useCodecServerWithCredentials(page, stack.config.TEMPORAL_UI_URL, stack.config.CODEC_SERVER_URL);
 
     console.log('While parked (signed in to the codec server):');
@@ -192,12 +192,12 @@ async function main(): Promise<void> {
 }
 
 /**
- * What an operator does once per browser: signs in at the codec server's form with the token (it
+ * What an operator does once per browser session: signs in at the codec server's form with their credential (it
  * sets an HttpOnly session cookie for the codec server's host)...
  */
-async function signInToCodecServer(page: Page, codecServerUrl: string, token: string): Promise<void> {
+async function signInToCodecServer(page: Page, codecServerUrl: string, credential: string): Promise<void> {
   await page.goto(`${codecServerUrl}/login`);
-  await page.locator('input[name=token]').fill(token);
+  await page.locator('input[name=credential]').fill(credential);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByText('Signed in').waitFor({ timeout: 5_000 });
 }

@@ -5,7 +5,7 @@
 # isolated_stack NAME KEPT_DIR BASE: sets STACK_STATE_DIR (KEPT_DIR, or a fresh temp directory) and
 # a port for every service in src/stack-services.ts, from the first block of free ports at or above
 # BASE (scripts/stack/services.ts), or the ports KEPT_DIR was given the first time; then exports what the workers, bridges and the run itself read
-# (src/config.ts), the key ring and token this stack writes into its own state directory included.
+# (src/config.ts), the key ring and operator credential this stack writes into its own state directory included.
 isolated_stack() {
   local name=$1 kept=$2 base=$3 services var summary=""
   if [ -n "$kept" ]; then
@@ -26,7 +26,7 @@ isolated_stack() {
   fi
   eval "$services"
   export PAYLOAD_KEY_RING_FILE="$STACK_STATE_DIR/secrets/payload-key-ring.json" \
-    CODEC_SERVER_TOKEN_FILE="$STACK_STATE_DIR/secrets/codec-server-token"
+    CODEC_OPERATOR_CREDENTIAL_FILE="$STACK_STATE_DIR/secrets/codec-operator-credential"
   for var in $STACK_PORT_VARIABLES; do summary+="${summary:+, }$var ${!var}"; done
   echo "==> $name stack: state $STACK_STATE_DIR; $summary"
 }

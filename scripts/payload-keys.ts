@@ -1,9 +1,9 @@
 /**
- * The payload key ring and the codec server token, as files beside the deployment.
+ * The payload key ring, as a file beside the deployment.
  *
- *   tsx scripts/payload-keys.ts ensure   writes a key ring, a token and the two database roles' passwords where the
- *                                        config says, each only if missing (scripts/stack.sh up runs it: a local
- *                                        development key ring; scripts/stack/postgres-roles.sql sets the passwords)
+ *   tsx scripts/payload-keys.ts ensure   writes a key ring and the two database roles' passwords where the config
+ *                                        says, each only if missing (scripts/stack.sh up runs it: a local
+ *                                        development key ring; scripts/postgres/roles.sql sets the passwords)
  *   npm run rotate-payload-key           adds a new key to the ring and makes it current; old keys stay,
  *                                        so everything they encrypted stays readable (one process, or all
  *                                        restarted at once)
@@ -27,10 +27,6 @@ function main(command: string | undefined, step?: string, keyId?: string): void 
       const ring = newKeyRing();
       writeKeyRing(ringFile, ring);
       console.log(`wrote a new payload key ring (key ${ring.currentKeyId}) to ${ringFile}`);
-    }
-    if (!existsSync(config.CODEC_SERVER_TOKEN_FILE)) {
-      writeSecretFile(config.CODEC_SERVER_TOKEN_FILE, `${randomBytes(32).toString('base64url')}\n`);
-      console.log(`wrote a new codec server token to ${config.CODEC_SERVER_TOKEN_FILE}`);
     }
     for (const file of [config.DATABASE_PASSWORD_FILE, config.MIGRATION_DATABASE_PASSWORD_FILE]) {
       if (existsSync(file)) continue;

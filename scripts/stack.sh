@@ -68,7 +68,8 @@ print_summary() {
 Local stack is up:
   Temporal gRPC    $STACK_HOST:$TEMPORAL_PORT (namespace default, profile $STACK_TEMPORAL_PROFILE)
   Temporal Web UI  http://$STACK_HOST:$TEMPORAL_UI_PORT  (payloads decoded after signing in at $(codec_server_url)/login)
-  Codec token      $STACK_SECRETS_DIR/codec-server-token
+  Codec operator   developer: sign in at $(codec_server_url)/login with the credential in
+                   $STACK_SECRETS_DIR/codec-operator-credential (npm run temporal uses it too)
   Kafka            $(kafka_bootstrap)
   Postgres         $(postgres_url)
   Redis            $(redis_url)
@@ -78,10 +79,19 @@ $(node_services_summary)
 EOF
 }
 
-# A development payload key ring and codec server token, written once and never overwritten: a new
-# key ring would make every payload already stored unreadable. Mode 0600 in a 0700 directory.
+# A development payload key ring, written once and never overwritten: a new key ring would make
+# every payload already stored unreadable. Mode 0600 in a 0700 directory.
 ensure_secrets() {
-  (cd "$STACK_DIR/../.." && node --import tsx scripts/payload-keys.ts ensure) || die "cannot write the payload key ring and token into $STACK_SECRETS_DIR"
+  (cd "$STACK_DIR/../.." && node --import tsx scripts/payload-keys.ts ensure) || die "cannot write the payload key ring into $STACK_SECRETS_DIR"
+}
+
+# The codec server's operators live in PostgreSQL (migrations/010_codec_access.sql): the schema,
+# then a development operator whose credential goes into the secrets folder (kept while it is valid).
+# With this stack's addresses (STACK_URLS), as its node services get them.
+ensure_codec_operator() {
+  # shellcheck disable=SC2086,SC2163 # exports each VAR=value word of STACK_URLS (none has a space)
+  (cd "$STACK_DIR/../.." && export $STACK_URLS && LOG_LEVEL=warn node --import tsx src/migrate.ts &&
+    node --import tsx scripts/codec-operators.ts ensure-dev) || die "cannot create the codec server's development operator"
 }
 
 cmd_up() {
@@ -95,6 +105,7 @@ cmd_up() {
   export STACK_RUN_TMP
   trap 'rm -rf "$STACK_RUN_TMP"' EXIT
   for_each_component up
+  ensure_codec_operator
   run_hook test-server.sh install
   node_services up
   print_summary

@@ -15,12 +15,13 @@ STACK_COMPONENT=temporal
 # commands without a server connection (--version, server start-dev) reject the flag.
 export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-$(temporal_address)}"
 # Payloads are encrypted (src/codec): against the local stack, decode them through its codec server
-# with its token, unless the caller set these. Passed in the environment, not as flags, so the
-# token does not show in `ps`.
-token_file="${CODEC_SERVER_TOKEN_FILE:-$STACK_SECRETS_DIR/codec-server-token}"
-if [ -z "${TEMPORAL_CODEC_ENDPOINT:-}" ] && [ -r "$token_file" ]; then
+# with the operator credential in CODEC_OPERATOR_CREDENTIAL_FILE (the stack's development operator
+# by default), unless the caller set these. Passed in the environment, not as flags, so the
+# credential does not show in `ps`. Every decode is audited under that operator's name.
+credential_file="${CODEC_OPERATOR_CREDENTIAL_FILE:-$STACK_SECRETS_DIR/codec-operator-credential}"
+if [ -z "${TEMPORAL_CODEC_ENDPOINT:-}" ] && [ -r "$credential_file" ]; then
   export TEMPORAL_CODEC_ENDPOINT="${CODEC_SERVER_URL:-$(codec_server_url)}"
-  TEMPORAL_CODEC_AUTH="Bearer $(tr -d '[:space:]' <"$token_file")"
+  TEMPORAL_CODEC_AUTH="Bearer $(tr -d '[:space:]' <"$credential_file")"
   export TEMPORAL_CODEC_AUTH
 fi
 exec "$TEMPORAL_BIN" "$@"

@@ -69,8 +69,25 @@ const schema = z.object({
   /** Where the codec server (src/codec-server) listens, and where the Web UI and the CLI reach it. */
   CODEC_SERVER_URL: z.string().url().default(defaultUrl('CODEC_SERVER_URL')),
   CODEC_SERVER_PORT: z.coerce.number().int().positive().default(defaultPort('CODEC_SERVER_PORT')),
-  /** The codec server's access token (one line); whoever holds it can read every payload. */
-  CODEC_SERVER_TOKEN_FILE: z.string().min(1),
+  /**
+   * Where browsers reach the codec server when that is not CODEC_SERVER_URL (a TLS proxy in front of it):
+   * an https address makes its session cookie Secure.
+   */
+  CODEC_SERVER_PUBLIC_URL: z.string().url().optional(),
+  /** A codec-server session ends after this long unused, and after CODEC_SESSION_MAX_HOURS in any case. */
+  CODEC_SESSION_IDLE_MINUTES: z.coerce.number().positive().default(30),
+  CODEC_SESSION_MAX_HOURS: z.coerce.number().positive().default(8),
+  /**
+   * Failed codec-server sign-ins allowed per remote address and per operator name in each window,
+   * per codec-server process; past that, sign-ins from there or as that name are refused (429) until the window ends.
+   */
+  CODEC_FAILED_LOGINS_MAX: z.coerce.number().int().positive().default(5),
+  CODEC_FAILED_LOGINS_WINDOW_MINUTES: z.coerce.number().positive().default(15),
+  /**
+   * A codec-server operator's credential (`<name>.<secret>`, one line) that this machine's tools
+   * present (`npm run temporal`, the tests): the local stack writes its development operator's here.
+   */
+  CODEC_OPERATOR_CREDENTIAL_FILE: z.string().min(1),
   /**
    * Where a worker or bridge process serves /livez and /readyz (src/ops-server.ts); unset, it serves
    * none. One per process: compose gives each container the same, `npm start` each process its own.
@@ -145,7 +162,7 @@ function secretFileDefaults(env: NodeJS.ProcessEnv) {
   const stateDir = env.STACK_STATE_DIR || path.join(env.HOME || homedir(), '.local', 'state', 'temporal-pipelines');
   return {
     PAYLOAD_KEY_RING_FILE: path.join(stateDir, 'secrets', 'payload-key-ring.json'),
-    CODEC_SERVER_TOKEN_FILE: path.join(stateDir, 'secrets', 'codec-server-token'),
+    CODEC_OPERATOR_CREDENTIAL_FILE: path.join(stateDir, 'secrets', 'codec-operator-credential'),
     DATABASE_PASSWORD_FILE: path.join(stateDir, 'secrets', 'postgres-app-password'),
     MIGRATION_DATABASE_PASSWORD_FILE: path.join(stateDir, 'secrets', 'postgres-owner-password'),
   };
@@ -178,7 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse({
     ...env,
     PAYLOAD_KEY_RING_FILE: env.PAYLOAD_KEY_RING_FILE || defaults.PAYLOAD_KEY_RING_FILE,
-    CODEC_SERVER_TOKEN_FILE: env.CODEC_SERVER_TOKEN_FILE || defaults.CODEC_SERVER_TOKEN_FILE,
+    CODEC_OPERATOR_CREDENTIAL_FILE: env.CODEC_OPERATOR_CREDENTIAL_FILE || defaults.CODEC_OPERATOR_CREDENTIAL_FILE,
     DATABASE_PASSWORD_FILE: env.DATABASE_PASSWORD_FILE || defaults.DATABASE_PASSWORD_FILE,
     MIGRATION_DATABASE_URL: env.MIGRATION_DATABASE_URL || (URL.canParse(databaseUrl) ? asRole(databaseUrl, databaseRoles.owner) : databaseUrl),
     MIGRATION_DATABASE_PASSWORD_FILE: env.MIGRATION_DATABASE_PASSWORD_FILE || defaults.MIGRATION_DATABASE_PASSWORD_FILE,

@@ -649,11 +649,11 @@ export function faults(options: FaultOptions): Fault[] {
 /** What the stack's codec server makes of one raw payload, asked as the Web UI would. */
 async function decodeWithCodecServer(config: Config, payload: Payload | null | undefined): Promise<string> {
   if (!payload) return 'had no payload for';
-  const token = readFileSync(config.CODEC_SERVER_TOKEN_FILE, 'utf8').trim();
+  const credential = readFileSync(config.CODEC_OPERATOR_CREDENTIAL_FILE, 'utf8').trim();
   const body = { payloads: [toJson(payload)] };
   const res = await fetch(new URL('/decode', config.CODEC_SERVER_URL), {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` },
     body: JSON.stringify(body),
   });
   if (!res.ok) return `answered ${res.status} to`;

@@ -28,6 +28,9 @@ async function main(): Promise<void> {
   await client.connection.close();
 
   console.log(`\nTemporal Web UI: ${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows`);
+  // The path of the credential, never the credential: the terminal's scrollback is not a secret store.
+  console.log(`  Payloads show encrypted until you sign in at ${config.CODEC_SERVER_URL}/login with your codec operator credential`);
+  console.log(`  (the local stack's development operator's is in ${config.CODEC_OPERATOR_CREDENTIAL_FILE}; README "Reading payloads: the codec server")`);
   // Secrets never reach the terminal or its scrollback: psql takes the password from PGPASSWORD or asks.
   const database = new URL(config.DATABASE_URL);
   database.password = '';

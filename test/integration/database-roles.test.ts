@@ -104,6 +104,21 @@ describe('the application database role', () => {
     expect(rows).toEqual([{ outcome: 'Recorded' }]);
   });
 
+  it('may only read the codec server operators, so no process can add itself one; and only append to the access audit', async () => {
+    const privileges = async (table: string) => {
+      const { rows } = await app.query(
+        `SELECT p AS privilege, has_table_privilege($1, p) AS granted FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p`,
+        [table],
+      );
+      return Object.fromEntries(rows.map((r) => [r.privilege, r.granted]));
+    };
+    expect(await privileges('codec_operators')).toEqual({ SELECT: true, INSERT: false, UPDATE: false, DELETE: false, TRUNCATE: false });
+    expect(await privileges('codec_access_audit')).toEqual({ SELECT: true, INSERT: true, UPDATE: false, DELETE: false, TRUNCATE: false });
+    await expect(app.query(`INSERT INTO codec_operators (name, roles, credential_hash) VALUES ('mallory', '{decode}', 'x')`)).rejects.toThrow(
+      /permission denied for table codec_operators/,
+    );
+  });
+
   it('gets nothing by granting itself more (PostgreSQL only warns)', async () => {
     const client = await app.connect();
     try {

@@ -37,7 +37,7 @@ describe('payload encryption on the real stack', () => {
     for (const s of stacks) await s.stop();
   });
 
-  it("stores a booking's input as ciphertext: the CLI shows the user only through the codec server, with its token", async () => {
+  it("stores a booking's input as ciphertext: the CLI shows the user only through the codec server, with an operator's credential", async () => {
     const id = stack.runId;
     const topics = { bookingEvents: `booking-events-${id}`, cancellations: `booking-cancellations-${id}` };
     await stack.createTopics(topics.bookingEvents, topics.cancellations);
@@ -57,14 +57,16 @@ describe('payload encryption on the real stack', () => {
     expect(readable(stored)).not.toContain(userId);
     expect(stored).toContain(workflowId); // workflow IDs stay plain: they carry the booking ID only
 
-    const token = readFileSync(stack.config.CODEC_SERVER_TOKEN_FILE, 'utf8').trim();
+    const credential = readFileSync(stack.config.CODEC_OPERATOR_CREDENTIAL_FILE, 'utf8').trim();
     const codecArgs = ['--codec-endpoint', stack.config.CODEC_SERVER_URL];
-    const decoded = await temporalCliRaw('workflow', 'show', '--workflow-id', workflowId, '--output', 'json', ...codecArgs, '--codec-auth', `Bearer ${token}`);
+    const decoded = await temporalCliRaw('workflow', 'show', '--workflow-id', workflowId, '--output', 'json', ...codecArgs, '--codec-auth', `Bearer ${credential}`);
     expect(readable(decoded)).toContain(userId);
 
-    // The codec server answers 401; the CLI keeps retrying until its deadline, and prints nothing decoded.
+    // Without a credential the codec server answers 401; the CLI keeps retrying until its deadline, and
+    // prints nothing decoded. (Not a wrong credential: the CLI's retries would count as failed sign-ins
+    // from this machine and lock it out of the stack's codec server for a while.)
     const refused = await temporalCliRaw(
-      'workflow', 'show', '--workflow-id', workflowId, '--output', 'json', ...codecArgs, '--codec-auth', 'Bearer wrong-token', '--command-timeout', '3s',
+      'workflow', 'show', '--workflow-id', workflowId, '--output', 'json', ...codecArgs, '--command-timeout', '3s',
     ).then((out) => `succeeded: ${out}`, (err: Error) => `failed: ${err.message}`);
     expect(refused).toMatch(/^failed: /);
     expect(refused).not.toContain(userId);

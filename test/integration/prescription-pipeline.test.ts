@@ -265,7 +265,7 @@ describe('prescription fulfillment on the real stack', () => {
     expect(rows).toEqual([{ status: 'Delivered', payment_id: paymentId, tracking_number: outcome.trackingNumber }]);
   });
 
-  it("Temporal's stored history of a run holds no plaintext PHI; the codec server shows it to whoever has the token", async () => {
+  it("Temporal's stored history of a run holds no plaintext PHI; the codec server shows it to a signed-in operator", async () => {
     const id = await publishIntake({ payerId: 'payer-full-coverage' });
     await resultOf(id);
     const show = ['workflow', 'show', '--workflow-id', prescriptionWorkflowId(id), '--output', 'json'];
@@ -273,8 +273,8 @@ describe('prescription fulfillment on the real stack', () => {
     expect(stored).toContain('"eventType"'); // a history, read back as the server keeps it
     for (const phi of [patientName, '1961-02-03', '7 Lighthouse Lane']) expect(readable(stored)).not.toContain(phi);
 
-    const token = readFileSync(stack.config.CODEC_SERVER_TOKEN_FILE, 'utf8').trim();
-    const decoded = await temporalCliRaw(...show, '--codec-endpoint', stack.config.CODEC_SERVER_URL, '--codec-auth', `Bearer ${token}`);
+    const credential = readFileSync(stack.config.CODEC_OPERATOR_CREDENTIAL_FILE, 'utf8').trim();
+    const decoded = await temporalCliRaw(...show, '--codec-endpoint', stack.config.CODEC_SERVER_URL, '--codec-auth', `Bearer ${credential}`);
     expect(readable(decoded)).toContain(patientName);
   });
 

@@ -6,6 +6,7 @@ import { configVariables, databaseRoles, loadConfig } from '../../src/config';
 import { pipelines } from '../../src/pipelines';
 import { stackServices, urlOf, type StackService } from '../../src/stack-services';
 import { pipelinePoolSize } from '../../src/workers/pipeline-workers';
+import { codecServerPoolSize } from '../../src/codec-server/server';
 
 /**
  * No Docker engine runs here, so docker-compose.yml is checked against the code it must agree
@@ -204,8 +205,7 @@ describe('docker-compose.yml', () => {
 
   /**
    * Each secret goes only where it is used: the key ring to what encrypts or decodes payloads (the
-   * workers, the bridges, the codec server, and the payment API, which starts workflows), the codec
-   * token to the codec server, the owner's password to the migrations and the roles job, the
+   * workers, the bridges, the codec server, and the payment API, which starts workflows), the owner's password to the migrations and the roles job, the
    * application's to what connects to PostgreSQL. A service added later gets none until it is listed here.
    */
   const secretsOf: Record<string, string[]> = {
@@ -216,24 +216,22 @@ describe('docker-compose.yml', () => {
     'partner-services': ['postgres-app-password'],
     'payment-provider': ['postgres-app-password'],
     'payment-api': ['payload-key-ring', 'postgres-app-password'],
-    'codec-server': ['codec-server-token', 'payload-key-ring'],
+    'codec-server': ['payload-key-ring', 'postgres-app-password'],
     workers: ['payload-key-ring', 'postgres-app-password'],
     bridges: ['payload-key-ring', 'postgres-app-password'],
   };
   const secretVariables: Record<string, string> = {
     'payload-key-ring': 'PAYLOAD_KEY_RING_FILE',
-    'codec-server-token': 'CODEC_SERVER_TOKEN_FILE',
     'postgres-app-password': 'DATABASE_PASSWORD_FILE',
     'postgres-owner-password': 'MIGRATION_DATABASE_PASSWORD_FILE',
   };
 
-  it('gives each service only the secrets it uses: the token to the codec server alone, the key ring to what encrypts or decodes', () => {
+  it('gives each service only the secrets it uses: the key ring to what encrypts or decodes, the owner password to the migrations', () => {
     for (const name of Object.keys(services)) {
       const given = [...((services[name].secrets ?? []) as string[])].sort();
       expect({ service: name, secrets: given }).toEqual({ service: name, secrets: secretsOf[name] ?? [] });
     }
     const holders = (secret: string) => Object.keys(services).filter((name) => (services[name].secrets ?? []).includes(secret)).sort();
-    expect(holders('codec-server-token')).toEqual(['codec-server']);
     expect(holders('payload-key-ring')).toEqual(['bridges', 'codec-server', 'payment-api', 'workers']);
     expect(holders('postgres-owner-password')).toEqual(['migrate', 'postgres-roles']);
   });
@@ -288,11 +286,15 @@ describe('docker-compose.yml', () => {
 
   // Each worker process has a pool per pipeline (src/workers/main.ts); the bridges and the
   // stand-ins one of createPool's default 10. A second worker replica must fit.
-  it("gives PostgreSQL connections for two worker replicas, the bridges and the stand-ins", () => {
+  it('starts the codec server after the migrations: its operators, sessions and access audit are tables', () => {
+    expect(services['codec-server'].depends_on).toMatchObject({ migrate: { condition: 'service_completed_successfully' } });
+  });
+
+  it("gives PostgreSQL connections for two worker replicas, the bridges, the stand-ins and the codec server", () => {
     const maxConnections = Number(/max_connections=(\d+)/.exec(services.postgres.command.join(' '))![1]);
     const superuserReserved = 3;
     const perWorkerProcess = pipelines.length * pipelinePoolSize(defaults);
-    const others = 10 * ['bridges', 'admin-service', 'partner-services', 'payment-provider', 'payment-api'].length;
+    const others = 10 * ['bridges', 'admin-service', 'partner-services', 'payment-provider', 'payment-api'].length + codecServerPoolSize;
     expect(2 * perWorkerProcess + others).toBeLessThanOrEqual(maxConnections - superuserReserved);
   });
 });

@@ -13,20 +13,20 @@ export const temporalCliPath =
 
 /**
  * Runs the real CLI against the local dev server, as an operator would with `npm run temporal`
- * (scripts/temporal.sh): payloads decoded through the stack's codec server with its token.
+ * (scripts/temporal.sh): payloads decoded through the stack's codec server as its development operator.
  */
 export async function temporalCli(...args: string[]): Promise<string> {
   const config = loadConfig();
-  const codec: Record<string, string> = existsSync(config.CODEC_SERVER_TOKEN_FILE)
+  const codec: Record<string, string> = existsSync(config.CODEC_OPERATOR_CREDENTIAL_FILE)
     ? {
         TEMPORAL_CODEC_ENDPOINT: config.CODEC_SERVER_URL,
-        TEMPORAL_CODEC_AUTH: `Bearer ${readFileSync(config.CODEC_SERVER_TOKEN_FILE, 'utf8').trim()}`,
+        TEMPORAL_CODEC_AUTH: `Bearer ${readFileSync(config.CODEC_OPERATOR_CREDENTIAL_FILE, 'utf8').trim()}`,
       }
     : {};
   return cli(args, codec);
 }
 
-/** The CLI without the codec server: payloads as Temporal stores them (what anyone without the token sees). */
+/** The CLI without the codec server: payloads as Temporal stores them (what anyone without a codec credential sees). */
 export async function temporalCliRaw(...args: string[]): Promise<string> {
   return cli(args, {});
 }
