@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Pool } from 'pg';
-import { asOwner, loadConfig } from './config';
+import { asOwner, databaseRoles, loadConfig } from './config';
 import { logger } from './logger';
 
 const migrationsDir = path.resolve(__dirname, '..', 'migrations');
@@ -14,6 +14,16 @@ const migrationsDir = path.resolve(__dirname, '..', 'migrations');
 export async function migrate(pool: Pool): Promise<string[]> {
   const client = await pool.connect();
   try {
+    // As the application role, the statements below would create every table anew in that role's
+    // own schema (first on its search_path), where its processes would then read and write them.
+    const { rows } = await client.query<{ role: string; mayCreate: boolean }>(
+      `SELECT current_user AS role, has_schema_privilege('public', 'CREATE') AS "mayCreate"`,
+    );
+    if (!rows[0]!.mayCreate) {
+      throw new Error(
+        `migrations run as the owner role (MIGRATION_DATABASE_URL, ${databaseRoles.owner}), not as ${rows[0]!.role}, which may not create tables in the public schema`,
+      );
+    }
     await client.query('SELECT pg_advisory_lock(727274)');
     await client.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',

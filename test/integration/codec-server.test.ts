@@ -11,6 +11,7 @@ import { createCodecServer, maxLoginBodyBytes, servedOverHttps, type CodecServer
 import { loadConfig } from '../../src/config';
 import { createPool } from '../../src/connections';
 import { migrate } from '../../src/migrate';
+import { createOwnerPool } from '../support/owner-db';
 
 const run = promisify(execFile);
 
@@ -26,6 +27,7 @@ describe('the codec server', () => {
   const writer = `writer-${id}`; // may decode and encode
   const added: string[] = [];
   let db: Pool;
+  let owner: Pool;
   let credentials: Record<string, string>;
   const servers: CodecServer[] = [];
   let url: string;
@@ -71,12 +73,14 @@ describe('the codec server', () => {
 
   async function addOperator(name: string, roles: Array<'decode' | 'encode'>): Promise<string> {
     added.push(name);
-    return createOperatorStore(db).add(name, roles);
+    return createOperatorStore(owner).add(name, roles);
   }
 
   beforeAll(async () => {
+    // The server runs as the application role; operators are managed, and the schema changed, as the owner.
     db = createPool(loadConfig());
-    await migrate(db);
+    owner = createOwnerPool(loadConfig());
+    await migrate(owner);
     credentials = { [reader]: await addOperator(reader, ['decode']), [writer]: await addOperator(writer, ['decode', 'encode']) };
     url = await start();
     [encrypted] = await new EncryptionCodec(ring).encode([defaultPayloadConverter.toPayload({ userId: 'user_jane_doe' })!]) as [Payload];
@@ -84,8 +88,9 @@ describe('the codec server', () => {
   afterAll(async () => {
     for (const s of servers) await s.close();
     // Their sessions go with them; the audit rows stay, as they must.
-    if (db) await db.query('DELETE FROM codec_operators WHERE name = ANY($1)', [added]);
+    if (owner) await owner.query('DELETE FROM codec_operators WHERE name = ANY($1)', [added]);
     await db?.end();
+    await owner?.end();
   });
 
   it('refuses to decode without a credential, or with a wrong one, and audits each refusal', async () => {
@@ -232,7 +237,7 @@ describe('the codec server', () => {
     const name = `unaudited-${id}`;
     const credential = await addOperator(name, ['decode']);
     const trigger = `codec_audit_fails_${id}`;
-    await db.query(`
+    await owner.query(`
       CREATE FUNCTION ${trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF NEW.operator = '${name}' THEN RAISE EXCEPTION 'audit outage (test)'; END IF;
@@ -244,7 +249,7 @@ describe('the codec server', () => {
       expect(res.status).toBe(500);
       expect(await res.json()).toEqual({ error: 'internal error' }); // neither the payload nor the database's message
     } finally {
-      await db.query(`DROP TRIGGER ${trigger} ON codec_access_audit; DROP FUNCTION ${trigger}()`);
+      await owner.query(`DROP TRIGGER ${trigger} ON codec_access_audit; DROP FUNCTION ${trigger}()`);
     }
   });
 
@@ -313,9 +318,10 @@ describe('the codec server', () => {
     expect((await decodeRequest({ cookie: lastCookie })).status).toBe(401);
   });
 
-  it('keeps the access audit append-only: UPDATE, DELETE and TRUNCATE fail', async () => {
+  it('keeps the access audit append-only: UPDATE, DELETE and TRUNCATE fail, for its owner by trigger and for the application by privilege', async () => {
     for (const statement of ['UPDATE codec_access_audit SET outcome = outcome', 'DELETE FROM codec_access_audit', 'TRUNCATE codec_access_audit']) {
-      await expect(db.query(statement)).rejects.toThrow(/codec_access_audit is append-only/);
+      await expect(owner.query(statement)).rejects.toThrow(/codec_access_audit is append-only/);
+      await expect(db.query(statement)).rejects.toThrow(/permission denied for table codec_access_audit/);
     }
   });
 

@@ -119,6 +119,14 @@ describe('the application database role', () => {
     );
   });
 
+  it('cannot run the migrations, which would create shadow tables in its own schema, and says who must', async () => {
+    await expect(migrate(app)).rejects.toThrow(
+      'migrations run as the owner role (MIGRATION_DATABASE_URL, pipelines_owner), not as pipelines_app, which may not create tables in the public schema',
+    );
+    const { rows } = await app.query(`SELECT to_regclass('pipelines_app.schema_migrations') AS shadow`);
+    expect(rows).toEqual([{ shadow: null }]);
+  });
+
   it('gets nothing by granting itself more (PostgreSQL only warns)', async () => {
     const client = await app.connect();
     try {
