@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -16,7 +17,8 @@ import { codecServerPoolSize } from '../../src/codec-server/server';
 const root = path.resolve(__dirname, '..', '..');
 const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
 const services: Record<string, any> = compose.services;
-const defaults = loadConfig({});
+// The addresses alone: a state directory with no password files, so none is filled into a URL.
+const defaults = loadConfig({ STACK_STATE_DIR: mkdtempSync(path.join(tmpdir(), 'compose-defaults-')) });
 const topicScript = 'src/create-topics.ts';
 const listed: readonly StackService[] = stackServices;
 /** What clients reach by an address variable, and the node processes among them (stand-ins, codec server). */
