@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { readKeyRing } from '../codec/key-ring';
+import { processKeyRing } from '../codec/process-key-ring';
 import { loadConfig } from '../config';
 import { logger } from '../logger';
 import { createCodecServer } from './server';
@@ -7,7 +7,8 @@ import { createCodecServer } from './server';
 /** Runs the codec server on CODEC_SERVER_PORT (started by `scripts/stack.sh up`, or docker-compose). */
 async function main(): Promise<void> {
   const config = loadConfig();
-  const ring = readKeyRing(config.PAYLOAD_KEY_RING_FILE);
+  // Read again on SIGHUP, like the workers' and bridges' rings.
+  const ring = processKeyRing(config.PAYLOAD_KEY_RING_FILE);
   const token = readToken(config.CODEC_SERVER_TOKEN_FILE);
   const uiOrigin = new URL(config.TEMPORAL_UI_URL).origin;
   const service = createCodecServer({ ring, token, uiOrigin });
