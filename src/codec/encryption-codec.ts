@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, ValueError, type Payload, type PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { plainPayloadRefused } from '../contracts/undecodable-run';
 import type { KeyRing } from './key-ring';
 
 /** The metadata Temporal's own encryption samples use, so their tools and codec servers recognise ours. */
@@ -68,7 +69,7 @@ export class EncryptionCodec implements PayloadCodec {
     return payloads.map((payload) => {
       if (text(payload.metadata?.[METADATA_ENCODING_KEY]) !== ENCRYPTED_ENCODING) {
         if (!this.strict) return payload;
-        throw new UndecodablePayload('Payload is not encrypted, and strict mode (PAYLOAD_ENCRYPTION_STRICT) refuses plain payloads');
+        throw new UndecodablePayload(`${plainPayloadRefused}, and strict mode (PAYLOAD_ENCRYPTION_STRICT) refuses plain payloads`);
       }
       const keyId = text(payload.metadata?.[METADATA_ENCRYPTION_KEY_ID]);
       if (!keyId) throw new UndecodablePayload('Encrypted payload has no encryption-key-id metadata');
