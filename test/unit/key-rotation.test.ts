@@ -104,6 +104,9 @@ describe('the report of the keys open runs use', () => {
         { workflowExecutionStartedEventAttributes: { input: { payloads: [underK1] } } },
         { workflowExecutionSignaledEventAttributes: { input: { payloads: [underK2, toPayload('retry')] } } },
         { timerStartedEventAttributes: { timerId: '1' } },
+        // Plain by design, never through the codec: not counted.
+        { upsertWorkflowSearchAttributesEventAttributes: { searchAttributes: { indexedFields: { PipelineStatus: toPayload('Running') } } } },
+        { workflowExecutionSignaledEventAttributes: { header: { fields: { trace: toPayload({ correlationId: 'c1' }) } } } },
       ],
     };
     const use = keyUseOf(history);
