@@ -107,6 +107,7 @@ describe('the report of the keys open runs use', () => {
         // Plain by design, never through the codec: not counted.
         { upsertWorkflowSearchAttributesEventAttributes: { searchAttributes: { indexedFields: { PipelineStatus: toPayload('Running') } } } },
         { workflowExecutionSignaledEventAttributes: { header: { fields: { trace: toPayload({ correlationId: 'c1' }) } } } },
+        { markerRecordedEventAttributes: { markerName: 'core_patch', details: { 'patch-data': { payloads: [toPayload({ id: 'demographics-change-held' })] } } } },
       ],
     };
     const use = keyUseOf(history);
