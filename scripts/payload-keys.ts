@@ -1,25 +1,29 @@
 /**
  * The payload key ring, as a file beside the deployment.
  *
- *   tsx scripts/payload-keys.ts ensure   writes a key ring and the two database roles' passwords where the config
- *                                        says, each only if missing (scripts/stack.sh up runs it: a local
- *                                        development key ring; scripts/postgres/roles.sql sets the passwords)
- *   npm run rotate-payload-key           adds a new key to the ring and makes it current; old keys stay,
- *                                        so everything they encrypted stays readable (one process, or all
- *                                        restarted at once)
- *   npm run rotate-payload-key -- stage  adds a new key that nothing encrypts with yet (step 1 of a rotation
- *                                        across processes restarted one by one)
- *   npm run rotate-payload-key -- promote KEY_ID   makes that key current (step 2, once every process has it)
+ *   tsx scripts/payload-keys.ts ensure         writes a key ring and the two database roles' passwords where the
+ *                                              config says, each only if missing (scripts/stack.sh up runs it: a local
+ *                                              development key ring; scripts/postgres/roles.sql sets the passwords)
+ *   npm run rotate-payload-key                 step 1 of a rotation: adds a new key that nothing encrypts with yet
+ *   (send SIGHUP to every worker, bridge, payment API and codec server: each reads the ring again)
+ *   npm run payload-key -- promote KEY_ID      step 2, once every process has the key: new payloads use it
+ *   npm run payload-key -- report              which key IDs the open workflow runs' payloads use
  *
- * After a rotation, restart the workers, bridges and codec server (they read the ring at start):
- * `npm run stack:down && npm run stack`, or restart the containers. Prints key IDs, never keys.
+ * Prints key IDs, never keys.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { newKeyRing, promoted, readKeyRing, rotated, staged, writeKeyRing, writeSecretFile } from '../src/codec/key-ring';
+import { Client, Connection } from '@temporalio/client';
+import { openRunKeyReport } from '../src/codec/key-usage';
+import { newKeyRing, promoted, readKeyRing, staged, writeKeyRing, writeSecretFile } from '../src/codec/key-ring';
 import { loadConfig } from '../src/config';
 
-function main(command: string | undefined, step?: string, keyId?: string): void {
+const reload =
+  'Have every worker, bridge, payment API and codec server read the ring again: locally, send each SIGHUP (kill -HUP <pid>; ' +
+  'each logs "Payload key ring read again"); with compose, whose secret is the file as mounted at container start, ' +
+  'docker compose restart workers bridges payment-api codec-server.';
+
+async function main(command: string | undefined, keyId?: string): Promise<void> {
   const config = loadConfig();
   const ringFile = config.PAYLOAD_KEY_RING_FILE;
   if (command === 'ensure') {
@@ -35,29 +39,42 @@ function main(command: string | undefined, step?: string, keyId?: string): void 
     }
     return;
   }
-  if (command === 'rotate' && step === 'stage') {
+  if (command === 'add') {
     const ring = staged(readKeyRing(ringFile));
     writeKeyRing(ringFile, ring);
     const added = [...ring.keys.keys()].at(-1);
     console.log(`${ringFile}: added key ${added}; the current key is still ${ring.currentKeyId}`);
-    console.log(`Give every worker, bridge and codec server this ring and restart them, then: npm run rotate-payload-key -- promote ${added}`);
+    console.log(`${reload}\nThen: npm run payload-key -- promote ${added}`);
     return;
   }
-  if (command === 'rotate' && step === 'promote' && keyId) {
+  if (command === 'promote' && keyId) {
     const ring = promoted(readKeyRing(ringFile), keyId);
     writeKeyRing(ringFile, ring);
-    console.log(`${ringFile}: current key is now ${ring.currentKeyId}; restart the processes (one by one is safe now)`);
+    console.log(`${ringFile}: current key is now ${ring.currentKeyId}\n${reload}`);
     return;
   }
-  if (command === 'rotate' && !step) {
-    const ring = existsSync(ringFile) ? rotated(readKeyRing(ringFile)) : newKeyRing();
-    writeKeyRing(ringFile, ring);
-    console.log(`${ringFile}: current key is now ${ring.currentKeyId}; keys ${[...ring.keys.keys()].join(', ')}`);
-    console.log('Restart the workers, bridges and codec server to use it (npm run stack:down && npm run stack, or restart the containers).');
+  if (command === 'report') {
+    const ring = readKeyRing(ringFile);
+    const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    try {
+      const report = await openRunKeyReport(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }));
+      if (!report.size) console.log('No open run has a payload.');
+      for (const [id, runs] of report) {
+        const where = id === '(plain)' ? 'not encrypted' : id === ring.currentKeyId ? 'current' : ring.keys.has(id) ? 'in the ring' : 'NOT IN THE RING';
+        console.log(`${id} (${where}): ${runs.length} open run(s), e.g. ${runs.slice(0, 3).join(', ')}`);
+      }
+      const unused = [...ring.keys.keys()].filter((id) => id !== ring.currentKeyId && !report.has(id));
+      console.log(`Keys no open run uses: ${unused.join(', ') || 'none'} (closed runs in retention may still have payloads under them).`);
+    } finally {
+      await connection.close();
+    }
     return;
   }
-  console.error('Usage: tsx scripts/payload-keys.ts ensure | rotate [stage | promote KEY_ID]');
+  console.error('Usage: tsx scripts/payload-keys.ts ensure | add | promote KEY_ID | report');
   process.exit(2);
 }
 
-main(process.argv[2], process.argv[3], process.argv[4]);
+main(process.argv[2], process.argv[3]).catch((err: unknown) => {
+  console.error((err as Error).message);
+  process.exit(1);
+});

@@ -66,6 +66,15 @@ const schema = z.object({
    * local stack generates one into its state directory; docker-compose mounts one as a secret.
    */
   PAYLOAD_KEY_RING_FILE: z.string().min(1),
+  /**
+   * `true`: clients and workers refuse payloads that are not encrypted (a forged plain-JSON start
+   * or signal) instead of reading them as they are. On in docker-compose.yml; off by default so
+   * runs and histories from before the codec still replay (the replay tests run without it).
+   */
+  PAYLOAD_ENCRYPTION_STRICT: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /** Where the codec server (src/codec-server) listens, and where the Web UI and the CLI reach it. */
   CODEC_SERVER_URL: z.string().url().default(defaultUrl('CODEC_SERVER_URL')),
   CODEC_SERVER_PORT: z.coerce.number().int().positive().default(defaultPort('CODEC_SERVER_PORT')),

@@ -540,14 +540,14 @@ export function faults(options: FaultOptions): Fault[] {
       inject: async (say) => {
         const ringFile = config.PAYLOAD_KEY_RING_FILE;
         const before = readKeyRing(ringFile);
-        const stage = await run('node', ['--import', 'tsx', 'scripts/payload-keys.ts', 'rotate', 'stage'], 'chaos-key-rotation.log');
+        const stage = await run('node', ['--import', 'tsx', 'scripts/payload-keys.ts', 'add'], 'chaos-key-rotation.log');
         if (stage.code !== 0) throw new Error(`rotate stage failed (exit ${stage.code})`);
         const newKeyId = [...readKeyRing(ringFile).keys.keys()].find((id) => !before.keys.has(id));
         if (!newKeyId) throw new Error('rotate stage added no key to the ring');
         options.codec.reload();
         say(`key ${newKeyId} staged (current still ${before.currentKeyId}); rolling restart`);
         const firstRoll = await rollingRestart(say);
-        const promote = await run('node', ['--import', 'tsx', 'scripts/payload-keys.ts', 'rotate', 'promote', newKeyId], 'chaos-key-rotation.log');
+        const promote = await run('node', ['--import', 'tsx', 'scripts/payload-keys.ts', 'promote', newKeyId], 'chaos-key-rotation.log');
         if (promote.code !== 0) throw new Error(`rotate promote failed (exit ${promote.code})`);
         options.codec.reload();
         const promotedAt = Date.now();

@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import {
   finalFulfillmentStatuses,
   type Adjudication,
+  type DemographicsCheck,
+  type DemographicsDecision,
   type Enrollment,
   type FinalFulfillmentStatus,
   type PharmacySelection,
@@ -21,6 +24,7 @@ import {
 import { currentTrace } from '../trace-node';
 import { activityLogger } from '../logger';
 import type { PartnerClients } from '../partners/clients';
+import { changeOf, demographicsOf, otherOpenPrescriptions, patientRecord } from './demographics';
 import { createAuditedSteps, eventEnvelope, type AuditedStepDependencies } from './prescription-audit';
 
 export interface PrescriptionDependencies extends AuditedStepDependencies {
@@ -80,27 +84,62 @@ export function createPrescriptionActivities({ partners, ...deps }: Prescription
       return problems.length ? { valid: false, problems } : { valid: true };
     },
 
-    /** Asks the insurer whether the patient is covered, and enrolls the patient (the only PHI we keep). */
-    async enrollPatient(intake: PrescriptionIntake): Promise<Enrollment> {
+    /**
+     * What this intake would change of its patient's record, and the patient's other open
+     * prescriptions. Reads only: the workflow asks a person before a change while one is open.
+     */
+    async checkDemographics(intake: PrescriptionIntake): Promise<DemographicsCheck> {
+      const { prescriptionId, patient } = intake;
+      const change = changeOf(await patientRecord(db, patient.patientId), intake);
+      const openPrescriptionIds = change ? await otherOpenPrescriptions(db, patient.patientId, prescriptionId) : [];
+      return { changedFields: change?.fields ?? [], openPrescriptionIds };
+    },
+
+    /**
+     * Asks the insurer whether the patient is covered, and enrolls the patient (the only PHI we
+     * keep). The prescription keeps the intake's address as its own shipping address. A change of
+     * the patient's demographics is audited by fingerprints (`demographics` in the audit row) and
+     * applied to the patient's record only when no other prescription of theirs is open, or a
+     * person `confirmed` it (`checkDemographics`); otherwise the record is kept as it was. A
+     * change a person `refused` ends the prescription Ineligible without asking the insurer.
+     */
+    async enrollPatient(intake: PrescriptionIntake, decision?: DemographicsDecision): Promise<Enrollment> {
       const { prescriptionId, patient, insurance } = intake;
-      const eligibility = await partners.checkEligibility({ payerId: insurance.payerId, memberId: insurance.memberId });
-      const reason = eligibility.eligible ? undefined : eligibility.reason;
+      const reason =
+        decision === 'refused'
+          ? "an operator refused this intake's change of the patient's demographics"
+          : await partners.checkEligibility({ payerId: insurance.payerId, memberId: insurance.memberId }).then((e) => (e.eligible ? undefined : e.reason));
+      const change = changeOf(await patientRecord(db, patient.patientId), intake);
+      const openPrescriptionIds = change ? await otherOpenPrescriptions(db, patient.patientId, prescriptionId) : [];
+      const applied = decision !== 'refused' && (!change || !openPrescriptionIds.length || decision === 'confirmed');
+      const demographics = change && {
+        ...change,
+        applied,
+        ...(openPrescriptionIds.length ? { openPrescriptionIds } : {}),
+        ...(decision ? { decision } : {}),
+      };
       const recorded = await step.record(
         {
           prescriptionId,
           outcome: reason === undefined ? 'Enrolled' : 'Ineligible',
-          detail: { patientId: patient.patientId, ...(reason === undefined ? {} : { reason }) },
+          detail: { patientId: patient.patientId, ...(reason === undefined ? {} : { reason }), ...(demographics ? { demographics } : {}) },
         },
         async (tx) => {
+          const d = demographicsOf(intake);
+          // A new patient is inserted; a known one changes only as decided above.
           await tx.query(
-            `INSERT INTO patients (patient_id, full_name, date_of_birth, address, payer_id, member_id)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            `INSERT INTO patients (patient_id, full_name, date_of_birth, address, payer_id, member_id, fingerprint_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $8)
              ON CONFLICT (patient_id) DO UPDATE
                SET full_name = EXCLUDED.full_name, date_of_birth = EXCLUDED.date_of_birth, address = EXCLUDED.address,
-                   payer_id = EXCLUDED.payer_id, member_id = EXCLUDED.member_id`,
-            [patient.patientId, patient.name, patient.dateOfBirth, patient.address, insurance.payerId, insurance.memberId],
+                   payer_id = EXCLUDED.payer_id, member_id = EXCLUDED.member_id
+               WHERE $7::boolean`,
+            [patient.patientId, d.name, d.dateOfBirth, d.address, d.payerId, d.memberId, applied && change !== undefined, randomBytes(32)],
           );
-          await setStatus(tx, prescriptionId, reason === undefined ? 'Enrolled' : 'Ineligible');
+          await tx.query(
+            `UPDATE prescriptions SET shipping_address = $2, status = $3, updated_at = now() WHERE prescription_id = $1`,
+            [prescriptionId, patient.address, reason === undefined ? 'Enrolled' : 'Ineligible'],
+          );
         },
       );
       const recordedReason = (recorded.detail as { reason?: string }).reason;
@@ -156,11 +195,21 @@ export function createPrescriptionActivities({ partners, ...deps }: Prescription
       return detail;
     },
 
-    /** The address comes from the enrolled patient's row, so it never travels through Temporal. */
+    /**
+     * The address is the one captured for this prescription at its enrollment (never through
+     * Temporal), so another intake naming the same patient cannot redirect the parcel. A
+     * prescription enrolled before the column existed and missed by migration 012's backfill ships
+     * to its patient's row, as before.
+     */
     async createShippingLabel(request: { prescriptionId: string; patientId: string; pharmacyId: string }): Promise<ShippingLabel> {
       const { prescriptionId, patientId, pharmacyId } = request;
-      const { rows } = await db.query<{ address: ShippingAddress }>('SELECT address FROM patients WHERE patient_id = $1', [patientId]);
-      if (!rows[0]) throw new Error(`patient ${patientId} is not enrolled; cannot address the parcel`);
+      const { rows } = await db.query<{ address: ShippingAddress | null }>(
+        `SELECT COALESCE(p.shipping_address, pt.address) AS address
+           FROM prescriptions p LEFT JOIN patients pt ON pt.patient_id = $2
+          WHERE p.prescription_id = $1`,
+        [prescriptionId, patientId],
+      );
+      if (!rows[0]?.address) throw new Error(`prescription ${prescriptionId} has no shipping address (patient ${patientId} is not enrolled); cannot address the parcel`);
       const label = await partners.createShippingLabel({ shipmentId: `shipment-${prescriptionId}`, pharmacyId, address: rows[0].address });
       const { detail } = await step.record(
         { prescriptionId, outcome: 'LabelCreated', detail: label },

@@ -1,4 +1,4 @@
-import { readKeyRing } from '../codec/key-ring';
+import { processKeyRing } from '../codec/process-key-ring';
 import { loadConfig } from '../config';
 import { createPool } from '../connections';
 import { logger } from '../logger';
@@ -7,7 +7,8 @@ import { codecServerPoolSize, createCodecServer, servedOverHttps } from './serve
 /** Runs the codec server on CODEC_SERVER_PORT (started by `scripts/stack.sh up`, or docker-compose). */
 async function main(): Promise<void> {
   const config = loadConfig();
-  const ring = readKeyRing(config.PAYLOAD_KEY_RING_FILE);
+  // Read again on SIGHUP, like the workers' and bridges' rings.
+  const ring = processKeyRing(config.PAYLOAD_KEY_RING_FILE);
   const uiOrigin = new URL(config.TEMPORAL_UI_URL).origin;
   // Operators, sessions and the access audit live in PostgreSQL (migrations/010_codec_access.sql).
   const db = createPool(config, { max: codecServerPoolSize });

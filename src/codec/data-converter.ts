@@ -2,7 +2,8 @@ import path from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import type { Config } from '../config';
 import { EncryptionCodec } from './encryption-codec';
-import { readKeyRing, type KeyRing } from './key-ring';
+import type { KeyRing } from './key-ring';
+import { processKeyRing } from './process-key-ring';
 
 /** For workers (`dataConverter`) and workflow bundles (`bundleWorkflowCode`), which load it by path. */
 export const failureConverterPath = path.join(__dirname, 'failure-converter.ts');
@@ -12,11 +13,14 @@ export const failureConverterPath = path.join(__dirname, 'failure-converter.ts')
  * messages and stack traces encoded too. Workflow IDs and search attributes are not payloads and
  * stay readable (they carry business keys and statuses only, never personal data).
  */
-export function dataConverterWith(ring: KeyRing): DataConverter {
-  return { payloadCodecs: [new EncryptionCodec(ring)], failureConverterPath };
+export function dataConverterWith(ring: KeyRing, options: { strict?: boolean } = {}): DataConverter {
+  return { payloadCodecs: [new EncryptionCodec(ring, options)], failureConverterPath };
 }
 
-/** The key ring named by the configuration; fails at start-up, saying how to get one, when it is missing. */
-export function dataConverterFor(config: Pick<Config, 'PAYLOAD_KEY_RING_FILE'>): DataConverter {
-  return dataConverterWith(readKeyRing(config.PAYLOAD_KEY_RING_FILE));
+/**
+ * The key ring named by the configuration (the process's, read again on SIGHUP), strict as
+ * configured; fails at start-up, saying how to get one, when it is missing.
+ */
+export function dataConverterFor(config: Pick<Config, 'PAYLOAD_KEY_RING_FILE'> & Partial<Pick<Config, 'PAYLOAD_ENCRYPTION_STRICT'>>): DataConverter {
+  return dataConverterWith(processKeyRing(config.PAYLOAD_KEY_RING_FILE), { strict: config.PAYLOAD_ENCRYPTION_STRICT ?? false });
 }

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, ValueError, type Payload, type PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { plainPayloadRefused } from '../contracts/undecodable-run';
 import type { KeyRing } from './key-ring';
 
 /** The metadata Temporal's own encryption samples use, so their tools and codec servers recognise ours. */
@@ -31,11 +32,20 @@ export class UndecodablePayload extends ValueError {
  * AES-256-GCM, so Temporal's server, its database and its Web UI see only ciphertext. GCM's tag
  * makes a changed byte a decryption error instead of wrong data.
  *
- * Decoding leaves a payload that is not encrypted as it is: histories written before the codec
- * (test/histories, runs started before it was deployed) keep replaying.
+ * Decoding leaves a payload that is not encrypted as it is, so histories written before the codec
+ * (test/histories, runs started before it was deployed) keep replaying; unless `strict`
+ * (PAYLOAD_ENCRYPTION_STRICT, on in docker-compose.yml), which refuses it: anyone who can reach
+ * Temporal could otherwise start or signal a run with a forged plain-JSON payload.
  */
 export class EncryptionCodec implements PayloadCodec {
-  constructor(private readonly ring: KeyRing) {}
+  private readonly strict: boolean;
+
+  constructor(
+    private readonly ring: KeyRing,
+    { strict = false }: { strict?: boolean } = {},
+  ) {
+    this.strict = strict;
+  }
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
     const keyId = this.ring.currentKeyId;
@@ -57,7 +67,10 @@ export class EncryptionCodec implements PayloadCodec {
 
   async decode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((payload) => {
-      if (text(payload.metadata?.[METADATA_ENCODING_KEY]) !== ENCRYPTED_ENCODING) return payload;
+      if (text(payload.metadata?.[METADATA_ENCODING_KEY]) !== ENCRYPTED_ENCODING) {
+        if (!this.strict) return payload;
+        throw new UndecodablePayload(`${plainPayloadRefused}, and strict mode (PAYLOAD_ENCRYPTION_STRICT) refuses plain payloads`);
+      }
       const keyId = text(payload.metadata?.[METADATA_ENCRYPTION_KEY_ID]);
       if (!keyId) throw new UndecodablePayload('Encrypted payload has no encryption-key-id metadata');
       const key = this.ring.keys.get(keyId);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -9,6 +9,10 @@ import { describeProblems } from '../schema-problems';
  * repository): `{ "currentKeyId": "k2", "keys": { "k1": "<base64 32 bytes>", "k2": "..." } }`.
  * New payloads are encrypted with the current key; every key in the ring still decrypts, so a run
  * started before a rotation stays readable and keeps running after it.
+ *
+ * This is also the seam for a key-management service: the codec reads `currentKeyId` and
+ * `keys.get(id)` at every encode and decode, so any object with these two members (a ring whose
+ * keys a KMS unwrapped at start, see `KeyRingFile` for one that is read again) can stand in.
  */
 export interface KeyRing {
   currentKeyId: string;
@@ -26,7 +30,8 @@ const keyRingFile = z
     // Key IDs travel in payload metadata in clear text: short, printable, no secrets.
     keys: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'key IDs are 1-64 letters, digits, . _ -'), aes256Key),
   })
-  .refine((ring) => ring.currentKeyId in ring.keys, { message: 'currentKeyId must name one of the keys' });
+  // Own properties only: `in` would take `constructor` or `toString` for a key of every ring.
+  .refine((ring) => Object.hasOwn(ring.keys, ring.currentKeyId), { message: 'currentKeyId must name one of the keys' });
 
 /** The hint every "no key ring" error ends with. */
 export const keyRingHint =
@@ -36,6 +41,12 @@ export const keyRingHint =
 /** Reads and checks a key ring file. Errors name the file and what is wrong, never a key. */
 export function readKeyRing(file: string): KeyRing {
   if (!existsSync(file)) throw new Error(`No payload key ring at ${file}: ${keyRingHint}`);
+  // Whoever can read the ring can read every payload: a ring others may read has leaked already,
+  // or will; refusing it makes the mistake visible at start instead of never.
+  const mode = statSync(file).mode & 0o777;
+  if (mode & 0o077) {
+    throw new Error(`The payload key ring ${file} is open to group or others (mode ${mode.toString(8).padStart(4, '0')}); make it its owner's only: chmod 600 ${file}`);
+  }
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
@@ -49,6 +60,33 @@ export function readKeyRing(file: string): KeyRing {
     throw new Error(`The payload key ring ${file} is invalid: ${problems}`);
   }
   return { currentKeyId: parsed.data.currentKeyId, keys: new Map(Object.entries(parsed.data.keys)) };
+}
+
+/**
+ * A ring file that can be read again while the process runs (on SIGHUP, see
+ * src/codec/process-key-ring.ts), so a key added to the file can be decrypted, and a promoted one
+ * used, without a restart. A read that fails leaves the ring it had.
+ */
+export class KeyRingFile implements KeyRing {
+  private ring: KeyRing;
+
+  constructor(readonly file: string) {
+    this.ring = readKeyRing(file);
+  }
+
+  get currentKeyId(): string {
+    return this.ring.currentKeyId;
+  }
+
+  get keys(): ReadonlyMap<string, Buffer> {
+    return this.ring.keys;
+  }
+
+  /** Reads the file again; throws (keeping the ring it had) when the file fails its checks. */
+  reload(): KeyRing {
+    this.ring = readKeyRing(this.file);
+    return this.ring;
+  }
 }
 
 export const newKey = (): Buffer => randomBytes(32);

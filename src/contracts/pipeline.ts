@@ -35,7 +35,7 @@ export type PipelineStatus = 'Running' | 'NeedsAttention' | 'Completed' | 'Rejec
  * workflow task it cannot decode (src/contracts/undecodable-run.ts), since the stuck run itself
  * cannot run a line of code to say so.
  */
-export type AttentionKind = 'Outage' | 'Refusal' | 'Overdue' | 'LatePayment' | 'PaymentRefused' | 'Undecodable';
+export type AttentionKind = 'Outage' | 'Refusal' | 'Overdue' | 'LatePayment' | 'PaymentRefused' | 'Undecodable' | 'DemographicsChanged';
 
 export type OperatorDecision = 'retry' | 'abort';
 

@@ -129,6 +129,16 @@ export type Validation = ({ valid: true } | { valid: false; problems: string[] }
   ended?: FulfillmentState & { status: FinalFulfillmentStatus };
 };
 export type Enrollment = Eligibility;
+/**
+ * What an intake would change of its patient's record, by field name, and the patient's other
+ * prescriptions still open (they could still ship): a change while any is open waits for a person.
+ */
+export interface DemographicsCheck {
+  changedFields: string[];
+  openPrescriptionIds: string[];
+}
+/** A person's answer to a held change of demographics (`enrollPatient`'s second argument). */
+export type DemographicsDecision = 'confirmed' | 'refused';
 export type PaymentRequest =
   | { status: 'NothingOwed'; paymentId: string }
   | { status: 'LinkCreated'; linkId: string; url: string; expiresAt: string };

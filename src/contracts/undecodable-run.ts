@@ -32,8 +32,15 @@ export interface UndecodableRunInput extends UndecodableRun {
   checkEvery: Duration;
 }
 
+/** The start of the codec's message for a plain payload refused in strict mode (src/codec/encryption-codec.ts). */
+export const plainPayloadRefused = 'Payload is not encrypted';
+
 /** The fix, in the words the flag's details and the worker's log line both use. */
-export const undecodableRunFix = (keyId: string | undefined): string =>
-  keyId
+export const undecodableRunFix = (keyId: string | undefined, message = ''): string => {
+  if (message.startsWith(plainPayloadRefused)) {
+    return 'the run was started or signalled with a plain payload, which strict mode (PAYLOAD_ENCRYPTION_STRICT) refuses: terminate the run if it is forged; if not, send it again through the codec (npm run temporal, the Web UI)';
+  }
+  return keyId
     ? `give the workers of this task queue a key ring that holds key ${keyId} (PAYLOAD_KEY_RING_FILE) and restart them`
     : 'give the workers of this task queue the key ring the run was written with (PAYLOAD_KEY_RING_FILE) and restart them';
+};

@@ -1,7 +1,7 @@
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { dataConverterWith } from '../codec/data-converter';
-import { readKeyRing } from '../codec/key-ring';
+import { processKeyRing } from '../codec/process-key-ring';
 import { loadConfig } from '../config';
 import { createPool, createProducer, createRedis, emittingKafka } from '../connections';
 import { logger } from '../logger';
@@ -14,11 +14,11 @@ import { pipelineDataConverter, pipelinePoolSize, pipelineWorkerOptions } from '
 async function main(): Promise<void> {
   const config = loadConfig();
   installTemporalRuntime('INFO');
-  // Read first: without its key ring a worker could not read a single payload.
-  const ring = readKeyRing(config.PAYLOAD_KEY_RING_FILE);
+  // Read first: without its key ring a worker could not read a single payload. Read again on SIGHUP.
+  const ring = processKeyRing(config.PAYLOAD_KEY_RING_FILE);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   // On the workers' own connection: it flags the runs they cannot decode.
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(ring) });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(ring, { strict: config.PAYLOAD_ENCRYPTION_STRICT }) });
   // Kafka, PostgreSQL and Redis are connected at first use: a worker starts, and runs every
   // pipeline's timers and signals, while one of them is down.
   const producer = createProducer(emittingKafka(config, `${config.KAFKA_CLIENT_ID}-worker`));

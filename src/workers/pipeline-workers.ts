@@ -46,10 +46,10 @@ export function pipelineWorkerOptions(
 }
 
 /**
- * A pipeline's worker's data converter: `ring`'s, and a run whose workflow task it cannot decode is
+ * A pipeline's worker's data converter: `ring`'s (strict as configured), and a run whose workflow task it cannot decode is
  * logged and flagged on the pipeline's task queue, through `client` (src/workers/undecodable-runs.ts).
  */
 export function pipelineDataConverter(config: Config, pipeline: Pipeline, ring: KeyRing, client: Client): DataConverter {
   const flag = undecodableRunFlagger(client, pipeline.taskQueue, config.UNDECODABLE_RUN_CHECK_EVERY_MS);
-  return reportingUndecodableRuns(dataConverterWith(ring), undecodableRunReporter(flag));
+  return reportingUndecodableRuns(dataConverterWith(ring, { strict: config.PAYLOAD_ENCRYPTION_STRICT }), undecodableRunReporter(flag));
 }

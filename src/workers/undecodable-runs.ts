@@ -70,7 +70,7 @@ export function undecodableRunReporter(
     reportedAt.set(run.workflowId, at);
 
     const { workflowId, keyId } = run;
-    const fix = undecodableRunFix(keyId);
+    const fix = undecodableRunFix(keyId, run.message);
     log.error(
       { workflowId, keyId, error: run.message },
       `Cannot decode a workflow task of ${workflowId}${keyId ? ` (key ID ${keyId})` : ''}: the run is stuck until its workers can. Fix: ${fix}`,
@@ -113,7 +113,7 @@ function undecodableRunDetails({ workflowId, keyId, message }: UndecodableRun): 
     '',
     `Error: ${message}`,
     '',
-    `Fix: ${undecodableRunFix(keyId)}.`,
+    `Fix: ${undecodableRunFix(keyId, message)}.`,
     '',
     `This flag completes by itself once \`${workflowId}\` runs again (or is closed); nothing to signal.`,
   ].join('\n');

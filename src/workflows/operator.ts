@@ -326,7 +326,7 @@ export function operatorControls(): OperatorControls {
   /** `decisions`: what each decision does, for a run asking a person about something no step failed at. */
   function attentionDetails(a: Attention, decisions?: Partial<Record<OperatorDecision, string>>): string {
     const { workflowId } = workflowInfo();
-    const what = { Outage: 'outage', Refusal: 'refusal', Overdue: 'overdue', LatePayment: 'late payment', PaymentRefused: 'payment refused', Undecodable: 'undecodable payload' }[
+    const what = { Outage: 'outage', Refusal: 'refusal', Overdue: 'overdue', LatePayment: 'late payment', PaymentRefused: 'payment refused', Undecodable: 'undecodable payload', DemographicsChanged: 'demographics changed' }[
       a.kind ?? 'Refusal'
     ];
     const lines = [

@@ -32,6 +32,7 @@ import type { Duration } from '@temporalio/common';
 const fulfillmentSteps = (operator: OperatorControls) =>
   operator.steps<PrescriptionActivities & PaymentActivities>({
     validatePrescription: databaseStep,
+    checkDemographics: databaseStep,
     // The pharmacy network, the insurer and the carrier are other companies' systems: their
     // refusals (4xx) are thrown non-retryable and wait for a person; their outages are retried.
     enrollPatient: externalCall,
@@ -83,7 +84,7 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   if (!validation.valid) return end('Invalid', validation.problems.join('; '));
 
   state.status = 'Enrolling';
-  const enrollment = await steps.enrollPatient(request);
+  const enrollment = patched(demographicsChangeHeld) ? await enrolledOnceAPersonAgrees(operator, steps, request) : await steps.enrollPatient(request);
   if (!enrollment.eligible) return end('Ineligible', enrollment.reason);
 
   state.status = 'SelectingPharmacy';
@@ -129,6 +130,32 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
     }
     return state;
   }
+}
+
+/**
+ * An intake that would change its patient's demographics while another prescription of theirs is
+ * open waits for a person: it may be a forged intake naming someone else's patient ID. Before
+ * this, enrollment overwrote the patient's record, and the open prescription's label read it.
+ */
+const demographicsChangeHeld = 'demographics-change-held';
+
+async function enrolledOnceAPersonAgrees(operator: OperatorControls, steps: FulfillmentSteps, request: PrescriptionRequest) {
+  const { changedFields, openPrescriptionIds } = await steps.checkDemographics(request);
+  if (!changedFields.length || !openPrescriptionIds.length) return steps.enrollPatient(request);
+  log.warn('Intake changes the patient\'s demographics while another prescription is open; asking a person', {
+    prescriptionId: request.prescriptionId,
+    changedFields,
+    openPrescriptionIds,
+  });
+  const reason =
+    `this intake changes patient ${request.patient.patientId}'s ${changedFields.join(', ')} while prescription(s) ` +
+    `${openPrescriptionIds.join(', ')} of theirs are open (each ships to the address it was enrolled with). Check the change with the patient or prescriber`;
+  const decision = await operator.askPerson('enrollPatient', 'DemographicsChanged', reason, {
+    retry: "The change is the patient's: apply it to their record and fill this prescription",
+    abort: 'Refuse the change: the record stays as it is and this prescription ends Ineligible',
+  });
+  operator.setStatus('Running');
+  return steps.enrollPatient(request, decision === 'retry' ? 'confirmed' : 'refused');
 }
 
 /** Payments announced on `payment.completed`, in the order they came. */

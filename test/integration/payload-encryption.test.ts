@@ -4,6 +4,7 @@ import { bookingRoutes } from '../../src/bridges/booking-routes';
 import { dataConverterWith } from '../../src/codec/data-converter';
 import { EncryptionCodec, METADATA_ENCRYPTION_KEY_ID } from '../../src/codec/encryption-codec';
 import { newKeyRing, rotated } from '../../src/codec/key-ring';
+import { openRunKeyReport } from '../../src/codec/key-usage';
 import { bookingRequestedSignal, bookingStateQuery, bookingWorkflowId, cancellationRequestedSignal } from '../../src/contracts/booking';
 import { bookingWorkflow } from '../../src/workflows/booking';
 import { bookingRequested } from '../support/booking-events';
@@ -70,6 +71,30 @@ describe('payload encryption on the real stack', () => {
     ).then((out) => `succeeded: ${out}`, (err: Error) => `failed: ${err.message}`);
     expect(refused).toMatch(/^failed: /);
     expect(refused).not.toContain(userId);
+  });
+
+  it('reports which key IDs the open runs use, from the stored history, and finds a run started plain', async () => {
+    const keyId = `k-report-${stack.runId}`;
+    const writer = await connectRealStack({ dataConverter: dataConverterWith(newKeyRing(keyId)) });
+    const plain = await connectRealStack({ dataConverter: {} });
+    stacks.push(writer, plain);
+    const start = (client: RealStack['client'], id: string) => {
+      started.push(id);
+      // No worker polls this task queue: the runs stay open with only their start in the history.
+      return client.workflow.start(bookingWorkflow, { workflowId: bookingWorkflowId(id), taskQueue: `no-worker-${stack.runId}`, args: [{ bookingId: id }] as never });
+    };
+    await start(writer.client, `report-enc-${stack.runId}`);
+    await start(plain.client, `report-plain-${stack.runId}`);
+    const report = await eventually(
+      () =>
+        openRunKeyReport(
+          stack.client,
+          `ExecutionStatus="Running" AND WorkflowId IN ("${bookingWorkflowId(`report-enc-${stack.runId}`)}", "${bookingWorkflowId(`report-plain-${stack.runId}`)}")`,
+        ),
+      (r) => (r.get(keyId)?.length ?? 0) >= 1 && (r.get('(plain)') ?? []).includes(bookingWorkflowId(`report-plain-${stack.runId}`)),
+      30_000,
+    );
+    expect(report.get(keyId)).toEqual([bookingWorkflowId(`report-enc-${stack.runId}`)]);
   });
 
   it('keeps a run started before a key rotation readable and running after it', async () => {

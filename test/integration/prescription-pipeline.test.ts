@@ -51,6 +51,7 @@ describe('prescription fulfillment on the real stack', () => {
   let paymentApi: ReturnType<typeof createPaymentApi>;
   let prescriptionActivities: ReturnType<typeof createPrescriptionActivities>;
   const emitted: Array<{ topic: string; event: Record<string, any>; headers: Record<string, string> }> = [];
+  const labelAddresses = new Map<string, unknown>();
 
   beforeAll(async () => {
     stack = await connectRealStack();
@@ -79,6 +80,12 @@ describe('prescription fulfillment on the real stack', () => {
       timeoutMs: 5_000,
     });
     Object.assign(carrier.delivery, { inTransitAfterMs: 500, deliveredAfterMs: 1_500 });
+    // Where each parcel was addressed: the carrier stand-in keeps no address.
+    const createLabel = partners.createShippingLabel.bind(partners);
+    partners.createShippingLabel = async (request) => {
+      labelAddresses.set(request.shipmentId, request.address);
+      return createLabel(request);
+    };
 
     const taskQueue = `prescriptions-${id}`;
     const deps = { db: stack.db, producer: stack.producer, actor: 'prescription-test-worker', topics };
@@ -474,6 +481,61 @@ describe('prescription fulfillment on the real stack', () => {
     // The three refused requests, then the label and at least one successful look.
     expect(carrier.requests - before).toBeGreaterThanOrEqual(5);
   }, 120_000);
+
+  it("a forged intake naming an open prescription's patient with another address cannot redirect that parcel: it waits for a person, and the audit log names the change by fingerprints only", async () => {
+    const victimId = await publishIntake();
+    await untilStatus(victimId, 'AwaitingPayment');
+    const victimIntake = intakes.get(victimId)!;
+    const forgedId = `rx-${stack.runId}-${++sequence}`;
+    const elsewhere = { line1: '13 Parcel Drop Road', city: 'Elsewhere', postalCode: '66601', country: 'US' };
+    await sendIntake({ ...victimIntake, prescriptionId: forgedId, patient: { ...victimIntake.patient, address: elsewhere } });
+    const forged = handleOf(forgedId);
+    const attention = await eventually(() => forged.query(attentionQuery).catch(() => undefined), (a) => a?.status === 'NeedsAttention');
+    expect(attention).toMatchObject({ kind: 'DemographicsChanged', failedStep: 'enrollPatient' });
+    expect(attention!.lastError).toContain(`changes patient ${victimIntake.patient.patientId}'s address while prescription(s) ${victimId} of theirs are open`);
+
+    // The victim's parcel goes where their prescription was enrolled to.
+    await pay(victimId);
+    expect(await handleOf(victimId).result()).toMatchObject({ status: 'Delivered' });
+    expect(labelAddresses.get(`shipment-${victimId}`)).toEqual(victimIntake.patient.address);
+
+    await forged.signal(operatorDecisionSignal, 'abort');
+    expect(await forged.result()).toMatchObject({ status: 'Ineligible', reason: "an operator refused this intake's change of the patient's demographics" });
+    const patient = await stack.db.query('SELECT address FROM patients WHERE patient_id = $1', [victimIntake.patient.patientId]);
+    expect(patient.rows[0].address).toEqual(victimIntake.patient.address);
+    const audit = await stack.db.query<{ detail: any }>(`SELECT detail FROM prescription_audit_log WHERE prescription_id = $1 AND step = 'enrollPatient'`, [forgedId]);
+    expect(audit.rows[0]!.detail.demographics).toMatchObject({
+      fields: ['address'],
+      applied: false,
+      decision: 'refused',
+      before: { address: expect.stringMatching(/^[\w-]{43}$/) },
+      after: { address: expect.stringMatching(/^[\w-]{43}$/) },
+    });
+    for (const value of ['Parcel Drop', '66601', 'Lighthouse', '03801']) expect(JSON.stringify(audit.rows[0]!.detail)).not.toContain(value);
+    expect(labelAddresses.has(`shipment-${forgedId}`)).toBe(false);
+  });
+
+  it("a change of address a person confirms updates the patient's record, and the open prescription still ships where it was enrolled to", async () => {
+    const firstId = await publishIntake();
+    await untilStatus(firstId, 'AwaitingPayment');
+    const first = intakes.get(firstId)!;
+    const movedId = `rx-${stack.runId}-${++sequence}`;
+    const newHome = { line1: '2 Harbour View', city: 'Kittery', postalCode: '03904', country: 'US' };
+    await sendIntake({ ...first, prescriptionId: movedId, patient: { ...first.patient, address: newHome } });
+    const moved = handleOf(movedId);
+    await eventually(() => moved.query(attentionQuery).catch(() => undefined), (a) => a?.kind === 'DemographicsChanged');
+    await moved.signal(operatorDecisionSignal, 'retry');
+    await untilStatus(movedId, 'AwaitingPayment');
+    const patient = await stack.db.query('SELECT address FROM patients WHERE patient_id = $1', [first.patient.patientId]);
+    expect(patient.rows[0].address).toEqual(newHome);
+
+    await pay(firstId);
+    expect(await handleOf(firstId).result()).toMatchObject({ status: 'Delivered' });
+    expect(labelAddresses.get(`shipment-${firstId}`)).toEqual(first.patient.address);
+    await pay(movedId);
+    expect(await moved.result()).toMatchObject({ status: 'Delivered' });
+    expect(labelAddresses.get(`shipment-${movedId}`)).toEqual(newHome);
+  });
 
   it('the same intake delivered many times makes one run, one row and one audit row per step; our own payment event is a duplicate', async () => {
     const id = await publishIntake({ payerId: 'payer-full-coverage' }, 5);

@@ -56,6 +56,8 @@ describe('the worker process', () => {
         // A flag asks every second whether its run decodes again, so it leaves within the test.
         UNDECODABLE_RUN_CHECK_EVERY_MS: '1000',
         OPS_PORT: String(opsPort),
+        // As in docker-compose.yml: a plain payload is refused.
+        PAYLOAD_ENCRYPTION_STRICT: 'true',
       },
       stdio: 'ignore',
     });
@@ -123,6 +125,37 @@ describe('the worker process', () => {
     await stack.client.workflow.getHandle(workflowId).terminate('its key is lost');
     await stack.client.workflow.getHandle(flagId).result();
     expect(await flagged()).toEqual([]);
+  });
+
+  it('in strict mode, flags a booking started with a forged plain-JSON payload instead of running it', async () => {
+    const id = stack.runId;
+    const forger = await connectRealStack({ dataConverter: {} });
+    const bookingId = `booking-plain-${id}`;
+    const workflowId = bookingWorkflowId(bookingId);
+    const flagId = undecodableRunWorkflowId(workflowId);
+    flagTestIds.push(workflowId, flagId);
+    try {
+      const event = { ...bookingRequested(bookingId, `user_${id}`, `room_${id}`), trace: { correlationId: `corr-${bookingId}` } };
+      await forger.client.workflow.signalWithStart(bookingWorkflow, { workflowId, taskQueue: bookingTaskQueue, args: [event], signal: bookingRequestedSignal, signalArgs: [event] });
+    } finally {
+      await forger.stop();
+    }
+    const query = `PipelineStatus='NeedsAttention' AND AttentionKind='Undecodable' AND WorkflowId='${flagId}'`;
+    const flagged = async () => {
+      const ids: string[] = [];
+      for await (const run of stack.client.workflow.list({ query })) ids.push(run.workflowId);
+      return ids;
+    };
+    await eventually(flagged, (ids) => ids.length === 1);
+    expect(readFileSync(logFile, 'utf8')).toContain(`Cannot decode a workflow task of ${workflowId}: the run is stuck until its workers can. Fix: the run was started or signalled with a plain payload`);
+    // The booking never ran a step: no row for it.
+    expect((await stack.db.query('SELECT 1 FROM bookings WHERE booking_id = $1', [bookingId])).rowCount).toBe(0);
+  });
+
+  it('reads its key ring again on SIGHUP and keeps running', async () => {
+    worker.kill('SIGHUP');
+    await eventually(async () => readFileSync(logFile, 'utf8'), (log) => log.includes('Payload key ring read again (SIGHUP)'), 10_000);
+    expect(worker.exitCode).toBeNull();
   });
 
   it('keeps completing bookings while the prescriptions table is locked, and stops within its grace time', async () => {

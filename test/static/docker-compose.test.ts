@@ -269,6 +269,12 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('runs every process that reads payloads (workers, bridges, payment API) in strict mode: plain payloads are refused', () => {
+    for (const name of ['workers', 'bridges', 'payment-api']) {
+      expect({ service: name, strict: loadConfig(services[name].environment).PAYLOAD_ENCRYPTION_STRICT }).toEqual({ service: name, strict: true });
+    }
+  });
+
   it("points the Web UI at the codec server's published port, where the browser on the host reaches it", () => {
     const endpoint = (services.temporal.command as string[]).find((a) => a.startsWith('--ui-codec-endpoint='))!.split('=')[1]!;
     expect(new URL(endpoint).hostname).toBe('127.0.0.1');

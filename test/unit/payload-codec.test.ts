@@ -1,10 +1,11 @@
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure, defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { failureConverter } from '../../src/codec/failure-converter';
-import { EncryptionCodec, METADATA_ENCRYPTION_KEY_ID } from '../../src/codec/encryption-codec';
+import { EncryptionCodec, METADATA_ENCRYPTION_KEY_ID, UndecodablePayload } from '../../src/codec/encryption-codec';
+import { loadConfig } from '../../src/config';
 import { newKeyRing, readKeyRing, rotated, writeKeyRing } from '../../src/codec/key-ring';
 import { dataConverterFor } from '../../src/codec/data-converter';
 
@@ -52,6 +53,27 @@ describe('the payload encryption codec', () => {
     const plain = toPayload(booking);
     const [decoded] = await codec.decode([plain]);
     expect(decoded).toBe(plain);
+  });
+
+  it('in strict mode, refuses a payload that is not encrypted (a forged plain-JSON start or signal), and still reads encrypted ones', async () => {
+    const strict = new EncryptionCodec(ring, { strict: true });
+    const forged = toPayload({ prescriptionId: 'rx-1', patient: { patientId: 'victim', address: { line1: 'elsewhere' } } });
+    const error = await strict.decode([forged]).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(UndecodablePayload);
+    expect((error as Error).message).toBe('Payload is not encrypted, and strict mode (PAYLOAD_ENCRYPTION_STRICT) refuses plain payloads');
+    const [encoded] = await codec.encode([toPayload(booking)]);
+    expect((await strict.decode([encoded!])).map(fromPayload)).toEqual([booking]);
+  });
+
+  it('is strict in the data converter of a configuration that says so, and only then', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'key-ring-')), 'ring.json');
+    writeKeyRing(file, ring);
+    const codecOf = (strict: boolean) => dataConverterFor({ PAYLOAD_KEY_RING_FILE: file, PAYLOAD_ENCRYPTION_STRICT: strict }).payloadCodecs![0]!;
+    const plain = toPayload(booking);
+    await expect(codecOf(true).decode([plain])).rejects.toThrow(/strict mode/);
+    expect(await codecOf(false).decode([plain])).toEqual([plain]);
+    expect(loadConfig({ PAYLOAD_ENCRYPTION_STRICT: 'true' }).PAYLOAD_ENCRYPTION_STRICT).toBe(true);
+    expect(loadConfig({}).PAYLOAD_ENCRYPTION_STRICT).toBe(false);
   });
 
   it('names the unknown key ID, and never a key, when the ring lacks it', async () => {
@@ -104,10 +126,29 @@ describe('the payload key ring file', () => {
   it('is refused when a key is not 32 bytes or the current key is not in it, without quoting the key', () => {
     const file = path.join(dir(), 'ring.json');
     const short = Buffer.alloc(16, 7).toString('base64');
-    writeFileSync(file, JSON.stringify({ currentKeyId: 'k1', keys: { k1: short } }));
+    writeFileSync(file, JSON.stringify({ currentKeyId: 'k1', keys: { k1: short } }), { mode: 0o600 });
     expect(() => readKeyRing(file)).toThrow(/keys\.k1: must be 32 bytes/);
     expect(() => readKeyRing(file)).not.toThrow(new RegExp(short.replaceAll('+', '\\+')));
-    writeFileSync(file, JSON.stringify({ currentKeyId: 'k9', keys: { k1: Buffer.alloc(32).toString('base64') } }));
+    writeFileSync(file, JSON.stringify({ currentKeyId: 'k9', keys: { k1: Buffer.alloc(32).toString('base64') } }), { mode: 0o600 });
     expect(() => readKeyRing(file)).toThrow(/currentKeyId must name one of the keys/);
+  });
+
+  it('is refused when the current key ID is only inherited by every object (constructor, toString), not a key of the ring', () => {
+    const file = path.join(dir(), 'ring.json');
+    for (const currentKeyId of ['constructor', 'toString', '__proto__']) {
+      writeFileSync(file, JSON.stringify({ currentKeyId, keys: { k1: Buffer.alloc(32).toString('base64') } }), { mode: 0o600 });
+      expect(() => readKeyRing(file)).toThrow(/currentKeyId must name one of the keys/);
+    }
+  });
+
+  it('is refused when group or others may read it, saying how to fix it; its owner alone is fine', () => {
+    const file = path.join(dir(), 'ring.json');
+    writeKeyRing(file, newKeyRing('k1'));
+    for (const mode of [0o644, 0o640, 0o604]) {
+      chmodSync(file, mode);
+      expect(() => readKeyRing(file)).toThrow(`is open to group or others (mode 0${mode.toString(8)}); make it its owner's only: chmod 600 ${file}`);
+    }
+    chmodSync(file, 0o400);
+    expect(readKeyRing(file).currentKeyId).toBe('k1');
   });
 });

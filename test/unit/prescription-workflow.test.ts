@@ -13,6 +13,7 @@ import {
   fulfillmentStateQuery,
   paymentCompletedSignal,
   prescriptionWorkflowId,
+  type DemographicsCheck,
   type FulfillmentTimings,
   type PrescriptionRequest,
   type TrackingUpdate,
@@ -48,6 +49,8 @@ interface Scenario {
   ended?: Validation['ended'];
   /** The carrier refuses the label (a 4xx): the run parks there for a person. */
   labelRefused?: boolean;
+  /** What the intake changes of its patient's record, and the patient's other open prescriptions. */
+  demographics?: DemographicsCheck;
 }
 
 /** In-memory stand-ins typed from the real activities; `calls` lists the steps in the order they ran. */
@@ -61,8 +64,13 @@ function fakeActivities(scenario: Scenario = {}) {
       if (scenario.ended) return { valid: true, ended: scenario.ended };
       return scenario.valid === false ? { valid: false, problems: ['quantity must be between 1 and 360'] } : { valid: true };
     },
-    async enrollPatient() {
-      calls.push('enrollPatient');
+    // Not in `calls`: it writes nothing; the enrollment that follows says what was decided.
+    async checkDemographics() {
+      return scenario.demographics ?? { changedFields: [], openPrescriptionIds: [] };
+    },
+    async enrollPatient(_intake, decision) {
+      calls.push(decision ? `enrollPatient:${decision}` : 'enrollPatient');
+      if (decision === 'refused') return { eligible: false, reason: "an operator refused this intake's change of the patient's demographics" };
       return scenario.eligible === false ? { eligible: false, reason: 'coverage lapsed' } : { eligible: true };
     },
     async selectPharmacy() {
@@ -400,6 +408,47 @@ describe('prescription fulfillment workflow', () => {
     });
     expect(outcome).toMatchObject({ status: 'DeliveryOverdue', reason: 'not delivered within 5 days' });
     expect(fake.calls.at(-1)).toBe('recordDelivery:overdue');
+  });
+
+  describe('an intake that changes its patient\'s demographics while another prescription of theirs is open (perhaps forged)', () => {
+    const held = { changedFields: ['address'], openPrescriptionIds: ['rx-victim'] };
+    const untilAsked = async (workflowId: string) => {
+      const handle = env.client.workflow.getHandle(workflowId);
+      const attention = await realTimeUntil(() => handle.query(attentionQuery), (a) => a.status === 'NeedsAttention');
+      expect(attention).toMatchObject({ kind: 'DemographicsChanged', failedStep: 'enrollPatient' });
+      expect(attention.lastError).toContain("changes patient patient-");
+      expect(attention.lastError).toContain("'s address while prescription(s) rx-victim of theirs are open");
+      expect((await handle.describe()).typedSearchAttributes.get(attentionKindKey)).toBe('DemographicsChanged');
+      return handle;
+    };
+
+    it('waits for a person before enrolling; once they confirm, the change is applied and the prescription filled', async () => {
+      const fake = fakeActivities({ copayCents: 0, demographics: held });
+      const outcome = await run(fake.activities, randomUUID(), async (workflowId) => {
+        const handle = await untilAsked(workflowId);
+        expect(fake.calls).toEqual(['validatePrescription']);
+        await handle.signal(operatorDecisionSignal, 'retry');
+      });
+      expect(outcome).toMatchObject({ status: 'Delivered' });
+      expect(fake.calls.slice(0, 3)).toEqual(['validatePrescription', 'enrollPatient:confirmed', 'selectPharmacy']);
+    });
+
+    it('ends Ineligible, with nothing asked of the insurer, pharmacy or carrier, when the person refuses the change', async () => {
+      const fake = fakeActivities({ copayCents: 0, demographics: held });
+      const outcome = await run(fake.activities, randomUUID(), async (workflowId) => {
+        await (await untilAsked(workflowId)).signal(operatorDecisionSignal, 'abort');
+      });
+      expect(outcome).toMatchObject({ status: 'Ineligible', reason: "an operator refused this intake's change of the patient's demographics" });
+      expect(fake.calls).toEqual(['validatePrescription', 'enrollPatient:refused']);
+    });
+
+    it('does not wait when no other prescription of the patient is open, nor when nothing changes', async () => {
+      for (const demographics of [{ changedFields: ['address'], openPrescriptionIds: [] }, { changedFields: [], openPrescriptionIds: ['rx-other'] }]) {
+        const fake = fakeActivities({ copayCents: 0, demographics });
+        expect(await run(fake.activities)).toMatchObject({ status: 'Delivered' });
+        expect(fake.calls.slice(0, 3)).toEqual(['validatePrescription', 'enrollPatient', 'selectPharmacy']);
+      }
+    });
   });
 
   it('a carrier outage during tracking is retried and the parcel is still tracked to delivery', async () => {

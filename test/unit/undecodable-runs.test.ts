@@ -7,7 +7,7 @@ import { runDecodes, type UndecodableRunActivities } from '../../src/activities/
 import { EncryptionCodec, UndecodablePayload } from '../../src/codec/encryption-codec';
 import { newKeyRing, staged } from '../../src/codec/key-ring';
 import { attentionKindKey, failedStepKey, pipelineStatusKey } from '../../src/contracts/pipeline';
-import { undecodableRunWorkflowId, type UndecodableRun } from '../../src/contracts/undecodable-run';
+import { undecodableRunFix, undecodableRunWorkflowId, type UndecodableRun } from '../../src/contracts/undecodable-run';
 import { ReportingCodec, reportEvery, undecodableRunFlagger, undecodableRunReporter } from '../../src/workers/undecodable-runs';
 import { createTimeSkippingEnv, withWorker } from '../support/time-skipping';
 
@@ -31,6 +31,14 @@ describe("a worker's codec meeting a payload under a key its ring lacks", () => 
     expect(reports).toEqual([
       { workflowId: 'booking-b1', keyId: 'k2', message: 'Encrypted payload names key ID k2, which is not in the payload key ring' },
     ]);
+  });
+
+  it('in strict mode, reports a plain payload (a forged start or signal) with a fix that says so, and fails', async () => {
+    const reports: UndecodableRun[] = [];
+    const codec = new ReportingCodec(new EncryptionCodec(workerRing, { strict: true }), (run) => reports.push(run));
+    await expect(codec.decode([toPayload({ bookingId: 'b1' })], inWorkflow('booking-b1'))).rejects.toBeInstanceOf(UndecodablePayload);
+    expect(reports).toEqual([{ workflowId: 'booking-b1', keyId: undefined, message: 'Payload is not encrypted, and strict mode (PAYLOAD_ENCRYPTION_STRICT) refuses plain payloads' }]);
+    expect(undecodableRunFix(undefined, reports[0]!.message)).toMatch(/^the run was started or signalled with a plain payload, which strict mode .* refuses: terminate the run if it is forged/);
   });
 
   it("reports nothing for a payload it can decode, nor for an activity's payload or one without a context", async () => {

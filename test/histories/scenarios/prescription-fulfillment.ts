@@ -39,6 +39,8 @@ interface Story {
   memberId?: string;
   npi?: string;
   postalCode?: string;
+  /** Another prescription's patient, as a (perhaps forged) intake naming them would. */
+  patientId?: string;
   timings?: Partial<FulfillmentTimings>;
 }
 
@@ -53,7 +55,7 @@ function startPrescription(client: Client, taskQueue: string, trace: TraceContex
       {
         prescriptionId,
         patient: {
-          patientId: `patient_${prescriptionId}`,
+          patientId: story.patientId ?? `patient_${prescriptionId}`,
           name: 'Recorded Patient',
           dateOfBirth: '1970-01-01',
           address: { line1: '1 Test Street', city: 'Testville', postalCode: story.postalCode ?? '10001', country: 'US' },
@@ -181,6 +183,19 @@ async function onStack(recording: StackRecordingContext) {
       } finally {
         await control(carrier, '/control/faults', { failNext: 0, failStatus: before.failStatus });
       }
+    },
+    // An intake names the patient of an open prescription with another address: a person is asked,
+    // confirms the change, and the run goes on (runs since demographics-change-held).
+    'prescription-demographics-change-confirmed': async () => {
+      const open = await prescription('open', { timings: { paymentWindow: '1 minute' } });
+      const openState = await awaitingPayment(open);
+      const h = await prescription('changed', { payerId: nothingOwed, postalCode: '10002', patientId: `patient_${openState.prescriptionId}` });
+      parkedAs(await waitUntilParked(h.workflowId), 'enrollPatient', 'DemographicsChanged');
+      await h.signal(operatorDecisionSignal, 'retry');
+      await endsAs(h, 'Delivered');
+      await open.signal(paymentCompletedSignal, await pay(openState));
+      await endsAs(open, 'Delivered');
+      return h.workflowId;
     },
     'prescription-nothing-owed-delivered': async () => {
       const h = await prescription('covered', { payerId: nothingOwed });
