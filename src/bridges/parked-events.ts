@@ -1,5 +1,6 @@
 import type { IHeaders, KafkaMessage, Producer } from 'kafkajs';
-import type { Pool } from 'pg';
+import type { DatabaseError, Pool } from 'pg';
+import { describeDatabaseError } from '../database-errors';
 import { printable, readable } from './utf8';
 
 /** A Kafka record's bytes exactly as they arrived: what an unchanged replay publishes. */
@@ -110,7 +111,7 @@ export function createParkedEvents(db: Pool) {
         await db.query(
           `INSERT INTO parked_events (topic, kafka_partition, kafka_offset, reason) VALUES ($1, $2, $3, $4)
            ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING`,
-          [topic, partition, message.offset, printable(`${reason}; the record itself was refused: ${(err as Error).message}`)],
+          [topic, partition, message.offset, printable(`${reason}; the record itself was refused: ${describeDatabaseError(err as DatabaseError, 'PostgreSQL refused it')}`)],
         );
       }
     },

@@ -24,6 +24,13 @@ describe('log redaction', () => {
     expect(intake.patient.name).toBe('Jane Doe');
   });
 
+  it("censors every field the intake's schema marks personal, the insurance member ID and a name outside `patient` included", () => {
+    const intakeFields = pipelines.find((p) => p.name === 'prescription-fulfillment')!.settings.personalFields;
+    expect(intakeFields).toEqual(expect.arrayContaining(['patient', 'name', 'dateOfBirth', 'address', 'memberId']));
+    const logged = censorPersonalFields({ insurance: { payerId: 'payer-standard', memberId: 'M-778812' }, patientName: 'x', name: 'Jane Q Public' });
+    expect(logged).toEqual({ insurance: { payerId: 'payer-standard', memberId: '[redacted]' }, patientName: 'x', name: '[redacted]' });
+  });
+
   it('censors exactly the fields the pipelines declare, and leaves errors to the serializers', () => {
     const declared = pipelines.flatMap((p) => p.settings.personalFields);
     expect(declared.length).toBeGreaterThan(0);

@@ -23,7 +23,7 @@ describe('parking a record', () => {
       'payments',
       2,
       '7',
-      'unparseable JSON: \\x00; the record itself was refused: invalid byte sequence for encoding "UTF8": 0x00',
+      'unparseable JSON: \\x00; the record itself was refused: PostgreSQL refused it (SQLSTATE 22021)',
     ]);
   });
 
