@@ -46,9 +46,9 @@ export type PoisonKind = (typeof poisonKinds)[number];
  * contracts' `identifier` refuses; a NUL key reads as a key naming another entity.
  */
 export const poisonReasons: Record<PoisonKind, RegExp> = {
-  unparseable: /^unparseable JSON: /,
+  unparseable: /^unparseable JSON at byte \d+$/,
   schema: /^schema violation: /,
-  'nul-value': /^unparseable JSON: /,
+  'nul-value': /^unparseable JSON at byte \d+$/,
   'nul-key': /^Kafka key "[^"]*\\u0000" contradicts the event's key /,
   latin1: /^value is not valid UTF-8 at byte \d+/,
   'escaped-nul': /^schema violation: .*must not contain control characters/,

@@ -1,10 +1,11 @@
 import type { Consumer } from 'kafkajs';
 import { loadConfig } from '../config';
+import { readKeyRing } from '../codec/key-ring';
 import { createKafka, createPool, createTemporalClient } from '../connections';
 import { logger } from '../logger';
 import { bridgedPipelines, pipelines } from '../pipelines';
 import { bridgeTimings, runBridge } from './kafka-bridge';
-import { createParkedEvents } from './parked-events';
+import { createParkedEvents, type ParkedEvents } from './parked-events';
 
 /** Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
@@ -12,10 +13,15 @@ async function main(): Promise<void> {
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-bridge`);
   const db = createPool(config, { statementTimeoutMs: bridgeTimings.parkingTimeoutMs });
   const client = await createTemporalClient(config);
+  const parkedEvents = createParkedEvents(db, {
+    ring: readKeyRing(config.PAYLOAD_KEY_RING_FILE),
+    personalDataRetentionDays: config.PARKED_PERSONAL_DATA_RETENTION_DAYS,
+  });
+  const retention = keepingRetention(parkedEvents);
   const shared = {
     kafka,
     client,
-    parkedEvents: createParkedEvents(db),
+    parkedEvents,
     maxInFlight: config.BRIDGE_MAX_IN_FLIGHT,
     parkingBreakerThreshold: config.BRIDGE_PARKING_BREAKER_THRESHOLD,
   };
@@ -29,6 +35,7 @@ async function main(): Promise<void> {
 
   const stop = async (signal: string) => {
     logger.info({ signal }, 'Stopping bridges');
+    clearInterval(retention);
     await Promise.all(consumers.map((c) => c.disconnect()));
     await db.end();
     await client.connection.close();
@@ -36,6 +43,18 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** Deletes parked records with personal data past their retention, at start and every hour. */
+function keepingRetention(parkedEvents: ParkedEvents): NodeJS.Timeout {
+  const sweep = () => {
+    parkedEvents.deleteExpired().then(
+      (deleted) => deleted > 0 && logger.info({ deleted }, 'Deleted parked records with personal data past their retention'),
+      (err: unknown) => logger.warn({ err }, 'Could not delete parked records past their retention; trying again in an hour'),
+    );
+  };
+  sweep();
+  return setInterval(sweep, 60 * 60_000).unref();
 }
 
 /**

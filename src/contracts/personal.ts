@@ -51,3 +51,12 @@ export function personalFieldsOf(schema: z.ZodType): string[] {
   visit(schema, undefined, 0);
   return [...found];
 }
+
+const carries = new WeakMap<z.ZodType, boolean>();
+
+/** Whether events of `schema` carry personal data (a prescription intake does): a record of them is parked encrypted. */
+export function carriesPersonalData(schema: z.ZodType): boolean {
+  let answer = carries.get(schema);
+  if (answer === undefined) carries.set(schema, (answer = personalFieldsOf(schema).length > 0));
+  return answer;
+}

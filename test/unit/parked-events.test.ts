@@ -18,12 +18,13 @@ describe('parking a record', () => {
     await createParkedEvents(pool).park('payments', 2, message, 'unparseable JSON: \u0000', 'corr-1');
     expect(query).toHaveBeenCalledTimes(2);
     const [sql, params] = query.mock.calls[1]!;
-    expect(sql).toMatch(/INSERT INTO parked_events \(topic, kafka_partition, kafka_offset, reason\) VALUES/);
+    expect(sql).toMatch(/INSERT INTO parked_events \(topic, kafka_partition, kafka_offset, reason, expires_at\)/);
     expect(params).toEqual([
       'payments',
       2,
       '7',
       'unparseable JSON: \\x00; the record itself was refused: PostgreSQL refused it (SQLSTATE 22021)',
+      false, // no personal data: the row does not expire
     ]);
   });
 
