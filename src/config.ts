@@ -91,6 +91,16 @@ const schema = z.object({
    * kept, encrypted, before the bridge deletes it. Kafka's own copy is gone after its 7 days.
    */
   PARKED_PERSONAL_DATA_RETENTION_DAYS: z.coerce.number().int().positive().default(30),
+  /**
+   * The W3C baggage keys (comma-separated) the bridge carries from a record's `baggage` header into
+   * Temporal headers, every log line and every event the workflow emits; every other member is
+   * dropped at the bridge, as is a kept one whose value is not a short token (src/trace-node.ts).
+   * A producer's baggage can carry anything, a user's name or email included.
+   */
+  TRACE_BAGGAGE_KEYS: z
+    .string()
+    .default('tenant,region')
+    .transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean)),
   /** Starts in flight per partition; ordering per message key is kept regardless. */
   BRIDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(64),
   /**
