@@ -330,7 +330,7 @@ export function buildStream(
       sendBooking(b.at, event, 1, { 'correlation-id': id + 'x'.repeat(3000 - id.length) });
     }],
     // NUL bytes in headers, even the correlation ID, do not make a valid event poison: it is booked
-    // (the correlation ID written with \x00), and the record is not parked.
+    // (under the correlation ID's hash, as it is not a safe token), and the record is not parked.
     nulHeaders: [0.5, (n) => {
       const b = bookingStory('Accepted', n);
       const event = bookingEvent(b.bookingId, userIdentity(b.owner), b.room);

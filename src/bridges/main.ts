@@ -5,7 +5,7 @@ import { createKafka, createPool, createTemporalClient } from '../connections';
 import { logger } from '../logger';
 import { bridgedPipelines, pipelines } from '../pipelines';
 import { bridgeTimings, runBridge } from './kafka-bridge';
-import { createParkedEvents, type ParkedEvents } from './parked-events';
+import { createParkedEvents, keepingRetention } from './parked-events';
 
 /** Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     ring: readKeyRing(config.PAYLOAD_KEY_RING_FILE),
     personalDataRetentionDays: config.PARKED_PERSONAL_DATA_RETENTION_DAYS,
   });
-  const retention = keepingRetention(parkedEvents);
+  const retention = keepingRetention(parkedEvents, logger);
   const shared = {
     kafka,
     client,
@@ -43,18 +43,6 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
-}
-
-/** Deletes parked records with personal data past their retention, at start and every hour. */
-function keepingRetention(parkedEvents: ParkedEvents): NodeJS.Timeout {
-  const sweep = () => {
-    parkedEvents.deleteExpired().then(
-      (deleted) => deleted > 0 && logger.info({ deleted }, 'Deleted parked records with personal data past their retention'),
-      (err: unknown) => logger.warn({ err }, 'Could not delete parked records past their retention; trying again in an hour'),
-    );
-  };
-  sweep();
-  return setInterval(sweep, 60 * 60_000).unref();
 }
 
 /**

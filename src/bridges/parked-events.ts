@@ -4,6 +4,7 @@ import { METADATA_ENCODING_KEY } from '@temporalio/common';
 import { ENCRYPTED_ENCODING, EncryptionCodec, METADATA_ENCRYPTION_KEY_ID } from '../codec/encryption-codec';
 import type { KeyRing } from '../codec/key-ring';
 import { describeDatabaseError } from '../database-errors';
+import type { Logger } from '../logger';
 import { printable, readable } from './utf8';
 
 /** A Kafka record's bytes exactly as they arrived: what an unchanged replay publishes. */
@@ -204,3 +205,19 @@ export function createParkedEvents(db: Pool, { ring, personalDataRetentionDays =
 }
 
 export type ParkedEvents = ReturnType<typeof createParkedEvents>;
+
+/**
+ * The bridge's side of the retention: deletes parked records with personal data past their expiry
+ * at once and every `everyMs` after. A failed sweep is logged and the next one tries again. Stop it
+ * with clearInterval.
+ */
+export function keepingRetention(parkedEvents: Pick<ParkedEvents, 'deleteExpired'>, log: Logger, everyMs = 60 * 60_000): NodeJS.Timeout {
+  const sweep = () => {
+    parkedEvents.deleteExpired().then(
+      (deleted) => deleted > 0 && log.info({ deleted }, 'Deleted parked records with personal data past their retention'),
+      (err: unknown) => log.warn({ err }, 'Could not delete parked records past their retention; trying again later'),
+    );
+  };
+  sweep();
+  return setInterval(sweep, everyMs).unref();
+}

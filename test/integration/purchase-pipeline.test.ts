@@ -439,7 +439,8 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
     expect(parked).toContain(workflowId);
     const attention = await temporalCli('workflow', 'query', '--workflow-id', workflowId, '--name', 'attention', '--output', 'json');
     expect(attention).toContain('allocateTrainer');
-    expect(attention).toContain(`no trainer available for course ${fullCourse}`);
+    // The admin service's own text ("no trainer available for course …") is not carried: a partner's error text may quote the request.
+    expect(attention).toContain('admin service refused (422)');
     // The purchase itself is made and announced; only the allocation waits.
     expect(await count('SELECT count(*) FROM student_course_purchases WHERE payment_id = $1', [p.paymentId])).toBe(1);
     expect(await count('SELECT count(*) FROM trainer_allocations WHERE student_id = $1', [p.studentId])).toBe(0);
