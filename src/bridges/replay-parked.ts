@@ -64,7 +64,9 @@ async function main(): Promise<void> {
 function payloadColumn({ record, personal }: Pick<ParkedEvent, 'record' | 'personal'>): string | null {
   const expires = personal && `expires ${personal.expiresAt.toISOString().slice(0, 10)}`;
   if (!record) return personal ? `(not stored: personal data; ${expires})` : '(not stored)';
-  return personal ? `(encrypted: personal data; ${expires})` : preview(record.value);
+  if (!personal) return preview(record.value);
+  // Intakes parked before migration 011 are personal data stored in clear: still no preview.
+  return personal.keyId ? `(encrypted: personal data; ${expires})` : `(personal data, parked before encryption; ${expires})`;
 }
 
 /** Enough of the payload to recognise the record in a table row, on one line, binary or not. */

@@ -157,7 +157,14 @@ describe('PHI stays out of logs, parked records and failures', () => {
   });
 
   it('the operator list shows no payload of a parked intake; a correction comes on standard input, never the command line', async () => {
+    // An intake parked before migration 011: in clear, with the expiry the migration gave it.
+    await stack.db.query(
+      `INSERT INTO parked_events (topic, kafka_partition, kafka_offset, reason, correlation_id, key_bytes, value_bytes, header_names, header_values, expires_at)
+       VALUES ($1, 0, 999999, 'schema violation', $2, $3, $4, '{}', '{}', now() + interval '1 day')`,
+      [topics.intakeReceived, `corr-legacy-${stack.runId}`, Buffer.from('legacy'), Buffer.from(JSON.stringify(intake('legacy')))],
+    );
     const listed = await replayParked(['--list', '--topic', topics.intakeReceived]);
+    expect(listed).toContain('(personal data, parked before encryption; expires ');
     expect(listed).toContain(`corr-${yearZero}`); // the one not replayed yet
     expect(listed).toContain('(encrypted: personal data; expires ');
     expect(mentionsPhi(listed)).toEqual([]);
