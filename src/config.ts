@@ -133,6 +133,21 @@ const schema = z.object({
   UNDECODABLE_RUN_CHECK_EVERY_MS: z.coerce.number().int().positive().default(3 * 60_000),
   /** How long a stopping worker lets running activities finish before it cancels them. */
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(10_000),
+  /**
+   * Days a record parked from a route whose events carry personal data (a prescription intake) is
+   * kept, encrypted, before the bridge deletes it. Kafka's own copy is gone after its 7 days.
+   */
+  PARKED_PERSONAL_DATA_RETENTION_DAYS: z.coerce.number().int().positive().default(30),
+  /**
+   * The W3C baggage keys (comma-separated) the bridge carries from a record's `baggage` header into
+   * Temporal headers, every log line and every event the workflow emits; every other member is
+   * dropped at the bridge, as is a kept one whose value is not a short token (src/trace-node.ts).
+   * A producer's baggage can carry anything, a user's name or email included.
+   */
+  TRACE_BAGGAGE_KEYS: z
+    .string()
+    .default('tenant,region')
+    .transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean)),
   /** Starts in flight per partition; ordering per message key is kept regardless. */
   BRIDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(64),
   /**

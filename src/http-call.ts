@@ -12,8 +12,9 @@ import { currentCorrelationId } from './trace-node';
  *     turns that status into a failure of its own (a card decline is a business outcome);
  *   - no answer in time, no connection, 5xx, 408, 429, or a 2xx body we cannot read: a plain
  *     Error, which Temporal retries (an outage that ends needs nobody).
- * Messages start with `what` and the status, plus the service's own `error` text; never the
- * request or the raw body, which may hold personal data (member IDs, addresses).
+ * Messages start with `what` and the status, plus the service's error code when it sends one
+ * that is a code (`NDC_NOT_COVERED`); never the request, the body or the service's error text,
+ * which may echo personal data (a name, a member ID) and would be logged and kept in the history.
  */
 export interface HttpCall<T> {
   /** Who and what, for messages: "insurer checkEligibility". */
@@ -73,16 +74,16 @@ export async function callHttp<T>(call: HttpCall<T>): Promise<T> {
     }
     throw outcome(json);
   }
-  const reason = errorText(text);
+  const code = errorCode(text);
   if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
     throw ApplicationFailure.create({
       type: refusedType,
       nonRetryable: true,
-      message: `${what} refused (${status})${reason ? `: ${reason}` : ''}`,
-      details: [{ ...refusalDetails, status }],
+      message: `${what} refused (${status})${code ? `: ${code}` : ''}`,
+      details: [{ ...refusalDetails, status, ...(code ? { code } : {}) }],
     });
   }
-  if (!response.ok) throw new Error(`${what} answered ${status}${reason ? `: ${reason}` : ''}`);
+  if (!response.ok) throw new Error(`${what} answered ${status}${code ? `: ${code}` : ''}`);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -96,11 +97,14 @@ export async function callHttp<T>(call: HttpCall<T>): Promise<T> {
   return parsed.data;
 }
 
-/** The service's `error` text, if its body has one; never the raw body, which may echo the request. */
-function errorText(body: string): string {
+/** A machine-readable error code: letters, digits and `._-`, no spaces, so it cannot be prose that quotes the request. */
+const safeCode = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
+
+/** The service's `code` (or an `error` that is a code), if its body has one; never its text. */
+function errorCode(body: string): string {
   try {
-    const error = (JSON.parse(body) as { error?: unknown }).error;
-    return typeof error === 'string' ? error.slice(0, 200) : '';
+    const { code, error } = JSON.parse(body) as { code?: unknown; error?: unknown };
+    return [code, error].find((c): c is string => typeof c === 'string' && safeCode.test(c)) ?? '';
   } catch {
     return '';
   }

@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { loadConfig } from './config';
+import { describeDatabaseError, isDatabaseError } from './database-errors';
 import { currentTrace } from './trace-node';
 import { traceLogFields, type TraceContext } from './trace';
 
@@ -42,11 +43,23 @@ function censor(value: unknown, fields: Set<string>, depth: number): unknown {
   return copy ?? value;
 }
 
+/**
+ * A logged error as pino writes it, except a PostgreSQL error: its message, detail and stack's first
+ * line quote the offending value, so it is logged as its SQLSTATE and names (src/database-errors.ts).
+ */
+export function serializeError(err: unknown): unknown {
+  if (!isDatabaseError(err)) return err instanceof Error ? pino.stdSerializers.err(err) : err;
+  const message = describeDatabaseError(err);
+  const frames = err.stack?.includes('\n') ? err.stack.slice(err.stack.indexOf('\n')) : '';
+  return { type: 'DatabaseError', message, code: err.code, stack: `DatabaseError: ${message}${frames}` };
+}
+
 export const logger = pino({
   level: LOG_LEVEL,
   base: { service: SERVICE_NAME },
   timestamp: pino.stdTimeFunctions.isoTime,
   formatters: { level: (label) => ({ level: label }), log: censorPersonalFields },
+  serializers: { err: serializeError },
 }, logFile(LOG_FILE));
 
 /** Synchronous appends, so lines from several processes sharing the file stay whole and none is lost at exit. */

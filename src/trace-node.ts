@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import type {
   ClientInterceptors,
   Next,
@@ -10,7 +11,8 @@ import type {
 import type { Headers } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { printable } from './bridges/utf8';
-import { bounded, traceFromHeaders, traceLogFields, withTraceHeader, type TraceContext } from './trace';
+import { loadConfig } from './config';
+import { traceFromHeaders, traceLogFields, withTraceHeader, type TraceContext } from './trace';
 
 /**
  * The trace outside workflows, in the bridge and in activities. It is its own module, apart from
@@ -39,38 +41,65 @@ export function currentTrace(): TraceContext | undefined {
 /** The current correlation ID, for the `correlation_id` column of the rows an activity writes. */
 export const currentCorrelationId = (): string | null => currentTrace()?.correlationId ?? null;
 
-/** W3C Baggage lets a platform drop what exceeds 8,192 bytes; a correlation ID gets the same room. */
-const maxBaggageBytes = 8_192;
-const maxCorrelationIdLength = 8_192;
+/**
+ * A correlation ID as it may travel: in clear into a search attribute (which Temporal does not
+ * encrypt), workflow summaries, log lines and PostgreSQL columns. Legacy services send short
+ * tokens like these; anything else (an email, a name, 8 KB of text) is replaced by its hash.
+ */
+export const safeCorrelationId = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /**
- * The trace as it travels to Temporal. Its headers come from whoever produced the record, and the
- * trace rides four times on a signal-with-start (Temporal header, memo, input, signal input): a
- * 900 KB baggage header made the start 4.5 MB, over Temporal's 4 MB request limit, and refused a
- * valid event. Baggage keeps its whole leading members up to 8 KB; an oversized correlation ID is
- * cut with a hash; a traceparent that is not one is dropped.
+ * `id` when it is a safe token, else `sha256:` and the first 128 bits of its SHA-256 in hex. A hash,
+ * not a random ID, so every redelivery of a record and every process (bridges, payment API) turns
+ * one ID into the same value, and an operator holding the original finds the run with
+ * `printf %s "$id" | sha256sum | cut -c1-32`. Not keyed: whoever can guess the original can check
+ * the guess (README, "Security model").
  */
-export function boundedTrace(trace: TraceContext): TraceContext {
-  // Control characters (a NUL in a header) are written as \xNN: the correlation ID lands in
-  // PostgreSQL text columns, which refuse a NUL, and in log lines.
-  const baggage = trace.baggage === undefined ? undefined : boundedBaggage(printable(trace.baggage));
+export function correlationIdFor(id: string): string {
+  return safeCorrelationId.test(id) ? id : `sha256:${createHash('sha256').update(id).digest('hex').slice(0, 32)}`;
+}
+
+/** A baggage value kept: a short token (W3C values are percent-encoded, so this admits any encoded value up to 128 characters). */
+const safeBaggageValue = /^[A-Za-z0-9._:%+/=-]{0,128}$/;
+
+let configuredBaggageKeys: ReadonlySet<string> | undefined;
+const baggageKeys = () => (configuredBaggageKeys ??= new Set(loadConfig().TRACE_BAGGAGE_KEYS));
+
+/**
+ * W3C baggage reduced to the allowed keys (config TRACE_BAGGAGE_KEYS), each once, with a safe value
+ * and without properties: `tenant=acme;p=1,user=Jane%20Doe` becomes `tenant=acme`. Undefined when
+ * nothing is left.
+ */
+export function allowedBaggage(baggage: string, keys: ReadonlySet<string> = baggageKeys()): string | undefined {
+  const kept = new Map<string, string>();
+  for (const member of baggage.split(',')) {
+    const [pair = ''] = member.split(';');
+    const at = pair.indexOf('=');
+    if (at < 0) continue;
+    const key = pair.slice(0, at).trim();
+    const value = pair.slice(at + 1).trim();
+    if (keys.has(key) && !kept.has(key) && safeBaggageValue.test(value)) kept.set(key, value);
+  }
+  return kept.size ? [...kept].map(([k, v]) => `${k}=${v}`).join(',') : undefined;
+}
+
+/**
+ * The trace as it travels to Temporal, log lines and emitted events. Its headers come from whoever
+ * produced the record, and travel in clear where Temporal does not encrypt (search attributes,
+ * workflow summaries) and into every log line, and four times on a signal-with-start (a 900 KB
+ * baggage header once made a start exceed Temporal's 4 MB limit). So: baggage keeps only the
+ * allowed keys with short values; a correlation ID that is not a safe token is replaced by its
+ * hash; a traceparent that is not one is dropped.
+ */
+export function boundedTrace(trace: TraceContext, keys?: ReadonlySet<string>): TraceContext {
+  const baggage = trace.baggage === undefined ? undefined : allowedBaggage(trace.baggage, keys);
+  // Control characters (a NUL in a header) are written as \xNN: PostgreSQL text refuses a NUL.
   const traceparent = trace.traceparent && trace.traceparent.length <= 128 ? printable(trace.traceparent) : undefined;
   return {
-    correlationId: bounded(printable(trace.correlationId), maxCorrelationIdLength),
+    correlationId: correlationIdFor(trace.correlationId),
     ...(baggage ? { baggage } : {}),
     ...(traceparent ? { traceparent } : {}),
   };
-}
-
-function boundedBaggage(baggage: string): string {
-  if (Buffer.byteLength(baggage) <= maxBaggageBytes) return baggage;
-  let kept = '';
-  for (const member of baggage.split(',')) {
-    const next = kept ? `${kept},${member}` : member;
-    if (Buffer.byteLength(next) > maxBaggageBytes) break;
-    kept = next;
-  }
-  return kept;
 }
 
 /** `input` with the current trace as its `trace` header. */

@@ -19,8 +19,9 @@ import { correlationIdKey, pipelineStatusKey } from './contracts/pipeline';
  * activity's logs and onto every event a workflow emits. Plain data so workflows can carry it.
  */
 export interface TraceContext {
+  /** A safe token, or the hash of one that is not (src/trace-node.ts, `correlationIdFor`). */
   correlationId: string;
-  /** W3C `baggage` header, verbatim. */
+  /** The allowed members of the W3C `baggage` header (config TRACE_BAGGAGE_KEYS). */
   baggage?: string;
   /** W3C `traceparent` header, verbatim. */
   traceparent?: string;

@@ -12,9 +12,10 @@ import { describeProblems } from '../src/schema-problems';
  * endpoints only, so /health and /control stay usable while it "fails".
  *
  *   GET  /health           200 when it can reach its database
- *   POST /control/faults   { failNext?, failStatus?, failForMs?, delayMs? }: the next failNext business
- *                          requests answer failStatus, and so does every one for the next failForMs
- *                          (0 ends it); every business request first waits delayMs
+ *   POST /control/faults   { failNext?, failStatus?, failBody?, failForMs?, delayMs? }: the next failNext
+ *                          business requests answer failStatus (with failBody when set, as a partner
+ *                          whose error quotes the request), and so does every one for the next
+ *                          failForMs (0 ends it); every business request first waits delayMs
  *   GET  /control/faults   the current faults (failForMs: what is left of it), how many business
  *                          requests arrived, and how many of them waited delayMs
  */
@@ -22,6 +23,8 @@ import { describeProblems } from '../src/schema-problems';
 export interface Faults {
   failNext: number;
   failStatus: number;
+  /** The body a failing request answers; unset, `{ error }` saying it fails on purpose. */
+  failBody?: unknown;
   delayMs: number;
   /** Every business request answers failStatus until this moment (epoch ms); 0 when none. */
   failUntil: number;
@@ -77,6 +80,7 @@ export interface StandIn {
 const faultsRequest = z.object({
   failNext: z.number().int().nonnegative().optional(),
   failStatus: z.number().int().min(400).max(599).optional(),
+  failBody: z.unknown().optional(),
   failForMs: z.number().int().nonnegative().optional(),
   delayMs: z.number().int().nonnegative().optional(),
 });
@@ -173,6 +177,7 @@ export function createStandIn(name: string, db: Pool, routes: Routes, log: Logge
     }
     const failing = standIn.faults.failNext > 0 || Date.now() < standIn.faults.failUntil;
     if (standIn.faults.failNext > 0) standIn.faults.failNext--;
+    if (failing && standIn.faults.failBody !== undefined) return { status: standIn.faults.failStatus, body: standIn.faults.failBody };
     if (failing) throw new HttpError(standIn.faults.failStatus, `${name} failing on purpose (fault injection)`);
     return business();
   }

@@ -46,9 +46,9 @@ export type PoisonKind = (typeof poisonKinds)[number];
  * contracts' `identifier` refuses; a NUL key reads as a key naming another entity.
  */
 export const poisonReasons: Record<PoisonKind, RegExp> = {
-  unparseable: /^unparseable JSON: /,
+  unparseable: /^unparseable JSON at byte \d+$/,
   schema: /^schema violation: /,
-  'nul-value': /^unparseable JSON: /,
+  'nul-value': /^unparseable JSON at byte \d+$/,
   'nul-key': /^Kafka key "[^"]*\\u0000" contradicts the event's key /,
   latin1: /^value is not valid UTF-8 at byte \d+/,
   'escaped-nul': /^schema violation: .*must not contain control characters/,
@@ -330,7 +330,7 @@ export function buildStream(
       sendBooking(b.at, event, 1, { 'correlation-id': id + 'x'.repeat(3000 - id.length) });
     }],
     // NUL bytes in headers, even the correlation ID, do not make a valid event poison: it is booked
-    // (the correlation ID written with \x00), and the record is not parked.
+    // (under the correlation ID's hash, as it is not a safe token), and the record is not parked.
     nulHeaders: [0.5, (n) => {
       const b = bookingStory('Accepted', n);
       const event = bookingEvent(b.bookingId, userIdentity(b.owner), b.room);

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import { describeDatabaseError, isDatabaseError } from '../database-errors';
 
 /**
  * What PostgreSQL refuses the same way at every attempt, so retrying it as an outage for a day only
@@ -10,31 +11,33 @@ import type { ActivityInterceptorsFactory } from '@temporalio/worker';
  *   final status, migrations/006_prescription_final_status.sql).
  * Answers the failure's type and what PostgreSQL refused, or nothing for any other error.
  */
-export function databaseRefusal(err: unknown): { type: string; refused: string; code: string } | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (!(err instanceof Error) || typeof code !== 'string') return undefined;
-  if (/^22[0-9A-Z]{3}$/.test(code)) return { type: 'InvalidData', refused: 'a value', code };
-  if (code === '23514') return { type: 'ChangeRefused', refused: 'the change', code };
+export function databaseRefusal(err: unknown): { type: string; refused: string } | undefined {
+  if (!isDatabaseError(err) || typeof err.code !== 'string') return undefined;
+  if (/^22[0-9A-Z]{3}$/.test(err.code)) return { type: 'InvalidData', refused: 'a value' };
+  if (err.code === '23514') return { type: 'ChangeRefused', refused: 'the change' };
   return undefined;
 }
 
 /**
- * Around every activity: PostgreSQL's refusal of a value or a change becomes a non-retryable
- * failure, so the step is parked as a refusal at its first attempt, with PostgreSQL's reason.
+ * Around every activity, where its errors leave for the SDK's log and the workflow history: a
+ * PostgreSQL error leaves as its SQLSTATE and the names it concerns, without PostgreSQL's message,
+ * which quotes the value (src/database-errors.ts). A refusal of a value or a change becomes a
+ * non-retryable failure, so the step is parked as a refusal at its first attempt; any other
+ * PostgreSQL error stays retryable, with its type.
  */
-export const invalidDataIsRefusal: ActivityInterceptorsFactory = () => ({
+export const databaseErrorFailures: ActivityInterceptorsFactory = () => ({
   inbound: {
     async execute(input, next) {
       try {
         return await next(input);
       } catch (err) {
+        if (!isDatabaseError(err)) throw err;
         const refusal = databaseRefusal(err);
-        if (!refusal) throw err;
+        // No cause: the cause's message is what must not leave, and this one says what can.
         throw ApplicationFailure.create({
-          type: refusal.type,
-          message: `PostgreSQL refused ${refusal.refused} (SQLSTATE ${refusal.code}): ${(err as Error).message}`,
-          nonRetryable: true,
-          // No cause: the operator's view names the innermost cause's message, and this one says more.
+          type: refusal?.type ?? err.name,
+          message: describeDatabaseError(err, refusal ? `PostgreSQL refused ${refusal.refused}` : undefined),
+          nonRetryable: refusal !== undefined,
         });
       }
     },

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { carriesPersonalData } from '../contracts/personal';
 import { withTrace } from '../trace-node';
 import { loggerFor } from '../logger';
 import type { TraceContext } from '../trace';
@@ -137,7 +138,7 @@ export async function park(batch: BatchContext, message: KafkaMessage, trace: Tr
   loggerFor(trace, { topic, partition, offset: message.offset }).error({ reason }, 'Parked an event that cannot become a workflow');
   await untilDone(batch, 'parking', trace, judgeParking, () =>
     withTimeLimit('parking', batch.options.timings.parkingTimeoutMs, () =>
-      batch.options.parkedEvents.park(topic, partition, message, reason, trace.correlationId),
+      batch.options.parkedEvents.park(topic, partition, message, reason, trace.correlationId, carriesPersonalData(batch.route.schema)),
     ),
   );
   return 'parked';

@@ -1,11 +1,12 @@
 import type { Consumer } from 'kafkajs';
 import { loadConfig } from '../config';
+import { readKeyRing } from '../codec/key-ring';
 import { createKafka, createPool, createTemporalClient } from '../connections';
 import { logger } from '../logger';
 import { startOpsServer } from '../ops-server';
 import { bridgedPipelines, pipelines } from '../pipelines';
 import { bridgeTimings, ConsumerReadiness, runBridge } from './kafka-bridge';
-import { createParkedEvents } from './parked-events';
+import { createParkedEvents, keepingRetention } from './parked-events';
 
 /** Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
@@ -13,10 +14,15 @@ async function main(): Promise<void> {
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-bridge`);
   const db = createPool(config, { statementTimeoutMs: bridgeTimings.parkingTimeoutMs });
   const client = await createTemporalClient(config);
+  const parkedEvents = createParkedEvents(db, {
+    ring: readKeyRing(config.PAYLOAD_KEY_RING_FILE),
+    personalDataRetentionDays: config.PARKED_PERSONAL_DATA_RETENTION_DAYS,
+  });
+  const retention = keepingRetention(parkedEvents, logger);
   const shared = {
     kafka,
     client,
-    parkedEvents: createParkedEvents(db),
+    parkedEvents,
     maxInFlight: config.BRIDGE_MAX_IN_FLIGHT,
     parkingBreakerThreshold: config.BRIDGE_PARKING_BREAKER_THRESHOLD,
     startFrom: config.BRIDGE_START_FROM,
@@ -42,6 +48,7 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     logger.info({ signal }, 'Stopping bridges');
     if (ops) ops.close();
+    clearInterval(retention);
     await Promise.all(consumers.map((c) => c.disconnect()));
     await db.end();
     await client.connection.close();

@@ -1,3 +1,4 @@
+import { parse as parseJsonc, type ParseError } from 'jsonc-parser';
 import type { KafkaMessage } from 'kafkajs';
 import { recordCoordinates, traceFromMessage, type TraceContext } from '../trace';
 import type { Route } from './route';
@@ -61,12 +62,24 @@ function decode(route: Route, message: KafkaMessage): Decoded {
   let json: unknown;
   try {
     json = JSON.parse(value.text);
-  } catch (err) {
-    return { ok: false, reason: `unparseable JSON: ${(err as Error).message}` };
+  } catch {
+    return { ok: false, reason: unparseableJson(value.text) };
   }
   const parsed = route.schema.safeParse(json);
   if (!parsed.success) return { ok: false, reason: `schema violation: ${describeProblems(parsed.error, '(event)')}` };
   return { ok: true, event: parsed.data, key: route.orderingKey(parsed.data) };
+}
+
+/**
+ * Where the text stops being JSON, and nothing of the text: V8's own message quotes the payload's
+ * start (`Unexpected token 'J', "Jane Q Pub"... is not valid JSON`), and the reason is logged and
+ * stored beside the record. The offset is jsonc-parser's first error, in bytes as Kafka tools count.
+ */
+export function unparseableJson(text: string): string {
+  const errors: ParseError[] = [];
+  parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const at = errors[0]?.offset;
+  return at === undefined ? 'unparseable JSON' : `unparseable JSON at byte ${Buffer.byteLength(text.slice(0, at))}`;
 }
 
 function keyAgrees(route: Route, message: KafkaMessage, decoded: Decoded): Decoded {

@@ -1,12 +1,15 @@
 import { z } from 'zod';
 import { calendarDate, identifier, pgInteger, text, timestamp } from './fields';
+import { personal } from './personal';
 
 /**
  * The events of prescription fulfillment (seed 000), as they travel on Kafka. Only the bridge and
  * the activities import these schemas; workflows import the types through ./prescription.
  *
- * The intake carries PHI (the patient's name, birth date and address). The events we emit carry
- * identifiers and decisions only, so the topics downstream of intake hold no PHI.
+ * The intake carries PHI (the patient's name, birth date and address, the insurance member ID),
+ * marked `personal`: the logger redacts those fields and the bridge parks an intake encrypted
+ * (src/contracts/personal.ts). The events we emit carry identifiers and decisions only, so the
+ * topics downstream of intake hold no PHI.
  */
 const address = z.object({
   line1: text(200).trim().min(1),
@@ -24,15 +27,17 @@ export type Address = z.infer<typeof address>;
 export const prescriptionIntakeSchema = z.object({
   type: z.literal('PRESCRIPTION_INTAKE_RECEIVED').optional(),
   prescriptionId: identifier,
-  patient: z.object({
-    patientId: identifier,
-    name: text(200).trim().min(1),
-    dateOfBirth: calendarDate,
-    address,
-  }),
+  patient: personal(
+    z.object({
+      patientId: identifier,
+      name: personal(text(200).trim().min(1)),
+      dateOfBirth: personal(calendarDate),
+      address: personal(address),
+    }),
+  ),
   prescriber: z.object({ npi: text(20), name: text(200) }),
   medication: z.object({ ndc: text(20), name: text(200), quantity: pgInteger }),
-  insurance: z.object({ payerId: identifier, memberId: identifier }),
+  insurance: z.object({ payerId: identifier, memberId: personal(identifier) }),
   writtenOn: calendarDate,
   receivedAt: timestamp,
 });

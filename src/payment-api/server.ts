@@ -7,7 +7,8 @@ import { paymentTaskQueue, type PaymentOrder } from '../contracts/payment';
 import { idempotencyKeySchema, paymentRequestSchema, type PaymentRequestBody } from '../contracts/payment-events';
 import { logger } from '../logger';
 import { describeProblems } from '../schema-problems';
-import { bounded, maxKeywordLength, type TraceContext } from '../trace';
+import { type TraceContext } from '../trace';
+import { correlationIdFor } from '../trace-node';
 import { PaymentRunStarter } from './run-starter';
 
 /**
@@ -154,10 +155,10 @@ const header = (headers: Headers, name: string): string | undefined => {
   return (Array.isArray(value) ? value[0] : value) || undefined;
 };
 
-/** The caller's correlation ID, bounded as a search attribute is; the payment ID when it sent none. */
+/** The caller's correlation ID, or its hash when it is not a safe token (as the bridge does); the payment ID when it sent none. */
 function correlationIdOf(headers: Headers, paymentId: string): string {
   const given = header(headers, 'x-correlation-id') ?? header(headers, 'correlation-id');
-  return given ? bounded(given, maxKeywordLength) : paymentId;
+  return given ? correlationIdFor(given) : paymentId;
 }
 
 function traceOf(headers: Headers, paymentId: string): TraceContext {

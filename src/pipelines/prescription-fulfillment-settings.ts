@@ -1,3 +1,5 @@
+import { personalFieldsOf } from '../contracts/personal';
+import { prescriptionIntakeSchema } from '../contracts/prescription-events';
 import { definePipelineSettings, duration } from './pipeline-settings';
 
 const shape = {
@@ -22,5 +24,6 @@ export const prescriptionFulfillmentSettings = definePipelineSettings({
     // Nothing is owed in the benchmark; the carrier is asked every second, not every 4 hours.
     bench: { PRESCRIPTION_TRACKING_INTERVAL: '1s' },
   },
-  personalFields: ['patient', 'address', 'dateOfBirth'],
+  // As the intake's schema marks them: patient, name, dateOfBirth, address, memberId.
+  personalFields: personalFieldsOf(prescriptionIntakeSchema),
 });

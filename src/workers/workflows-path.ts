@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { invalidDataIsRefusal } from '../activities/invalid-data';
+import { databaseErrorFailures } from '../activities/invalid-data';
 import { traceActivityInterceptor } from '../trace-node';
 
 const workflowsDir = path.join(__dirname, '..', 'workflows');
@@ -7,7 +7,7 @@ const workflowsDir = path.join(__dirname, '..', 'workflows');
 export const workflowInterceptorModules = [path.join(workflowsDir, 'trace-context.ts')];
 
 /** Every worker runs these around each activity; workers built from a prebuilt bundle add them by hand. */
-export const activityInterceptors = [traceActivityInterceptor, invalidDataIsRefusal];
+export const activityInterceptors = [traceActivityInterceptor, databaseErrorFailures];
 
 /** Worker options for the workflow code in `modulePath` and its interceptors, the same wherever a worker is built. */
 export const workflowCodeOf = (modulePath: string) => ({

@@ -76,9 +76,12 @@ describe('booking pipeline on the real stack', () => {
 
   const publish: RealStack['publish'] = (...args) => stack.publish(...args);
 
-  /** `npm run replay-parked -- <args>`, as an operator runs it; returns what it printed. */
-  const replayParked = async (...args: string[]) =>
-    (await promisify(execFile)('node', ['--import', 'tsx', 'src/bridges/replay-parked.ts', ...args], { timeout: 60_000 })).stdout;
+  /** `npm run replay-parked -- <args>`, as an operator runs it, `stdin` piped in; returns what it printed. */
+  const replayParked = async (args: string[], stdin = '') => {
+    const run = promisify(execFile)('node', ['--import', 'tsx', 'src/bridges/replay-parked.ts', ...args], { timeout: 60_000 });
+    run.child.stdin!.end(stdin);
+    return (await run).stdout;
+  };
 
   const rowsOf = async (bookingId: string) =>
     (await stack.db.query('SELECT status, rejection_reason, correlation_id FROM bookings WHERE booking_id = $1', [bookingId]))
@@ -279,10 +282,12 @@ describe('booking pipeline on the real stack', () => {
     expect(invalid.correlationId).toBe(`bad-${bookingId}`);
 
     // What the operator runs: the list, then a replay with a corrected payload.
-    const listed = await replayParked('--list', '--topic', topics.bookingEvents);
+    const listed = await replayParked(['--list', '--topic', topics.bookingEvents]);
     expect(listed).toContain(`bad-${bookingId}`);
     expect(listed).toContain('schema violation: guests: Too small');
-    expect(await replayParked(String(invalid.id), '--payload', JSON.stringify(bookingEvent(bookingId)))).toContain(
+    // The corrected payload on standard input, never on the command line (`--payload` is refused).
+    await expect(replayParked([String(invalid.id), '--payload', '{}'])).rejects.toThrow(/--payload is not accepted/);
+    expect(await replayParked([String(invalid.id), '--payload-file', '-'], JSON.stringify(bookingEvent(bookingId)))).toContain(
       `Replayed parked event ${invalid.id} to ${topics.bookingEvents} with a corrected payload`,
     );
     await statusEventually(bookingId, 'Accepted');

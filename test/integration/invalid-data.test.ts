@@ -20,7 +20,7 @@ describe('a value PostgreSQL refuses', () => {
   });
   afterAll(async () => stack?.stop());
 
-  it('parks its step as a refusal at the first attempt, with PostgreSQL\'s reason', async () => {
+  it('parks its step as a refusal at the first attempt, with PostgreSQL\'s SQLSTATE and not the value', async () => {
     const prescriptionId = `rx-invalid-${stack.runId}`;
     const request = prescriptionRequest(prescriptionId);
     // Past the intake schema (which now bounds quantity by its column), straight to the workflow.
@@ -37,7 +37,8 @@ describe('a value PostgreSQL refuses', () => {
         8_000,
       );
       expect(attention).toMatchObject({ failedStep: 'validatePrescription', kind: 'Refusal' });
-      expect(attention.lastError).toMatch(/SQLSTATE 22003.*out of range for type integer/);
+      // PostgreSQL's message quotes the value ('value "3000000000" is out of range for type integer'): only its SQLSTATE is carried.
+      expect(attention.lastError).toBe('PostgreSQL refused a value (SQLSTATE 22003)');
       const attempts = (await handle.fetchHistory()).events!.filter((e) => e.activityTaskStartedEventAttributes);
       expect(attempts.map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1]);
       expect((await stack.db.query('SELECT 1 FROM prescriptions WHERE prescription_id = $1', [prescriptionId])).rowCount).toBe(0);

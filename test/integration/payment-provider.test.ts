@@ -132,7 +132,7 @@ describe('payment provider stand-in through its client', () => {
       expect(failure).toEqual({
         kind: 'non-retryable',
         type: partnerRefusedErrorType,
-        message: `payment-provider charge refused (409): Idempotency-Key ${request.idempotencyKey} was used before with another charge request`,
+        message: `payment-provider charge refused (409)`,
         details: [{ partner: 'payment-provider', operation: 'charge', status: 409 }],
       });
       expect((await failureOf(client.charge({ ...request, description: 'something else' }))).type).toBe(partnerRefusedErrorType);
@@ -200,7 +200,7 @@ describe('payment provider stand-in through its client', () => {
       expect(tooMuch).toEqual({
         kind: 'non-retryable',
         type: partnerRefusedErrorType,
-        message: `payment-provider refund refused (422): refund of 701 exceeds the 700 cents left of charge ${charge.chargeId}`,
+        message: `payment-provider refund refused (422)`,
         details: [{ partner: 'payment-provider', operation: 'refund', status: 422 }],
       });
       const rest = await client.refund({ idempotencyKey: key(), chargeId: charge.chargeId, amountCents: 700 });
@@ -218,7 +218,7 @@ describe('payment provider stand-in through its client', () => {
       const failure = await failureOf(client.refund({ ...request, amountCents: 200 }));
       expect({ type: failure.type, message: failure.message }).toEqual({
         type: partnerRefusedErrorType,
-        message: `payment-provider refund refused (409): Idempotency-Key ${request.idempotencyKey} was used before with another refund request`,
+        message: `payment-provider refund refused (409)`,
       });
       expect((await client.getCharge(charge.chargeId)).amountRefundedCents).toBe(100);
     });
@@ -227,12 +227,12 @@ describe('payment provider stand-in through its client', () => {
       const declined = await failureOf(charged(1_000, testCards.declined));
       const { chargeId } = declined.details![0] as { chargeId: string };
       expect((await failureOf(client.refund({ idempotencyKey: key(), chargeId, amountCents: 1_000 }))).message).toBe(
-        `payment-provider refund refused (422): charge ${chargeId} failed (card_declined): there is nothing to refund`,
+        `payment-provider refund refused (422)`,
       );
       expect((await failureOf(client.refund({ idempotencyKey: key(), chargeId: 'ch_nobody', amountCents: 1 }))).message).toBe(
-        'payment-provider refund refused (404): no charge ch_nobody',
+        'payment-provider refund refused (404)',
       );
-      expect((await failureOf(client.getCharge('ch_nobody'))).message).toBe('payment-provider getCharge refused (404): no charge ch_nobody');
+      expect((await failureOf(client.getCharge('ch_nobody'))).message).toBe('payment-provider getCharge refused (404)');
     });
 
     it('counts concurrent refunds one after another: ten of 300 under their own keys on a 1000 charge make three, ten under one key make one', async () => {
@@ -259,7 +259,7 @@ describe('payment provider stand-in through its client', () => {
       const request = { idempotencyKey: key(), amountCents: 700, currency: 'USD', card: testCards.succeeds };
       expect(await failureOf(client.charge(request))).toEqual({
         kind: 'outage',
-        message: 'payment-provider charge answered 503: payment-provider failing on purpose (fault injection)',
+        message: 'payment-provider charge answered 503',
       });
       expect((await failureOf(client.charge(request))).kind).toBe('outage');
       expect((await client.charge(request)).status).toBe('succeeded');

@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config';
 import { createKafka, createPool, createProducer, createRedis, createTemporalClient } from '../../src/connections';
 import { runBridge } from '../../src/bridges/kafka-bridge';
 import type { Route } from '../../src/bridges/route';
+import { readKeyRing } from '../../src/codec/key-ring';
 import { createParkedEvents, type ParkedEvents } from '../../src/bridges/parked-events';
 import { migrate } from '../../src/migrate';
 import { pipelines } from '../../src/pipelines';
@@ -59,7 +60,7 @@ export async function connectRealStack(options: { dataConverter?: DataConverter 
   // As the processes connect: the application role.
   const db = createPool(config);
   const client = await createTemporalClient(config, dataConverter);
-  const parkedEvents = createParkedEvents(db);
+  const parkedEvents = createParkedEvents(db, { ring: readKeyRing(config.PAYLOAD_KEY_RING_FILE) });
   const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const running: Array<{ worker: Worker; done: Promise<void> }> = [];
   const consumers: Consumer[] = [];

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { censorPersonalFields } from '../../src/logger';
+import { DatabaseError } from 'pg';
+import { censorPersonalFields, serializeError } from '../../src/logger';
 import { pipelines } from '../../src/pipelines';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -22,6 +23,13 @@ describe('log redaction', () => {
     });
     // The caller's object is not changed.
     expect(intake.patient.name).toBe('Jane Doe');
+  });
+
+  it("censors every field the intake's schema marks personal, the insurance member ID and a name outside `patient` included", () => {
+    const intakeFields = pipelines.find((p) => p.name === 'prescription-fulfillment')!.settings.personalFields;
+    expect(intakeFields).toEqual(expect.arrayContaining(['patient', 'name', 'dateOfBirth', 'address', 'memberId']));
+    const logged = censorPersonalFields({ insurance: { payerId: 'payer-standard', memberId: 'M-778812' }, patientName: 'x', name: 'Jane Q Public' });
+    expect(logged).toEqual({ insurance: { payerId: 'payer-standard', memberId: '[redacted]' }, patientName: 'x', name: '[redacted]' });
   });
 
   it('censors exactly the fields the pipelines declare, and leaves errors to the serializers', () => {
@@ -46,5 +54,18 @@ describe('log redaction', () => {
     expect(lines).toContain('rx_1');
     expect(lines).not.toMatch(/Jane Doe|Harbour Street|jane@example\.com/);
     expect(lines.match(/\[redacted\]/g)).toHaveLength(3);
+  });
+
+  it("logs a PostgreSQL error as its SQLSTATE and names, without the message, detail or stack line that quote the value", () => {
+    const err = Object.assign(new DatabaseError('date/time field value out of range: "0000-01-01"', 60, 'error'), {
+      code: '22008',
+      column: 'date_of_birth',
+      detail: 'Failing row contains (Jane Q Public, 0000-01-01).',
+    });
+    const logged = JSON.stringify(serializeError(err));
+    expect(logged).not.toMatch(/0000-01-01|Jane/);
+    expect(serializeError(err)).toMatchObject({ type: 'DatabaseError', code: '22008', message: 'PostgreSQL failed (SQLSTATE 22008, column date_of_birth)' });
+    const other = new Error('boom');
+    expect(serializeError(other)).toMatchObject({ type: 'Error', message: 'boom' });
   });
 });
