@@ -12,7 +12,8 @@ END $$;
 
 GRANT USAGE ON SCHEMA public TO pipelines_app;
 
--- What the processes do: read, add and update rows. None deletes or truncates.
+-- What the processes do: read, add and update rows. None truncates, and none deletes but the bridge
+-- its expired parked records (granted by migration 011).
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO pipelines_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO pipelines_app;
 -- The migrations' own bookkeeping is the owner's.
