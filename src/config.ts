@@ -62,6 +62,12 @@ const schema = z.object({
   PAYMENT_API_URL: z.string().url().default(defaultUrl('PAYMENT_API_URL')),
   PAYMENT_API_PORT: z.coerce.number().int().positive().default(defaultPort('PAYMENT_API_PORT')),
   /**
+   * Accepted payments one payment API process holds for their run's start, past which it answers
+   * 503 with Retry-After: each row is durable already, but a client is better told to come back
+   * than accepted into a backlog Temporal takes many minutes to start (src/payment-api/run-starter.ts).
+   */
+  PAYMENT_API_MAX_WAITING_STARTS: z.coerce.number().int().positive().default(20_000),
+  /**
    * The payload encryption keys (JSON, see src/codec/key-ring.ts). Never in the repository: the
    * local stack generates one into its state directory; docker-compose mounts one as a secret.
    */

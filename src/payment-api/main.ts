@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const db = createPool(config);
   const client = await createTemporalClient(config);
-  const starter = new PaymentRunStarter({ db, client, taskQueue: paymentTaskQueue });
+  const starter = new PaymentRunStarter({ db, client, taskQueue: paymentTaskQueue, maxWaiting: config.PAYMENT_API_MAX_WAITING_STARTS });
   const app = createPaymentApi({ db, client, starter });
   // Payments accepted by an API process that died before their runs started (this one's included).
   starter.startSweeping();

@@ -23,7 +23,7 @@ export interface RunStarterOptions {
   taskQueue: string;
   /** Starts in flight at once. */
   concurrency?: number;
-  /** Payments waiting here for their start, past which the API answers 503 (they are in memory). */
+  /** Payments waiting here for their start, past which the API answers 503 (PAYMENT_API_MAX_WAITING_STARTS). */
   maxWaiting?: number;
   /** How often the sweeper looks for rows whose start was never acknowledged, and how old they must be. */
   sweepEveryMs?: number;
@@ -48,7 +48,7 @@ export class PaymentRunStarter {
 
   constructor(private readonly options: RunStarterOptions) {
     this.concurrency = options.concurrency ?? 8;
-    this.maxWaiting = options.maxWaiting ?? 5_000;
+    this.maxWaiting = options.maxWaiting ?? 20_000;
     this.sweepEveryMs = options.sweepEveryMs ?? 5_000;
     this.sweepAfterMs = options.sweepAfterMs ?? 30_000;
   }
