@@ -275,6 +275,17 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('checks the health of workers and bridges at the /readyz of the OPS_PORT they serve it on', () => {
+    for (const name of ['workers', 'bridges']) {
+      const port = loadConfig(services[name].environment).OPS_PORT;
+      expect({ service: name, port }).toEqual({ service: name, port: expect.any(Number) });
+      expect({ service: name, test: services[name].healthcheck?.test.join(' ') }).toEqual({
+        service: name,
+        test: expect.stringContaining(`http://127.0.0.1:${port}/readyz`),
+      });
+    }
+  });
+
   it("points the Web UI at the codec server's published port, where the browser on the host reaches it", () => {
     const endpoint = (services.temporal.command as string[]).find((a) => a.startsWith('--ui-codec-endpoint='))!.split('=')[1]!;
     expect(new URL(endpoint).hostname).toBe('127.0.0.1');
