@@ -29,7 +29,10 @@ describe("the payment API's correlation header", () => {
   /** The correlation ID the payment's run was started with, for a request with this header. */
   async function startedWith(correlationId: string): Promise<string> {
     const starts: Array<{ args: Array<{ trace: { correlationId: string } }> }> = [];
-    const client = { workflow: { start: async (_: string, options: (typeof starts)[number]) => void starts.push(options) } } as unknown as Client;
+    const client = {
+      options: { dataConverter: {} },
+      workflow: { start: async (_: string, options: (typeof starts)[number]) => void starts.push(options) },
+    } as unknown as Client;
     const app = createPaymentApi({ db, client });
     const response = await app.inject({
       method: 'POST',
@@ -38,6 +41,8 @@ describe("the payment API's correlation header", () => {
       payload: body,
     });
     expect(response.statusCode).toBe(202);
+    // The run is started after the answer (src/payment-api/run-starter.ts).
+    await expect.poll(() => starts.length).toBe(1);
     return starts[0]!.args[0]!.trace.correlationId;
   }
 
