@@ -96,6 +96,18 @@ describe('payment API on the real stack', () => {
     return ((await res.json()) as { charges: Charge[] }).charges;
   }
 
+  /** A course payment's ledger row as an API writes it, with its run's order or none. */
+  async function writeLedgerRow(key: string, body: PaymentRequestBody, runOrder: Buffer | null) {
+    const purpose = body.purpose as Extract<PaymentRequestBody['purpose'], { kind: 'course' }>;
+    const paymentId = paymentIdOf(key);
+    await stack.db.query(
+      `INSERT INTO payments (payment_id, idempotency_key, request_fingerprint, purpose, student_id, course_id,
+                             amount_cents, currency, card_last4, correlation_id, run_order)
+       VALUES ($1, $2, $3, 'course', $4, $5, $6, $7, $8, $1, $9)`,
+      [paymentId, key, requestFingerprint(body), purpose.studentId, purpose.courseId, body.amountCents, body.currency, body.card.slice(-4), runOrder],
+    );
+  }
+
   it('answers 20 concurrent identical requests 202 with the same payment, writes one row and charges the card once', async () => {
     const key = newKey();
     const body = course();
@@ -180,14 +192,8 @@ describe('payment API on the real stack', () => {
     const key = newKey();
     const body = course();
     const paymentId = paymentIdOf(key);
-    const purpose = body.purpose as Extract<PaymentRequestBody['purpose'], { kind: 'course' }>;
-    // As the API writes it, then died before starting the run.
-    await stack.db.query(
-      `INSERT INTO payments (payment_id, idempotency_key, request_fingerprint, purpose, student_id, course_id,
-                             amount_cents, currency, card_last4, correlation_id)
-       VALUES ($1, $2, $3, 'course', $4, $5, $6, $7, $8, $1)`,
-      [paymentId, key, requestFingerprint(body), purpose.studentId, purpose.courseId, body.amountCents, body.currency, body.card.slice(-4)],
-    );
+    // As an API before migration 008 wrote it (no run order), then died before starting the run.
+    await writeLedgerRow(key, body, null);
     await expect(stack.client.workflow.getHandle(paymentWorkflowId(paymentId)).describe()).rejects.toThrow(/not found/i);
 
     expect(await post(body, key)).toMatchObject({ status: 202, body: { paymentId } });
@@ -199,17 +205,10 @@ describe('payment API on the real stack', () => {
     const key = newKey();
     const body = course();
     const paymentId = paymentIdOf(key);
-    const purpose = body.purpose as Extract<PaymentRequestBody['purpose'], { kind: 'course' }>;
     // The row as an API that died after answering left it: its run's order still in it.
     const starter = new PaymentRunStarter({ db: stack.db, client: stack.client, taskQueue, sweepAfterMs: 1_000 });
     const order = { ...body, paymentId, acceptedAt: new Date().toISOString(), trace: { correlationId: paymentId } };
-    await stack.db.query(
-      `INSERT INTO payments (payment_id, idempotency_key, request_fingerprint, purpose, student_id, course_id,
-                             amount_cents, currency, card_last4, correlation_id, run_order)
-       VALUES ($1, $2, $3, 'course', $4, $5, $6, $7, $8, $1, $9)`,
-      [paymentId, key, requestFingerprint(body), purpose.studentId, purpose.courseId, body.amountCents, body.currency, body.card.slice(-4),
-       await starter.encode(order)],
-    );
+    await writeLedgerRow(key, body, await starter.encode(order));
     // Too young: its own API may still be starting it.
     await starter.sweep();
     await starter.drained();

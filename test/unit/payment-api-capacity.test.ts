@@ -1,11 +1,11 @@
 import type { Client } from '@temporalio/client';
-import type { Pool } from 'pg';
 import { describe, expect, it } from 'vitest';
 import { dataConverterWith } from '../../src/codec/data-converter';
 import { newKeyRing } from '../../src/codec/key-ring';
 import type { PaymentOrder, PaymentRequestBody } from '../../src/contracts/payment';
 import { PaymentRunStarter } from '../../src/payment-api/run-starter';
-import { createPaymentApi, paymentIdOf, requestFingerprint } from '../../src/payment-api/server';
+import { createPaymentApi, paymentIdOf } from '../../src/payment-api/server';
+import { fakePaymentLedger } from '../support/fake-payment-ledger';
 
 /**
  * The payment API while Temporal has fallen behind, without a stack: a ledger that writes every row
@@ -21,30 +21,7 @@ describe('payment API while the runs wait for Temporal', () => {
 
   function fakes() {
     const starts: Array<{ workflowId: string; release: () => void }> = [];
-    const written: unknown[][] = [];
-    const db = {
-      query: async (sql: string, params: unknown[]) => {
-        written.push(params);
-        return {
-          rows: sql.startsWith('UPDATE')
-            ? []
-            : [
-                {
-                  payment_id: params[0],
-                  request_fingerprint: requestFingerprint(body),
-                  purpose: 'course',
-                  student_id: 's-1',
-                  course_id: 'c-1',
-                  amount_cents: body.amountCents,
-                  currency: body.currency,
-                  card_last4: '4242',
-                  status: 'Accepted',
-                  accepted_at: new Date(),
-                },
-              ],
-        };
-      },
-    } as unknown as Pool;
+    const { db, queries: written } = fakePaymentLedger(body);
     const client = {
       options: { dataConverter: dataConverterWith(newKeyRing()) },
       workflow: {

@@ -1,30 +1,13 @@
 import type { Client } from '@temporalio/client';
-import type { Pool } from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { PaymentRequestBody } from '../../src/contracts/payment';
-import { createPaymentApi, requestFingerprint } from '../../src/payment-api/server';
+import { createPaymentApi } from '../../src/payment-api/server';
 import { correlationIdFor } from '../../src/trace-node';
+import { fakePaymentLedger } from '../support/fake-payment-ledger';
 
 describe("the payment API's correlation header", () => {
   const body: PaymentRequestBody = { amountCents: 4_900, currency: 'EUR', card: '4242424242424242', purpose: { kind: 'course', studentId: 's-1', courseId: 'c-1' } };
-  const db = {
-    query: async (_sql: string, params: unknown[]) => ({
-      rows: [
-        {
-          payment_id: params[0],
-          request_fingerprint: requestFingerprint(body),
-          purpose: 'course',
-          student_id: 's-1',
-          course_id: 'c-1',
-          amount_cents: body.amountCents,
-          currency: body.currency,
-          card_last4: '4242',
-          status: 'Accepted',
-          accepted_at: new Date(),
-        },
-      ],
-    }),
-  } as unknown as Pool;
+  const { db } = fakePaymentLedger(body);
 
   /** The correlation ID the payment's run was started with, for a request with this header. */
   async function startedWith(correlationId: string): Promise<string> {
