@@ -2,11 +2,12 @@ import { createServer, type Server } from 'node:http';
 import { logger } from './logger';
 
 /**
- * A process's health, for its supervisor (compose's health checks, Kubernetes' probes):
+ * A process's health, for its supervisor (compose's health checks, run inside the container):
  *   GET /livez  -> 200 while the process answers at all (restart it when this fails)
  *   GET /readyz -> 200 when every check passes, 503 naming each check that fails (send it no work,
  *                  and do not count it as up, until it passes)
- * On OPS_PORT, one per process; a process without OPS_PORT serves none.
+ * On OPS_PORT, one per process; a process without OPS_PORT serves none. On loopback, as everything
+ * the local stack starts: a supervisor outside the host (Kubernetes' probes) needs another address.
  */
 export interface ReadinessCheck {
   name: string;
@@ -16,7 +17,7 @@ export interface ReadinessCheck {
 
 const checkTimeoutMs = 2_000;
 
-export async function startOpsServer(port: number, checks: ReadinessCheck[], host = '0.0.0.0'): Promise<Server> {
+export async function startOpsServer(port: number, checks: ReadinessCheck[], host = '127.0.0.1'): Promise<Server> {
   const server = createServer((request, response) => {
     const reply = (status: number, body: object) => {
       response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });

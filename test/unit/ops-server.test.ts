@@ -35,6 +35,12 @@ describe('the health endpoints', () => {
     });
   });
 
+  it('listens on loopback unless told otherwise, as everything the local stack starts', async () => {
+    const server = await startOpsServer(0, []);
+    servers.push(server);
+    expect((server.address() as AddressInfo).address).toBe('127.0.0.1');
+  });
+
   it('answers /readyz 200 when every check passes', async () => {
     const get = await serve([{ name: 'temporal', check: async () => undefined }]);
     expect(await get('/readyz')).toEqual({ status: 200, body: { ready: true, failing: {} } });
