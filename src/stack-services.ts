@@ -122,7 +122,7 @@ export const stackServices = [
     entry: 'stand-ins/payment-provider/main.ts',
     healthPath: '/health',
   },
-  // Our own: the payment API, which starts its pipeline's runs (src/payment-api).
+  // Our own: the payment API, which writes what it accepts into the payment ledger (src/payment-api).
   {
     name: 'payment-api',
     server: 'payment-api',

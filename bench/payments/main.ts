@@ -8,6 +8,7 @@
  *
  * scripts/bench-payments.sh starts the isolated stack and runs this. For each system:
  *   1. its processes: the project's workers (src/workers/main.ts, from prebuilt workflow bundles)
+ *      and the starter of its runs (bench/payments/payment-runs.ts, as the bridges process runs it)
  *      behind the stack's payment API process; or the seed-style API and workers, on a database of
  *      their own (bench_seed);
  *   2. a warm-up, not measured: BENCH_PAYMENTS_WARMUP payments (100) at 20/s, all charged;
@@ -127,6 +128,8 @@ async function main(): Promise<void> {
 
 function projectSystem(db: Pool, client: Client, withWorkers: boolean): System {
   const workers = new Supervised('workers', 'src/workers/main.ts', childEnv, say, 'bench-payments');
+  // What the bridges process does for payments: it starts the runs of the payments the API accepted.
+  const runs = new Supervised('payment-runs', 'bench/payments/payment-runs.ts', childEnv, say, 'bench-payments');
   // The stack's own payment API process (src/payment-api/main.ts, started by scripts/stack.sh up).
   const apiPid = () => Number(readFileSync(path.join(stateDir!, 'run', 'payment-api.pid'), 'utf8').trim()) || undefined;
   return {
@@ -137,6 +140,7 @@ function projectSystem(db: Pool, client: Client, withWorkers: boolean): System {
     charges: withWorkers,
     async start() {
       await waitFor('payment API', 60_000, () => healthy(config.PAYMENT_API_URL));
+      runs.start();
       if (!withWorkers) return;
       workers.start();
       // From prebuilt bundles (scripts/bench-payments.sh) they bundle nothing, but still take seconds to poll.
@@ -151,8 +155,8 @@ function projectSystem(db: Pool, client: Client, withWorkers: boolean): System {
         return polled.every(Boolean) || undefined;
       });
     },
-    stop: () => workers.stop(),
-    pids: () => ({ api: apiPid(), workers: workers.pid }),
+    stop: async () => void (await Promise.all([workers.stop(), runs.stop()])),
+    pids: () => ({ api: apiPid(), starter: runs.pid, workers: workers.pid }),
   };
 }
 

@@ -36,6 +36,9 @@ async function main(): Promise<void> {
       await runBridge({ ...shared, groupId: bridge.consumerGroup, routes: bridge.routes(config), onConsumerGaveUp: exitForRestart, readiness: readiness[i] }),
     );
   }
+  // The runs a pipeline starts from a table rather than a topic (the payment ledger's).
+  const runStarters = pipelines.flatMap((p) => (p.runStarter ? [p.runStarter({ db, client })] : []));
+  await Promise.all(runStarters.map((starter) => starter.start()));
   logger.info({ groups: bridges.map((b) => b.consumerGroup) }, 'Bridges started');
   // Ready: Temporal answers and every bridge's consumer is in its group (not rebalancing, stopped or crashed).
   const ops =
@@ -49,7 +52,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'Stopping bridges');
     if (ops) ops.close();
     clearInterval(retention);
-    await Promise.all(consumers.map((c) => c.disconnect()));
+    await Promise.all([...consumers.map((c) => c.disconnect()), ...runStarters.map((starter) => starter.stop())]);
     await db.end();
     await client.connection.close();
     process.exit(0);

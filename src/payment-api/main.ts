@@ -1,29 +1,25 @@
+import { dataConverterFor } from '../codec/data-converter';
 import { loadConfig } from '../config';
-import { createPool, createTemporalClient } from '../connections';
+import { createPool } from '../connections';
 import { logger } from '../logger';
-import { PaymentRunStarter } from './run-starter';
 import { createPaymentApi } from './server';
-import { paymentTaskQueue } from '../contracts/payment';
 
-/** Runs the payment API on PAYMENT_API_PORT (started by `scripts/stack.sh up`, or docker-compose). */
+/**
+ * Runs the payment API on PAYMENT_API_PORT (started by `scripts/stack.sh up`, or docker-compose).
+ * It writes the ledger and nothing else: the bridges process starts the accepted payments' runs.
+ */
 async function main(): Promise<void> {
   const config = loadConfig();
   const db = createPool(config);
-  const client = await createTemporalClient(config);
-  const starter = new PaymentRunStarter({ db, client, taskQueue: paymentTaskQueue, maxWaiting: config.PAYMENT_API_MAX_WAITING_STARTS });
-  const app = createPaymentApi({ db, client, starter });
-  // Payments accepted by an API process that died before their runs started (this one's included).
-  starter.startSweeping();
+  const app = createPaymentApi({ db, dataConverter: dataConverterFor(config), maxWaitingStarts: config.PAYMENT_API_MAX_WAITING_STARTS });
   // Listens where its clients are told to find it: 127.0.0.1 locally, the service name in docker-compose.
   const url = await app.listen({ port: config.PAYMENT_API_PORT, host: new URL(config.PAYMENT_API_URL).hostname });
   logger.info({ url }, 'Payment API listening');
 
   const stop = async (signal: string) => {
     logger.info({ signal }, 'Stopping the payment API');
-    starter.stop();
     await app.close();
     await db.end();
-    await client.connection.close();
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));

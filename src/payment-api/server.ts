@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import { purposeOf, type PaymentRow } from '../activities/payment-ledger-row';
@@ -9,7 +9,7 @@ import { logger } from '../logger';
 import { describeProblems } from '../schema-problems';
 import { type TraceContext } from '../trace';
 import { correlationIdFor } from '../trace-node';
-import { PaymentRunStarter } from './run-starter';
+import { encodeRun } from './run-order';
 
 /**
  * The payment API (seed 001's "payment API cannot block", seed 002's 202 Accepted): it accepts a
@@ -22,17 +22,18 @@ import { PaymentRunStarter } from './run-starter';
  *
  * The key names the payment (`paymentIdOf`), and so its workflow: the same request sent again,
  * concurrently or a day later, finds the same row and the same run, and the card is charged once.
- * The row is written first and decides between concurrent requests (its unique key). The `202`
- * follows the row, not Temporal: the row carries the run's order until `PaymentRunStarter` has
- * started the run, and any API process starts a row left with its order (run-starter.ts).
+ * The row is written first and decides between concurrent requests (its unique key). The API
+ * does not talk to Temporal: the row carries the run's order, and the bridges process starts it
+ * (src/bridges/payment-runs.ts).
  */
 export interface PaymentApiDependencies {
   db: Pool;
-  client: Client;
+  /** Its payload codecs encrypt the run's order in the row, as Temporal's history holds a start's arguments. */
+  dataConverter: DataConverter;
   /** The payment workers' task queue; tests give their own. */
   taskQueue?: string;
-  /** What starts the accepted payments' runs; by default one with `PaymentRunStarter`'s defaults. */
-  starter?: PaymentRunStarter;
+  /** Accepted payments waiting for their run's start, past which the API answers 503 (PAYMENT_API_MAX_WAITING_STARTS). */
+  maxWaitingStarts?: number;
 }
 
 /** A payment's ID from its Idempotency-Key: stable, opaque, and safe in a URL and a workflow ID. */
@@ -46,12 +47,9 @@ export const requestFingerprint = (body: PaymentRequestBody): string => {
   return createHash('sha256').update(canonical).digest('hex');
 };
 
-export function createPaymentApi({
-  db,
-  client,
-  taskQueue = paymentTaskQueue,
-  starter = new PaymentRunStarter({ db, client, taskQueue }),
-}: PaymentApiDependencies): FastifyInstance {
+export function createPaymentApi({ db, dataConverter, taskQueue = paymentTaskQueue, maxWaitingStarts = 20_000 }: PaymentApiDependencies): FastifyInstance {
+  const codecs = dataConverter.payloadCodecs ?? [];
+  const waitingStarts = waitingStartsOf(db);
   // Card numbers travel in request bodies: Fastify logs none of them (its logger is off), and ours
   // logs payment IDs only.
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
@@ -61,7 +59,7 @@ export function createPaymentApi({
   app.post('/payments', async (request, reply) => {
     // The runs' starts have fallen far behind (Temporal is down or slower than the requests): a
     // quick "retry" under the same key, which makes no second payment, beats an unbounded backlog.
-    if (!starter.hasRoom) {
+    if (waitingStarts() >= maxWaitingStarts) {
       return reply.code(503).header('retry-after', '1').send({ error: 'the payment API is at capacity; retry with the same Idempotency-Key' });
     }
     return acceptPayment(request, reply);
@@ -78,13 +76,18 @@ export function createPaymentApi({
     const paymentId = paymentIdOf(key.data);
     const fingerprint = requestFingerprint(body.data);
     const order: PaymentOrder = { ...body.data, paymentId, acceptedAt: new Date().toISOString(), trace: traceOf(request.headers, paymentId) };
-    const row = await accept(db, order, key.data, fingerprint, await starter.encode(order));
+    const runOrder = await encodeRun({ order, taskQueue }, codecs);
+    const { row, inserted } = await accept(db, order, key.data, fingerprint, runOrder);
     if (row.request_fingerprint !== fingerprint) {
       return reply.code(409).send({ error: `Idempotency-Key already used for another request (payment ${paymentId})`, paymentId });
     }
-    // Once the run has moved the row on, it exists (or existed): nothing to start. A repeated
-    // request for a row still Accepted asks for the start again, which is idempotent.
-    if (row.status === 'Accepted') starter.enqueue({ ...order, acceptedAt: row.accepted_at.toISOString() });
+    // A repeat for a row still Accepted whose order is gone (its start was acknowledged, or an API
+    // before migration 008 wrote it and died) asks for the start again, which is idempotent. Once
+    // the run has moved the row on, it exists (or existed): nothing to ask.
+    if (!inserted && row.status === 'Accepted') {
+      const again = await encodeRun({ order: { ...order, acceptedAt: row.accepted_at.toISOString() }, taskQueue }, codecs);
+      await db.query(`UPDATE payments SET run_order = $2 WHERE payment_id = $1 AND status = 'Accepted' AND run_order IS NULL`, [paymentId, again]);
+    }
     return reply.code(202).header('location', `/payments/${paymentId}`).send(view(row));
   }
 
@@ -105,7 +108,7 @@ export function createPaymentApi({
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
-    // A malformed JSON body is the client's; anything else (the database or Temporal unreachable)
+    // A malformed JSON body is the client's; anything else (the database unreachable)
     // is ours, and the client retries with the same key.
     if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message });
     logger.error({ err, url: request.url }, 'Payment API request failed');
@@ -115,8 +118,37 @@ export function createPaymentApi({
   return app;
 }
 
+/**
+ * How many accepted payments wait for their run's start, as the ledger said at most a second ago:
+ * a request never waits for the count.
+ */
+function waitingStartsOf(db: Pool, maxAgeMs = 1_000): () => number {
+  let count = 0;
+  let countedAt = 0;
+  let counting: Promise<void> | undefined;
+  return () => {
+    if (!counting && Date.now() - countedAt > maxAgeMs) {
+      counting = db
+        .query<{ n: string }>('SELECT count(*) AS n FROM payments WHERE run_order IS NOT NULL')
+        .then(({ rows }) => {
+          count = Number(rows[0]?.n ?? 0);
+          countedAt = Date.now();
+        })
+        .catch(() => undefined)
+        .finally(() => (counting = undefined));
+    }
+    return count;
+  };
+}
+
 /** The ledger row for this key: written now, or the one an earlier request with this key wrote. */
-async function accept(db: Pool, order: PaymentOrder, idempotencyKey: string, fingerprint: string, runOrder: Buffer): Promise<PaymentRow> {
+async function accept(
+  db: Pool,
+  order: PaymentOrder,
+  idempotencyKey: string,
+  fingerprint: string,
+  runOrder: Buffer,
+): Promise<{ row: PaymentRow; inserted: boolean }> {
   const { paymentId, amountCents, currency, card, purpose } = order;
   const course = purpose.kind === 'course' ? purpose : undefined;
   const copay = purpose.kind === 'copay' ? purpose : undefined;
@@ -142,11 +174,11 @@ async function accept(db: Pool, order: PaymentOrder, idempotencyKey: string, fin
       runOrder,
     ],
   );
-  if (inserted.rows[0]) return inserted.rows[0];
+  if (inserted.rows[0]) return { row: inserted.rows[0], inserted: true };
   const { rows } = await db.query<PaymentRow>('SELECT * FROM payments WHERE payment_id = $1', [paymentId]);
   // ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit, so it is there.
   if (!rows[0]) throw new Error(`payment ${paymentId}: the insert conflicted but no row was found`);
-  return rows[0];
+  return { row: rows[0], inserted: false };
 }
 
 type Headers = Record<string, string | string[] | undefined>;

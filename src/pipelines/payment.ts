@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { createCardPaymentActivities } from '../activities/card-payment';
 import { createRefundActivities } from '../activities/refund';
+import { PaymentRunStarter } from '../bridges/payment-runs';
 import { paymentTaskQueue } from '../contracts/payment';
 import { prescriptionTopics } from '../contracts/prescription';
 import { purchaseConfirmedTopic } from '../contracts/purchase';
@@ -11,14 +12,16 @@ import { everyPipelinesActivities, everyPipelinesWorkflowTypes, type Pipeline } 
 import { paymentSettings } from './payment-settings';
 
 /**
- * Payment (seed 002): the payment API starts one workflow per Idempotency-Key, which charges the
- * card and tells the process it pays for; its workers also make every refund, whoever asks. No
- * Kafka bridge: the API starts the runs itself, which is what seed 002's RabbitMQ commands did.
+ * Payment (seed 002): one workflow per Idempotency-Key, which charges the card and tells the
+ * process it pays for; its workers also make every refund, whoever asks. No Kafka bridge: the
+ * payment API writes the ledger, and the bridges process starts a run for each payment it accepted
+ * (seed 002's outbox and RabbitMQ commands).
  */
 export const paymentPipeline: Pipeline = {
   name: 'payments',
   settings: paymentSettings,
   taskQueue: paymentTaskQueue,
+  runStarter: ({ db, client }) => new PaymentRunStarter({ db, client }),
   emits: [
     { topic: purchaseConfirmedTopic, partitions: 3 },
     { topic: prescriptionTopics.paymentCompleted, partitions: 3 },

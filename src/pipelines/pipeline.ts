@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import type { Pool } from 'pg';
@@ -41,6 +42,11 @@ export interface Pipeline {
    * payment API starts payments itself).
    */
   bridge?: PipelineBridge;
+  /**
+   * What starts its runs where no Kafka topic does: the payment ledger's accepted payments
+   * (src/bridges/payment-runs.ts). The bridges process runs it beside the Kafka bridges.
+   */
+  runStarter?(dependencies: { db: Pool; client: Client }): RunStarter;
   /** Topics its activities write. */
   emits: TopicSpec[];
   /** A module exporting exactly this pipeline's workflow types: its workers bundle only these. */
@@ -58,6 +64,11 @@ export interface Pipeline {
   historiesPath: string;
   /** Its part of `npm start`'s demo stream. */
   demo?: PipelineDemo;
+}
+
+export interface RunStarter {
+  start(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 export interface PipelineBridge {

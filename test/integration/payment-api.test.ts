@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Consumer } from 'kafkajs';
+import type { Client } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCardPaymentActivities } from '../../src/activities/card-payment';
 import { createRefundActivities } from '../../src/activities/refund';
 import { chargeIdempotencyKey, paymentWorkflowId, type PaymentRequestBody } from '../../src/contracts/payment';
 import { createPaymentProviderClient } from '../../src/partners/payment-provider';
 import type { Charge } from '../../src/partners/responses';
-import { PaymentRunStarter } from '../../src/payment-api/run-starter';
+import { PaymentRunStarter } from '../../src/bridges/payment-runs';
+import { encodeRun } from '../../src/payment-api/run-order';
 import { createPaymentApi, paymentIdOf, requestFingerprint } from '../../src/payment-api/server';
 import type { StandIn } from '../../stand-ins/http';
 import { createPaymentProvider, ensurePaymentProviderSchema, testCards } from '../../stand-ins/payment-provider/provider';
@@ -22,6 +24,7 @@ import { connectRealStack, eventually, type RealStack } from '../support/real-st
 describe('payment API on the real stack', () => {
   let stack: RealStack;
   let api: FastifyInstance;
+  let runs: PaymentRunStarter;
   let apiUrl: string;
   let provider: StandIn;
   let providerUrl: string;
@@ -45,7 +48,10 @@ describe('payment API on the real stack', () => {
       ...createCardPaymentActivities({ db: stack.db, producer: stack.producer, provider: providerClient, topics }),
       ...createRefundActivities({ db: stack.db, provider: providerClient }),
     });
-    api = createPaymentApi({ db: stack.db, client: stack.client, taskQueue });
+    api = createPaymentApi({ db: stack.db, dataConverter: stack.client.options.dataConverter, taskQueue });
+    // As the bridges process runs it, but never looking by itself: every start here follows a notification.
+    runs = new PaymentRunStarter({ db: stack.db, client: stack.client, lookEveryMs: 600_000 });
+    await runs.start();
     apiUrl = await api.listen({ port: 0, host: '127.0.0.1' });
 
     eventsConsumer = stack.kafka.consumer({ groupId: `test-payment-events-${id}` });
@@ -64,6 +70,7 @@ describe('payment API on the real stack', () => {
   afterAll(async () => {
     await eventsConsumer?.disconnect();
     await api?.close();
+    await runs?.stop();
     await provider?.close();
     await stack?.stop();
   });
@@ -201,25 +208,54 @@ describe('payment API on the real stack', () => {
     expect(await chargesOf(paymentId)).toHaveLength(1);
   });
 
-  it('starts the run of a payment whose API died after its 202 and before the start, with no request from the client: the sweeper', async () => {
+  it('starts the run of a payment whose row carries its order, with no request from the client: written while no starter listened, it starts at the next look', async () => {
     const key = newKey();
     const body = course();
     const paymentId = paymentIdOf(key);
-    // The row as an API that died after answering left it: its run's order still in it.
-    const starter = new PaymentRunStarter({ db: stack.db, client: stack.client, taskQueue, sweepAfterMs: 1_000 });
     const order = { ...body, paymentId, acceptedAt: new Date().toISOString(), trace: { correlationId: paymentId } };
-    await writeLedgerRow(key, body, await starter.encode(order));
-    // Too young: its own API may still be starting it.
-    await starter.sweep();
-    await starter.drained();
+    const codecs = stack.client.options.dataConverter.payloadCodecs ?? [];
+    // The bridges process is down: the row the API wrote waits, Accepted, with nothing charged.
+    await runs.stop();
+    await writeLedgerRow(key, body, await encodeRun({ order, taskQueue }, codecs));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     await expect(stack.client.workflow.getHandle(paymentWorkflowId(paymentId)).describe()).rejects.toThrow(/not found/i);
+    expect(await statusOf(paymentId)).toBe('Accepted');
 
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
-    await starter.sweep();
+    // Back: it looks at once, and starts the run; the row's order is cleared.
+    runs = new PaymentRunStarter({ db: stack.db, client: stack.client, lookEveryMs: 600_000 });
+    await runs.start();
     expect(await settled(paymentId)).toBe('Charged');
     expect(await chargesOf(paymentId)).toHaveLength(1);
     const { rows } = await stack.db.query('SELECT run_order FROM payments WHERE payment_id = $1', [paymentId]);
     expect(rows).toEqual([{ run_order: null }]);
+  });
+
+  it('two starters (two bridges processes) share the waiting payments: each run is asked for once between them', async () => {
+    const codecs = stack.client.options.dataConverter.payloadCodecs ?? [];
+    await runs.stop();
+    const keys = Array.from({ length: 12 }, newKey);
+    for (const key of keys) {
+      const paymentId = paymentIdOf(key);
+      const order = { ...course(), paymentId, acceptedAt: new Date().toISOString(), trace: { correlationId: paymentId } };
+      await writeLedgerRow(key, order, await encodeRun({ order, taskQueue }, codecs));
+    }
+    // The real client, counting what each starter asks of it.
+    const asked: string[] = [];
+    const counting = (): Client =>
+      Object.assign(Object.create(stack.client), {
+        workflow: { start: (type: string, options: { workflowId: string }) => (asked.push(options.workflowId), stack.client.workflow.start(type, options as never)) },
+      });
+    const starters = [1, 2].map(() => new PaymentRunStarter({ db: stack.db, client: counting(), batchSize: 2, lookEveryMs: 600_000 }));
+    await Promise.all(starters.map((s) => s.start()));
+    try {
+      for (const key of keys) expect(await settled(paymentIdOf(key))).toBe('Charged');
+      const ours = asked.filter((id) => keys.some((key) => id === paymentWorkflowId(paymentIdOf(key))));
+      expect(ours.sort()).toEqual(keys.map((key) => paymentWorkflowId(paymentIdOf(key))).sort());
+    } finally {
+      await Promise.all(starters.map((s) => s.stop()));
+      runs = new PaymentRunStarter({ db: stack.db, client: stack.client, lookEveryMs: 600_000 });
+      await runs.start();
+    }
   });
 
   it('clears the run order from the ledger once the run has started', async () => {

@@ -10,7 +10,7 @@ import { createCardPaymentActivities } from '../../src/activities/card-payment';
 import { createRefundActivities } from '../../src/activities/refund';
 import { paymentRefundWorkflowId, paymentTaskQueue } from '../../src/contracts/payment';
 import { attentionQuery, operatorDecisionSignal } from '../../src/contracts/pipeline';
-import { createPaymentApi } from '../../src/payment-api/server';
+import { paymentApiWithRuns } from '../support/payment-api';
 import { createPaymentProviderClient, paymentProviderOptions } from '../../src/partners/payment-provider';
 import { prescriptionRoutes } from '../../src/bridges/prescription-routes';
 import {
@@ -48,7 +48,7 @@ describe('prescription fulfillment on the real stack', () => {
   let eventsConsumer: Consumer;
   let bridge: Consumer;
   let paymentActivities: ReturnType<typeof createPaymentActivities>;
-  let paymentApi: ReturnType<typeof createPaymentApi>;
+  let paymentApi: Awaited<ReturnType<typeof paymentApiWithRuns>>;
   let prescriptionActivities: ReturnType<typeof createPrescriptionActivities>;
   const emitted: Array<{ topic: string; event: Record<string, any>; headers: Record<string, string> }> = [];
   const labelAddresses = new Map<string, unknown>();
@@ -105,7 +105,7 @@ describe('prescription fulfillment on the real stack', () => {
       }),
       ...createRefundActivities({ db: stack.db, provider }),
     });
-    paymentApi = createPaymentApi({ db: stack.db, client: stack.client });
+    paymentApi = await paymentApiWithRuns({ db: stack.db, client: stack.client });
     bridge = await stack.startBridge(
       prescriptionRoutes({
         taskQueue,

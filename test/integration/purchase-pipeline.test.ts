@@ -21,7 +21,8 @@ import {
   type TrainerAllocated,
 } from '../../src/contracts/purchase';
 import { createPaymentProviderClient, paymentProviderOptions } from '../../src/partners/payment-provider';
-import { createPaymentApi, paymentIdOf } from '../../src/payment-api/server';
+import { paymentIdOf } from '../../src/payment-api/server';
+import { paymentApiWithRuns } from '../support/payment-api';
 import { createPurchaseToSessionsActivities } from '../../src/pipelines/purchase-to-sessions';
 import { maxKeywordLength } from '../../src/trace';
 import { correlationIdFor } from '../../src/trace-node';
@@ -89,7 +90,7 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
       }),
       ...createRefundActivities({ db: stack.db, provider }),
     });
-    paymentApi = createPaymentApi({ db: stack.db, client: stack.client, taskQueue: paymentTaskQueue });
+    paymentApi = await paymentApiWithRuns({ db: stack.db, client: stack.client, taskQueue: paymentTaskQueue });
     bridge = await stack.startBridge(purchaseRoutes({ taskQueue, topic: topics.confirmed, paymentTaskQueue }));
 
     // What the existing consumers of the legacy topics would see.

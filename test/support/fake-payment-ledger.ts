@@ -4,15 +4,17 @@ import { requestFingerprint } from '../../src/payment-api/server';
 
 /**
  * A payments ledger for the payment API's unit tests: every INSERT writes the row for a course
- * payment of `body` (so the same key is always the same request), an UPDATE changes nothing.
- * `queries` holds each call's parameters, in order.
+ * payment of `body` (so the same key is always the same request), an UPDATE changes nothing, and
+ * `waiting` payments wait for their run's start. `queries` holds each call's parameters, in order.
  */
-export function fakePaymentLedger(body: PaymentRequestBody): { db: Pool; queries: unknown[][] } {
+export function fakePaymentLedger(body: PaymentRequestBody): { db: Pool; queries: unknown[][]; ledger: { waiting: number } } {
   const queries: unknown[][] = [];
+  const ledger = { waiting: 0 };
   const db = {
-    query: async (sql: string, params: unknown[]) => {
+    query: async (sql: string, params: unknown[] = []) => {
       queries.push(params);
       if (sql.startsWith('UPDATE')) return { rows: [] };
+      if (sql.includes('count(*)')) return { rows: [{ n: String(ledger.waiting) }] };
       return {
         rows: [
           {
@@ -31,5 +33,5 @@ export function fakePaymentLedger(body: PaymentRequestBody): { db: Pool; queries
       };
     },
   } as unknown as Pool;
-  return { db, queries };
+  return { db, queries, ledger };
 }

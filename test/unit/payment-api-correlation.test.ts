@@ -1,22 +1,20 @@
-import type { Client } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
+import { dataConverterWith } from '../../src/codec/data-converter';
+import { newKeyRing } from '../../src/codec/key-ring';
 import type { PaymentRequestBody } from '../../src/contracts/payment';
+import { decodeRun } from '../../src/payment-api/run-order';
 import { createPaymentApi } from '../../src/payment-api/server';
 import { correlationIdFor } from '../../src/trace-node';
 import { fakePaymentLedger } from '../support/fake-payment-ledger';
 
 describe("the payment API's correlation header", () => {
   const body: PaymentRequestBody = { amountCents: 4_900, currency: 'EUR', card: '4242424242424242', purpose: { kind: 'course', studentId: 's-1', courseId: 'c-1' } };
-  const { db } = fakePaymentLedger(body);
+  const dataConverter = dataConverterWith(newKeyRing());
 
-  /** The correlation ID the payment's run was started with, for a request with this header. */
+  /** The correlation ID the payment's run will be started with, for a request with this header. */
   async function startedWith(correlationId: string): Promise<string> {
-    const starts: Array<{ args: Array<{ trace: { correlationId: string } }> }> = [];
-    const client = {
-      options: { dataConverter: {} },
-      workflow: { start: async (_: string, options: (typeof starts)[number]) => void starts.push(options) },
-    } as unknown as Client;
-    const app = createPaymentApi({ db, client });
+    const { db, queries } = fakePaymentLedger(body);
+    const app = createPaymentApi({ db, dataConverter });
     const response = await app.inject({
       method: 'POST',
       url: '/payments',
@@ -24,9 +22,9 @@ describe("the payment API's correlation header", () => {
       payload: body,
     });
     expect(response.statusCode).toBe(202);
-    // The run is started after the answer (src/payment-api/run-starter.ts).
-    await expect.poll(() => starts.length).toBe(1);
-    return starts[0]!.args[0]!.trace.correlationId;
+    // The run's order, as the ledger row carries it to the bridge that starts it (src/bridges/payment-runs.ts).
+    const runOrder = queries.find((params) => params.length === 14)!.at(-1) as Buffer;
+    return (await decodeRun(runOrder, dataConverter.payloadCodecs!)).order.trace.correlationId;
   }
 
   it('is kept when it is a safe token, and replaced by its hash, as the bridge does, when it is not', async () => {

@@ -5,7 +5,7 @@ import { createRefundActivities } from '../../../src/activities/refund';
 import { paymentRefundWorkflowId, paymentTaskQueue, paymentWorkflowId, type PaymentRequestBody } from '../../../src/contracts/payment';
 import { operatorDecisionSignal } from '../../../src/contracts/pipeline';
 import { createPaymentProviderClient } from '../../../src/partners/payment-provider';
-import { createPaymentApi } from '../../../src/payment-api/server';
+import { paymentApiWithRuns } from '../../support/payment-api';
 import { activityInterceptors } from '../../../src/workers/workflows-path';
 import { paymentRefundWorkflow } from '../../../src/workflows/payment';
 import { createPaymentProvider, ensurePaymentProviderSchema, testCards } from '../../../stand-ins/payment-provider/provider';
@@ -13,11 +13,11 @@ import type { PipelineHistories, StackRecordingContext } from './scenarios';
 
 async function onStack({ config, db, producer, client, taskQueue, run, trace, waitUntilParked }: StackRecordingContext) {
   // The real dependencies, with the recorder's own card processor (so it can refuse a refund) and
-  // the payment API in this process, which writes each payment's row and starts its run.
+  // the payment API in this process, which writes each payment's row, and the starter of its runs.
   await ensurePaymentProviderSchema(db);
   const provider = createPaymentProvider(db);
   const providerClient = createPaymentProviderClient({ url: await provider.listen(0), timeoutMs: config.PARTNER_CALL_TIMEOUT_MS });
-  const api = createPaymentApi({ db, client, taskQueue });
+  const api = await paymentApiWithRuns({ db, client, taskQueue });
 
   let refuseAnnouncement = false;
   let refuseRefund = false;

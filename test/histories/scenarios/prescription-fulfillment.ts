@@ -18,7 +18,7 @@ import {
   type PrescriptionRequest,
 } from '../../../src/contracts/prescription';
 import { paymentTaskQueue, paymentWorkflowId } from '../../../src/contracts/payment';
-import { createPaymentApi } from '../../../src/payment-api/server';
+import { paymentApiWithRuns } from '../../support/payment-api';
 import { paymentPipeline } from '../../../src/pipelines/payment';
 import type { TraceContext } from '../../../src/trace';
 import { workflowCodeOf } from '../../../src/workers/workflows-path';
@@ -115,7 +115,7 @@ async function onStack(recording: StackRecordingContext) {
     activities: paymentPipeline.createActivities(recording),
   });
   const payments = paymentWorker.run();
-  const api = createPaymentApi({ db: recording.db, client });
+  const api = await paymentApiWithRuns({ db: recording.db, client });
   /** Pays the copay's link through the payment API; answers the payment once charged, as `payment.completed` announces it. */
   const pay = async ({ prescriptionId }: FulfillmentState, amountCents = 1500) => {
     const linkId = `link-${prescriptionId}`;
