@@ -41,8 +41,8 @@ interface Scenario {
   eligible?: boolean;
   claim?: 'approved' | 'rejected';
   copayCents?: number;
-  /** Attempts of expirePaymentLink that fail as an outage before one succeeds. */
-  expiryOutage?: number;
+  /** expirePaymentLink fails as an outage while this says so (the test ends it, so nothing races it). */
+  expiryOutage?: { ongoing: boolean };
   /** The carrier's answers to each tracking poll; 'down' is an outage, the last answer repeats. */
   tracking?: Array<TrackingUpdate['status'] | 'down'>;
   /** What validation finds recorded for a prescription that ended before the run. */
@@ -95,7 +95,7 @@ function fakeActivities(scenario: Scenario = {}) {
     },
     async expirePaymentLink() {
       calls.push('expirePaymentLink');
-      if ((scenario.expiryOutage ?? 0) > calls.filter((c) => c === 'expirePaymentLink').length - 1) throw new Error('database unreachable');
+      if (scenario.expiryOutage?.ongoing) throw new Error('database unreachable');
     },
     async closePaymentLink({ linkId }) {
       calls.push(`closePaymentLink:${linkId}`);
@@ -259,7 +259,8 @@ describe('prescription fulfillment workflow', () => {
   });
 
   it('a payment that arrives while the expiring link is held by an outage is refunded, and the run ends PaymentExpired', async () => {
-    const fake = fakeActivities({ copayCents: 1500, expiryOutage: 3 });
+    const expiryOutage = { ongoing: true };
+    const fake = fakeActivities({ copayCents: 1500, expiryOutage });
     const id = randomUUID();
     const ledger = fakeLedger(copay('pay-late', id));
     let attention: Attention | undefined;
@@ -269,6 +270,7 @@ describe('prescription fulfillment workflow', () => {
       await untilStatus(workflowId, 'AwaitingPayment');
       while (!fake.calls.includes('expirePaymentLink')) await env.sleep('1 day');
       await handle.signal(paymentCompletedSignal, { prescriptionId: id, paymentId: 'pay-late', amountCents: 1500, paidAt: '2030-01-05T10:00:00Z' });
+      expiryOutage.ongoing = false;
       await handle.result();
       attention = await handle.query(attentionQuery);
       refundStatus = (await handle.describe()).typedSearchAttributes.get(refundStatusKey);
