@@ -3,8 +3,8 @@ import type { TraceContext } from '../trace';
 import type { PaymentPurpose, PaymentRequestBody } from './payment-events';
 
 /**
- * Contract of the payment process (seed 002): the payment API starts one workflow per
- * Idempotency-Key, which charges the card through the provider, records the payment and announces
+ * Contract of the payment process (seed 002): one workflow per Idempotency-Key the payment API
+ * accepted (started from the ledger by the bridges process), which charges the card through the provider, records the payment and announces
  * it to the process it pays for. Refunds run on this pipeline's task queue too, whoever asks for one.
  * The request schema is in ./payment-events, out of the workflow bundle.
  */

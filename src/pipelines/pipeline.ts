@@ -39,7 +39,7 @@ export interface Pipeline {
   taskQueue: string;
   /**
    * Its Kafka bridge, for a process started by events; none for one started another way (the
-   * payment API starts payments itself).
+   * payments, from their ledger: `runStarter`).
    */
   bridge?: PipelineBridge;
   /**

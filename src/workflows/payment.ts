@@ -6,7 +6,7 @@ import { paymentLedger } from './refunds';
 import { databaseStep, externalCall } from './step-options';
 
 /**
- * One workflow per payment (the payment API starts it under the request's Idempotency-Key): charge
+ * One workflow per payment (started for each row the payment API writes, named by its Idempotency-Key): charge
  * the card, record the charge, and tell the process it pays for, as seed 002's command worker and
  * outbox did. A declined card is the payment's answer: the run ends `Declined`, nothing retried.
  * Once the card is charged, a later step that is refused for good, or an operator's abort, gives
