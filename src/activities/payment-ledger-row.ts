@@ -23,6 +23,14 @@ export interface PaymentRow {
   refunded_at: Date | null;
 }
 
+/** The columns of a `PaymentRow`, for a SELECT or RETURNING that reads no more (not the run's order). */
+const columns: Array<keyof PaymentRow> = [
+  'payment_id', 'request_fingerprint', 'purpose', 'student_id', 'course_id', 'prescription_id', 'link_id', 'amount_cents',
+  'currency', 'card_last4', 'status', 'provider_payment_id', 'decline_code', 'provider_refund_id', 'refund_reason',
+  'accepted_at', 'charged_at', 'refunded_at',
+];
+export const paymentRowColumns = columns.join(', ');
+
 /** What the payment pays for, from the row's columns (a CHECK keeps the purpose's own columns set). */
 export function purposeOf(row: PaymentRow): PaymentPurpose {
   return row.purpose === 'course'

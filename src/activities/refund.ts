@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { refundIdempotencyKey, type RecordedPayment, type RefundOutcome, type RefundRequest } from '../contracts/payment';
 import { activityLogger } from '../logger';
 import type { PaymentProviderClient } from '../partners/payment-provider';
-import { purposeOf, type PaymentRow } from './payment-ledger-row';
+import { paymentRowColumns, purposeOf, type PaymentRow } from './payment-ledger-row';
 
 /**
  * What any process may ask of the payment ledger, on the payment pipeline's task queue (its
@@ -24,7 +24,7 @@ export const refundRefusedErrorType = 'RefundRefused';
 
 export function createRefundActivities({ db, provider }: { db: Pool; provider: PaymentProviderClient }): RefundActivities {
   const find = async (paymentId: string) =>
-    (await db.query<PaymentRow>('SELECT * FROM payments WHERE payment_id = $1', [paymentId])).rows[0];
+    (await db.query<PaymentRow>(`SELECT ${paymentRowColumns} FROM payments WHERE payment_id = $1`, [paymentId])).rows[0];
 
   /** A charge the ledger never recorded: refunded at the provider, and the row (if any) says so. */
   async function refundUnrecordedCharge(paymentId: string, reason: string, charge: NonNullable<RefundRequest['charge']>): Promise<RefundOutcome> {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { DataConverter } from '@temporalio/common';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
-import { purposeOf, type PaymentRow } from '../activities/payment-ledger-row';
+import { paymentRowColumns, purposeOf, type PaymentRow } from '../activities/payment-ledger-row';
 import { paymentTaskQueue, type PaymentOrder } from '../contracts/payment';
 import { idempotencyKeySchema, paymentRequestSchema, type PaymentRequestBody } from '../contracts/payment-events';
 import { logger } from '../logger';
@@ -92,14 +92,14 @@ export function createPaymentApi({ db, dataConverter, taskQueue = paymentTaskQue
   }
 
   app.get<{ Params: { paymentId: string } }>('/payments/:paymentId', async (request, reply) => {
-    const { rows } = await db.query<PaymentRow>('SELECT * FROM payments WHERE payment_id = $1', [request.params.paymentId]);
+    const { rows } = await db.query<PaymentRow>(`SELECT ${paymentRowColumns} FROM payments WHERE payment_id = $1`, [request.params.paymentId]);
     if (!rows[0]) return reply.code(404).send({ error: `no payment ${request.params.paymentId}` });
     return view(rows[0]);
   });
 
   // Where a copay's payment link points (`paymentLinksUrl`): the link, and what was paid through it.
   app.get<{ Params: { linkId: string } }>('/payment-links/:linkId', async (request) => {
-    const { rows } = await db.query<PaymentRow>('SELECT * FROM payments WHERE link_id = $1 ORDER BY accepted_at', [request.params.linkId]);
+    const { rows } = await db.query<PaymentRow>(`SELECT ${paymentRowColumns} FROM payments WHERE link_id = $1 ORDER BY accepted_at`, [request.params.linkId]);
     return {
       linkId: request.params.linkId,
       pay: 'POST /payments with an Idempotency-Key and purpose { kind: "copay", prescriptionId, linkId }',
@@ -156,7 +156,7 @@ async function accept(
     `INSERT INTO payments (payment_id, idempotency_key, request_fingerprint, purpose, student_id, course_id, prescription_id, link_id,
                            amount_cents, currency, card_last4, correlation_id, accepted_at, run_order)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-     ON CONFLICT DO NOTHING RETURNING *`,
+     ON CONFLICT DO NOTHING RETURNING ${paymentRowColumns}`,
     [
       paymentId,
       idempotencyKey,
@@ -175,7 +175,7 @@ async function accept(
     ],
   );
   if (inserted.rows[0]) return { row: inserted.rows[0], inserted: true };
-  const { rows } = await db.query<PaymentRow>('SELECT * FROM payments WHERE payment_id = $1', [paymentId]);
+  const { rows } = await db.query<PaymentRow>(`SELECT ${paymentRowColumns} FROM payments WHERE payment_id = $1`, [paymentId]);
   // ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit, so it is there.
   if (!rows[0]) throw new Error(`payment ${paymentId}: the insert conflicted but no row was found`);
   return { row: rows[0], inserted: false };
