@@ -5,7 +5,7 @@ import { createRefundActivities } from '../../../src/activities/refund';
 import { paymentRefundWorkflowId, paymentTaskQueue, paymentWorkflowId, type PaymentRequestBody } from '../../../src/contracts/payment';
 import { operatorDecisionSignal } from '../../../src/contracts/pipeline';
 import { createPaymentProviderClient } from '../../../src/partners/payment-provider';
-import { paymentApiWithRuns } from '../../support/payment-api';
+import { paymentApiWithRuns, paymentRun } from '../../support/payment-api';
 import { activityInterceptors } from '../../../src/workers/workflows-path';
 import { paymentRefundWorkflow } from '../../../src/workflows/payment';
 import { createPaymentProvider, ensurePaymentProviderSchema, testCards } from '../../../stand-ins/payment-provider/provider';
@@ -24,6 +24,8 @@ async function onStack({ config, db, producer, client, taskQueue, run, trace, wa
   const real = createCardPaymentActivities({ db, producer, provider: providerClient });
   const activities = {
     ...real,
+    // A payment's refund runs on the queue its run runs on (its own workers make it).
+    ...createRefundActivities({ db, provider: providerClient }),
     recordCharge: async (...args: Parameters<typeof real.recordCharge>) => {
       await real.recordCharge(...args);
       // The charge is through: the next request the processor gets is the refund.
@@ -59,7 +61,7 @@ async function onStack({ config, db, producer, client, taskQueue, run, trace, wa
       payload: body,
     });
     if (res.statusCode !== 202) throw new Error(`the payment API answered ${res.statusCode}: ${res.body}`);
-    return client.workflow.getHandle(paymentWorkflowId(res.json<{ paymentId: string }>().paymentId));
+    return paymentRun(client, res.json<{ paymentId: string }>().paymentId);
   };
   /** The run's end, which for a compensated payment is a failure. */
   const ended = (h: { result(): Promise<unknown> }) => h.result().catch(() => undefined);

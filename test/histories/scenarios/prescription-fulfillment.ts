@@ -18,7 +18,7 @@ import {
   type PrescriptionRequest,
 } from '../../../src/contracts/prescription';
 import { paymentTaskQueue, paymentWorkflowId } from '../../../src/contracts/payment';
-import { paymentApiWithRuns } from '../../support/payment-api';
+import { paymentApiWithRuns, paymentRun } from '../../support/payment-api';
 import { paymentPipeline } from '../../../src/pipelines/payment';
 import type { TraceContext } from '../../../src/trace';
 import { workflowCodeOf } from '../../../src/workers/workflows-path';
@@ -127,7 +127,7 @@ async function onStack(recording: StackRecordingContext) {
     });
     assert.equal(response.statusCode, 202, response.body);
     const { paymentId } = response.json<{ paymentId: string }>();
-    await client.workflow.getHandle(paymentWorkflowId(paymentId)).result();
+    await (await paymentRun(client, paymentId)).result();
     return { prescriptionId, paymentId, linkId, amountCents, paidAt: '2030-01-02T10:00:00Z' };
   };
   const awaitingPayment = async (h: Prescription) => {
