@@ -26,20 +26,32 @@ import {
 import { pipelineStartOptions, type TraceContext } from '../trace';
 import { operatorControls, type OperatorControls } from './operator';
 import { paymentLedger } from './refunds';
-import { bestEffort, databaseStep, externalCall } from './step-options';
+import { bestEffort, databaseStep, externalCall, localDatabaseStep } from './step-options';
 import { sessionWindowWorkflow } from './session-window';
 
+/**
+ * The purchase's PostgreSQL and Kafka steps are a few milliseconds each. They run as local
+ * activities, inside the workflow task that needs them, with the same timeout, retries and outage
+ * handling, instead of a round trip through the server each: creating and announcing the purchase
+ * takes the first workflow task, and announcing the allocation the one that takes the admin
+ * service's answer. A worker that dies mid-step runs the step again, which all allow (unique keys,
+ * event IDs from the business identity). Runs that began before this keep their remote steps.
+ */
+const ledgerStepsLocal = 'purchase-ledger-steps-local';
+
 /** Each step of the purchase, named after its activity, with its option set. */
-const purchaseSteps = (operator: OperatorControls) =>
-  operator.steps<PurchaseActivities & EventActivities & AllocationActivities>({
-    createPurchase: databaseStep,
-    emitPurchaseCreated: databaseStep,
+const purchaseSteps = (operator: OperatorControls, local: boolean) => {
+  const ledgerStep = local ? localDatabaseStep : databaseStep;
+  return operator.steps<PurchaseActivities & EventActivities & AllocationActivities>({
+    createPurchase: ledgerStep,
+    emitPurchaseCreated: ledgerStep,
     // A refusal by the admin service ("no trainer available") is an answer, not an outage: it is
     // thrown non-retryable and waits for an operator who has made room (see allocationRefusedErrorType).
     allocateTrainer: externalCall,
-    emitTrainerAllocated: databaseStep,
-    deactivatePurchase: databaseStep,
+    emitTrainerAllocated: ledgerStep,
+    deactivatePurchase: ledgerStep,
   });
+};
 // Not a step: nobody waits for it, and its failure is only logged.
 const { invalidateStudentCaches } = proxyActivities<CacheActivities>(bestEffort.activity);
 
@@ -59,7 +71,7 @@ export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Prom
   const { paymentId, studentId, courseId } = request;
   const outcome: PurchaseOutcome = { status: 'CreatingPurchase' };
   const operator = operatorControls();
-  const steps = purchaseSteps(operator);
+  const steps = purchaseSteps(operator, patched(ledgerStepsLocal));
   const refunds: RefundOutcome[] = [];
   const ledger = paymentLedger(operator, refunds, request.paymentTaskQueue);
   setHandler(purchaseStateQuery, () => outcome);

@@ -11,6 +11,7 @@ import { bookingStateQuery, bookingWorkflowId, type BookingState } from '../../s
 import { correlationIdKey, pipelineStatusKey } from '../../src/contracts/pipeline';
 import { headersAsText } from '../support/kafka-headers';
 import { connectRealStack, deleteAsRetentionWould, eventually, type RealStack } from '../support/real-stack';
+import { stepsOf } from '../support/history-steps';
 
 /** Kafka → bridge → Temporal → PostgreSQL, all real, as the booking service's events arrive. */
 describe('booking pipeline on the real stack', () => {
@@ -126,12 +127,7 @@ describe('booking pipeline on the real stack', () => {
 
     // One booking recorded and one cancellation, by the history itself (the unique booking_id alone
     // would hide a second recordBooking). They run as local activities: each leaves a marker.
-    const steps = (await handle.fetchHistory()).events!.flatMap((e) => {
-      const marker = e.markerRecordedEventAttributes;
-      if (marker?.markerName !== 'core_local_activity') return [];
-      return [JSON.parse(new TextDecoder().decode(marker.details!.data!.payloads![0]!.data!)).activity_type as string];
-    });
-    expect(steps).toEqual(['recordBooking', 'cancelBooking']);
+    expect(stepsOf(await handle.fetchHistory())).toEqual(['recordBooking', 'cancelBooking']);
 
     // A copy delivered after the run closed and the offsets were committed starts nothing, and is
     // acknowledged as the duplicate it is (the booking was made and cancelled), not parked.

@@ -30,6 +30,7 @@ import { readFileSync } from 'node:fs';
 import { readable } from '../support/history-payloads';
 import { activityInterceptors } from '../../src/workers/workflows-path';
 import { connectRealStack, deleteAsRetentionWould, eventually, type RealStack } from '../support/real-stack';
+import { stepsOf } from '../support/history-steps';
 import { temporalCliRaw } from '../support/temporal-cli';
 import { createOwnerPool } from '../support/owner-db';
 
@@ -605,7 +606,7 @@ describe('prescription fulfillment on the real stack', () => {
       trackingNumber: first.trackingNumber,
       reason: 'already Delivered when this run started; nothing was done again',
     });
-    const steps = (await handleOf(id).fetchHistory()).events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    const steps = stepsOf(await handleOf(id).fetchHistory());
     expect(steps).toEqual(['validatePrescription']);
 
     // The payment delivered again now meets that run: still the duplicate it was, not parked or refunded.

@@ -28,6 +28,7 @@ import { maxKeywordLength } from '../../src/trace';
 import { correlationIdFor } from '../../src/trace-node';
 import { headersAsText } from '../support/kafka-headers';
 import { connectRealStack, deleteAsRetentionWould, eventually, type RealStack } from '../support/real-stack';
+import { stepsOf } from '../support/history-steps';
 import { temporalCli } from '../support/temporal-cli';
 
 /**
@@ -408,8 +409,7 @@ describe('purchase-to-sessions pipeline on the real stack', () => {
 
     await sleep(3_000); // time for any event a step might still have emitted to arrive
     expect(await everything()).toEqual(before);
-    const steps = (await handle.fetchHistory()).events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
-    expect(steps).toEqual(['createPurchase']);
+    expect(stepsOf(await handle.fetchHistory())).toEqual(['createPurchase']);
   });
 
   it('the admin service failing three times and answering slowly (300 ms, well within its timeout), then recovering, changes nothing in the outcome', async () => {
