@@ -160,7 +160,8 @@ const schema = z.object({
    * the house rule that a changed command sequence goes behind `patched()`, checked by the replay
    * tests, is what makes that safe. `pinned` stays on the build it started on until it ends, so that
    * build's workers must run until it drains: days for a booking or a prescription waiting on its
-   * events, and never for a session window, which continues as new on the same version.
+   * events, and as long as its allocation lasts for a session window, which continues as new on the
+   * version it started on.
    */
   WORKER_VERSIONING_BEHAVIOR: z
     .enum(['auto-upgrade', 'pinned'])
