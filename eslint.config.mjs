@@ -39,7 +39,7 @@ const workflowSandbox = {
 };
 
 export default tseslint.config(
-  { ignores: ['build/', 'node_modules/', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  { ignores: ['build/', 'dist/', 'node_modules/', '**/*.js', '**/*.mjs', '**/*.cjs'] },
   {
     files: ['**/*.ts', '**/*.mts'],
     languageOptions: {

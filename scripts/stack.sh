@@ -91,7 +91,7 @@ ensure_secrets() {
 ensure_codec_operator() {
   # shellcheck disable=SC2086,SC2163 # exports each VAR=value word of STACK_URLS (none has a space)
   (cd "$STACK_DIR/../.." && export $STACK_URLS && LOG_LEVEL=warn node --import tsx src/migrate.ts &&
-    node --import tsx scripts/codec-operators.ts ensure-dev) || die "cannot create the codec server's development operator"
+    node --import tsx src/codec-server/operators-cli.ts ensure-dev) || die "cannot create the codec server's development operator"
 }
 
 cmd_up() {

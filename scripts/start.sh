@@ -9,7 +9,9 @@ bash scripts/ensure-node-modules.sh
 # stack's payload key ring in it (src/config.ts defaults PAYLOAD_KEY_RING_FILE to its secrets/).
 export STACK_STATE_DIR="${STACK_STATE_DIR:-$HOME/.local/state/temporal-pipelines}"
 bash scripts/stack.sh up
-node --import tsx src/migrate.ts
+# The processes below run the compiled code, as the image does (npm run build: src/ to dist/).
+bash scripts/build.sh
+node dist/migrate.js
 # Workers load prebuilt workflow bundles instead of running webpack at every (re)start.
 export WORKFLOW_BUNDLE_DIR="$PWD/build/workflows"
 node --import tsx scripts/build-workflows.ts "$WORKFLOW_BUNDLE_DIR"
@@ -34,7 +36,7 @@ supervise() {
   local name=$1 entry=$2 ops_port=$3 child rc
   trap 'kill "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM
   while :; do
-    OPS_PORT="$ops_port" SERVICE_NAME="$name" node --import tsx "$entry" >>"$logs/$name.log" 2>&1 &
+    OPS_PORT="$ops_port" SERVICE_NAME="$name" node "$entry" >>"$logs/$name.log" 2>&1 &
     child=$!
     rc=0
     wait "$child" || rc=$?
@@ -51,8 +53,8 @@ start_process() {
   pids+=("$!")
   echo "==> $name started (log $logs/$name.log; ready: curl 127.0.0.1:$ops_port/readyz)"
 }
-start_process workers src/workers/main.ts "${WORKERS_OPS_PORT:-9464}"
-start_process bridges src/bridges/main.ts "${BRIDGES_OPS_PORT:-9465}"
+start_process workers dist/workers/main.js "${WORKERS_OPS_PORT:-9464}"
+start_process bridges dist/bridges/main.js "${BRIDGES_OPS_PORT:-9465}"
 
 # The stand-ins and the codec server are the stack's daemons (stack.sh up started them). One that
 # died is started again within seconds, as the workers and bridges are; `up` leaves healthy ones be.
@@ -70,7 +72,7 @@ watch_node_services() {
 watch_node_services &
 pids+=("$!")
 
-node --import tsx src/demo/main.ts
+node dist/demo/main.js
 
 if [ "${DEMO_EXIT:-0}" = 1 ]; then exit 0; fi
 echo "==> Workers, bridges, stand-ins and the codec server keep running (restarted if they crash); Ctrl-C stops the workers and bridges (the stack stays up: npm run stack:down)."

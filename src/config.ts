@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { VersioningBehavior } from '@temporalio/common';
 import { z } from 'zod';
 import { parseStartPosition, startPositionHint } from './bridges/start-position';
 import { settingsProfiles } from './pipelines/pipeline-settings';
@@ -140,6 +141,33 @@ const schema = z.object({
   /** How long a stopping worker lets running activities finish before it cancels them. */
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(10_000),
   /**
+   * Worker Versioning (docs/production/deploys.md). Set, every pipeline's worker polls as version
+   * WORKER_BUILD_ID of this Worker Deployment, and Temporal gives it only the runs of that version:
+   * new runs go to the deployment's current (or ramping) version, which an operator sets with
+   * `temporal worker deployment set-current-version`, so a worker of a new build takes nothing until
+   * then. Unset (the local stack, the tests), workers are unversioned and take every run on their queues.
+   */
+  WORKER_DEPLOYMENT_NAME: z.string().min(1).optional(),
+  /**
+   * This build's ID in the Worker Deployment: the image's build argument (docs/production/image.md:
+   * the package version and the commit); unset or empty, package.json's version. Two builds with
+   * different workflow code must not share one.
+   */
+  WORKER_BUILD_ID: z.string().min(1).default(packageVersion()),
+  /**
+   * What a run started on this build does when another version becomes current. `auto-upgrade` (the
+   * default) moves at its next workflow task to the current version, whose code replays its history:
+   * the house rule that a changed command sequence goes behind `patched()`, checked by the replay
+   * tests, is what makes that safe. `pinned` stays on the build it started on until it ends, so that
+   * build's workers must run until it drains: days for a booking or a prescription waiting on its
+   * events, and as long as its allocation lasts for a session window, which continues as new on the
+   * version it started on.
+   */
+  WORKER_VERSIONING_BEHAVIOR: z
+    .enum(['auto-upgrade', 'pinned'])
+    .default('auto-upgrade')
+    .transform((v) => (v === 'pinned' ? VersioningBehavior.PINNED : VersioningBehavior.AUTO_UPGRADE)),
+  /**
    * Days a record parked from a route whose events carry personal data (a prescription intake) is
    * kept, encrypted, before the bridge deletes it. Kafka's own copy is gone after its 7 days.
    */
@@ -182,6 +210,11 @@ const schema = z.object({
 });
 
 export type Config = z.infer<typeof schema>;
+
+/** package.json's version, the default build ID: in the directory above src/ and above dist/ alike. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 /**
  * The secret files default to the local stack's, in its state directory resolved as
@@ -229,6 +262,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     DATABASE_PASSWORD_FILE: env.DATABASE_PASSWORD_FILE || defaults.DATABASE_PASSWORD_FILE,
     MIGRATION_DATABASE_URL: env.MIGRATION_DATABASE_URL || (URL.canParse(databaseUrl) ? asRole(databaseUrl, databaseRoles.owner) : databaseUrl),
     MIGRATION_DATABASE_PASSWORD_FILE: env.MIGRATION_DATABASE_PASSWORD_FILE || defaults.MIGRATION_DATABASE_PASSWORD_FILE,
+    // The image sets it from a build argument, empty when none was given.
+    WORKER_BUILD_ID: env.WORKER_BUILD_ID || undefined,
   });
   if (!parsed.success) {
     throw new Error(`Invalid configuration: ${describeProblems(parsed.error)}`);

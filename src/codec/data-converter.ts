@@ -1,12 +1,12 @@
-import path from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import type { Config } from '../config';
 import { EncryptionCodec } from './encryption-codec';
 import type { KeyRing } from './key-ring';
+import { moduleFile } from '../module-file';
 import { processKeyRing } from './process-key-ring';
 
 /** For workers (`dataConverter`) and workflow bundles (`bundleWorkflowCode`), which load it by path. */
-export const failureConverterPath = path.join(__dirname, 'failure-converter.ts');
+export const failureConverterPath = moduleFile(__dirname, 'failure-converter');
 
 /**
  * The data converter of every client and worker: payloads encrypted with the key ring, failures'

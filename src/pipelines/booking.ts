@@ -4,6 +4,7 @@ import { bookingRoutes } from '../bridges/booking-routes';
 import { bookingCancellationsTopic, bookingEventsTopic, bookingTaskQueue } from '../contracts/booking';
 import { bookingDemo } from '../demo/bookings';
 import { bookingWorkflow } from '../workflows/booking';
+import { moduleFile } from '../module-file';
 import { everyPipelinesActivities, everyPipelinesWorkflowTypes, type Pipeline } from './pipeline';
 import { bookingSettings } from './booking-settings';
 
@@ -21,7 +22,7 @@ export const bookingPipeline: Pipeline = {
     routes: () => bookingRoutes(),
   },
   emits: [],
-  workflowsPath: path.join(__dirname, '..', 'workflows', 'booking.ts'),
+  workflowsPath: moduleFile(__dirname, '..', 'workflows', 'booking'),
   workflowTypes: [bookingWorkflow.name, ...everyPipelinesWorkflowTypes],
   createActivities: ({ db }) => ({ ...createBookingActivities(db), ...everyPipelinesActivities() }),
   historiesPath: path.join(__dirname, '..', '..', 'test', 'histories', 'scenarios', 'booking.ts'),

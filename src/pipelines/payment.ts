@@ -8,6 +8,7 @@ import { purchaseConfirmedTopic } from '../contracts/purchase';
 import { paymentDemo } from '../demo/payments';
 import { createPaymentProviderClient, paymentProviderOptions } from '../partners/payment-provider';
 import { paymentRefundWorkflow, paymentWorkflow } from '../workflows/payment';
+import { moduleFile } from '../module-file';
 import { everyPipelinesActivities, everyPipelinesWorkflowTypes, type Pipeline } from './pipeline';
 import { paymentSettings } from './payment-settings';
 
@@ -26,7 +27,7 @@ export const paymentPipeline: Pipeline = {
     { topic: purchaseConfirmedTopic, partitions: 3 },
     { topic: prescriptionTopics.paymentCompleted, partitions: 3 },
   ],
-  workflowsPath: path.join(__dirname, '..', 'workflows', 'payment.ts'),
+  workflowsPath: moduleFile(__dirname, '..', 'workflows', 'payment'),
   workflowTypes: [paymentWorkflow.name, paymentRefundWorkflow.name, ...everyPipelinesWorkflowTypes],
   createActivities: ({ db, producer, config }) => {
     const provider = createPaymentProviderClient(paymentProviderOptions(config));

@@ -7,6 +7,7 @@ import { prescriptionDemo } from '../demo/prescriptions';
 import { paymentLinksUrl } from '../payment-api/links';
 import { createPartnerClients, partnerClientOptions } from '../partners/clients';
 import { prescriptionFulfillmentWorkflow, shipmentTrackingWorkflow } from '../workflows/prescription';
+import { moduleFile } from '../module-file';
 import { everyPipelinesActivities, everyPipelinesWorkflowTypes, type Pipeline, type TopicSpec } from './pipeline';
 import { prescriptionFulfillmentSettings } from './prescription-fulfillment-settings';
 
@@ -45,7 +46,7 @@ export const prescriptionFulfillmentPipeline: Pipeline = {
     topic(prescriptionTopics.paymentCompleted),
     topic(prescriptionTopics.shipmentLabelCreated),
   ],
-  workflowsPath: path.join(__dirname, '..', 'workflows', 'prescription.ts'),
+  workflowsPath: moduleFile(__dirname, '..', 'workflows', 'prescription'),
   workflowTypes: [prescriptionFulfillmentWorkflow.name, shipmentTrackingWorkflow.name, ...everyPipelinesWorkflowTypes],
   createActivities: ({ db, producer, config }) => {
     const actor = config.SERVICE_NAME;

@@ -15,6 +15,7 @@ import {
 import { purchaseDemo } from '../demo/purchases';
 import { purchaseToSessionsWorkflow } from '../workflows/purchase';
 import { sessionWindowWorkflow } from '../workflows/session-window';
+import { moduleFile } from '../module-file';
 import { everyPipelinesActivities, everyPipelinesWorkflowTypes, type Infrastructure, type Pipeline } from './pipeline';
 import { purchaseToSessionsSettings } from './purchase-to-sessions-settings';
 
@@ -51,7 +52,7 @@ export const purchaseToSessionsPipeline: Pipeline = {
     { topic: purchaseCreatedTopic, partitions: 3 },
     { topic: trainerAllocatedTopic, partitions: 3 },
   ],
-  workflowsPath: path.join(__dirname, '..', 'workflows', 'purchase.ts'),
+  workflowsPath: moduleFile(__dirname, '..', 'workflows', 'purchase'),
   workflowTypes: [purchaseToSessionsWorkflow.name, sessionWindowWorkflow.name, ...everyPipelinesWorkflowTypes],
   createActivities: ({ db, producer, redis, config }) => ({
     ...createPurchaseToSessionsActivities({ db, producer, redis, adminService: { url: config.ADMIN_SERVICE_URL } }),

@@ -34,7 +34,8 @@ async function main(): Promise<void> {
       }),
     ),
   );
-  logger.info({ taskQueues: pipelines.map((p) => p.taskQueue), temporal: config.TEMPORAL_ADDRESS }, 'Workers started');
+  const deployment = config.WORKER_DEPLOYMENT_NAME ? `${config.WORKER_DEPLOYMENT_NAME}.${config.WORKER_BUILD_ID}` : 'unversioned';
+  logger.info({ taskQueues: pipelines.map((p) => p.taskQueue), temporal: config.TEMPORAL_ADDRESS, deployment }, 'Workers started');
   // Ready: Temporal answers and every pipeline's worker is polling its task queue.
   const ops =
     config.OPS_PORT &&

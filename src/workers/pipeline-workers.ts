@@ -42,6 +42,23 @@ export function pipelineWorkerOptions(
     // A workflow task needs its run in the cache: the SDK would cap them at the cache size anyway, with a warning.
     maxConcurrentWorkflowTaskExecutions: Math.min(config.WORKER_MAX_CACHED_WORKFLOWS, 40),
     shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
+    ...workerDeployment(config),
+  };
+}
+
+/**
+ * With WORKER_DEPLOYMENT_NAME, the worker is version WORKER_BUILD_ID of that Worker Deployment and
+ * takes only that version's runs (docs/production/deploys.md); every pipeline's worker in a process
+ * is the same version, so one `set-current-version` moves all their task queues at once.
+ */
+export function workerDeployment(config: Config): Pick<WorkerOptions, 'workerDeploymentOptions'> {
+  if (!config.WORKER_DEPLOYMENT_NAME) return {};
+  return {
+    workerDeploymentOptions: {
+      version: { deploymentName: config.WORKER_DEPLOYMENT_NAME, buildId: config.WORKER_BUILD_ID },
+      useWorkerVersioning: true,
+      defaultVersioningBehavior: config.WORKER_VERSIONING_BEHAVIOR,
+    },
   };
 }
 

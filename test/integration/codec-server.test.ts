@@ -297,7 +297,7 @@ describe('the codec server', () => {
   });
 
   it('rotates, adds and removes operators with `npm run codec-operators`: a rotated credential and its sessions stop working at once', async () => {
-    const cli = (...args: string[]) => run('npx', ['tsx', 'scripts/codec-operators.ts', ...args], { env: process.env });
+    const cli = (...args: string[]) => run('npx', ['tsx', 'src/codec-server/operators-cli.ts', ...args], { env: process.env });
     const name = `rotated-${id}`;
     added.push(name);
     const first = (await cli('add', name)).stdout.trim();

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -25,9 +25,40 @@ const listed: readonly StackService[] = stackServices;
 const reached = listed.filter((s) => s.urlVariable);
 const nodeServers = [...new Set(listed.filter((s) => s.entry).map((s) => s.server))];
 const appServices = ['migrate', 'workers', 'bridges', 'kafka-topics', ...nodeServers];
+/** Other companies' systems: not product, run from source in the Dockerfile's build stage. */
+const standIns = [...new Set(listed.filter((s) => s.entry?.startsWith('stand-ins/')).map((s) => s.server))];
+const productServices = appServices.filter((name) => !standIns.includes(name));
+/** Where the image runs a module of src/ from: its compiled file (tsconfig.build.json: rootDir src, outDir dist). */
+const compiled = (entry: string) => entry.replace(/^src\/(.+)\.ts$/, 'dist/$1.js');
 const port = (hostPort: string) => Number(hostPort.split(':').at(-1));
 const publishedPorts = (service: string) =>
   ((services[service].ports ?? []) as string[]).map((p) => Number(p.split(':').at(-2)));
+
+/** The Dockerfile's stages in order: each one's name, what it is FROM, and its instructions (continuation lines joined). */
+interface Stage {
+  name: string;
+  from: string;
+  lines: string[];
+}
+const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+const stages: Stage[] = [];
+for (const line of dockerfile.replace(/\\\n/g, ' ').split('\n').filter((l) => l.trim() && !l.startsWith('#'))) {
+  const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/i.exec(line);
+  if (from) stages.push({ from: from[1]!, name: from[2] ?? String(stages.length), lines: [] });
+  else stages.at(-1)!.lines.push(line.trim());
+}
+const stageNamed = (name: string) => stages.find((s) => s.name === name);
+/** A stage's instructions, its ancestors' first: what an image built from it carries. */
+const inherited = (stage: Stage): string[] => [...(stageNamed(stage.from) ? inherited(stageNamed(stage.from)!) : []), ...stage.lines];
+const lastOf = (stage: Stage, instruction: string) =>
+  inherited(stage).filter((l) => l.startsWith(`${instruction} `)).at(-1)?.slice(instruction.length + 1);
+const runtime = stages.at(-1)!;
+/** The stage a compose service's image is built from: the last unless its builder names a target. */
+function stageOf(service: string): Stage {
+  const image = services[service].image;
+  const builder = Object.values(services).find((s: any) => s.build && s.image === image);
+  return stageNamed(builder?.build?.target ?? runtime.name)!;
+}
 
 /** The mount point of the named volume that holds `file` in `service`, if one does. */
 function namedVolumeHolding(service: string, file: string): string | undefined {
@@ -56,13 +87,18 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('builds the application image once and runs every application service from it', () => {
+  it("builds each image once: the application image (the Dockerfile's last stage) for the product's services, the build stage for the stand-ins", () => {
     const builders = Object.keys(services).filter((name) => services[name].build);
-    expect(builders).toHaveLength(1);
-    const image = services[builders[0]!].image;
-    expect(image).toBeTruthy();
+    expect(builders).toHaveLength(2);
+    const imageOf = (stage: Stage) => {
+      const builder = builders.find((name) => (services[name].build.target ?? runtime.name) === stage.name);
+      return builder && services[builder].image;
+    };
+    expect(imageOf(runtime)).toBeTruthy();
+    expect(imageOf(stageNamed('build')!)).toBeTruthy();
     for (const name of appServices) {
       const { build, pull_policy } = services[name];
+      const image = imageOf(standIns.includes(name) ? stageNamed('build')! : runtime);
       // Compose would look for the image in a registry before the builder has made it.
       expect({ name, image: services[name].image, pull_policy }).toEqual({
         name,
@@ -72,43 +108,93 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs entry points that exist and that the image contains, the stand-ins mounted from the repository instead', () => {
-    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
-    const copied = dockerfile
-      .split('\n')
-      .filter((line) => /^COPY\s/.test(line) && !line.includes('--from'))
-      .flatMap((line) => line.trim().split(/\s+/).slice(1, -1));
-    const workdir = /^WORKDIR (\S+)$/m.exec(dockerfile)![1]!;
+  it('runs the compiled entry points of src/ that the image contains, the stand-ins from source mounted from the repository instead', () => {
+    const copiedIn = (stage: Stage) =>
+      stage.lines.filter((line) => /^COPY\s/.test(line) && !line.includes('--from')).flatMap((line) => line.split(/\s+/).slice(1, -1));
+    const workdir = lastOf(runtime, 'WORKDIR')!;
     const ignored = readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').filter(Boolean);
     const within = (dirs: string[], file: string) => dirs.some((d) => file === d || file.startsWith(`${d}/`));
-    const inImage = (file: string) => within(copied, file) && !within(ignored, file);
+    const build = stageNamed('build')!;
+    // The runtime stage has the build stage's dist/, compiled there from the sources it copied.
+    expect(runtime.lines).toContain(`COPY --from=build ${workdir}/dist ./dist`);
+    expect(build.lines).toContain('RUN npx tsc -p tsconfig.build.json');
+    const built = (file: string) => within(copiedIn(build), file) && !within(ignored, file);
+    const inImage = (file: string) => (file.startsWith('dist/') ? built(file.replace(/^dist\/(.+)\.js$/, 'src/$1.ts')) : within(copiedIn(runtime), file) && !within(ignored, file));
     /** Read-only bind mounts of repository folders into the working directory, as repository paths. */
     const mounted = (name: string) =>
       ((services[name].volumes ?? []) as string[])
         .map((v) => v.split(':'))
         .filter(([source, target, mode]) => source!.startsWith('./') && target === `${workdir}/${source!.slice(2)}` && mode === 'ro')
         .map(([source]) => source!.slice(2));
-    for (const name of appServices) {
-      const entry = (services[name].command as string[]).find((arg) => arg.endsWith('.ts'));
-      const from = entry === undefined ? 'nowhere' : within(mounted(name), entry) ? 'mount' : inImage(entry) ? 'image' : 'nowhere';
-      expect({ name, entry, from }).toEqual({ name, entry, from: within(['stand-ins'], entry!) ? 'mount' : 'image' });
-      expect({ name, entry, exists: existsSync(path.join(root, entry!)) }).toEqual({ name, entry, exists: true });
+    for (const name of productServices) {
+      const command = services[name].command as string[];
+      const entry = command[1]!;
+      expect({ name, command: command.slice(0, 2) }).toEqual({ name, command: ['node', expect.stringMatching(/^dist\/.+\.js$/)] });
+      expect({ name, entry, inImage: inImage(entry) }).toEqual({ name, entry, inImage: true });
+      const source = entry.replace(/^dist\/(.+)\.js$/, 'src/$1.ts');
+      expect({ name, source, exists: existsSync(path.join(root, source)) }).toEqual({ name, source, exists: true });
+    }
+    for (const name of standIns) {
+      const entry = (services[name].command as string[]).find((arg) => arg.endsWith('.ts'))!;
+      expect({ name, entry, mounted: within(mounted(name), entry) }).toEqual({ name, entry, mounted: true });
+      expect({ name, entry, exists: existsSync(path.join(root, entry)) }).toEqual({ name, entry, exists: true });
     }
     // Other companies' systems are not product: nothing of stand-ins/ is in the image.
-    expect(inImage('stand-ins/http.ts')).toBe(false);
+    expect(within(copiedIn(runtime), 'stand-ins/http.ts') || built('stand-ins/http.ts')).toBe(false);
   });
 
-  it('gives the workers prebuilt workflow bundles, built in the image from its own sources', () => {
-    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
-    const dir = /^RUN npx tsx scripts\/build-workflows\.ts (\S+)$/m.exec(dockerfile)?.[1];
+  it('gives the workers prebuilt workflow bundles, built in the build stage from its own sources and copied into the image', () => {
+    const dir = stageNamed('build')!.lines.map((l) => /^RUN npx tsx scripts\/build-workflows\.ts (\S+)$/.exec(l)?.[1]).find(Boolean);
     expect(dir).toBeTruthy();
-    expect(dockerfile).toMatch(new RegExp(`^ENV .*WORKFLOW_BUNDLE_DIR=${dir}\\b`, 'm'));
+    expect(runtime.lines).toContain(`COPY --from=build ${dir} ./${path.relative(lastOf(runtime, 'WORKDIR')!, dir!)}`);
+    expect(lastOf(runtime, 'ENV')).toBeDefined();
+    expect(runtime.lines.filter((l) => l.startsWith('ENV ')).join('\n')).toMatch(new RegExp(`WORKFLOW_BUNDLE_DIR=${dir}\\b`));
   });
 
-  it("runs every server in the stack's service list, the node ones from the entry the list names", () => {
+  it('is built in stages: dev dependencies only in the build stage, the image with production dependencies, compiled code and no TypeScript', () => {
+    expect(stages.map((s) => s.name)).toEqual(expect.arrayContaining(['build', runtime.name]));
+    expect(stageNamed('build')!.lines).toContain('RUN npm ci --no-audit --no-fund');
+    // The runtime stage installs its own dependencies, without dev ones (tsx, typescript, vitest), and copies no sources.
+    expect(runtime.from).not.toBe('build');
+    const installs = inherited(runtime).filter((l) => /\bnpm (ci|install)\b/.test(l));
+    expect(installs).toEqual([expect.stringContaining('npm ci --omit=dev')]);
+    expect(inherited(runtime).filter((l) => /\btsx\b|\btsc\b|COPY src\b|COPY (.* )?tsconfig/.test(l))).toEqual([]);
+    expect(JSON.parse(lastOf(runtime, 'CMD')!)).toEqual(['node', 'dist/workers/main.js']);
+  });
+
+  it('needs only production dependencies at run time: every package src/ imports is a dependency, not a dev one', () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+    const sources = (dir: string): string[] =>
+      readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+    const imported = new Set(
+      sources('src').flatMap((file) =>
+        [...readFileSync(path.join(root, file), 'utf8').matchAll(/^import (?!type )[^;]*?from '([^.'][^']*)'/gm)]
+          .map((m) => m[1]!)
+          .filter((name) => !name.startsWith('node:'))
+          .map((name) => name.split('/').slice(0, name.startsWith('@') ? 2 : 1).join('/')),
+      ),
+    );
+    expect(imported.size).toBeGreaterThan(5);
+    expect([...imported].filter((name) => !(name in pkg.dependencies)).sort()).toEqual([]);
+  });
+
+  it('pins every base image and every compose image by version, the base and Kafka by digest too', () => {
+    const versioned = /^[\w./-]+:v?\d+(\.\d+)+[\w.-]*(@sha256:[0-9a-f]{64})?$/;
+    const ours = new Set(Object.values(services).filter((s: any) => s.build).map((s: any) => s.image));
+    for (const stage of stages.filter((s) => !stageNamed(s.from))) {
+      expect({ from: stage.from }).toEqual({ from: expect.stringMatching(/^[\w./-]+:\d+\.\d+\.\d+[\w.-]*@sha256:[0-9a-f]{64}$/) });
+    }
+    for (const [name, service] of Object.entries(services)) {
+      if (ours.has(service.image)) continue;
+      expect({ service: name, image: service.image }).toEqual({ service: name, image: expect.stringMatching(versioned) });
+    }
+    expect(services.kafka.image).toMatch(/@sha256:[0-9a-f]{64}$/);
+  });
+
+  it("runs every server in the stack's service list, the node ones from the entry the list names (compiled, for the product's)", () => {
     expect(Object.keys(services)).toEqual(expect.arrayContaining([...new Set(listed.map((s) => s.server))]));
     for (const s of listed.filter((s) => s.entry)) {
-      expect({ server: s.server, command: services[s.server].command }).toEqual({ server: s.server, command: expect.arrayContaining([s.entry]) });
+      expect({ server: s.server, command: services[s.server].command }).toEqual({ server: s.server, command: expect.arrayContaining([compiled(s.entry!)]) });
     }
   });
 
@@ -168,7 +254,7 @@ describe('docker-compose.yml', () => {
 
   it('creates the topics with the script that reads the pipeline list, from the application image', () => {
     expect(services['kafka-topics'].image).toBe(services.migrate.image);
-    expect(services['kafka-topics'].command).toContain(topicScript);
+    expect(services['kafka-topics'].command).toContain(compiled(topicScript));
   });
 
   it('points every application service at the other containers, never at a loopback default', () => {
@@ -254,17 +340,15 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs the application image, and every container given a secret, as a non-root user', () => {
-    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
-    const imageUser = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].at(-1)?.[1];
+  it('runs the application image, the stand-ins and every container given a secret as a non-root user', () => {
     const isRoot = (user: string | undefined) => user === undefined || /^(root|0)(:|$)/.test(String(user));
-    expect(isRoot(imageUser)).toBe(false);
+    expect(isRoot(lastOf(runtime, 'USER'))).toBe(false);
     for (const name of appServices) {
-      const user = services[name].user ?? imageUser;
+      const user = services[name].user ?? lastOf(stageOf(name), 'USER');
       expect({ service: name, root: isRoot(user) }).toEqual({ service: name, root: false });
     }
     for (const name of Object.keys(services).filter((n) => services[n].secrets?.length)) {
-      const user = services[name].user ?? (services[name].image === services.migrate.image ? imageUser : undefined);
+      const user = services[name].user ?? (appServices.includes(name) ? lastOf(stageOf(name), 'USER') : undefined);
       expect({ service: name, root: isRoot(user) }).toEqual({ service: name, root: false });
     }
   });
@@ -275,15 +359,28 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  const healthUrls = (name: string) => {
+    const test = (services[name].healthcheck?.test ?? []) as string[];
+    // What the image runs: its compiled checker, which asks each URL after it.
+    expect({ service: name, checker: test.slice(0, 3) }).toEqual({ service: name, checker: ['CMD', 'node', compiled('src/healthcheck.ts')] });
+    return test.slice(3);
+  };
+
   it('checks the health of workers and bridges at the /readyz of the OPS_PORT they serve it on', () => {
     for (const name of ['workers', 'bridges']) {
       const port = loadConfig(services[name].environment).OPS_PORT;
       expect({ service: name, port }).toEqual({ service: name, port: expect.any(Number) });
-      expect({ service: name, test: services[name].healthcheck?.test.join(' ') }).toEqual({
-        service: name,
-        test: expect.stringContaining(`http://127.0.0.1:${port}/readyz`),
-      });
+      expect({ service: name, urls: healthUrls(name) }).toEqual({ service: name, urls: [`http://127.0.0.1:${port}/readyz`] });
     }
+  });
+
+  it("checks the health of every other long-running node service on each of its ports, at the list's health path", () => {
+    for (const server of nodeServers) {
+      const config: Record<string, unknown> = loadConfig(services[server].environment);
+      const expected = listed.filter((s) => s.server === server).map((s) => `http://127.0.0.1:${config[s.portVariable]}${s.healthPath}`);
+      expect({ service: server, urls: healthUrls(server) }).toEqual({ service: server, urls: expected });
+    }
+    expect(existsSync(path.join(root, 'src/healthcheck.ts'))).toBe(true);
   });
 
   it("points the Web UI at the codec server's published port, where the browser on the host reaches it", () => {
@@ -297,7 +394,15 @@ describe('docker-compose.yml', () => {
     for (const name of Object.keys(services).filter((n) => !oneShot.includes(n))) {
       expect({ service: name, restart: services[name].restart }).toEqual({ service: name, restart: 'unless-stopped' });
     }
-    for (const name of appServices) expect({ service: name, init: services[name].init }).toEqual({ service: name, init: true });
+    // tini is the images' ENTRYPOINT, so a plain `docker run` has it too; compose's `init` would put a second one above it.
+    for (const name of appServices) {
+      expect({ service: name, entrypoint: JSON.parse(lastOf(stageOf(name), 'ENTRYPOINT') ?? 'null'), override: services[name].entrypoint, init: services[name].init }).toEqual({
+        service: name,
+        entrypoint: ['/usr/bin/tini', '--'],
+        override: undefined,
+        init: undefined,
+      });
+    }
     const seconds = (d: string) => Number(/^(\d+)s$/.exec(d)![1]);
     expect(seconds(services.workers.stop_grace_period) * 1000).toBeGreaterThan(defaults.WORKER_SHUTDOWN_GRACE_MS + 5_000);
     expect(seconds(services.bridges.stop_grace_period)).toBeGreaterThanOrEqual(10);

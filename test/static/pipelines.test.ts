@@ -98,7 +98,8 @@ describe('the pipeline list', () => {
 
   it('is what docker-compose.yml creates topics from and registers search attributes for', () => {
     const app = services['kafka-topics'];
-    expect(app.command).toContain('src/create-topics.ts');
+    // The image's compiled src/create-topics.ts.
+    expect(app.command).toContain('dist/create-topics.js');
     // Whole arguments, so a comment or a longer name cannot satisfy the check.
     const temporal = services.temporal.command as string[];
     for (const key of searchAttributes) expect(temporal).toContain(`--search-attribute=${key.name}=Keyword`);

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Pool } from 'pg';
@@ -53,5 +53,23 @@ describe("the pipelines' workers", () => {
       expect(o).toMatchObject({ workflowBundle: { codePath: path.join(dir, `${p.name}.js`) }, interceptors: { activity: activityInterceptors } });
       expect(o.workflowsPath).toBeUndefined();
     }
+  });
+
+  it('are unversioned unless given a Worker Deployment, and then all one version of it: WORKER_BUILD_ID (package.json\'s version by default), auto-upgrading unless pinned', () => {
+    expect(options.map((o) => o.workerDeploymentOptions)).toEqual(pipelines.map(() => undefined));
+    const { version } = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
+    const deployed = (env: NodeJS.ProcessEnv) =>
+      pipelines.map((p) => pipelineWorkerOptions(loadConfig({ WORKER_DEPLOYMENT_NAME: 'pipelines', ...env }), p, infrastructure, dataConverter).workerDeploymentOptions);
+    // The image's build argument is empty when none was given.
+    for (const env of [{}, { WORKER_BUILD_ID: '' }]) {
+      expect(deployed(env)).toEqual(
+        pipelines.map(() => ({ version: { deploymentName: 'pipelines', buildId: version }, useWorkerVersioning: true, defaultVersioningBehavior: 'AUTO_UPGRADE' })),
+      );
+    }
+    expect(deployed({ WORKER_BUILD_ID: '0.2.0-abc1234', WORKER_VERSIONING_BEHAVIOR: 'pinned' })[0]).toEqual({
+      version: { deploymentName: 'pipelines', buildId: '0.2.0-abc1234' },
+      useWorkerVersioning: true,
+      defaultVersioningBehavior: 'PINNED',
+    });
   });
 });

@@ -15,10 +15,10 @@
  * write it to FILE (mode 0600) instead. Give it to its owner only; only its hash is stored.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { writeSecretFile } from '../src/codec/key-ring';
-import { createOperatorStore, type Role } from '../src/codec-server/operators';
-import { asOwner, loadConfig } from '../src/config';
-import { createPool } from '../src/connections';
+import { writeSecretFile } from '../codec/key-ring';
+import { createOperatorStore, type Role } from './operators';
+import { asOwner, loadConfig } from '../config';
+import { createPool } from '../connections';
 
 const developer = 'developer';
 
