@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import { runBridge } from '../../src/bridges/kafka-bridge';
 import { BridgeMetrics } from '../../src/bridges/metrics';
-import { bookingWorkflowId } from '../../src/contracts/booking';
+import { bookingRequestedSignal, bookingWorkflowId } from '../../src/contracts/booking';
+import { bookingWorkflow } from '../../src/workflows/booking';
 import { startOpsServer } from '../../src/ops-server';
 import { pipelines } from '../../src/pipelines';
 import { countingRunsNeedingAttention } from '../../src/workers/runs-needing-attention';
@@ -82,11 +83,10 @@ describe('metrics on the real stack', () => {
     for (const bookingId of bookingIds) await stack.publish(topics.bookingEvents, bookingId, bookingRequested(bookingId, 'user_1', 'room_1'));
     await stack.publish(topics.bookingEvents, 'bad', '{"bookingId":');
 
-    // Fetched, held at the gate, not committed: the lag counts them.
+    // Fetched (the first at least), held at the gate, none committed: the lag counts all four.
     const lagOf = (text: string) =>
       ['0', '1', '2'].reduce((sum, partition) => sum + (sample(text, 'pipelines_bridge_consumer_lag_records', { ...labels, partition }) ?? NaN), 0);
-    await eventually(scrape, (text) => (sample(text, 'pipelines_bridge_records_consumed_total', labels) ?? 0) >= 4, 30_000);
-    expect(lagOf(await scrape())).toBeGreaterThan(0);
+    await eventually(scrape, (text) => (sample(text, 'pipelines_bridge_records_consumed_total', labels) ?? 0) >= 1 && lagOf(text) === 4, 30_000);
 
     openGate();
     const after = await eventually(
@@ -112,13 +112,24 @@ describe('metrics on the real stack', () => {
       await eventually(counted, (t) => t > 0, 10_000);
       const before = await count();
 
-      // The three bookings of the test above are waiting on this task queue: each parks at its first step.
-      await stack.startWorker(taskQueue, {
+      // A booking whose first step is refused for good parks, waiting for an operator's decision.
+      const attentionQueue = `bookings-attention-${stack.runId}`;
+      await stack.startWorker(attentionQueue, {
         recordBooking: async () => {
           throw ApplicationFailure.nonRetryable('room_1 is not bookable (test refusal)', 'BookingRefused');
         },
       });
-      await eventually(count, (n) => n === before + 3, 30_000);
+      const bookingId = `booking_attention_${stack.runId}`;
+      const event = { ...bookingRequested(bookingId, 'user_1', 'room_1'), trace: { correlationId: `corr-${bookingId}` } };
+      workflowIds.push(bookingWorkflowId(bookingId));
+      await stack.client.workflow.signalWithStart(bookingWorkflow, {
+        workflowId: bookingWorkflowId(bookingId),
+        taskQueue: attentionQueue,
+        args: [event],
+        signal: bookingRequestedSignal,
+        signalArgs: [event],
+      });
+      await eventually(count, (n) => n === before + 1, 30_000);
     } finally {
       stop();
     }
