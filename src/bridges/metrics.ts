@@ -52,7 +52,9 @@ export class BridgeMetrics {
       labelNames: ['group', 'topic'] as const,
       registers,
     });
-    const breakers = this.breakers;
+    // prom-client calls `collect` with the gauge as `this`.
+    const { breakers, topicsOf } = this;
+    const admin = () => this.admin;
     new Gauge({
       name: 'pipelines_bridge_parking_breaker_open',
       help: '1 while the bridge has stopped parking after identical refusals in a row (it holds the partition), else 0.',
@@ -62,25 +64,28 @@ export class BridgeMetrics {
         for (const [group, breaker] of breakers) this.set({ group }, breaker.open ? 1 : 0);
       },
     });
-    const self = this;
     new Gauge({
       name: 'pipelines_bridge_consumer_lag_records',
       help: "Records on a partition after its group's committed offset, read from Kafka at each scrape.",
       labelNames: ['group', 'topic', 'partition'] as const,
       registers,
       async collect() {
-        const admin = self.admin;
-        if (!admin) return;
-        for (const [group, topics] of self.topicsOf) {
-          try {
-            await admin.connect();
-            const lags = await withTimeLimit('reading the consumer lag', lagReadTimeoutMs, () => readConsumerLag(admin, group, topics));
-            for (const { topic, partition, lag } of lags) this.set({ group, topic, partition }, lag);
-          } catch (err) {
-            // The last values stay: a lag that stops falling while Kafka does not answer should alert.
-            logger.warn({ err, group }, 'Could not read the consumer lag from Kafka; its gauge keeps the last values');
-          }
-        }
+        const kafka = admin();
+        if (!kafka) return;
+        await Promise.all(
+          [...topicsOf].map(async ([group, topics]) => {
+            try {
+              const lags = await withTimeLimit('reading the consumer lag', lagReadTimeoutMs, async () => {
+                await kafka.connect();
+                return readConsumerLag(kafka, group, topics);
+              });
+              for (const { topic, partition, lag } of lags) this.set({ group, topic, partition }, lag);
+            } catch (err) {
+              // The last values stay: a lag that stops falling while Kafka does not answer should alert.
+              logger.warn({ err, group }, 'Could not read the consumer lag from Kafka; its gauge keeps the last values');
+            }
+          }),
+        );
       },
     });
   }
