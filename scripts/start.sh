@@ -46,14 +46,17 @@ supervise() {
   done
 }
 
-# Each with its health endpoints (src/ops-server.ts) on its own port.
+# Each with its health endpoints and metrics (src/ops-server.ts) on its own port.
 start_process() {
   local name=$1 entry=$2 ops_port=$3
   supervise "$name" "$entry" "$ops_port" &
   pids+=("$!")
-  echo "==> $name started (log $logs/$name.log; ready: curl 127.0.0.1:$ops_port/readyz)"
+  echo "==> $name started (log $logs/$name.log; ready: curl 127.0.0.1:$ops_port/readyz; metrics: curl 127.0.0.1:$ops_port/metrics)"
 }
+# The Temporal SDK's own series, served by the workers (only they read it; docs/production/metrics.md).
+export WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-9466}"
 start_process workers dist/workers/main.js "${WORKERS_OPS_PORT:-9464}"
+echo "==> workers' Temporal SDK metrics: curl 127.0.0.1:$WORKER_METRICS_PORT/metrics"
 start_process bridges dist/bridges/main.js "${BRIDGES_OPS_PORT:-9465}"
 
 # The stand-ins and the codec server are the stack's daemons (stack.sh up started them). One that

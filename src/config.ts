@@ -109,6 +109,22 @@ const schema = z.object({
    * none. One per process: compose gives each container the same, `npm start` each process its own.
    */
   OPS_PORT: z.coerce.number().int().positive().optional(),
+  /**
+   * The address OPS_PORT and WORKER_METRICS_PORT listen on: loopback, as everything the local stack
+   * starts, unless set; a container whose Prometheus or prober is another container needs 0.0.0.0.
+   */
+  OPS_HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Where a worker process serves the Temporal SDK's own Prometheus series (Core's exporter, at
+   * /metrics; docs/production/metrics.md); unset, it serves none. Not OPS_PORT: Core binds its own.
+   */
+  WORKER_METRICS_PORT: z.coerce.number().int().positive().optional(),
+  /**
+   * How often a worker process counts the runs that need attention (a visibility query, for the
+   * `pipelines_runs_needing_attention` gauge on its OPS_PORT); the gauge is this old at most, plus
+   * visibility's own delay.
+   */
+  RUNS_NEEDING_ATTENTION_COUNT_EVERY_MS: z.coerce.number().int().positive().default(60_000),
   /** Names the process in every log line (workers, bridges, admin-service, ...). */
   SERVICE_NAME: z.string().default('temporal-pipelines'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

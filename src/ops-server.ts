@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
 import { logger } from './logger';
 
 /**
@@ -6,8 +7,10 @@ import { logger } from './logger';
  *   GET /livez  -> 200 while the process answers at all (restart it when this fails)
  *   GET /readyz -> 200 when every check passes, 503 naming each check that fails (send it no work,
  *                  and do not count it as up, until it passes)
- * On OPS_PORT, one per process; a process without OPS_PORT serves none. On loopback, as everything
- * the local stack starts: a supervisor outside the host (Kubernetes' probes) needs another address.
+ *   GET /metrics -> the process's Prometheus series, when it has any (docs/production/metrics.md)
+ * On OPS_PORT, one per process; a process without OPS_PORT serves none. On OPS_HOST, loopback by
+ * default as everything the local stack starts: a scraper or a supervisor in another container
+ * (compose's Prometheus, Kubernetes' probes) needs 0.0.0.0.
  */
 export interface ReadinessCheck {
   name: string;
@@ -17,7 +20,7 @@ export interface ReadinessCheck {
 
 const checkTimeoutMs = 2_000;
 
-export async function startOpsServer(port: number, checks: ReadinessCheck[], host = '127.0.0.1'): Promise<Server> {
+export async function startOpsServer(port: number, checks: ReadinessCheck[], host = '127.0.0.1', metrics?: Registry): Promise<Server> {
   const server = createServer((request, response) => {
     const reply = (status: number, body: object) => {
       response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -25,17 +28,27 @@ export async function startOpsServer(port: number, checks: ReadinessCheck[], hos
     };
     if (request.method !== 'GET') return reply(405, { error: 'GET only' });
     if (request.url === '/livez') return reply(200, { live: true });
+    if (request.url === '/metrics' && metrics) {
+      void metrics.metrics().then(
+        (text) => {
+          response.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+          response.end(text);
+        },
+        (err: Error) => reply(500, { error: err.message }),
+      );
+      return;
+    }
     if (request.url === '/readyz') {
       void readiness(checks).then((failing) => reply(Object.keys(failing).length ? 503 : 200, { ready: !Object.keys(failing).length, failing }));
       return;
     }
-    reply(404, { error: 'GET /livez or /readyz' });
+    reply(404, { error: metrics ? 'GET /livez, /readyz or /metrics' : 'GET /livez or /readyz' });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
-  logger.info({ port }, 'Health endpoints listening (/livez, /readyz)');
+  logger.info({ host, port }, metrics ? 'Health and metrics endpoints listening (/livez, /readyz, /metrics)' : 'Health endpoints listening (/livez, /readyz)');
   return server;
 }
 

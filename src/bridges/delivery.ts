@@ -5,7 +5,9 @@ import { carriesPersonalData } from '../contracts/personal';
 import { withTrace } from '../trace-node';
 import { loggerFor } from '../logger';
 import type { TraceContext } from '../trace';
+import type { GroupMetrics } from './metrics';
 import type { ParkedEvents } from './parked-events';
+import type { Refusal } from './records';
 import { howRunEnded, Undeliverable, type Route } from './route';
 import { describeError, judgeTemporalError, ParkingBreaker, type Verdict } from './temporal-refusals';
 
@@ -25,6 +27,7 @@ export interface DeliveryOptions {
   parkedEvents: ParkedEvents;
   timings: DeliveryTimings;
   breaker: ParkingBreaker;
+  metrics?: GroupMetrics;
 }
 
 export interface BatchContext {
@@ -33,6 +36,8 @@ export interface BatchContext {
   options: DeliveryOptions;
   /** Aborted when the batch has failed: its lanes stop delivering, because kafkajs will deliver it all again. */
   signal: AbortSignal;
+  /** Its records waiting in `untilDone` now: the batch is held while any is. */
+  waiting: number;
 }
 
 class Unrecoverable extends Error {}
@@ -50,7 +55,7 @@ class Refused extends Error {
  * (a heartbeat that finds the group rebalancing, the consumer stopping) ends the batch unresolved
  * and kafkajs delivers it again.
  */
-export async function deliver(batch: BatchContext, event: unknown, trace: TraceContext): Promise<Outcome | { refused: string }> {
+export async function deliver(batch: BatchContext, event: unknown, trace: TraceContext): Promise<Exclude<Outcome, 'parked'> | Refusal> {
   const { route, options } = batch;
   try {
     const outcome = await untilDone(batch, 'delivery to Temporal', trace, judgeDelivery(options.breaker), () =>
@@ -60,7 +65,7 @@ export async function deliver(batch: BatchContext, event: unknown, trace: TraceC
           return outcome === 'duplicate' ? outcome : ('delivered' as const);
         } catch (err) {
           if (err instanceof WorkflowExecutionAlreadyStartedError) return await alreadyStarted(batch, err, event, trace);
-          if (err instanceof Undeliverable) return { refused: err.message };
+          if (err instanceof Undeliverable) return { refused: err.message, refusedAs: 'undeliverable' as const };
           throw err;
         }
       }),
@@ -69,15 +74,23 @@ export async function deliver(batch: BatchContext, event: unknown, trace: TraceC
     return outcome;
   } catch (err) {
     if (!(err instanceof Refused)) throw err;
-    return { refused: `rejected by Temporal: ${describeError(err.cause)}` };
+    return { refused: `rejected by Temporal: ${describeError(err.cause)}`, refusedAs: 'rejected_by_temporal' };
   }
 }
 
-/** One Temporal call (or a few that belong together) with the bridge's deadline. */
-function callTemporal<T>(batch: BatchContext, fn: () => Promise<T>): Promise<T> {
-  const { client, timings } = batch.options;
+/** One Temporal call (or a few that belong together) with the bridge's deadline, timed. */
+async function callTemporal<T>(batch: BatchContext, fn: () => Promise<T>): Promise<T> {
+  const { client, timings, metrics } = batch.options;
   const timeoutMs = timings.temporalCallTimeoutMs;
-  return withTimeLimit('delivery to Temporal', timeoutMs, () => client.withDeadline(Date.now() + timeoutMs, fn));
+  const ended = metrics?.timeTemporalCall(batch.payload.batch.topic);
+  try {
+    const result = await withTimeLimit('delivery to Temporal', timeoutMs, () => client.withDeadline(Date.now() + timeoutMs, fn));
+    ended?.(true);
+    return result;
+  } catch (err) {
+    ended?.(false);
+    throw err;
+  }
 }
 
 /**
@@ -91,12 +104,12 @@ async function alreadyStarted(
   err: WorkflowExecutionAlreadyStartedError,
   event: unknown,
   trace: TraceContext,
-): Promise<Outcome | { refused: string }> {
+): Promise<Exclude<Outcome, 'parked'> | Refusal> {
   let run: Awaited<ReturnType<typeof howRunEnded>>;
   try {
     run = await howRunEnded(batch.options.client, err.workflowId);
   } catch (unreadable) {
-    if (unreadable instanceof Undeliverable) return { refused: unreadable.message };
+    if (unreadable instanceof Undeliverable) return { refused: unreadable.message, refusedAs: 'undeliverable' };
     throw unreadable;
   }
   // Closed past its retention: the next start will go through.
@@ -108,8 +121,8 @@ async function alreadyStarted(
   const meaning = batch.route.closedRun(run, event);
   log.warn({ run: ended, meaning }, `Workflow ${err.workflowId} already started and closed (${ended})`);
   if (meaning === 'duplicate') return 'duplicate';
-  if (typeof meaning === 'object') return { refused: meaning.undelivered };
-  return { refused: `workflow ${err.workflowId} already closed (${ended}); the event was not delivered` };
+  if (typeof meaning === 'object') return { refused: meaning.undelivered, refusedAs: 'run_closed' };
+  return { refused: `workflow ${err.workflowId} already closed (${ended}); the event was not delivered`, refusedAs: 'run_closed' };
 }
 
 /** What a failed delivery means; the breaker turns a run of identical refusals into a hold. */
@@ -133,7 +146,7 @@ const judgeDelivery =
 const judgeParking = (): Verdict => ({ action: 'retry' });
 
 /** Job 3, parking: the record and the reason it cannot become a workflow, retried while PostgreSQL is down. */
-export async function park(batch: BatchContext, message: KafkaMessage, trace: TraceContext, reason: string): Promise<Outcome> {
+export async function park(batch: BatchContext, message: KafkaMessage, trace: TraceContext, reason: string): Promise<'parked'> {
   const { topic, partition } = batch.payload.batch;
   loggerFor(trace, { topic, partition, offset: message.offset }).error({ reason }, 'Parked an event that cannot become a workflow');
   await untilDone(batch, 'parking', trace, judgeParking, () =>
@@ -157,24 +170,31 @@ async function untilDone<T>(
   attempt: () => Promise<T>,
 ): Promise<T> {
   const { batch: kafkaBatch, heartbeat, isRunning, isStale } = batch.payload;
-  for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, batch.options.timings.maxBackoffMs)) {
-    let failure: unknown;
-    try {
-      return await attempt();
-    } catch (err) {
-      failure = err;
+  let waiting = false;
+  try {
+    for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, batch.options.timings.maxBackoffMs)) {
+      let failure: unknown;
+      try {
+        return await attempt();
+      } catch (err) {
+        failure = err;
+      }
+      const verdict = judge(failure);
+      if (verdict.action === 'park') throw new Refused(failure);
+      if (!isRunning() || isStale()) throw new Unrecoverable(`consumer stopped while retrying ${what}`);
+      const log = loggerFor(trace, { topic: kafkaBatch.topic, partition: kafkaBatch.partition });
+      if (verdict.action === 'hold') {
+        log.error({ err: describeError(failure), retryInMs: delayMs }, `${what} held: ${verdict.why}; holding the partition until this is fixed`);
+      } else {
+        log.warn({ err: describeError(failure), retryInMs: delayMs }, `${what} failed; holding the partition and retrying`);
+      }
+      if (!waiting && batch.waiting++ === 0) batch.options.metrics?.holding(kafkaBatch.topic, 1);
+      waiting = true;
+      await sleep(delayMs, undefined, { signal: batch.signal });
+      await heartbeat();
     }
-    const verdict = judge(failure);
-    if (verdict.action === 'park') throw new Refused(failure);
-    if (!isRunning() || isStale()) throw new Unrecoverable(`consumer stopped while retrying ${what}`);
-    const log = loggerFor(trace, { topic: kafkaBatch.topic, partition: kafkaBatch.partition });
-    if (verdict.action === 'hold') {
-      log.error({ err: describeError(failure), retryInMs: delayMs }, `${what} held: ${verdict.why}; holding the partition until this is fixed`);
-    } else {
-      log.warn({ err: describeError(failure), retryInMs: delayMs }, `${what} failed; holding the partition and retrying`);
-    }
-    await sleep(delayMs, undefined, { signal: batch.signal });
-    await heartbeat();
+  } finally {
+    if (waiting && --batch.waiting === 0) batch.options.metrics?.holding(kafkaBatch.topic, -1);
   }
 }
 
@@ -182,7 +202,7 @@ async function untilDone<T>(
  * `fn`, or an error after `ms`: the retry loop then tries again. The call may still finish in the
  * background; every delivery and parking is idempotent, so that is harmless.
  */
-async function withTimeLimit<T>(what: string, ms: number, fn: () => Promise<T>): Promise<T> {
+export async function withTimeLimit<T>(what: string, ms: number, fn: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { logger, type Logger } from '../logger';
 import { deliver, park, type BatchContext, type Outcome } from './delivery';
+import type { GroupMetrics } from './metrics';
 import type { ParkedEvents } from './parked-events';
 import { buildLanes, type BatchRecord } from './records';
 import { placeNewGroup, type StartPosition } from './start-position';
@@ -31,6 +32,8 @@ export interface BridgeOptions {
   startFrom?: StartPosition;
   /** Follows whether the consumer is in its group, for the process's /readyz. */
   readiness?: ConsumerReadiness;
+  /** Its Prometheus series (BridgeMetrics.forGroup); none if not given. */
+  metrics?: GroupMetrics;
   /** Tests shorten these; see `bridgeTimings`. */
   timings?: Partial<BridgeTimings>;
   /** Called after each record is acknowledged or parked, with when its batch arrived; the benchmark uses it. */
@@ -84,6 +87,7 @@ export async function runBridge(options: BridgeOptions): Promise<Consumer> {
 
   const running: RunningOptions = { ...options, timings, breaker: new ParkingBreaker(options.parkingBreakerThreshold ?? 5) };
 
+  options.metrics?.watch([...routes.keys()], running.breaker);
   watchForCrash(consumer, log, options.onConsumerGaveUp);
   options.readiness?.watch(consumer);
   await placeNewGroup(options.kafka, options.groupId, [...routes.keys()], options.startFrom ?? { from: 'earliest' });
@@ -134,8 +138,9 @@ export function watchForCrash(
  */
 async function settleBatch(payload: EachBatchPayload, route: Route, options: RunningOptions, log: Logger) {
   const stop = new AbortController();
-  const batch: Batch = { payload, route, options, consumedAtMs: Date.now(), signal: stop.signal };
+  const batch: Batch = { payload, route, options, consumedAtMs: Date.now(), signal: stop.signal, waiting: 0 };
   const lanes = buildLanes(route, payload.batch.partition, payload.batch.messages);
+  options.metrics?.consumed(route.topic, payload.batch.messages.length);
   // A heartbeat that fails (the group is rebalancing) stops the batch like a failed lane.
   const keepAlive = setInterval(
     () => void payload.heartbeat().catch((err) => stop.signal.aborted || stop.abort(err)),
@@ -168,8 +173,9 @@ interface Batch extends BatchContext {
 /** One record: delivered to Temporal, or parked with the reason it never can be. */
 async function settleRecord(batch: Batch, { message, trace, decoded }: BatchRecord): Promise<void> {
   const { topic } = batch.payload.batch;
-  const result = decoded.ok ? await deliver(batch, decoded.event, trace) : { refused: decoded.reason };
+  const result = decoded.ok ? await deliver(batch, decoded.event, trace) : decoded;
   const outcome = typeof result === 'string' ? result : await park(batch, message, trace, result.refused);
+  batch.options.metrics?.settled(topic, result);
   batch.options.onSettled?.(topic, message, outcome, batch.consumedAtMs);
   // Learns of a rebalance between records, sooner than the timer; kafkajs rate-limits these calls.
   await batch.payload.heartbeat();

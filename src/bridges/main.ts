@@ -6,6 +6,7 @@ import { logger } from '../logger';
 import { startOpsServer } from '../ops-server';
 import { bridgedPipelines, pipelines } from '../pipelines';
 import { bridgeTimings, ConsumerReadiness, runBridge } from './kafka-bridge';
+import { BridgeMetrics } from './metrics';
 import { createParkedEvents, keepingRetention } from './parked-events';
 
 /** Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM. */
@@ -19,6 +20,10 @@ async function main(): Promise<void> {
     personalDataRetentionDays: config.PARKED_PERSONAL_DATA_RETENTION_DAYS,
   });
   const retention = keepingRetention(parkedEvents, logger);
+  const metrics = new BridgeMetrics();
+  // Reads every group's lag at each scrape of /metrics.
+  const admin = kafka.admin();
+  metrics.readLagWith(admin);
   const shared = {
     kafka,
     client,
@@ -33,7 +38,14 @@ async function main(): Promise<void> {
   const readiness = bridges.map(() => new ConsumerReadiness());
   for (const [i, bridge] of bridges.entries()) {
     consumers.push(
-      await runBridge({ ...shared, groupId: bridge.consumerGroup, routes: bridge.routes(config), onConsumerGaveUp: exitForRestart, readiness: readiness[i] }),
+      await runBridge({
+        ...shared,
+        groupId: bridge.consumerGroup,
+        routes: bridge.routes(config),
+        onConsumerGaveUp: exitForRestart,
+        readiness: readiness[i],
+        metrics: metrics.forGroup(bridge.consumerGroup),
+      }),
     );
   }
   // The runs a pipeline starts from a table rather than a topic (the payment ledger's).
@@ -46,13 +58,14 @@ async function main(): Promise<void> {
     (await startOpsServer(config.OPS_PORT, [
       { name: 'temporal', check: async () => void (await client.workflowService.getSystemInfo({})) },
       ...bridges.map((bridge, i) => ({ name: `consumer:${bridge.consumerGroup}`, check: () => readiness[i]!.notReady })),
-    ]));
+    ], config.OPS_HOST, metrics.registry));
 
   const stop = async (signal: string) => {
     logger.info({ signal }, 'Stopping bridges');
     if (ops) ops.close();
     clearInterval(retention);
     await Promise.all([...consumers.map((c) => c.disconnect()), ...runStarters.map((starter) => starter.stop())]);
+    await admin.disconnect();
     await db.end();
     await client.connection.close();
     process.exit(0);

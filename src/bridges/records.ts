@@ -7,8 +7,30 @@ import { describeProblems } from '../schema-problems';
 import { describeError } from './temporal-refusals';
 import { decodeUtf8 } from './utf8';
 
-/** A record as the bridge read it: its event and ordering key, or the reason it has none. */
-export type Decoded = { ok: true; event: unknown; key: string } | { ok: false; reason: string };
+/**
+ * Why a record cannot become a workflow, as one of a fixed few: the bridge's parked counter is
+ * labelled with it. The reason's text is for a person, and never a label: it may name IDs.
+ */
+export const refusalClasses = [
+  'unreadable',
+  'not_utf8',
+  'not_json',
+  'schema_violation',
+  'key_mismatch',
+  'rejected_by_temporal',
+  'run_closed',
+  'undeliverable',
+] as const;
+export type RefusalClass = (typeof refusalClasses)[number];
+
+/** A record that cannot become a workflow: the reason it is parked with, and its class. */
+export interface Refusal {
+  refused: string;
+  refusedAs: RefusalClass;
+}
+
+/** A record as the bridge read it: its event and ordering key, or why it has none. */
+export type Decoded = { ok: true; event: unknown; key: string } | ({ ok: false } & Refusal);
 
 export interface BatchRecord {
   message: KafkaMessage;
@@ -51,22 +73,22 @@ export function readRecord(route: Route, partition: number, message: KafkaMessag
     trace = boundedTrace(traceFromMessage(route.topic, partition, message));
     return { message, trace, decoded: keyAgrees(route, message, decode(route, message)) };
   } catch (err) {
-    return { message, trace, decoded: { ok: false, reason: `the record could not be read: ${describeError(err)}` } };
+    return { message, trace, decoded: { ok: false, refused: `the record could not be read: ${describeError(err)}`, refusedAs: 'unreadable' } };
   }
 }
 
 function decode(route: Route, message: KafkaMessage): Decoded {
   // Buffer.toString() would turn bytes that are not UTF-8 into U+FFFD and accept the mangled event.
   const value = decodeUtf8(message.value ?? Buffer.alloc(0));
-  if ('invalidAt' in value) return { ok: false, reason: `value is not valid UTF-8 at byte ${value.invalidAt}` };
+  if ('invalidAt' in value) return { ok: false, refused: `value is not valid UTF-8 at byte ${value.invalidAt}`, refusedAs: 'not_utf8' };
   let json: unknown;
   try {
     json = JSON.parse(value.text);
   } catch {
-    return { ok: false, reason: unparseableJson(value.text) };
+    return { ok: false, refused: unparseableJson(value.text), refusedAs: 'not_json' };
   }
   const parsed = route.schema.safeParse(json);
-  if (!parsed.success) return { ok: false, reason: `schema violation: ${describeProblems(parsed.error, '(event)')}` };
+  if (!parsed.success) return { ok: false, refused: `schema violation: ${describeProblems(parsed.error, '(event)')}`, refusedAs: 'schema_violation' };
   return { ok: true, event: parsed.data, key: route.orderingKey(parsed.data) };
 }
 
@@ -89,6 +111,7 @@ function keyAgrees(route: Route, message: KafkaMessage, decoded: Decoded): Decod
   if (actual === expected) return decoded;
   return {
     ok: false,
-    reason: `Kafka key ${JSON.stringify(actual)} contradicts the event's key ${JSON.stringify(expected)}: its partition may not hold the entity's other events, so their order is lost`,
+    refusedAs: 'key_mismatch',
+    refused: `Kafka key ${JSON.stringify(actual)} contradicts the event's key ${JSON.stringify(expected)}: its partition may not hold the entity's other events, so their order is lost`,
   };
 }

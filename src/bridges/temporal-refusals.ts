@@ -100,4 +100,9 @@ export class ParkingBreaker {
   delivered(): void {
     [this.last, this.inARow] = [undefined, 0];
   }
+
+  /** Open (not parking) from the refusal past the threshold until the next delivery. */
+  get open(): boolean {
+    return this.inARow > this.threshold;
+  }
 }

@@ -1,5 +1,6 @@
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { Registry } from 'prom-client';
 import { dataConverterWith } from '../codec/data-converter';
 import { processKeyRing } from '../codec/process-key-ring';
 import { loadConfig } from '../config';
@@ -8,12 +9,13 @@ import { logger } from '../logger';
 import { startOpsServer } from '../ops-server';
 import { pipelines } from '../pipelines';
 import { installTemporalRuntime } from './runtime';
+import { countingRunsNeedingAttention } from './runs-needing-attention';
 import { pipelineDataConverter, pipelinePoolSize, pipelineWorkerOptions } from './pipeline-workers';
 
 /** Runs one worker per pipeline, each with only its own workflows and activities, until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
   const config = loadConfig();
-  installTemporalRuntime('INFO');
+  installTemporalRuntime('INFO', config.WORKER_METRICS_PORT ? `${config.OPS_HOST}:${config.WORKER_METRICS_PORT}` : undefined);
   // Read first: without its key ring a worker could not read a single payload. Read again on SIGHUP.
   const ring = processKeyRing(config.PAYLOAD_KEY_RING_FILE);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
@@ -36,6 +38,11 @@ async function main(): Promise<void> {
   );
   const deployment = config.WORKER_DEPLOYMENT_NAME ? `${config.WORKER_DEPLOYMENT_NAME}.${config.WORKER_BUILD_ID}` : 'unversioned';
   logger.info({ taskQueues: pipelines.map((p) => p.taskQueue), temporal: config.TEMPORAL_ADDRESS, deployment }, 'Workers started');
+  // Beside the SDK's own series (WORKER_METRICS_PORT): what the runs say of themselves.
+  const metrics = new Registry();
+  const stopCounting = config.OPS_PORT
+    ? countingRunsNeedingAttention(metrics, client, pipelines, config.RUNS_NEEDING_ATTENTION_COUNT_EVERY_MS)
+    : () => undefined;
   // Ready: Temporal answers and every pipeline's worker is polling its task queue.
   const ops =
     config.OPS_PORT &&
@@ -45,10 +52,11 @@ async function main(): Promise<void> {
         name: `worker:${pipelines[i]!.taskQueue}`,
         check: () => (worker.getState() === 'RUNNING' ? undefined : `the worker is ${worker.getState()}`),
       })),
-    ]));
+    ], config.OPS_HOST, metrics));
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {
+    stopCounting();
     if (ops) ops.close();
     await producer.disconnect();
     redis.disconnect();

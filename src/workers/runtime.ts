@@ -3,11 +3,12 @@ import { logger } from '../logger';
 
 /**
  * Sends the Temporal SDK's own logs (worker lifecycle, workflow `log.*` calls, Core) through our
- * JSON logger, so one log stream holds everything. Call once per process, before any worker.
+ * JSON logger, so one log stream holds everything; with `metricsAddress` (`host:port`), Core serves
+ * its Prometheus series there at /metrics. Call once per process, before any worker.
  */
 let installed = false;
 
-export function installTemporalRuntime(level: LogLevel = 'WARN'): void {
+export function installTemporalRuntime(level: LogLevel = 'WARN', metricsAddress?: string): void {
   if (installed) return; // the SDK allows one Runtime per process
   installed = true;
   const sdkLogger = logger.child({ component: 'temporal-sdk' });
@@ -18,6 +19,11 @@ export function installTemporalRuntime(level: LogLevel = 'WARN'): void {
       const { error, ...rest } = (meta ?? {}) as Record<string, unknown>;
       sdkLogger[method[l]]({ ...rest, ...(error ? { err: error } : {}) }, message);
     }),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      // Core's own names (counters without `_total`, histograms in milliseconds): what Temporal's
+      // SDK dashboard reads (observability/grafana/dashboards/temporal-core-sdk.json).
+      ...(metricsAddress && { metrics: { prometheus: { bindAddress: metricsAddress } } }),
+    },
   });
 }

@@ -14,6 +14,7 @@ import { undecodableRunWorkflowId } from '../../src/contracts/undecodable-run';
 import { prescriptionFulfillmentWorkflow } from '../../src/workflows/prescription';
 import { bookingRequested } from '../support/booking-events';
 import { prescriptionRequest } from '../support/prescription-intake';
+import { sample } from '../support/prometheus-text';
 import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
 
 const graceMs = 4_000;
@@ -38,12 +39,14 @@ describe('the worker process', () => {
   let logFile: string;
   let lock: PoolClient | undefined;
   let opsPort: number;
+  let sdkMetricsPort: number;
   const workflowIds: string[] = [];
   const flagTestIds: string[] = [];
 
   beforeAll(async () => {
     stack = await connectRealStack();
     opsPort = await freePort();
+    sdkMetricsPort = await freePort();
     logFile = path.join(mkdtempSync(path.join(tmpdir(), 'worker-process-')), 'worker.log');
     worker = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
       env: {
@@ -56,6 +59,8 @@ describe('the worker process', () => {
         // A flag asks every second whether its run decodes again, so it leaves within the test.
         UNDECODABLE_RUN_CHECK_EVERY_MS: '1000',
         OPS_PORT: String(opsPort),
+        WORKER_METRICS_PORT: String(sdkMetricsPort),
+        RUNS_NEEDING_ATTENTION_COUNT_EVERY_MS: '1000',
         // As in docker-compose.yml: a plain payload is refused.
         PAYLOAD_ENCRYPTION_STRICT: 'true',
       },
@@ -89,7 +94,6 @@ describe('the worker process', () => {
     };
     expect(await get('/livez')).toEqual({ status: 200, body: { live: true } });
     expect(await eventually(() => get('/readyz'), (r) => r.status === 200, 30_000)).toEqual({ status: 200, body: { ready: true, failing: {} } });
-    expect((await get('/metrics')).status).toBe(404);
   });
 
   it('flags a booking it cannot decode where operators look, logs the key it lacks, and drops the flag once the run is closed', async () => {
@@ -150,6 +154,21 @@ describe('the worker process', () => {
     expect(readFileSync(logFile, 'utf8')).toContain(`Cannot decode a workflow task of ${workflowId}: the run is stuck until its workers can. Fix: the run was started or signalled with a plain payload`);
     // The booking never ran a step: no row for it.
     expect((await stack.db.query('SELECT 1 FROM bookings WHERE booking_id = $1', [bookingId])).rowCount).toBe(0);
+  });
+
+  it("serves the Temporal SDK's series on WORKER_METRICS_PORT, named as Temporal's SDK dashboard reads them, and the runs needing attention on /metrics", async () => {
+    const scrape = async (port: number) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const sdk = await scrape(sdkMetricsPort);
+    // Counters without `_total`, histograms in milliseconds without a unit suffix: Core's defaults,
+    // which observability/grafana/dashboards/temporal-core-sdk.json queries.
+    expect(sdk).toMatch(/^temporal_workflow_task_execution_latency_bucket\{[^}]*task_queue="bookings"/m);
+    expect(sdk).toMatch(/^temporal_workflow_completed\{[^}]*workflow_type="undecodableRunWorkflow"/m);
+    expect(sdk).toMatch(/^temporal_request\{/m);
+    expect(sdk).not.toMatch(/^temporal_request_total/m);
+    // The flag of the forged booking above waits for a person.
+    const flagged = { pipeline: 'booking', step: 'decodePayload', kind: 'Undecodable', run: 'open' };
+    const ours = await eventually(() => scrape(opsPort), (text) => (sample(text, 'pipelines_runs_needing_attention', flagged) ?? 0) >= 1, 10_000);
+    expect(sample(ours, 'pipelines_runs_needing_attention_counted_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 10);
   });
 
   it('reads its key ring again on SIGHUP and keeps running', async () => {

@@ -8,6 +8,9 @@ import { pipelines } from '../../src/pipelines';
 import { stackServices, urlOf, type StackService } from '../../src/stack-services';
 import { pipelinePoolSize } from '../../src/workers/pipeline-workers';
 import { codecServerPoolSize } from '../../src/codec-server/server';
+import { BridgeMetrics } from '../../src/bridges/metrics';
+import { runsNeedingAttentionGauges } from '../../src/workers/runs-needing-attention';
+import { Registry } from 'prom-client';
 
 /**
  * No Docker engine runs here, so docker-compose.yml is checked against the code it must agree
@@ -31,6 +34,8 @@ const productServices = appServices.filter((name) => !standIns.includes(name));
 /** Where the image runs a module of src/ from: its compiled file (tsconfig.build.json: rootDir src, outDir dist). */
 const compiled = (entry: string) => entry.replace(/^src\/(.+)\.ts$/, 'dist/$1.js');
 const port = (hostPort: string) => Number(hostPort.split(':').at(-1));
+/** What compose publishes besides the stack's services: Prometheus' and Grafana's UIs. */
+const observabilityPorts: Record<string, number[]> = { prometheus: [9090], grafana: [3000] };
 const publishedPorts = (service: string) =>
   ((services[service].ports ?? []) as string[]).map((p) => Number(p.split(':').at(-2)));
 
@@ -200,7 +205,7 @@ describe('docker-compose.yml', () => {
 
   it('publishes on loopback, from the service that serves it, every address clients reach at its default port in the list and config', () => {
     for (const name of Object.keys(services)) {
-      const served = reached.filter((s) => s.server === name).map((s) => s.defaultPort);
+      const served = [...reached.filter((s) => s.server === name).map((s) => s.defaultPort), ...(observabilityPorts[name] ?? [])];
       expect({ service: name, published: publishedPorts(name) }).toEqual({ service: name, published: served });
     }
     for (const s of reached) {
@@ -420,5 +425,69 @@ describe('docker-compose.yml', () => {
     const perWorkerProcess = pipelines.length * pipelinePoolSize(defaults);
     const others = 10 * ['bridges', 'admin-service', 'partner-services', 'payment-provider', 'payment-api'].length + codecServerPoolSize;
     expect(2 * perWorkerProcess + others).toBeLessThanOrEqual(maxConnections - superuserReserved);
+  });
+  describe('metrics', () => {
+    const prometheusConfig = parse(readFileSync(path.join(root, 'observability/prometheus.yml'), 'utf8'));
+    const targets: string[] = prometheusConfig.scrape_configs.flatMap((job: any) => job.static_configs.flatMap((c: any) => c.targets));
+    const dashboardsDir = 'observability/grafana/dashboards';
+    const dashboards = readdirSync(path.join(root, dashboardsDir)).filter((f) => f.endsWith('.json'));
+    /** The repository file mounted read-only at `target` in `service`. */
+    const mountedAt = (service: string, target: string) =>
+      ((services[service].volumes ?? []) as string[]).map((v) => v.split(':')).find(([source, t, mode]) => source!.startsWith('./') && t === target && mode === 'ro')?.[0];
+
+    it('scrapes every metrics port of the workers and bridges, which listen beyond their own loopback', () => {
+      const expected = ['workers', 'bridges'].flatMap((name) => {
+        const config = loadConfig(services[name].environment);
+        expect({ service: name, host: config.OPS_HOST }).toEqual({ service: name, host: '0.0.0.0' });
+        return [config.OPS_PORT, config.WORKER_METRICS_PORT].filter((p) => p !== undefined).map((p) => `${name}:${p}`);
+      });
+      expect(expected).toContain(`workers:${loadConfig(services.workers.environment).WORKER_METRICS_PORT}`);
+      expect([...targets].sort()).toEqual(expected.sort());
+    });
+
+    it('runs pinned Prometheus and Grafana images, with their configuration mounted read-only from the repository', () => {
+      for (const name of ['prometheus', 'grafana']) expect({ name, image: services[name].image }).toEqual({ name, image: expect.stringMatching(/:v?\d+\.\d+\.\d+$/) });
+      const config = (services.prometheus.command as string[]).find((a) => a.startsWith('--config.file='))!.split('=')[1]!;
+      expect(mountedAt('prometheus', config)).toBe('./observability/prometheus.yml');
+      expect(mountedAt('grafana', '/etc/grafana/provisioning')).toBe('./observability/grafana/provisioning');
+      const providers = parse(readFileSync(path.join(root, 'observability/grafana/provisioning/dashboards/dashboards.yml'), 'utf8')).providers;
+      expect(providers.map((p: any) => mountedAt('grafana', p.options.path))).toEqual([`./${dashboardsDir}`]);
+      const [datasource] = parse(readFileSync(path.join(root, 'observability/grafana/provisioning/datasources/prometheus.yml'), 'utf8')).datasources;
+      expect([datasource.type, new URL(datasource.url).host]).toEqual(['prometheus', `prometheus:${publishedPorts('prometheus')[0]}`]);
+    });
+
+    it("provisions Temporal's SDK dashboard, with its licence, and ours", () => {
+      expect(dashboards.sort()).toEqual(['pipelines.json', 'temporal-core-sdk.json']);
+      expect(readFileSync(path.join(root, dashboardsDir, 'temporal-core-sdk.LICENSE'), 'utf8')).toMatch(/^The MIT License[\s\S]*Temporal Technologies/);
+    });
+
+    /**
+     * Ours against the series our code registers; Temporal's against the metric names in the SDK
+     * Core sources the installed @temporalio/core-bridge was built from (its exporter adds `temporal_`).
+     */
+    it('has every dashboard parse and read only series that exist', async () => {
+      const registry = new BridgeMetrics().registry;
+      runsNeedingAttentionGauges(registry);
+      const ours = new Set(
+        (await registry.getMetricsAsJSON()).flatMap((m) => (String(m.type) === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => m.name + s) : [m.name])),
+      );
+      const core = path.join(root, 'node_modules/@temporalio/core-bridge/sdk-core/crates');
+      const coreNames = new Set(
+        ['sdk-core/src/telemetry/metrics.rs', 'common/src/telemetry/metrics.rs', 'client/src/metrics.rs'].flatMap((file) =>
+          [...readFileSync(path.join(core, file), 'utf8').matchAll(/"([a-z][a-z0-9_]*)"/g)].map((m) => m[1]!),
+        ),
+      );
+      for (const file of dashboards) {
+        const text = readFileSync(path.join(root, dashboardsDir, file), 'utf8');
+        const dashboard = JSON.parse(text);
+        const exprs = JSON.stringify(dashboard.panels).match(/"expr":"(?:[^"\\]|\\.)*"/g) ?? [];
+        const series = [...new Set(exprs.flatMap((e) => e.match(/\b(?:temporal|pipelines)_[a-z0-9_]+/g) ?? []))];
+        expect({ file, series: series.length > 0 }).toEqual({ file, series: true });
+        const missing = series.filter((name) =>
+          name.startsWith('pipelines_') ? !ours.has(name) : !coreNames.has(name.replace(/^temporal_/, '').replace(/_(bucket|sum|count)$/, '')),
+        );
+        expect({ file, missing }).toEqual({ file, missing: [] });
+      }
+    });
   });
 });

@@ -477,7 +477,7 @@ describe('poison reasons', () => {
       const decoded = readRecord(routes.get(record.topic)!, 0, message).decoded;
       expect(decoded.ok, `${poison.kind} on ${record.topic} was not refused`).toBe(false);
       // As parked_events keeps it (src/bridges/parked-events.ts).
-      const reason = printable((decoded as { reason: string }).reason);
+      const reason = printable((decoded as { refused: string }).refused);
       expect(reason, `${poison.kind} on ${record.topic}`).toMatch(poisonReasons[poison.kind]);
       checked.add(`${poison.kind} ${record.topic}`);
     }
