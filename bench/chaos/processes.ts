@@ -24,6 +24,7 @@ import { Client as PgClient } from 'pg';
 import { EncryptionCodec, ENCRYPTED_ENCODING, METADATA_ENCRYPTION_KEY_ID } from '../../src/codec/encryption-codec';
 import { readKeyRing } from '../../src/codec/key-ring';
 import type { Config } from '../../src/config';
+import { kafkaConnectionOptions } from '../../src/connection-options';
 import { bookingEventsTopic, bookingWorkflowId } from '../../src/contracts/booking';
 import { toJson } from '../../src/codec-server/server';
 import { bridgedPipelines, pipelines } from '../../src/pipelines';
@@ -329,7 +330,7 @@ export function faults(options: FaultOptions): Fault[] {
     waitFor(`worker pid ${pid} polling every task queue`, 180_000, async () => ((await pollEveryTaskQueue(client, config, pid)) ? true : undefined), 1_000);
 
   const kafkaAdmin = async <T>(work: (admin: Admin) => Promise<T>): Promise<T> => {
-    const admin = new Kafka({ clientId: 'chaos-faults', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({ clientId: 'chaos-faults', ...kafkaConnectionOptions(config), logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     try {
       return await work(admin);
@@ -602,7 +603,7 @@ export function faults(options: FaultOptions): Fault[] {
       endDate: '2040-01-02T00:00:00.000Z',
       paymentId: `pay_${bookingId}`,
     };
-    const producer = new Kafka({ clientId: 'chaos-key-probe', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING }).producer({
+    const producer = new Kafka({ clientId: 'chaos-key-probe', ...kafkaConnectionOptions(config), logLevel: logLevel.NOTHING }).producer({
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
     });

@@ -3,6 +3,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { dataConverterWith } from '../codec/data-converter';
 import { processKeyRing } from '../codec/process-key-ring';
 import { loadConfig } from '../config';
+import { temporalConnectionOptions } from '../connection-options';
 import { createPool, createProducer, createRedis, emittingKafka } from '../connections';
 import { logger } from '../logger';
 import { startOpsServer } from '../ops-server';
@@ -16,7 +17,7 @@ async function main(): Promise<void> {
   installTemporalRuntime('INFO');
   // Read first: without its key ring a worker could not read a single payload. Read again on SIGHUP.
   const ring = processKeyRing(config.PAYLOAD_KEY_RING_FILE);
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   // On the workers' own connection: it flags the runs they cannot decode.
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(ring, { strict: config.PAYLOAD_ENCRYPTION_STRICT }) });
   // Kafka, PostgreSQL and Redis are connected at first use: a worker starts, and runs every
