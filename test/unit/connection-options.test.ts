@@ -1,7 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { newKeyRing, writeKeyRing } from '../../src/codec/key-ring';
 import { loadConfig } from '../../src/config';
 import {
   isLoopback,
@@ -185,6 +187,26 @@ describe('connection options', () => {
   it('builds every client through these options, so each refuses at start', async () => {
     expect(() => createKafka(configWith({ KAFKA_BROKERS: 'kafka.internal:9092' }))).toThrow(/Refusing a plaintext connection to Kafka/);
     await expect(createTemporalClient(configWith({ TEMPORAL_ADDRESS: 'temporal.internal:7233' }), {})).rejects.toThrow(/Refusing a plaintext connection to Temporal/);
+  });
+
+  // Each connects after its first client is built: a refused one stops the process before any connection.
+  it.each([
+    ['workers', 'src/workers/main.ts', { TEMPORAL_ADDRESS: 'temporal.internal:7233' }, /Refusing a plaintext connection to Temporal/],
+    ['bridges', 'src/bridges/main.ts', { KAFKA_BROKERS: 'kafka.internal:9092' }, /Refusing a plaintext connection to Kafka/],
+    ['payment API', 'src/payment-api/main.ts', { DATABASE_URL: 'postgres://pipelines_app:the-db-password@db.internal/pipelines' }, /Refusing a plaintext connection to PostgreSQL/],
+  ])('the %s process refuses at start, exits non-zero and logs why, without the password', (_name, entry, env, refusal) => {
+    const keyRing = path.join(dir, 'payload-key-ring.json');
+    writeKeyRing(keyRing, newKeyRing());
+    const run = spawnSync(process.execPath, ['--import', 'tsx', entry], {
+      cwd: path.resolve(__dirname, '..', '..'),
+      env: { PATH: process.env.PATH, STACK_STATE_DIR: dir, PAYLOAD_KEY_RING_FILE: keyRing, LOG_LEVEL: 'info', ...env },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(1);
+    const fatal = run.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((line) => line.level === 'fatal');
+    expect(fatal?.err?.message).toMatch(refusal);
+    expect(run.stdout + run.stderr).not.toContain('the-db-password');
   });
 
   it('takes loopback as 127.0.0.0/8, ::1 and localhost, and no other name or address', () => {
