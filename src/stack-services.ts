@@ -143,6 +143,10 @@ export const stackServices = [
     entry: 'src/codec-server/main.ts',
     healthPath: '/health',
   },
+  // Kafka's TLS listener, which requires a client certificate: the stack signs its certificate and a
+  // client's with a CA of its own (scripts/stack/tls.sh). Last, so the ports above keep their place in
+  // an isolated stack's block; no client uses it unless told to (docs/production/connections.md).
+  { name: 'kafka-ssl', server: 'kafka', portVariable: 'KAFKA_SSL_PORT', defaultPort: 9094 },
 ] as const satisfies readonly StackService[];
 
 type Listed = (typeof stackServices)[number];

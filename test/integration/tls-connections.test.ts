@@ -1,0 +1,114 @@
+import { homedir } from 'node:os';
+import path from 'node:path';
+import type { Consumer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bookingRoutes } from '../../src/bridges/booking-routes';
+import { runBridge } from '../../src/bridges/kafka-bridge';
+import { loadConfig } from '../../src/config';
+import { createKafka, createPool, createProducer } from '../../src/connections';
+import { bookingWorkflowId } from '../../src/contracts/booking';
+import { defaultPort } from '../../src/stack-services';
+import { bookingRequested } from '../support/booking-events';
+import { connectRealStack, eventually, type RealStack } from '../support/real-stack';
+
+/**
+ * The encrypted connections on the real stack: Kafka's TLS listener, which requires a client
+ * certificate, and PostgreSQL's TLS, both with the CA the stack generated (scripts/stack/tls.sh).
+ */
+describe('TLS connections on the local stack', () => {
+  let stack: RealStack;
+  const stateDir = process.env.STACK_STATE_DIR || path.join(homedir(), '.local', 'state', 'temporal-pipelines');
+  const tls = (file: string) => path.join(stateDir, 'tls', file);
+  const kafkaTls = {
+    KAFKA_BROKERS: `127.0.0.1:${process.env.KAFKA_SSL_PORT || defaultPort('KAFKA_SSL_PORT')}`,
+    KAFKA_SSL: 'true',
+    KAFKA_SSL_CA_FILE: tls('ca.crt'),
+    KAFKA_SSL_CERT_FILE: tls('client.crt'),
+    KAFKA_SSL_KEY_FILE: tls('client.key'),
+  };
+  const configWith = (env: Record<string, string>) => loadConfig({ ...process.env, ...env });
+  /** Fails at the first refused connection instead of retrying. */
+  const connectOnce = async (env: Record<string, string>) => {
+    const admin = createKafka(configWith(env), `tls-probe-${stack.runId}`, { retry: { retries: 0 } }).admin();
+    try {
+      await admin.connect();
+      return (await admin.describeCluster()).brokers.map((b) => `${b.host}:${b.port}`);
+    } finally {
+      await admin.disconnect();
+    }
+  };
+  const terminate: string[] = [];
+
+  beforeAll(async () => {
+    stack = await connectRealStack();
+  });
+
+  afterAll(async () => {
+    await Promise.all(terminate.map((id) => stack.client.workflow.getHandle(id).terminate('test finished').catch(() => undefined)));
+    await stack.stop();
+  });
+
+  it("a bridge consuming from Kafka's TLS listener, with the stack's CA and a client certificate, starts the workflow of a record produced over TLS", async () => {
+    const user = `user_${stack.runId}`;
+    const room = `room_${stack.runId}`;
+    const taskQueue = `bookings-tls-${stack.runId}`;
+    await stack.db.query('INSERT INTO users (user_ref) VALUES ($1)', [user]);
+    await stack.db.query('INSERT INTO rooms (internal_id) VALUES ($1)', [room]);
+    await stack.startWorker(taskQueue);
+    const topic = `booking-events-tls-${stack.runId}`;
+    await stack.createTopics(topic, `${topic}-cancellations`);
+
+    // The cluster answers on the TLS listener with its TLS address: every later request stays on it.
+    expect(await connectOnce(kafkaTls)).toEqual([kafkaTls.KAFKA_BROKERS]);
+    const kafka = createKafka(configWith(kafkaTls), `tls-bridge-${stack.runId}`);
+    const producer = createProducer(kafka);
+    let consumer: Consumer | undefined;
+    try {
+      consumer = await runBridge({
+        kafka,
+        client: stack.client,
+        parkedEvents: stack.parkedEvents,
+        groupId: `tls-bridge-${stack.runId}`,
+        routes: bookingRoutes({ taskQueue, topics: { bookingEvents: topic, cancellations: `${topic}-cancellations` } }),
+        maxInFlight: 4,
+      });
+      const bookingId = `booking_tls_${stack.runId}`;
+      terminate.push(bookingWorkflowId(bookingId));
+      await producer.send({ topic, messages: [{ key: bookingId, value: JSON.stringify(bookingRequested(bookingId, user, room)) }] });
+      const run = await eventually(
+        () => stack.client.workflow.getHandle(bookingWorkflowId(bookingId)).describe().catch(() => undefined),
+        (described) => described !== undefined,
+      );
+      expect(run?.taskQueue).toBe(taskQueue);
+      const rows = await eventually(
+        async () => (await stack.db.query('SELECT booking_id FROM bookings WHERE booking_id = $1', [bookingId])).rowCount,
+        (count) => count === 1,
+      );
+      expect(rows).toBe(1);
+    } finally {
+      await consumer?.disconnect();
+      await producer.disconnect();
+    }
+  }, 120_000);
+
+  it("refuses the TLS listener's certificate without the stack's CA, and the broker refuses a client without a certificate", async () => {
+    const { KAFKA_SSL_CA_FILE: _ca, ...withoutCa } = kafkaTls;
+    await expect(connectOnce(withoutCa)).rejects.toThrow(/self[- ]signed certificate/);
+    const { KAFKA_SSL_CERT_FILE: _cert, KAFKA_SSL_KEY_FILE: _key, ...withoutClientCertificate } = kafkaTls;
+    await expect(connectOnce(withoutClientCertificate)).rejects.toThrow(/alert bad certificate/);
+  }, 60_000);
+
+  it("connects to PostgreSQL over TLS with DATABASE_SSL_MODE=verify-full and the stack's CA, and refuses the server's certificate without it", async () => {
+    const sslOf = async (env: Record<string, string>) => {
+      const pool = createPool(configWith(env), { max: 1 });
+      try {
+        return (await pool.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows[0]!.ssl;
+      } finally {
+        await pool.end();
+      }
+    };
+    expect(await sslOf({ DATABASE_SSL_MODE: 'verify-full', DATABASE_SSL_CA_FILE: tls('ca.crt') })).toBe(true);
+    expect(await sslOf({ DATABASE_SSL_MODE: 'disable' })).toBe(false);
+    await expect(sslOf({ DATABASE_SSL_MODE: 'verify-full' })).rejects.toThrow(/unable to verify the first certificate/);
+  });
+});
