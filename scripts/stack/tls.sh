@@ -21,7 +21,7 @@ tls_issue() {
 }
 
 # The CA, then the certificates of Kafka's TLS listener, of PostgreSQL, and of the client Kafka's
-# listener requires (it asks for a client certificate: the mTLS of a managed Kafka).
+# listener requires (it asks for a client certificate: the mTLS of a managed Kafka or Temporal Cloud).
 ensure_tls() {
   command -v openssl >/dev/null || apt_install openssl
   mkdir -p "$STACK_TLS_DIR"
@@ -37,4 +37,6 @@ ensure_tls() {
   tls_issue kafka-broker serverAuth || die "openssl could not issue Kafka's certificate"
   tls_issue postgres serverAuth || die "openssl could not issue PostgreSQL's certificate"
   tls_issue client clientAuth || die "openssl could not issue the client certificate"
+  # For the TLS front a test puts before Temporal's dev server, which has no TLS of its own.
+  tls_issue temporal serverAuth || die "openssl could not issue Temporal's certificate"
 }

@@ -1,11 +1,16 @@
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { createServer as createTlsServer } from 'node:tls';
+import { NativeConnection } from '@temporalio/worker';
 import type { Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRoutes } from '../../src/bridges/booking-routes';
 import { runBridge } from '../../src/bridges/kafka-bridge';
 import { loadConfig } from '../../src/config';
-import { createKafka, createPool, createProducer } from '../../src/connections';
+import { temporalConnectionOptions } from '../../src/connection-options';
+import { createKafka, createPool, createProducer, createTemporalClient } from '../../src/connections';
 import { bookingWorkflowId } from '../../src/contracts/booking';
 import { defaultPort } from '../../src/stack-services';
 import { bookingRequested } from '../support/booking-events';
@@ -13,7 +18,8 @@ import { connectRealStack, eventually, type RealStack } from '../support/real-st
 
 /**
  * The encrypted connections on the real stack: Kafka's TLS listener, which requires a client
- * certificate, and PostgreSQL's TLS, both with the CA the stack generated (scripts/stack/tls.sh).
+ * certificate, and PostgreSQL's TLS, both with the CA the stack generated (scripts/stack/tls.sh);
+ * and Temporal through a TLS front that requires a client certificate, since the dev server has no TLS.
  */
 describe('TLS connections on the local stack', () => {
   let stack: RealStack;
@@ -97,6 +103,53 @@ describe('TLS connections on the local stack', () => {
     const { KAFKA_SSL_CERT_FILE: _cert, KAFKA_SSL_KEY_FILE: _key, ...withoutClientCertificate } = kafkaTls;
     await expect(connectOnce(withoutClientCertificate)).rejects.toThrow(/alert bad certificate/);
   }, 60_000);
+
+  it('a worker connection and a client reach Temporal over mTLS with the CA and client certificate TEMPORAL_TLS_* name', async () => {
+    // Terminates TLS (HTTP/2 by ALPN, as gRPC asks) and passes the bytes on to the dev server, which speaks HTTP/2 without TLS.
+    const clients: string[] = [];
+    const front = createTlsServer(
+      { key: readFileSync(tls('temporal.key')), cert: readFileSync(tls('temporal.crt')), ca: readFileSync(tls('ca.crt')), requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'] },
+      (socket) => {
+        clients.push(String(socket.getPeerCertificate().subject.CN));
+        const upstream = net.connect(Number(stack.config.TEMPORAL_ADDRESS.split(':')[1]), stack.config.TEMPORAL_ADDRESS.split(':')[0]);
+        for (const s of [socket, upstream]) s.on('error', () => s.destroy());
+        socket.pipe(upstream).pipe(socket);
+      },
+    );
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    const tlsEnv = {
+      TEMPORAL_ADDRESS: `127.0.0.1:${(front.address() as net.AddressInfo).port}`,
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: tls('ca.crt'),
+      TEMPORAL_TLS_CLIENT_CERT_PATH: tls('client.crt'),
+      TEMPORAL_TLS_CLIENT_KEY_PATH: tls('client.key'),
+    };
+    const config = configWith(tlsEnv);
+    try {
+      const connection = await NativeConnection.connect(temporalConnectionOptions(config));
+      try {
+        expect((await connection.workflowService.describeNamespace({ namespace: config.TEMPORAL_NAMESPACE })).namespaceInfo?.name).toBe(config.TEMPORAL_NAMESPACE);
+      } finally {
+        await connection.close();
+      }
+      const client = await createTemporalClient(config, {});
+      try {
+        expect((await client.workflowService.describeNamespace({ namespace: config.TEMPORAL_NAMESPACE })).namespaceInfo?.name).toBe(config.TEMPORAL_NAMESPACE);
+      } finally {
+        await client.connection.close();
+      }
+      expect(clients.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(clients)).toEqual(new Set(['temporal-pipelines client']));
+      // Without the CA, the front's certificate is not trusted; without the client certificate, the front refuses the client.
+      const { TEMPORAL_TLS_SERVER_CA_CERT_PATH: _ca, ...withoutCa } = tlsEnv;
+      await expect(NativeConnection.connect(temporalConnectionOptions(configWith(withoutCa)))).rejects.toThrow(/UnknownIssuer/);
+      const { TEMPORAL_TLS_CLIENT_CERT_PATH: _cert, TEMPORAL_TLS_CLIENT_KEY_PATH: _key, ...withoutClientCertificate } = tlsEnv;
+      const accepted = clients.length;
+      await expect(NativeConnection.connect(temporalConnectionOptions(configWith(withoutClientCertificate)))).rejects.toThrow(/Failed to call GetSystemInfo/);
+      expect(clients.length).toBe(accepted);
+    } finally {
+      front.close();
+    }
+  });
 
   it("connects to PostgreSQL over TLS with DATABASE_SSL_MODE=verify-full and the stack's CA, and refuses the server's certificate without it", async () => {
     const sslOf = async (env: Record<string, string>) => {
