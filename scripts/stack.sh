@@ -72,7 +72,8 @@ Local stack is up:
   Temporal Web UI  http://$STACK_HOST:$TEMPORAL_UI_PORT  (payloads decoded after signing in at $(codec_server_url)/login)
   Codec operator   developer: sign in at $(codec_server_url)/login with the credential in
                    $STACK_SECRETS_DIR/codec-operator-credential (npm run temporal uses it too)
-  Kafka            $(kafka_bootstrap); TLS (client certificate required) $(kafka_ssl_bootstrap)
+  Kafka            $(kafka_bootstrap); TLS (client certificate required) $(kafka_ssl_bootstrap);
+                   SASL over TLS $(kafka_sasl_bootstrap) (user $KAFKA_SASL_USER, password in $KAFKA_SASL_PASSWORD_FILE)
   Stack CA         $STACK_TLS_CA (Kafka's TLS listener and PostgreSQL; client certificate $STACK_TLS_DIR/client.crt)
   Postgres         $(postgres_url)
   Redis            $(redis_url)

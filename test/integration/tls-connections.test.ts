@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { homedir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
 import { NativeConnection } from '@temporalio/worker';
@@ -18,7 +18,7 @@ import { connectRealStack, eventually, type RealStack } from '../support/real-st
 
 /**
  * The encrypted connections on the real stack: Kafka's TLS listener, which requires a client
- * certificate, and PostgreSQL's TLS, both with the CA the stack generated (scripts/stack/tls.sh);
+ * certificate, its SASL over TLS listener, and PostgreSQL's TLS, both with the CA the stack generated (scripts/stack/tls.sh);
  * and Temporal through a TLS front that requires a client certificate, since the dev server has no TLS.
  */
 describe('TLS connections on the local stack', () => {
@@ -102,6 +102,21 @@ describe('TLS connections on the local stack', () => {
     await expect(connectOnce(withoutCa)).rejects.toThrow(/self[- ]signed certificate/);
     const { KAFKA_SSL_CERT_FILE: _cert, KAFKA_SSL_KEY_FILE: _key, ...withoutClientCertificate } = kafkaTls;
     await expect(connectOnce(withoutClientCertificate)).rejects.toThrow(/alert bad certificate/);
+  }, 60_000);
+
+  it.each(['plain', 'scram-sha-512'])("authenticates with SASL %s on Kafka's SASL over TLS listener, the password read from its file, and is refused with a wrong one", async (mechanism) => {
+    const sasl = {
+      KAFKA_BROKERS: `127.0.0.1:${process.env.KAFKA_SASL_PORT || defaultPort('KAFKA_SASL_PORT')}`,
+      KAFKA_SSL: 'true',
+      KAFKA_SSL_CA_FILE: tls('ca.crt'),
+      KAFKA_SASL_MECHANISM: mechanism,
+      KAFKA_SASL_USERNAME: 'pipelines',
+      KAFKA_SASL_PASSWORD_FILE: path.join(stateDir, 'secrets', 'kafka-sasl-password'),
+    };
+    expect(await connectOnce(sasl)).toEqual([sasl.KAFKA_BROKERS]);
+    const wrong = path.join(mkdtempSync(path.join(tmpdir(), 'kafka-sasl-')), 'password');
+    writeFileSync(wrong, 'not-the-password\n');
+    await expect(connectOnce({ ...sasl, KAFKA_SASL_PASSWORD_FILE: wrong })).rejects.toThrow(/SASL .*authentication failed/i);
   }, 60_000);
 
   it('a worker connection and a client reach Temporal over mTLS with the CA and client certificate TEMPORAL_TLS_* name', async () => {
