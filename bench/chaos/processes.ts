@@ -24,7 +24,7 @@ import { Client as PgClient } from 'pg';
 import { EncryptionCodec, ENCRYPTED_ENCODING, METADATA_ENCRYPTION_KEY_ID } from '../../src/codec/encryption-codec';
 import { readKeyRing } from '../../src/codec/key-ring';
 import type { Config } from '../../src/config';
-import { kafkaConnectionOptions } from '../../src/connection-options';
+import { kafkaConnectionOptions, postgresConnectionOptions } from '../../src/connection-options';
 import { bookingEventsTopic, bookingWorkflowId } from '../../src/contracts/booking';
 import { toJson } from '../../src/codec-server/server';
 import { bridgedPipelines, pipelines } from '../../src/pipelines';
@@ -342,7 +342,7 @@ export function faults(options: FaultOptions): Fault[] {
 
   /** A connection attempt: undefined when it worked, else why not. */
   const connectFails = async (): Promise<string | undefined> => {
-    const pg = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+    const pg = new PgClient({ ...postgresConnectionOptions(config), connectionTimeoutMillis: 5_000 });
     try {
       await pg.connect();
       await pg.query('SELECT 1');
@@ -670,9 +670,9 @@ async function decodeWithCodecServer(config: Config, payload: Payload | null | u
  */
 async function holdTableLock(config: Config, seconds: number, say: Say): Promise<Injected> {
   // Not from createPool: its idle-in-transaction timeout would end the holder after 8 s.
-  const holder = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000, application_name: 'chaos-table-lock' });
+  const holder = new PgClient({ ...postgresConnectionOptions(config), connectionTimeoutMillis: 5_000, application_name: 'chaos-table-lock' });
   const granted = async (pid: number) => {
-    const observer = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+    const observer = new PgClient({ ...postgresConnectionOptions(config), connectionTimeoutMillis: 5_000 });
     await observer.connect();
     try {
       const { rows } = await observer.query<{ granted: boolean; waiting: string }>(
@@ -793,7 +793,7 @@ async function slowProvider(config: Config, seconds: number, say: Say): Promise<
 
 /** Charges the card processor's table says it made between two moments (a held request's is made when its hold ends). */
 async function chargesMadeBetween(config: Config, from: Date, to: Date): Promise<number> {
-  const pg = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+  const pg = new PgClient({ ...postgresConnectionOptions(config), connectionTimeoutMillis: 5_000 });
   await pg.connect();
   try {
     const { rows } = await pg.query<{ n: string }>('SELECT count(*) AS n FROM provider_charges WHERE created_at BETWEEN $1 AND $2', [from, to]);
