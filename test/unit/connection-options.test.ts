@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -207,6 +207,25 @@ describe('connection options', () => {
     const fatal = run.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((line) => line.level === 'fatal');
     expect(fatal?.err?.message).toMatch(refusal);
     expect(run.stdout + run.stderr).not.toContain('the-db-password');
+  });
+
+  it("npm run temporal gives the CLI the API key from TEMPORAL_API_KEY_FILE, and leaves a chosen profile's address to the profile", () => {
+    // A stand-in for the pinned CLI, in a cache of its own: it prints what it was given.
+    const root = path.resolve(__dirname, '..', '..');
+    const cache = mkdtempSync(path.join(tmpdir(), 'temporal-cli-cache-'));
+    const cli = path.join(cache, `temporal-cli-${readFileSync(path.join(root, 'scripts/temporal-cli/VERSION'), 'utf8').trim()}`, 'temporal');
+    mkdirSync(path.dirname(cli));
+    writeFileSync(cli, '#!/bin/sh\necho "address=${TEMPORAL_ADDRESS:-unset} key=${TEMPORAL_API_KEY:-unset}"\n', { mode: 0o755 });
+    const run = (env: Record<string, string>) =>
+      spawnSync('bash', ['scripts/temporal.sh', 'workflow', 'list'], {
+        cwd: root,
+        // STACK_NODE_SERVICES set: lib.sh then takes the ports from the environment instead of reading the service list.
+        env: { PATH: process.env.PATH, HOME: dir, STACK_CACHE_DIR: cache, STACK_STATE_DIR: dir, STACK_NODE_SERVICES: 'given', TEMPORAL_PORT: '7233', ...env },
+        encoding: 'utf8',
+      }).stdout.trim();
+    expect(run({})).toBe('address=127.0.0.1:7233 key=unset');
+    expect(run({ TEMPORAL_API_KEY_FILE: apiKeyFile, TEMPORAL_ADDRESS: 'eu-west-1.aws.api.temporal.io:7233' })).toBe('address=eu-west-1.aws.api.temporal.io:7233 key=the-api-key');
+    expect(run({ TEMPORAL_PROFILE: 'cloud' })).toBe('address=unset key=unset');
   });
 
   it('takes loopback as 127.0.0.0/8, ::1 and localhost, and no other name or address', () => {
