@@ -10,7 +10,7 @@ import type { Config } from './config';
  * settings in src/config.ts; src/connections.ts and the scripts build their clients from these.
  * Each also applies the plaintext rule: a connection without TLS goes only to a loopback address
  * or a host named in ALLOW_PLAINTEXT_TO. Secret files are read here, when a client is built, so
- * no secret is ever part of the config object.
+ * no secret given as a file is part of the config object (envconfig's TEMPORAL_API_KEY, a value, is).
  */
 
 /** One connection as the plaintext rule sees it. */
