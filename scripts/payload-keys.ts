@@ -17,6 +17,7 @@ import { Client, Connection } from '@temporalio/client';
 import { openRunKeyReport } from '../src/codec/key-usage';
 import { newKeyRing, promoted, readKeyRing, staged, writeKeyRing, writeSecretFile } from '../src/codec/key-ring';
 import { loadConfig } from '../src/config';
+import { temporalConnectionOptions } from '../src/connection-options';
 
 const reload =
   'Have every worker, bridge, payment API and codec server read the ring again: locally, send each SIGHUP (kill -HUP <pid>; ' +
@@ -55,7 +56,7 @@ async function main(command: string | undefined, keyId?: string): Promise<void> 
   }
   if (command === 'report') {
     const ring = readKeyRing(ringFile);
-    const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    const connection = await Connection.connect(temporalConnectionOptions(config));
     try {
       const report = await openRunKeyReport(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }));
       if (!report.size) console.log('No open run has a payload.');

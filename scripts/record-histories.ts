@@ -24,6 +24,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig } from '../src/config';
+import { temporalConnectionOptions } from '../src/connection-options';
 import { createKafka, createPool, createProducer, createRedis, createTemporalClient } from '../src/connections';
 import { attentionQuery, pipelineStatusKey } from '../src/contracts/pipeline';
 import { pipelines, type Pipeline } from '../src/pipelines';
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
   const db = createPool(config);
   // No payload codec: see the top of this file.
   const client = await createTemporalClient(config, {});
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const producer = createProducer(createKafka(config, `record-${randomUUID().slice(0, 8)}`));
   await producer.connect();
   const redis = createRedis(config);

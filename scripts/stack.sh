@@ -8,6 +8,8 @@ set -euo pipefail
 STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/stack"
 # shellcheck source=scripts/stack/lib.sh
 source "$STACK_DIR/lib.sh"
+# shellcheck source=scripts/stack/tls.sh
+source "$STACK_DIR/tls.sh"
 # shellcheck source=scripts/stack/postgres.sh
 source "$STACK_DIR/postgres.sh"
 # shellcheck source=scripts/stack/redis.sh
@@ -70,7 +72,9 @@ Local stack is up:
   Temporal Web UI  http://$STACK_HOST:$TEMPORAL_UI_PORT  (payloads decoded after signing in at $(codec_server_url)/login)
   Codec operator   developer: sign in at $(codec_server_url)/login with the credential in
                    $STACK_SECRETS_DIR/codec-operator-credential (npm run temporal uses it too)
-  Kafka            $(kafka_bootstrap)
+  Kafka            $(kafka_bootstrap); TLS (client certificate required) $(kafka_ssl_bootstrap);
+                   SASL over TLS $(kafka_sasl_bootstrap) (user $KAFKA_SASL_USER, password in $KAFKA_SASL_PASSWORD_FILE)
+  Stack CA         $STACK_TLS_CA (Kafka's TLS listener and PostgreSQL; client certificate $STACK_TLS_DIR/client.crt)
   Postgres         $(postgres_url)
   Redis            $(redis_url)
 $(node_services_summary)
@@ -104,6 +108,8 @@ cmd_up() {
   STACK_RUN_TMP=$(mktemp -d)
   export STACK_RUN_TMP
   trap 'rm -rf "$STACK_RUN_TMP"' EXIT
+  # Before the components: Kafka's TLS listener and PostgreSQL both serve certificates of its CA.
+  ensure_tls
   for_each_component up
   ensure_codec_operator
   run_hook test-server.sh install

@@ -12,8 +12,16 @@ STACK_COMPONENT=temporal
 
 [ -x "$TEMPORAL_BIN" ] || die "the temporal CLI v$TEMPORAL_CLI_VERSION is not built yet ($TEMPORAL_BIN); build it with: npm run stack"
 # An environment default rather than an --address flag: the CLI lets a flag override it, and
-# commands without a server connection (--version, server start-dev) reject the flag.
-export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-$(temporal_address)}"
+# commands without a server connection (--version, server start-dev) reject the flag. A chosen
+# Temporal profile (docs/production/connections.md) has its own address, which the CLI reads as the processes do.
+if [ -z "${TEMPORAL_CONFIG_FILE:-}${TEMPORAL_PROFILE:-}" ]; then
+  export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-$(temporal_address)}"
+fi
+# The API key the processes read from a file (src/config.ts), in the variable the CLI reads.
+if [ -n "${TEMPORAL_API_KEY_FILE:-}" ]; then
+  TEMPORAL_API_KEY=$(tr -d '[:space:]' <"$TEMPORAL_API_KEY_FILE")
+  export TEMPORAL_API_KEY
+fi
 # Payloads are encrypted (src/codec): against the local stack, decode them through its codec server
 # with the operator credential in CODEC_OPERATOR_CREDENTIAL_FILE (the stack's development operator
 # by default), unless the caller set these. Passed in the environment, not as flags, so the

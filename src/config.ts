@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { VersioningBehavior } from '@temporalio/common';
+import { loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/envconfig';
 import { z } from 'zod';
 import { parseStartPosition, startPositionHint } from './bridges/start-position';
 import { settingsProfiles } from './pipelines/pipeline-settings';
@@ -14,15 +15,52 @@ import { defaultPort, defaultUrl } from './stack-services';
  * src/stack-services.ts), and docker-compose.yml sets the same names. A pipeline's own variables
  * are declared with its descriptor (src/pipelines/<pipeline>-settings.ts), which reads them.
  */
+const optionalPath = z.string().min(1).optional();
+const flag = z
+  .enum(['true', 'false'])
+  .default('false')
+  .transform((v) => v === 'true');
+
 const schema = z.object({
-  TEMPORAL_ADDRESS: z.string().default(defaultUrl('TEMPORAL_ADDRESS')),
-  TEMPORAL_NAMESPACE: z.string().default('default'),
+  /**
+   * How every process reaches Temporal is a profile of Temporal's environment configuration
+   * (@temporalio/envconfig, as the `temporal` CLI reads it): the TOML file TEMPORAL_CONFIG_FILE
+   * (default ~/.config/temporalio/temporal.toml, if it exists), its profile TEMPORAL_PROFILE
+   * (default `default`), and over both the TEMPORAL_* variables below. The address defaults to
+   * the local stack's, the namespace to `default`. docs/production/connections.md has examples.
+   */
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).optional(),
+  TEMPORAL_CONFIG_FILE: optionalPath,
+  TEMPORAL_PROFILE: z.string().min(1).optional(),
+  /** `true` for TLS with the system's CAs; implied by any other TLS setting or an API key. `false` turns it off. */
+  TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: optionalPath,
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** mTLS: the client certificate and its key (Temporal Cloud's certificate authentication). */
+  TEMPORAL_TLS_CLIENT_CERT_PATH: optionalPath,
+  TEMPORAL_TLS_CLIENT_KEY_PATH: optionalPath,
+  /**
+   * A file holding the API key (Temporal Cloud's API-key authentication), read when the connection
+   * is built. envconfig's own TEMPORAL_API_KEY (the key itself in the environment) works too; not both.
+   */
+  TEMPORAL_API_KEY_FILE: optionalPath,
   TEMPORAL_UI_URL: z.string().url().default(defaultUrl('TEMPORAL_UI_URL')),
   KAFKA_BROKERS: z
     .string()
     .default(defaultUrl('KAFKA_BROKERS'))
     .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
   KAFKA_CLIENT_ID: z.string().default('temporal-pipelines'),
+  /** TLS to the brokers (the SSL and SASL_SSL protocols); the system's CAs unless KAFKA_SSL_CA_FILE names one. */
+  KAFKA_SSL: flag,
+  KAFKA_SSL_CA_FILE: optionalPath,
+  /** mTLS: the client certificate (PEM) and its key, for a listener with `ssl.client.auth=required`. */
+  KAFKA_SSL_CERT_FILE: optionalPath,
+  KAFKA_SSL_KEY_FILE: optionalPath,
+  /** SASL authentication (Confluent Cloud: `plain`; MSK and most others: `scram-sha-512`), with its user and a file holding the password. */
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD_FILE: optionalPath,
   /**
    * Every process connects as the application role, `pipelines_app`: no superuser, owner of none of
    * our tables, and on the audit log only SELECT and INSERT (migrations/009). Its password comes
@@ -38,7 +76,25 @@ const schema = z.object({
    */
   MIGRATION_DATABASE_URL: z.string().url(),
   MIGRATION_DATABASE_PASSWORD_FILE: z.string().min(1),
+  /**
+   * TLS to PostgreSQL, for DATABASE_URL and MIGRATION_DATABASE_URL alike, as libpq's `sslmode`:
+   * `disable`; `require` (encrypted, the server's certificate not checked); `verify-ca` (signed by
+   * DATABASE_SSL_CA_FILE, or a CA the system trusts); `verify-full` (that, and issued to the URL's host).
+   * Set here, not as `sslmode` in the URL (refused), so every pool reads it from one place.
+   */
+  DATABASE_SSL_MODE: z.enum(['disable', 'require', 'verify-ca', 'verify-full']).default('disable'),
+  DATABASE_SSL_CA_FILE: optionalPath,
+  /** `rediss://` for TLS (the system's CAs, or NODE_EXTRA_CA_CERTS). */
   REDIS_URL: z.string().url().default(defaultUrl('REDIS_URL')),
+  /**
+   * Hosts (comma-separated) a process may reach in plaintext although they are not loopback: every
+   * connection to Temporal, Kafka, PostgreSQL or Redis without TLS to any other host is refused at
+   * start (src/connection-options.ts). For a network you trust, such as compose's own.
+   */
+  ALLOW_PLAINTEXT_TO: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
   ADMIN_SERVICE_URL: z.string().url().default(defaultUrl('ADMIN_SERVICE_URL')),
   ADMIN_SERVICE_PORT: z.coerce.number().int().positive().default(defaultPort('ADMIN_SERVICE_PORT')),
   /**
@@ -225,7 +281,16 @@ const schema = z.object({
   SETTINGS_PROFILE: z.enum(settingsProfiles).optional(),
 });
 
-export type Config = z.infer<typeof schema>;
+type Settings = z.infer<typeof schema>;
+
+/** What the Temporal profile says beyond the address and namespace: TLS, the API key, gRPC metadata. */
+export type TemporalProfile = Pick<ClientConfigProfile, 'tls' | 'apiKey' | 'grpcMeta'>;
+
+export type Config = Omit<Settings, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'> & {
+  TEMPORAL_ADDRESS: string;
+  TEMPORAL_NAMESPACE: string;
+  temporalProfile: TemporalProfile;
+};
 
 /** package.json's version, the default build ID: in the directory above src/ and above dist/ alike. */
 function packageVersion(): string {
@@ -285,11 +350,56 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`Invalid configuration: ${describeProblems(parsed.error)}`);
   }
   const config = parsed.data;
+  const { address, namespace, ...temporalProfile } = temporalProfileOf(env);
+  const problems = connectionProblems(config, temporalProfile);
+  if (problems.length) throw new Error(`Invalid configuration: ${problems.join('; ')}`);
   return {
     ...config,
+    TEMPORAL_ADDRESS: address ?? defaultUrl('TEMPORAL_ADDRESS'),
+    TEMPORAL_NAMESPACE: namespace ?? 'default',
+    temporalProfile,
     DATABASE_URL: withPasswordFrom(config.DATABASE_URL, config.DATABASE_PASSWORD_FILE),
     MIGRATION_DATABASE_URL: withPasswordFrom(config.MIGRATION_DATABASE_URL, config.MIGRATION_DATABASE_PASSWORD_FILE),
   };
+}
+
+/** The Temporal profile as envconfig reads it from `env` (and the TOML file `env` points at, or the user's). */
+function temporalProfileOf(env: NodeJS.ProcessEnv): ClientConfigProfile {
+  const overrideEnvVars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  try {
+    return loadClientConfigProfile({ overrideEnvVars });
+  } catch (err) {
+    throw new Error(`Invalid configuration: the Temporal profile: ${(err as Error).message}`);
+  }
+}
+
+/** Settings that are each valid but do not go together; none of the messages quotes a value. */
+function connectionProblems(config: Settings, temporal: TemporalProfile): string[] {
+  const problems: string[] = [];
+  if (config.TEMPORAL_API_KEY_FILE && temporal.apiKey !== undefined) {
+    problems.push('TEMPORAL_API_KEY_FILE: the Temporal profile has an API key already (TEMPORAL_API_KEY or api_key); set one of them');
+  }
+  if (!config.KAFKA_SSL && (config.KAFKA_SSL_CA_FILE || config.KAFKA_SSL_CERT_FILE || config.KAFKA_SSL_KEY_FILE)) {
+    problems.push('KAFKA_SSL: must be true when KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE or KAFKA_SSL_KEY_FILE is set');
+  }
+  if (!config.KAFKA_SSL_CERT_FILE !== !config.KAFKA_SSL_KEY_FILE) {
+    problems.push('KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE: set both (a client certificate and its key) or neither');
+  }
+  if (config.KAFKA_SASL_MECHANISM && !(config.KAFKA_SASL_USERNAME && config.KAFKA_SASL_PASSWORD_FILE)) {
+    problems.push('KAFKA_SASL_MECHANISM: needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE');
+  }
+  if (!config.KAFKA_SASL_MECHANISM && (config.KAFKA_SASL_USERNAME || config.KAFKA_SASL_PASSWORD_FILE)) {
+    problems.push('KAFKA_SASL_MECHANISM: must be set when KAFKA_SASL_USERNAME or KAFKA_SASL_PASSWORD_FILE is');
+  }
+  if (config.DATABASE_SSL_CA_FILE && config.DATABASE_SSL_MODE === 'disable') {
+    problems.push('DATABASE_SSL_MODE: must not be disable when DATABASE_SSL_CA_FILE is set');
+  }
+  for (const variable of ['DATABASE_URL', 'MIGRATION_DATABASE_URL'] as const) {
+    const url = URL.canParse(config[variable]) ? new URL(config[variable]) : undefined;
+    const ssl = url && [...url.searchParams.keys()].filter((k) => k === 'ssl' || k.startsWith('ssl'));
+    if (ssl?.length) problems.push(`${variable}: has ${ssl.join(', ')}; use DATABASE_SSL_MODE and DATABASE_SSL_CA_FILE instead`);
+  }
+  return problems;
 }
 
 /** The same configuration connecting as the owner role: for migrations, and tests that must clean up. */

@@ -5,15 +5,20 @@ import { Kafka, logLevel, Partitioners, type KafkaConfig, type Producer } from '
 import { Pool } from 'pg';
 import { dataConverterFor } from './codec/data-converter';
 import type { Config } from './config';
+import { kafkaConnectionOptions, postgresConnectionOptions, redisConnectionUrl, temporalConnectionOptions } from './connection-options';
 import { logger } from './logger';
 import { traceClientInterceptors } from './trace-node';
 
-/** Clients of the real infrastructure, built from config. Entry points and tests share these. */
+/**
+ * Clients of the real infrastructure, built from config. Entry points and tests share these. Each
+ * takes its address, TLS and credentials from src/connection-options.ts, which refuses plaintext
+ * to a host that is not loopback: built at start, a client so refused stops the process there.
+ */
 export function createKafka(config: Config, clientId = config.KAFKA_CLIENT_ID, bounds: Pick<KafkaConfig, 'requestTimeout' | 'retry'> = {}): Kafka {
   const log = logger.child({ component: 'kafkajs' });
   return new Kafka({
     clientId,
-    brokers: config.KAFKA_BROKERS,
+    ...kafkaConnectionOptions(config),
     ...bounds,
     logLevel: logLevel.WARN,
     logCreator:
@@ -69,7 +74,7 @@ export interface PoolOptions {
 
 export function createPool(config: Config, { max = 10, statementTimeoutMs = 8_000, lockTimeoutMs = 2_000 }: PoolOptions = {}): Pool {
   const pool = new Pool({
-    connectionString: config.DATABASE_URL,
+    ...postgresConnectionOptions(config),
     max,
     // A query waiting for a free connection fails after 5 s instead of hanging past its activity's timeout.
     connectionTimeoutMillis: 5_000,
@@ -101,7 +106,7 @@ export async function createTemporalClient(
   config: Config,
   dataConverter: DataConverter = dataConverterFor(config),
 ): Promise<Client> {
-  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
+  const connection = Connection.lazy(temporalConnectionOptions(config));
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: traceClientInterceptors, dataConverter });
 }
 
@@ -110,7 +115,7 @@ export async function createTemporalClient(
  * so a non-critical cache step uses its few attempts and gives up.
  */
 export function createRedis(config: Config): Redis {
-  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, commandTimeout: 2_000 });
+  const redis = new Redis(redisConnectionUrl(config), { lazyConnect: true, maxRetriesPerRequest: 1, commandTimeout: 2_000 });
   redis.on('error', (err) => logger.warn({ err: err.message, component: 'redis' }, 'Redis connection error'));
   return redis;
 }

@@ -15,9 +15,10 @@ const { LOG_LEVEL, LOG_FILE, SERVICE_NAME } = loadConfig();
  * A safety net under the rule that log lines carry identifiers only: should a whole event or
  * patient ever be logged, its personal fields are not, at any depth. The pipeline list declares
  * every pipeline's when it loads (src/pipelines/index.ts), so every process that handles their
- * events censors them.
+ * events censors them. So are the credentials a connection's options hold (a SASL password is a
+ * `password`, a Temporal API key an `apiKey`), should those options ever be logged.
  */
-const censored = new Set(['password']);
+const censored = new Set(['password', 'apiKey']);
 
 export function declarePersonalFields(fields: string[]): void {
   for (const field of fields) censored.add(field);

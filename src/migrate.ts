@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Pool } from 'pg';
 import { asOwner, databaseRoles, loadConfig } from './config';
+import { postgresConnectionOptions } from './connection-options';
 import { logger } from './logger';
 
 const migrationsDir = path.resolve(__dirname, '..', 'migrations');
@@ -54,7 +55,7 @@ export async function migrate(pool: Pool): Promise<string[]> {
 }
 
 if (require.main === module) {
-  const pool = new Pool({ connectionString: asOwner(loadConfig()).DATABASE_URL });
+  const pool = new Pool(postgresConnectionOptions(asOwner(loadConfig())));
   migrate(pool)
     .then((applied) => logger.info({ applied }, applied.length ? 'Migrations applied' : 'Schema up to date'))
     .catch((err) => {

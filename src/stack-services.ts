@@ -143,6 +143,12 @@ export const stackServices = [
     entry: 'src/codec-server/main.ts',
     healthPath: '/health',
   },
+  // Kafka's TLS listener, which requires a client certificate: the stack signs its certificate and a
+  // client's with a CA of its own (scripts/stack/tls.sh). Last, so the ports above keep their place in
+  // an isolated stack's block; no client uses it unless told to (docs/production/connections.md).
+  { name: 'kafka-ssl', server: 'kafka', portVariable: 'KAFKA_SSL_PORT', defaultPort: 9094 },
+  // And its SASL over TLS listener (PLAIN and SCRAM-SHA-512), for the user and password file of scripts/stack/kafka.sh.
+  { name: 'kafka-sasl', server: 'kafka', portVariable: 'KAFKA_SASL_PORT', defaultPort: 9095 },
 ] as const satisfies readonly StackService[];
 
 type Listed = (typeof stackServices)[number];

@@ -31,6 +31,7 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { loadConfig } from '../../src/config';
+import { kafkaConnectionOptions } from '../../src/connection-options';
 import { failureConverterPath } from '../../src/codec/data-converter';
 import { createPool, createTemporalClient } from '../../src/connections';
 import {
@@ -160,7 +161,7 @@ async function main(): Promise<number> {
 
   const outcomes = new PrescriptionOutcomes();
   // After the faults: an admin client does not outlive a Kafka it connected to.
-  const checker = new Kafka({ clientId: 'chaos-checker', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+  const checker = new Kafka({ clientId: 'chaos-checker', ...kafkaConnectionOptions(config), logLevel: logLevel.NOTHING });
   const admin = checker.admin();
   await admin.connect();
   const sources: Sources = { db, client, admin };
@@ -213,7 +214,7 @@ async function waitForPollers(client: Awaited<ReturnType<typeof createTemporalCl
 
 /** Sends the stream at the configured rate, in order, retrying a batch until Kafka takes it. */
 async function produce(records: ChaosRecord[]): Promise<{ sent: number; resent: number; doneAt: number }> {
-  const kafka = new Kafka({ clientId: 'chaos-producer', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: 'chaos-producer', ...kafkaConnectionOptions(config), logLevel: logLevel.NOTHING });
   let producer: Producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const perBatch = Math.max(1, Math.round(settings.rate / 5));

@@ -24,6 +24,7 @@ import { Client as PgClient } from 'pg';
 import { EncryptionCodec, ENCRYPTED_ENCODING, METADATA_ENCRYPTION_KEY_ID } from '../../src/codec/encryption-codec';
 import { readKeyRing } from '../../src/codec/key-ring';
 import type { Config } from '../../src/config';
+import { kafkaConnectionOptions, postgresConnectionOptions } from '../../src/connection-options';
 import { bookingEventsTopic, bookingWorkflowId } from '../../src/contracts/booking';
 import { toJson } from '../../src/codec-server/server';
 import { bridgedPipelines, pipelines } from '../../src/pipelines';
@@ -329,7 +330,7 @@ export function faults(options: FaultOptions): Fault[] {
     waitFor(`worker pid ${pid} polling every task queue`, 180_000, async () => ((await pollEveryTaskQueue(client, config, pid)) ? true : undefined), 1_000);
 
   const kafkaAdmin = async <T>(work: (admin: Admin) => Promise<T>): Promise<T> => {
-    const admin = new Kafka({ clientId: 'chaos-faults', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({ clientId: 'chaos-faults', ...kafkaConnectionOptions(config), logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     try {
       return await work(admin);
@@ -341,7 +342,7 @@ export function faults(options: FaultOptions): Fault[] {
 
   /** A connection attempt: undefined when it worked, else why not. */
   const connectFails = async (): Promise<string | undefined> => {
-    const pg = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+    const pg = new PgClient({ ...postgresConnectionOptions(config), connectionTimeoutMillis: 5_000 });
     try {
       await pg.connect();
       await pg.query('SELECT 1');
@@ -602,7 +603,7 @@ export function faults(options: FaultOptions): Fault[] {
       endDate: '2040-01-02T00:00:00.000Z',
       paymentId: `pay_${bookingId}`,
     };
-    const producer = new Kafka({ clientId: 'chaos-key-probe', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING }).producer({
+    const producer = new Kafka({ clientId: 'chaos-key-probe', ...kafkaConnectionOptions(config), logLevel: logLevel.NOTHING }).producer({
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
     });
@@ -669,9 +670,9 @@ async function decodeWithCodecServer(config: Config, payload: Payload | null | u
  */
 async function holdTableLock(config: Config, seconds: number, say: Say): Promise<Injected> {
   // Not from createPool: its idle-in-transaction timeout would end the holder after 8 s.
-  const holder = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000, application_name: 'chaos-table-lock' });
+  const holder = new PgClient({ ...postgresConnectionOptions(config), connectionTimeoutMillis: 5_000, application_name: 'chaos-table-lock' });
   const granted = async (pid: number) => {
-    const observer = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+    const observer = new PgClient({ ...postgresConnectionOptions(config), connectionTimeoutMillis: 5_000 });
     await observer.connect();
     try {
       const { rows } = await observer.query<{ granted: boolean; waiting: string }>(
@@ -792,7 +793,7 @@ async function slowProvider(config: Config, seconds: number, say: Say): Promise<
 
 /** Charges the card processor's table says it made between two moments (a held request's is made when its hold ends). */
 async function chargesMadeBetween(config: Config, from: Date, to: Date): Promise<number> {
-  const pg = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+  const pg = new PgClient({ ...postgresConnectionOptions(config), connectionTimeoutMillis: 5_000 });
   await pg.connect();
   try {
     const { rows } = await pg.query<{ n: string }>('SELECT count(*) AS n FROM provider_charges WHERE created_at BETWEEN $1 AND $2', [from, to]);

@@ -31,6 +31,7 @@ import type { Client } from '@temporalio/client';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { Pool } from 'pg';
 import { loadConfig } from '../../src/config';
+import { kafkaConnectionOptions } from '../../src/connection-options';
 import { createPool, createProducer, createTemporalClient } from '../../src/connections';
 import { bookingWorkflow } from '../../src/workflows/booking';
 import { migrate } from '../../src/migrate';
@@ -103,7 +104,7 @@ async function main(): Promise<void> {
   await seedTrainers();
 
   // Quiet: describing groups before their coordinator is up logs errors that mean nothing here.
-  const kafka = new Kafka({ clientId: 'bench', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: 'bench', ...kafkaConnectionOptions(config), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   const producer = createProducer(kafka);

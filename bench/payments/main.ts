@@ -33,6 +33,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { loadConfig } from '../../src/config';
+import { kafkaConnectionOptions } from '../../src/connection-options';
 import { createPool, createTemporalClient } from '../../src/connections';
 import { paymentTaskQueue } from '../../src/contracts/payment';
 import { migrate } from '../../src/migrate';
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
   const projectDb = createPool(config);
   const seedDatabaseUrl = await createSeedDatabase();
   const seedDb = createPool({ ...config, DATABASE_URL: seedDatabaseUrl });
-  const kafka = new Kafka({ clientId: 'bench-payments', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: 'bench-payments', ...kafkaConnectionOptions(config), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, [paymentCommandsTopic, deadLetterTopic]);

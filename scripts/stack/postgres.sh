@@ -89,12 +89,27 @@ postgres_initdb() {
 # Settings live in a file rather than `pg_ctl -o` so paths with spaces work
 # and a manual `pg_ctl start` behaves the same.
 postgres_write_conf() {
+  postgres_copy_certificate
   pg_as_owner tee "$PG_DATA/stack.conf" >/dev/null <<EOF
 listen_addresses = '$STACK_HOST'
 port = $PGPORT
 unix_socket_directories = '$PG_SOCK_DIR'
 max_connections = 250
+# TLS for the clients that ask for it (DATABASE_SSL_MODE), with the stack's CA (scripts/stack/tls.sh).
+ssl = on
+ssl_cert_file = '$PG_DIR/tls/server.crt'
+ssl_key_file = '$PG_DIR/tls/server.key'
 EOF
+}
+
+# PostgreSQL reads its key only if the user it runs as owns it with no access for others.
+postgres_copy_certificate() {
+  mkdir -p "$PG_DIR/tls"
+  cp "$STACK_TLS_DIR/postgres.crt" "$PG_DIR/tls/server.crt"
+  cp "$STACK_TLS_DIR/postgres.key" "$PG_DIR/tls/server.key"
+  chmod 700 "$PG_DIR/tls"
+  chmod 600 "$PG_DIR/tls/server.key"
+  if is_root; then chown -R postgres:postgres "$PG_DIR/tls"; fi
 }
 
 postgres_check_version() {

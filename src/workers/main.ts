@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import { dataConverterWith } from '../codec/data-converter';
 import { processKeyRing } from '../codec/process-key-ring';
 import { loadConfig } from '../config';
+import { temporalConnectionOptions } from '../connection-options';
 import { createPool, createProducer, createRedis, emittingKafka } from '../connections';
 import { logger } from '../logger';
 import { startOpsServer } from '../ops-server';
@@ -18,15 +19,16 @@ async function main(): Promise<void> {
   installTemporalRuntime('INFO', config.WORKER_METRICS_PORT ? `${config.OPS_HOST}:${config.WORKER_METRICS_PORT}` : undefined);
   // Read first: without its key ring a worker could not read a single payload. Read again on SIGHUP.
   const ring = processKeyRing(config.PAYLOAD_KEY_RING_FILE);
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  // On the workers' own connection: it flags the runs they cannot decode.
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(ring, { strict: config.PAYLOAD_ENCRYPTION_STRICT }) });
   // Kafka, PostgreSQL and Redis are connected at first use: a worker starts, and runs every
-  // pipeline's timers and signals, while one of them is down.
+  // pipeline's timers and signals, while one of them is down. Built before Temporal's connection,
+  // so a refused plaintext connection (src/connection-options.ts) stops the worker before it connects anywhere.
   const producer = createProducer(emittingKafka(config, `${config.KAFKA_CLIENT_ID}-worker`));
   const redis = createRedis(config);
   // A pool per pipeline: one pipeline's steps stuck behind a lock cannot take another's connections.
   const pools = pipelines.map(() => createPool(config, { max: pipelinePoolSize(config) }));
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
+  // On the workers' own connection: it flags the runs they cannot decode.
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(ring, { strict: config.PAYLOAD_ENCRYPTION_STRICT }) });
 
   const workers = await Promise.all(
     pipelines.map((pipeline, i) =>

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configVariables, databaseRoles, loadConfig } from '../../src/config';
+import { endpoints, refusePlaintext } from '../../src/connection-options';
 import { pipelines } from '../../src/pipelines';
 import { stackServices, urlOf, type StackService } from '../../src/stack-services';
 import { pipelinePoolSize } from '../../src/workers/pipeline-workers';
@@ -72,6 +73,16 @@ function namedVolumeHolding(service: string, file: string): string | undefined {
     .filter(([source]) => source! in (compose.volumes ?? {}))
     .map(([, target]) => target!)
     .find((target) => file === target || file.startsWith(`${target}/`));
+}
+
+/** True when `run` returns, false when it throws. */
+function attempt(run: () => void): boolean {
+  try {
+    run();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 describe('docker-compose.yml', () => {
@@ -274,6 +285,34 @@ describe('docker-compose.yml', () => {
         expect({ service: name, variable, set: value !== undefined }).toEqual({ service: name, variable, set: true });
         expect({ service: name, variable, host: hostOf(value!) }).toEqual({ service: name, variable, host: server });
       }
+    }
+  });
+
+  it("lets every application service reach the other containers in plaintext, as ALLOW_PLAINTEXT_TO names them, and nothing else", () => {
+    for (const name of appServices) {
+      const config = loadConfig(services[name].environment);
+      for (const endpoint of endpoints(config)) expect(() => refusePlaintext(config, endpoint)).not.toThrow();
+      // The allowance is what lets them: without it each is refused.
+      const strict = loadConfig({ ...services[name].environment, ALLOW_PLAINTEXT_TO: '' });
+      const refused = endpoints(strict).filter((e) => !attempt(() => refusePlaintext(strict, e)));
+      expect(refused.map((e) => e.name.split(' ')[0])).toEqual(['Temporal', 'Kafka', 'PostgreSQL', 'Redis']);
+    }
+    const allowed = loadConfig(services.workers.environment).ALLOW_PLAINTEXT_TO;
+    expect(allowed.sort()).toEqual(['kafka', 'postgres', 'redis', 'temporal']);
+  });
+
+  it('shows a production shape of the connections that is valid config and reaches everything over TLS, with secrets as files', () => {
+    const production = compose['x-production-connections'] as Record<string, string>;
+    const known = new Set(configVariables);
+    expect(Object.keys(production).filter((v) => !known.has(v))).toEqual([]);
+    const env = { ...services.workers.environment, ALLOW_PLAINTEXT_TO: '', ...production };
+    const config = loadConfig(env);
+    expect(endpoints(config).filter((e) => !e.encrypted).map((e) => e.name)).toEqual([]);
+    for (const endpoint of endpoints(config)) expect(() => refusePlaintext(config, endpoint)).not.toThrow();
+    // What it replaces: each address the local services use.
+    for (const variable of ['TEMPORAL_ADDRESS', 'KAFKA_BROKERS', 'DATABASE_URL', 'REDIS_URL']) expect(production[variable]).toBeDefined();
+    for (const [variable, value] of Object.entries(production).filter(([v]) => v.endsWith('_FILE'))) {
+      expect({ variable, value }).toEqual({ variable, value: expect.stringMatching(/^\/run\/secrets\//) });
     }
   });
 

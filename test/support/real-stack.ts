@@ -6,6 +6,7 @@ import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Pool } from 'pg';
 import { dataConverterFor } from '../../src/codec/data-converter';
 import { loadConfig } from '../../src/config';
+import { temporalConnectionOptions } from '../../src/connection-options';
 import { createKafka, createPool, createProducer, createRedis, createTemporalClient } from '../../src/connections';
 import { runBridge } from '../../src/bridges/kafka-bridge';
 import type { Route } from '../../src/bridges/route';
@@ -61,7 +62,7 @@ export async function connectRealStack(options: { dataConverter?: DataConverter 
   const db = createPool(config);
   const client = await createTemporalClient(config, dataConverter);
   const parkedEvents = createParkedEvents(db, { ring: readKeyRing(config.PAYLOAD_KEY_RING_FILE) });
-  const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const workerConnection = await NativeConnection.connect(temporalConnectionOptions(config));
   const running: Array<{ worker: Worker; done: Promise<void> }> = [];
   const consumers: Consumer[] = [];
   // Connects on its first command: most tests never use it.

@@ -56,6 +56,12 @@ describe('log redaction', () => {
     expect(lines.match(/\[redacted\]/g)).toHaveLength(3);
   });
 
+  it("censors a connection's credentials, should its options be logged: a Temporal API key, a SASL password", () => {
+    const logged = censorPersonalFields({ temporal: { namespace: 'pipelines.a1b2c', apiKey: 'the-api-key' }, kafka: { sasl: { mechanism: 'plain', username: 'u', password: 'the-sasl-password' } } });
+    expect(JSON.stringify(logged)).not.toMatch(/the-api-key|the-sasl-password/);
+    expect(logged).toMatchObject({ temporal: { namespace: 'pipelines.a1b2c' }, kafka: { sasl: { mechanism: 'plain', username: 'u' } } });
+  });
+
   it("logs a PostgreSQL error as its SQLSTATE and names, without the message, detail or stack line that quote the value", () => {
     const err = Object.assign(new DatabaseError('date/time field value out of range: "0000-01-01"', 60, 'error'), {
       code: '22008',
