@@ -6,8 +6,9 @@
  * the card processor fails every request for a minute and then answers slower than the workers
  * wait for another, the payment API, the card processor, the worker, the bridge, the Temporal dev
  * server and Kafka are SIGKILLed, PostgreSQL is stopped for a minute, the `prescriptions` table is
- * locked for five minutes, a second bridges process joins and is SIGKILLed mid-rebalance, and the
- * payload key is rotated in two steps with rolling restarts (processes.ts). Each fault reports
+ * locked for five minutes, a second bridges process joins and is SIGKILLed mid-rebalance, two
+ * workers and two bridges processes run from the start and one of each is SIGKILLed mid-stream, and
+ * the payload key is rotated in two steps with rolling restarts (processes.ts). Each fault reports
  * what it observed; one that cannot show it happened fails the run. Then the final state is
  * checked against what the stream implies, one line per figure, with the goal beside each, and
  * the money of every payment against the ledger and the card processor. Prescriptions owing a
@@ -26,6 +27,8 @@
  *   CHAOS_POISON: the poison kinds to send, comma-separated (all of them by default; see stream.ts)
  *   CHAOS_PAYMENTS: the payment kinds to send, comma-separated (all of them by default; see stream.ts),
  *     e.g. course,declined,same-key for a run without second payments
+ *   CHAOS_FAULTS: the faults to inject, comma-separated by their schedule names below (all of them by
+ *     default), e.g. replicas for only the two-of-each fault
  */
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -97,13 +100,17 @@ const outageSettleSeconds = 330;
  */
 const schedule: FaultSchedule = quick
   ? {
-      slowPartner: 2, paymentApi: 4, paymentProvider: 6, worker: 8, providerOutage: 10, providerSlow: 12, bridge: 14,
+      slowPartner: 2, paymentApi: 4, paymentProvider: 6, worker: 8, replicas: 9, providerOutage: 10, providerSlow: 12, bridge: 14,
       temporal: 20, kafka: 35, postgres: 55, tableLock: 80, secondBridge: 90, keyRotation: 100,
     }
   : {
-      worker: 30, bridge: 60, paymentApi: 66, paymentProvider: 70, slowPartner: 75, providerOutage: 140, providerSlow: 205,
+      worker: 30, replicas: 45, bridge: 60, paymentApi: 66, paymentProvider: 70, slowPartner: 75, providerOutage: 140, providerSlow: 205,
       temporal: 270, kafka: 300, postgres: 330, tableLock: 400, secondBridge: 710, keyRotation: 730,
     };
+const faultKeys = Object.keys(schedule) as Array<keyof FaultSchedule>;
+const chosenFaults = (process.env.CHAOS_FAULTS?.split(',').map((k) => k.trim()).filter(Boolean) ?? faultKeys) as Array<keyof FaultSchedule>;
+const unknownFaults = chosenFaults.filter((k) => !faultKeys.includes(k));
+if (unknownFaults.length) throw new Error(`CHAOS_FAULTS: unknown faults ${unknownFaults.join(', ')}; known: ${faultKeys.join(', ')}`);
 
 const config = loadConfig();
 const childEnv = { ...process.env, LOG_LEVEL: process.env.CHAOS_CHILD_LOG_LEVEL ?? 'warn' };
@@ -111,7 +118,12 @@ const workers = new Supervised('workers', 'src/workers/main.ts', childEnv, (line
 const bridges = new Supervised('bridges', 'src/bridges/main.ts', childEnv, (line) => say(line));
 /** Started by the two-bridges fault and left running: replicas share the partitions from then on. */
 const secondBridges = new Supervised('bridges-2', 'src/bridges/main.ts', childEnv, (line) => say(line));
-const stopChildren = () => Promise.all([workers.stop(), bridges.stop(), secondBridges.stop()]);
+/** With the replicas fault: a second of each from the start, as a platform runs them. */
+const replicas = {
+  workers: new Supervised('workers-b', 'src/workers/main.ts', childEnv, (line) => say(line)),
+  bridges: new Supervised('bridges-b', 'src/bridges/main.ts', childEnv, (line) => say(line)),
+};
+const stopChildren = () => Promise.all([workers, bridges, secondBridges, replicas.workers, replicas.bridges].map((c) => c.stop()));
 const runStart = Date.now();
 const clock = () => `${((Date.now() - runStart) / 1000).toFixed(0).padStart(5)}s`;
 const say = (line: string) => console.log(`[chaos ${clock()}] ${line}`);
@@ -123,6 +135,7 @@ async function main(): Promise<number> {
   say(`seed ${settings.seed} (repeat with CHAOS_SEED=${settings.seed}${quick ? ' CHAOS_QUICK=1' : ''}), run tag ${tag}, ${stream.records.length} events`);
   if (poisonLeftOut.length) say(`poison kinds left out (CHAOS_POISON): ${poisonLeftOut.join(', ')}`);
   if (paymentsLeftOut.length) say(`payment kinds left out (CHAOS_PAYMENTS): ${paymentsLeftOut.join(', ')}`);
+  if (chosenFaults.length < faultKeys.length) say(`faults (CHAOS_FAULTS): ${chosenFaults.join(', ')}`);
   say(`stories: ${Object.entries(stream.stories).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 
   const db = createPool(config);
@@ -137,13 +150,13 @@ async function main(): Promise<number> {
       void stopChildren().finally(() => process.exit(130));
     });
   }
-  workers.start();
-  bridges.start();
-  await waitForPollers(client);
-  say('workers are polling every task queue; starting the stream and the faults');
+  const children = chosenFaults.includes('replicas') ? [workers, bridges, replicas.workers, replicas.bridges] : [workers, bridges];
+  for (const child of children) child.start();
+  await waitForPollers(client, children.flatMap((c) => (c.entry === 'src/workers/main.ts' ? [c.pid] : [])));
+  say(`${children.map((c) => c.name).join(', ')} running, workers polling every task queue; starting the stream and the faults`);
 
   const streamStart = Date.now();
-  const faultList = faults({ config, client, codec, workers, bridges, secondBridges, schedule, ...settings });
+  const faultList = faults({ config, client, codec, workers, bridges, secondBridges, replicas, schedule, ...settings }).filter((f) => chosenFaults.includes(f.key));
   const payer = new Payer({
     apiUrl: config.PAYMENT_API_URL,
     db,
@@ -202,11 +215,12 @@ async function seed(db: ReturnType<typeof createPool>): Promise<void> {
   }
 }
 
-/** The workers bundle their workflows first; the stream starts once both queues have a poller. */
-async function waitForPollers(client: Awaited<ReturnType<typeof createTemporalClient>>): Promise<void> {
+/** The workers bundle their workflows first; the stream starts once each workers process polls every task queue. */
+async function waitForPollers(client: Awaited<ReturnType<typeof createTemporalClient>>, pids: Array<number | undefined>): Promise<void> {
   const deadline = Date.now() + 180_000;
   for (;;) {
-    if (await pollEveryTaskQueue(client, config)) return;
+    const polling = await Promise.all(pids.map((pid) => pollEveryTaskQueue(client, config, pid)));
+    if (polling.every(Boolean)) return;
     if (Date.now() > deadline) throw new Error('the workers did not poll within 3 minutes; see the workers log');
     await sleep(1_000);
   }
@@ -414,7 +428,7 @@ function report(r: {
   line('faults injected', `${f.faults.length - f.faultsNotInjected.length}/${f.faults.length}`, 'all, each with its evidence');
   for (const fault of f.faults) console.log(`${''.padEnd(38)}${fault.injected ? 'yes' : 'NO '} ${fault.name}: ${fault.evidence}`);
   line('time to drain after the last fault', `${r.drain.drainSeconds.toFixed(0)} s (${r.drain.outcome})`, 'drained');
-  line('process restarts', `workers ${workers.restarts} (${workers.crashes} crashes), bridges ${bridges.restarts} (${bridges.crashes} crashes), second bridges ${secondBridges.restarts} (${secondBridges.crashes} crashes)`);
+  line('process restarts', [workers, bridges, secondBridges, replicas.workers, replicas.bridges].map((c) => `${c.name} ${c.restarts} (${c.crashes} crashes)`).join(', '));
   console.log(met ? 'GOAL MET' : `GOAL NOT MET (missed: ${missed.join('; ')})`);
   return met;
 }

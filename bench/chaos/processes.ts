@@ -1,7 +1,7 @@
 /**
  * The processes a chaos run owns and breaks, and the faults it injects: the workers and bridges
  * (children of this process, restarted like a supervisor would when they die; a second bridges
- * process joins halfway), the isolated stack's Temporal dev server, Kafka, PostgreSQL, partner
+ * process joins halfway; with the replicas fault a second workers and bridges process run throughout), the isolated stack's Temporal dev server, Kafka, PostgreSQL, partner
  * stand-ins, payment provider, payment API and codec server (started by scripts/stack.sh with this
  * run's STACK_STATE_DIR and ports), and the payload key ring in that state directory.
  *
@@ -48,13 +48,15 @@ export class Supervised {
   private child?: ChildProcess;
   private stopping = false;
   private killedOnPurpose = false;
+  /** How long after an exit the process is started again: 2 s, as npm start does, unless a fault holds it down longer. */
+  private restartAfterMs = 2_000;
   /** Exits nobody asked for: a crash the harness had to restart. */
   crashes = 0;
   restarts = 0;
 
   constructor(
     readonly name: string,
-    private readonly entry: string,
+    readonly entry: string,
     private readonly env: NodeJS.ProcessEnv,
     private readonly say: Say,
     /** The pid file is run/<prefix>-<name>.pid; the run's cleanup finds leftovers by it. */
@@ -76,7 +78,8 @@ export class Supervised {
     // node itself rather than npx, so the pid is the process doing the work (as scripts/start.sh does).
     const child = spawn(process.execPath, ['--import', 'tsx', this.entry], {
       cwd: repoDir,
-      env: { ...this.env, SERVICE_NAME: this.name },
+      // Its own Kafka client ID, so a consumer group's members say which process each is.
+      env: { ...this.env, SERVICE_NAME: this.name, KAFKA_CLIENT_ID: `chaos-${this.name}` },
       stdio: ['ignore', log, log],
     });
     closeSync(log);
@@ -90,13 +93,21 @@ export class Supervised {
       }
       this.killedOnPurpose = false;
       this.restarts++;
-      setTimeout(() => this.stopping || this.start(), 2_000);
+      const after = this.restartAfterMs;
+      this.restartAfterMs = 2_000;
+      setTimeout(() => this.stopping || this.start(), after);
     });
   }
 
-  /** SIGKILL; the exit handler starts it again. Resolves with the killed pid once it has exited. */
-  async kill9(): Promise<number> {
+  /** SIGKILL; the exit handler starts it again after `restartAfterMs`. Resolves with the killed pid once it has exited. */
+  async kill9(restartAfterMs = 2_000): Promise<number> {
+    this.restartAfterMs = restartAfterMs;
     return this.end('SIGKILL');
+  }
+
+  /** The Kafka client ID its bridges join their groups with (src/bridges/main.ts). */
+  get bridgeClientId(): string {
+    return `chaos-${this.name}-bridge`;
   }
 
   /**
@@ -232,6 +243,8 @@ function killStackProcess(pidName: string, mustContain: string, where: 'cmdline'
 export type Injected = Omit<FaultOutcome, 'name'>;
 
 export interface Fault {
+  /** Its entry in the schedule, and its name in CHAOS_FAULTS. */
+  key: keyof FaultSchedule;
   name: string;
   /** Seconds after the stream started. */
   at: number;
@@ -282,6 +295,7 @@ export interface FaultSchedule {
   tableLock: number;
   slowPartner: number;
   secondBridge: number;
+  replicas: number;
   keyRotation: number;
 }
 
@@ -294,6 +308,11 @@ export interface FaultOptions {
   bridges: Supervised;
   /** A second bridges process, started by the two-bridges fault and left running. */
   secondBridges: Supervised;
+  /**
+   * A second workers and a second bridges process, started with the first ones when the replicas
+   * fault is in the run (main.ts) and running to its end, as a platform's replicas would.
+   */
+  replicas: { workers: Supervised; bridges: Supervised };
   postgresStopSeconds: number;
   tableLockSeconds: number;
   slowPartnerSeconds: number;
@@ -323,7 +342,7 @@ const lockedTable = 'prescriptions';
 const slowPartner = 'insurer';
 
 export function faults(options: FaultOptions): Fault[] {
-  const { config, client, workers, bridges, secondBridges, schedule } = options;
+  const { config, client, workers, bridges, secondBridges, replicas, schedule } = options;
 
   /** Resolves once a process with this pid polls every task queue (the SDK's identity is `<pid>@<host>`). */
   const pollingAs = (pid: number) =>
@@ -339,6 +358,20 @@ export function faults(options: FaultOptions): Fault[] {
     }
   };
   const groupsText = (groups: GroupDescription[]) => groups.map((g) => `${g.groupId} ${g.state} ${g.members.length}`).join(', ');
+
+  /** Rows the pipelines have written (bookings, purchases, prescriptions): grows while their runs make progress. */
+  const pipelineRows = async (): Promise<number> => {
+    const pg = new PgClient({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: 5_000 });
+    await pg.connect();
+    try {
+      const { rows } = await pg.query<{ n: string }>(
+        `SELECT (SELECT count(*) FROM bookings) + (SELECT count(*) FROM student_course_purchases) + (SELECT count(*) FROM prescriptions) AS n`,
+      );
+      return Number(rows[0]!.n);
+    } finally {
+      await pg.end().catch(() => undefined);
+    }
+  };
 
   /** A connection attempt: undefined when it worked, else why not. */
   const connectFails = async (): Promise<string | undefined> => {
@@ -406,42 +439,49 @@ export function faults(options: FaultOptions): Fault[] {
 
   const list: Fault[] = [
     {
+      key: 'paymentApi',
       name: 'SIGKILL payment API',
       at: schedule.paymentApi,
       timeoutSeconds: 120,
       inject: killNodeService('payment-api', config.PAYMENT_API_URL),
     },
     {
+      key: 'paymentProvider',
       name: 'SIGKILL payment provider',
       at: schedule.paymentProvider,
       timeoutSeconds: 120,
       inject: killNodeService('payment-provider', config.PAYMENT_PROVIDER_URL),
     },
     {
+      key: 'providerOutage',
       name: `payment provider down (every request 503) for ${options.providerOutageSeconds} s`,
       at: schedule.providerOutage,
       timeoutSeconds: options.providerOutageSeconds + 60,
       inject: (say) => providerOutage(config, options.providerOutageSeconds, say),
     },
     {
+      key: 'providerSlow',
       name: `payment provider slower than the call timeout for ${options.providerSlowSeconds} s`,
       at: schedule.providerSlow,
       timeoutSeconds: options.providerSlowSeconds + 60,
       inject: (say) => slowProvider(config, options.providerSlowSeconds, say),
     },
     {
+      key: 'worker',
       name: 'SIGKILL worker',
       at: schedule.worker,
       timeoutSeconds: 300,
       inject: killSupervised(workers, true),
     },
     {
+      key: 'bridge',
       name: 'SIGKILL bridge',
       at: schedule.bridge,
       timeoutSeconds: 120,
       inject: killSupervised(bridges, false),
     },
     {
+      key: 'temporal',
       name: 'SIGKILL Temporal',
       at: schedule.temporal,
       timeoutSeconds: 300,
@@ -451,6 +491,7 @@ export function faults(options: FaultOptions): Fault[] {
       }),
     },
     {
+      key: 'kafka',
       name: 'SIGKILL Kafka',
       at: schedule.kafka,
       timeoutSeconds: 300,
@@ -460,6 +501,7 @@ export function faults(options: FaultOptions): Fault[] {
       }),
     },
     {
+      key: 'postgres',
       name: `stop PostgreSQL ${options.postgresStopSeconds} s`,
       at: schedule.postgres,
       timeoutSeconds: options.postgresStopSeconds + 180,
@@ -479,18 +521,21 @@ export function faults(options: FaultOptions): Fault[] {
       },
     },
     {
+      key: 'tableLock',
       name: `lock table ${lockedTable} ${options.tableLockSeconds} s`,
       at: schedule.tableLock,
       timeoutSeconds: options.tableLockSeconds + 120,
       inject: (say) => holdTableLock(config, options.tableLockSeconds, say),
     },
     {
+      key: 'slowPartner',
       name: `${slowPartner} slower than the call timeout for ${options.slowPartnerSeconds} s`,
       at: schedule.slowPartner,
       timeoutSeconds: options.slowPartnerSeconds + 60,
       inject: (say) => slowDownPartner(config, options.slowPartnerSeconds, say),
     },
     {
+      key: 'secondBridge',
       name: 'two bridges, one SIGKILLed during a rebalance',
       at: schedule.secondBridge,
       timeoutSeconds: 300,
@@ -521,9 +566,11 @@ export function faults(options: FaultOptions): Fault[] {
         const fresh = await secondBridges.successorOf(killed);
         // The dead member stays in its groups until its session times out (30 s), or mid-rebalance
         // the rebalance timeout (60 s); the restarted process joins in the meantime.
-        const after = await waitFor('every bridge group Stable with two live members', 240_000, async () => {
+        // One member more than before: two, or three with the replicas fault's second process.
+        const membersBefore = (groupId: string) => before.find((g) => g.groupId === groupId)?.members.length ?? 1;
+        const after = await waitFor('every bridge group Stable with one live member more', 240_000, async () => {
           const groups = await describe();
-          const settled = groups.every((g) => g.state === 'Stable' && g.members.length === 2 && g.members.every((m) => !dead.has(m.memberId)));
+          const settled = groups.every((g) => g.state === 'Stable' && g.members.length === membersBefore(g.groupId) + 1 && g.members.every((m) => !dead.has(m.memberId)));
           return settled ? groups : undefined;
         }, 1_000);
         return {
@@ -535,6 +582,54 @@ export function faults(options: FaultOptions): Fault[] {
       }),
     },
     {
+      key: 'replicas',
+      name: 'two workers and two bridges, one of each SIGKILLed mid-stream',
+      at: schedule.replicas,
+      timeoutSeconds: 420,
+      inject: (say) => kafkaAdmin(async (admin) => {
+        const describe = () => admin.describeGroups(consumerGroups).then((d) => d.groups);
+        const hasMember = (g: GroupDescription, s: Supervised) => g.members.some((m) => m.clientId === s.bridgeClientId);
+        // Both of each at work: each worker polls every task queue, each bridge is in every group.
+        for (const each of [workers, replicas.workers]) {
+          if (each.pid === undefined) throw new Error(`${each.name} is not running (the replicas fault starts it with the run)`);
+          await pollingAs(each.pid);
+        }
+        const before = await waitFor('every bridge group Stable with both bridges processes', 180_000, async () => {
+          const groups = await describe();
+          return groups.every((g) => g.state === 'Stable' && hasMember(g, bridges) && hasMember(g, replicas.bridges)) ? groups : undefined;
+        }, 1_000);
+        const rowsAtKill = await pipelineRows();
+        // Held down past the group's session timeout (30 s), so the survivors alone must take over.
+        const downMs = 60_000;
+        const [deadWorker, deadBridge] = await Promise.all([workers.kill9(downMs), bridges.kill9(downMs)]);
+        const killedAt = Date.now();
+        say(`${workers.name} (pid ${deadWorker}) and ${bridges.name} (pid ${deadBridge}) killed (SIGKILL); ${replicas.workers.name} and ${replicas.bridges.name} carry on alone for ${downMs / 1000} s`);
+        const alone = await waitFor(`every bridge group Stable with ${replicas.bridges.name} and without the dead process`, downMs, async () => {
+          const groups = await describe();
+          return groups.every((g) => g.state === 'Stable' && hasMember(g, replicas.bridges) && !hasMember(g, bridges)) ? groups : undefined;
+        }, 1_000);
+        const takeoverS = (Date.now() - killedAt) / 1000;
+        const freshWorker = await workers.successorOf(deadWorker, downMs + 30_000);
+        const rowsAlone = (await pipelineRows()) - rowsAtKill;
+        const freshBridge = await bridges.successorOf(deadBridge, 30_000);
+        await pollingAs(freshWorker);
+        const after = await waitFor('every bridge group Stable with both bridges processes again', 180_000, async () => {
+          const groups = await describe();
+          return groups.every((g) => g.state === 'Stable' && hasMember(g, bridges) && hasMember(g, replicas.bridges)) ? groups : undefined;
+        }, 1_000);
+        return {
+          // The rows are reported, not required: in a quick run the stream may be over by then.
+          injected: !alive(deadWorker) && !alive(deadBridge),
+          evidence:
+            `groups before: ${groupsText(before)}; pids ${deadWorker} (worker) and ${deadBridge} (bridge) ${alive(deadWorker) || alive(deadBridge) ? 'NOT ALL DEAD' : 'dead'}; ` +
+            `${takeoverS.toFixed(0)} s later every group was Stable with ${replicas.bridges.name} and without the dead one (${groupsText(alone)}); ` +
+            `${rowsAlone} rows written while only ${replicas.workers.name} (pid ${replicas.workers.pid}) and ${replicas.bridges.name} (pid ${replicas.bridges.pid}) ran` +
+            `${rowsAlone > 0 ? '' : ' (none: the stream had drained)'}; then pids ${freshWorker} and ${freshBridge} back, ${groupsText(after)}`,
+        };
+      }),
+    },
+    {
+      key: 'keyRotation',
       name: 'payload key rotation (stage, roll, promote, roll)',
       at: schedule.keyRotation,
       timeoutSeconds: 600,
@@ -569,11 +664,14 @@ export function faults(options: FaultOptions): Fault[] {
    */
   async function rollingRestart(say: Say): Promise<string> {
     const steps: string[] = [];
-    const oldWorker = await workers.restart();
-    const worker = await workers.successorOf(oldWorker);
-    await pollingAs(worker);
-    steps.push(`workers ${oldWorker}→${worker}`);
-    for (const bridge of [bridges, secondBridges]) {
+    for (const each of [workers, replicas.workers]) {
+      if (each.pid === undefined) continue;
+      const oldWorker = await each.restart();
+      const worker = await each.successorOf(oldWorker);
+      await pollingAs(worker);
+      steps.push(`${each.name} ${oldWorker}→${worker}`);
+    }
+    for (const bridge of [bridges, secondBridges, replicas.bridges]) {
       if (bridge.pid === undefined) continue;
       const old = await bridge.restart();
       steps.push(`${bridge.name} ${old}→${await bridge.successorOf(old)}`);

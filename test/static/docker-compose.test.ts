@@ -458,11 +458,11 @@ describe('docker-compose.yml', () => {
     expect(services['codec-server'].depends_on).toMatchObject({ migrate: { condition: 'service_completed_successfully' } });
   });
 
-  it("gives PostgreSQL connections for two worker replicas, the bridges, the stand-ins and the codec server", () => {
+  it("gives PostgreSQL connections for two worker and two bridge replicas, the stand-ins and the codec server", () => {
     const maxConnections = Number(/max_connections=(\d+)/.exec(services.postgres.command.join(' '))![1]);
     const superuserReserved = 3;
     const perWorkerProcess = pipelines.length * pipelinePoolSize(defaults);
-    const others = 10 * ['bridges', 'admin-service', 'partner-services', 'payment-provider', 'payment-api'].length + codecServerPoolSize;
+    const others = 10 * ['bridges', 'bridges', 'admin-service', 'partner-services', 'payment-provider', 'payment-api'].length + codecServerPoolSize;
     expect(2 * perWorkerProcess + others).toBeLessThanOrEqual(maxConnections - superuserReserved);
   });
   describe('metrics', () => {
@@ -528,5 +528,13 @@ describe('docker-compose.yml', () => {
         expect({ file, missing }).toEqual({ file, missing: [] });
       }
     });
+  });
+
+  // docs/production/scale.md: `docker compose up --scale workers=2 --scale bridges=2`. Compose refuses to
+  // scale a service with a fixed container name, and a second replica could not bind a published host port.
+  it('lets workers and bridges run as several replicas', () => {
+    for (const name of ['workers', 'bridges']) {
+      expect({ service: name, containerName: services[name].container_name, ports: services[name].ports }).toEqual({ service: name, containerName: undefined, ports: undefined });
+    }
   });
 });
