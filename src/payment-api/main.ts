@@ -1,6 +1,7 @@
 import { loadConfig } from '../config';
 import { createPool, createTemporalClient } from '../connections';
 import { logger } from '../logger';
+import { installTracing, shutdownTracing } from '../opentelemetry';
 import { PaymentRunStarter } from './run-starter';
 import { createPaymentApi } from './server';
 import { paymentTaskQueue } from '../contracts/payment';
@@ -8,6 +9,7 @@ import { paymentTaskQueue } from '../contracts/payment';
 /** Runs the payment API on PAYMENT_API_PORT (started by `scripts/stack.sh up`, or docker-compose). */
 async function main(): Promise<void> {
   const config = loadConfig();
+  installTracing(config);
   const db = createPool(config);
   const client = await createTemporalClient(config);
   const starter = new PaymentRunStarter({ db, client, taskQueue: paymentTaskQueue, maxWaiting: config.PAYMENT_API_MAX_WAITING_STARTS });
@@ -24,6 +26,7 @@ async function main(): Promise<void> {
     await app.close();
     await db.end();
     await client.connection.close();
+    await shutdownTracing();
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));

@@ -6,6 +6,7 @@ import { loadConfig } from '../config';
 import { createPool, createProducer, createRedis, emittingKafka } from '../connections';
 import { logger } from '../logger';
 import { startOpsServer } from '../ops-server';
+import { installTracing, shutdownTracing } from '../opentelemetry';
 import { pipelines } from '../pipelines';
 import { installTemporalRuntime } from './runtime';
 import { pipelineDataConverter, pipelinePoolSize, pipelineWorkerOptions } from './pipeline-workers';
@@ -14,6 +15,8 @@ import { pipelineDataConverter, pipelinePoolSize, pipelineWorkerOptions } from '
 async function main(): Promise<void> {
   const config = loadConfig();
   installTemporalRuntime('INFO');
+  // Before the workers are built: their options take the sink for the workflows' spans.
+  installTracing(config);
   // Read first: without its key ring a worker could not read a single payload. Read again on SIGHUP.
   const ring = processKeyRing(config.PAYLOAD_KEY_RING_FILE);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
@@ -53,6 +56,7 @@ async function main(): Promise<void> {
     redis.disconnect();
     await Promise.all(pools.map((pool) => pool.end()));
     await connection.close();
+    await shutdownTracing();
   }
 }
 

@@ -1,16 +1,30 @@
 import path from 'node:path';
 import { databaseErrorFailures } from '../activities/invalid-data';
+import { tracingActivityInterceptor, workflowSpanSinks } from '../opentelemetry';
 import { traceActivityInterceptor } from '../trace-node';
 
 const workflowsDir = path.join(__dirname, '..', 'workflows');
 
-export const workflowInterceptorModules = [path.join(workflowsDir, 'trace-context.ts')];
+/**
+ * Every workflow bundle's interceptors: Temporal's OpenTelemetry ones (the run's, signals' and
+ * scheduled activities' spans, ended into the sink of `workerTracing`), then the correlation ID and baggage.
+ */
+export const workflowInterceptorModules = [
+  require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors'),
+  path.join(workflowsDir, 'trace-context.ts'),
+];
 
-/** Every worker runs these around each activity; workers built from a prebuilt bundle add them by hand. */
-export const activityInterceptors = [traceActivityInterceptor, databaseErrorFailures];
+/** Every worker runs these around each activity; workers built from a prebuilt bundle add them by hand. The span is outermost, so it times the others too. */
+export const activityInterceptors = [tracingActivityInterceptor, traceActivityInterceptor, databaseErrorFailures];
+
+/**
+ * What every worker adds to its workflow code, bundled or prebuilt: the activity interceptors, and
+ * the sink the bundle's workflow interceptors end their spans into. Read after `installTracing`.
+ */
+export const workerTracing = () => ({ interceptors: { activity: activityInterceptors }, sinks: workflowSpanSinks() });
 
 /** Worker options for the workflow code in `modulePath` and its interceptors, the same wherever a worker is built. */
-export const workflowCodeOf = (modulePath: string) => ({
-  workflowsPath: modulePath,
-  interceptors: { workflowModules: workflowInterceptorModules, activity: activityInterceptors },
-});
+export const workflowCodeOf = (modulePath: string) => {
+  const { interceptors, sinks } = workerTracing();
+  return { workflowsPath: modulePath, interceptors: { ...interceptors, workflowModules: workflowInterceptorModules }, sinks };
+};
