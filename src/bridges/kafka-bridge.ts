@@ -4,6 +4,7 @@ import { logger, type Logger } from '../logger';
 import { deliver, park, type BatchContext, type Outcome } from './delivery';
 import type { ParkedEvents } from './parked-events';
 import { buildLanes, type BatchRecord } from './records';
+import { inRecordSpan } from './record-span';
 import { placeNewGroup, type StartPosition } from './start-position';
 import type { Route } from './route';
 import { describeError, ParkingBreaker } from './temporal-refusals';
@@ -168,8 +169,10 @@ interface Batch extends BatchContext {
 /** One record: delivered to Temporal, or parked with the reason it never can be. */
 async function settleRecord(batch: Batch, { message, trace, decoded }: BatchRecord): Promise<void> {
   const { topic } = batch.payload.batch;
-  const result = decoded.ok ? await deliver(batch, decoded.event, trace) : { refused: decoded.reason };
-  const outcome = typeof result === 'string' ? result : await park(batch, message, trace, result.refused);
+  const outcome = await inRecordSpan(topic, batch.payload.batch.partition, message, async () => {
+    const result = decoded.ok ? await deliver(batch, decoded.event, trace) : { refused: decoded.reason };
+    return typeof result === 'string' ? result : await park(batch, message, trace, result.refused);
+  });
   batch.options.onSettled?.(topic, message, outcome, batch.consumedAtMs);
   // Learns of a rebalance between records, sooner than the timer; kafkajs rate-limits these calls.
   await batch.payload.heartbeat();
