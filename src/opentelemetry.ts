@@ -28,11 +28,12 @@ let provider: BasicTracerProvider | undefined;
 let workflowSpans: InjectedSinks<{ exporter: OpenTelemetryWorkflowExporter }> | undefined;
 
 /**
- * Call once per process, before any client or worker. The context manager and the W3C propagator
- * are always installed, so a record's `traceparent` reaches the events its run emits even when
- * nothing is exported. Spans are recorded only with a span processor: the OTLP exporter when
- * OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set, or a test's in-memory one; otherwise the API's
- * no-op tracer makes each span a context that only carries its parent's IDs.
+ * Call once per process, before any client or worker. Spans are recorded only with a span
+ * processor: the OTLP exporter when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set, or a test's
+ * in-memory one; otherwise the API's no-op tracer makes each span a context that only carries its
+ * parent's IDs, and workers leave the workflow interceptors out of their bundle
+ * (src/workers/workflows-path.ts), so an emitted event passes its record's `traceparent` on as it
+ * came (`eventHeaders`). The context manager and the W3C propagator are installed either way.
  */
 export function installTracing(config: Config, spanProcessor: SpanProcessor | undefined = otlpSpanProcessor(config)): void {
   // The API keeps the first registration of each and ignores later ones; a test installs its own.
@@ -56,6 +57,9 @@ function otlpSpanProcessor(config: Config): SpanProcessor | undefined {
   // The exporter and the batch processor read their OTEL_* variables (URL, headers, timeouts, batch sizes) themselves.
   return new BatchSpanProcessor(new OTLPTraceExporter());
 }
+
+/** Whether spans are recorded: `installTracing` was given a span processor (or found an OTLP endpoint). */
+export const tracingEnabled = (): boolean => provider !== undefined;
 
 /** Sends the spans still batched; before a process exits. */
 export async function shutdownTracing(): Promise<void> {

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { WorkerOptions } from '@temporalio/worker';
 import { dataConverterWith } from '../codec/data-converter';
+import { tracingEnabled } from '../opentelemetry';
 import type { KeyRing } from '../codec/key-ring';
 import type { Config } from '../config';
 import type { Infrastructure, Pipeline } from '../pipelines';
@@ -28,7 +29,7 @@ export function pipelineWorkerOptions(
 ): Omit<WorkerOptions, 'connection'> {
   const workflowCode = config.WORKFLOW_BUNDLE_DIR
     ? // The workflow interceptors are in the bundle already.
-      { workflowBundle: prebuiltBundle(config.WORKFLOW_BUNDLE_DIR, pipeline), ...workerTracing() }
+      { workflowBundle: prebuiltBundle(config.WORKFLOW_BUNDLE_DIR, pipeline, tracingEnabled()), ...workerTracing() }
     : workflowCodeOf(pipeline.workflowsPath);
   return {
     namespace: config.TEMPORAL_NAMESPACE,

@@ -1,16 +1,19 @@
 import path from 'node:path';
 import { databaseErrorFailures } from '../activities/invalid-data';
-import { tracingActivityInterceptor, workflowSpanSinks } from '../opentelemetry';
+import { tracingActivityInterceptor, tracingEnabled, workflowSpanSinks } from '../opentelemetry';
 import { traceActivityInterceptor } from '../trace-node';
 
 const workflowsDir = path.join(__dirname, '..', 'workflows');
 
 /**
- * Every workflow bundle's interceptors: Temporal's OpenTelemetry ones (the run's, signals' and
- * scheduled activities' spans, ended into the sink of `workerTracing`), then the correlation ID and baggage.
+ * A workflow bundle's interceptors: the correlation ID and baggage always; with `traced`, first
+ * Temporal's OpenTelemetry ones (the run's, signals' and scheduled activities' spans, ended into the
+ * sink of `workerTracing`). Only when spans are recorded: the SDK evaluates a bundle's modules again
+ * for every workflow, and OpenTelemetry's took a booking from 36 to 82 ms of CPU (bench/traces-cost.ts).
+ * Either bundle runs the other's histories: the interceptors add no command (test/replay).
  */
-export const workflowInterceptorModules = [
-  require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors'),
+export const workflowInterceptorModules = (traced: boolean): string[] => [
+  ...(traced ? [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')] : []),
   path.join(workflowsDir, 'trace-context.ts'),
 ];
 
@@ -24,7 +27,7 @@ export const activityInterceptors = [tracingActivityInterceptor, traceActivityIn
 export const workerTracing = () => ({ interceptors: { activity: activityInterceptors }, sinks: workflowSpanSinks() });
 
 /** Worker options for the workflow code in `modulePath` and its interceptors, the same wherever a worker is built. */
-export const workflowCodeOf = (modulePath: string) => {
+export const workflowCodeOf = (modulePath: string, traced = tracingEnabled()) => {
   const { interceptors, sinks } = workerTracing();
-  return { workflowsPath: modulePath, interceptors: { ...interceptors, workflowModules: workflowInterceptorModules }, sinks };
+  return { workflowsPath: modulePath, interceptors: { ...interceptors, workflowModules: workflowInterceptorModules(traced) }, sinks };
 };
