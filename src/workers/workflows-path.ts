@@ -9,7 +9,7 @@ const workflowsDir = path.join(__dirname, '..', 'workflows');
  * A workflow bundle's interceptors: the correlation ID and baggage always; with `traced`, first
  * Temporal's OpenTelemetry ones (the run's, signals' and scheduled activities' spans, ended into the
  * sink of `workerTracing`). Only when spans are recorded: the SDK evaluates a bundle's modules again
- * for every workflow, and OpenTelemetry's took a booking from 36 to 82 ms of CPU (bench/traces-cost.ts).
+ * for every workflow, and OpenTelemetry's more than doubled the CPU per event (bench/traces-cost.ts).
  * Either bundle runs the other's histories: the interceptors add no command (test/replay).
  */
 export const workflowInterceptorModules = (traced: boolean): string[] => [
