@@ -1,5 +1,6 @@
 /**
- * `npm run build:workflows [dir]`: one workflow bundle per pipeline, for workers started with
+ * `npm run build:workflows [dir]`: two workflow bundles per pipeline (with and without the
+ * OpenTelemetry workflow interceptors, src/workers/workflow-bundles.ts), for workers started with
  * WORKFLOW_BUNDLE_DIR=<dir> (npm start and the Docker image do). WORKFLOW_BUNDLE_SOURCE_MAPS=1
  * keeps the source maps (TypeScript lines in workflow stack traces, at a CPU cost per task).
  */
@@ -13,11 +14,13 @@ async function main(): Promise<void> {
   const sourceMaps = process.env.WORKFLOW_BUNDLE_SOURCE_MAPS === '1';
   mkdirSync(dir, { recursive: true });
   for (const pipeline of pipelines) {
-    const file = bundleFileOf(dir, pipeline);
-    // Written aside and renamed, so a worker never loads half a bundle.
-    writeFileSync(`${file}.tmp`, await bundleWorkflows(pipeline, sourceMaps));
-    renameSync(`${file}.tmp`, file);
-    console.log(`==> workflow bundle for ${pipeline.name}: ${path.relative(process.cwd(), file)}`);
+    for (const traced of [false, true]) {
+      const file = bundleFileOf(dir, pipeline, traced);
+      // Written aside and renamed, so a worker never loads half a bundle.
+      writeFileSync(`${file}.tmp`, await bundleWorkflows(pipeline, { sourceMaps, traced }));
+      renameSync(`${file}.tmp`, file);
+      console.log(`==> workflow bundle for ${pipeline.name}${traced ? ' (traced)' : ''}: ${path.relative(process.cwd(), file)}`);
+    }
   }
 }
 

@@ -20,6 +20,8 @@ const flag = z
   .enum(['true', 'false'])
   .default('false')
   .transform((v) => v === 'true');
+/** A URL, or unset; empty counts as unset, as compose writes `\${VAR:-}`. */
+const optionalUrl = z.preprocess((v) => v || undefined, z.string().url().optional());
 
 const schema = z.object({
   /**
@@ -254,6 +256,17 @@ const schema = z.object({
     .string()
     .default('tenant,region')
     .transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean)),
+  /**
+   * OpenTelemetry traces (src/opentelemetry.ts, docs/production/traces.md) are exported over OTLP
+   * HTTP/protobuf only when one of these is set: the collector's base URL (`/v1/traces` is added),
+   * or the full traces URL. Unset, no span is recorded or sent, and the W3C `traceparent` is still
+   * carried from a record to the events its run emits. The exporter reads the other standard
+   * variables itself (OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_BSP_*).
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
+  /** The `service.name` of the process's spans; SERVICE_NAME when unset. */
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
   /** Starts in flight per partition; ordering per message key is kept regardless. */
   BRIDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(64),
   /**

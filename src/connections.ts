@@ -7,6 +7,7 @@ import { dataConverterFor } from './codec/data-converter';
 import type { Config } from './config';
 import { kafkaConnectionOptions, postgresConnectionOptions, redisConnectionUrl, temporalConnectionOptions } from './connection-options';
 import { logger } from './logger';
+import { tracingClientInterceptor } from './opentelemetry';
 import { traceClientInterceptors } from './trace-node';
 
 /**
@@ -99,7 +100,8 @@ export function createPool(config: Config, { max = 10, statementTimeoutMs = 8_00
 /**
  * Connects lazily: a bridge started while Temporal is down still runs, and its calls fail and are
  * retried with backoff until the server is back, instead of the process exiting at start-up.
- * Starts and signals carry the current trace as a header (see `withTrace`). Payloads and failures
+ * Starts and signals are spans of the current OpenTelemetry trace, and carry it and the current
+ * correlation ID and baggage (see `withTrace`) as headers. Payloads and failures
  * are encrypted with the configured key ring (src/codec), as the workers' are.
  */
 export async function createTemporalClient(
@@ -107,7 +109,8 @@ export async function createTemporalClient(
   dataConverter: DataConverter = dataConverterFor(config),
 ): Promise<Client> {
   const connection = Connection.lazy(temporalConnectionOptions(config));
-  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: traceClientInterceptors, dataConverter });
+  const interceptors = { workflow: [tracingClientInterceptor(), ...traceClientInterceptors.workflow] };
+  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors, dataConverter });
 }
 
 /**

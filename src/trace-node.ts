@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { context, propagation } from '@opentelemetry/api';
 import { createHash } from 'node:crypto';
 import type {
   ClientInterceptors,
@@ -12,7 +13,7 @@ import type { Headers } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { printable } from './bridges/utf8';
 import { loadConfig } from './config';
-import { traceFromHeaders, traceLogFields, withTraceHeader, type TraceContext } from './trace';
+import { traceFromHeaders, traceHeaders, traceLogFields, withTraceHeader, type TraceContext } from './trace';
 
 /**
  * The trace outside workflows, in the bridge and in activities. It is its own module, apart from
@@ -36,6 +37,18 @@ export function withTrace<T>(trace: TraceContext | undefined, fn: () => T): T {
 /** Undefined outside a traced delivery or activity, e.g. when a test calls an activity directly. */
 export function currentTrace(): TraceContext | undefined {
   return traces.getStore();
+}
+
+/**
+ * The Kafka headers of an event an activity emits: the current trace's correlation ID and baggage,
+ * and the activity's span as W3C `traceparent` (and `tracestate`), so consumers downstream continue
+ * the record's trace. Without a span (an activity scheduled before the workflow interceptors were
+ * deployed) the record's own `traceparent` is passed on, as before.
+ */
+export function eventHeaders(): Record<string, string> {
+  const span: Record<string, string> = {};
+  propagation.inject(context.active(), span);
+  return { ...traceHeaders(currentTrace()), ...span };
 }
 
 /** The current correlation ID, for the `correlation_id` column of the rows an activity writes. */
@@ -127,7 +140,7 @@ class TraceClientInterceptor implements WorkflowClientInterceptor {
 }
 
 /** For `new Client({ interceptors })`; src/connections.ts installs it on every client it builds. */
-export const traceClientInterceptors: ClientInterceptors = { workflow: [new TraceClientInterceptor()] };
+export const traceClientInterceptors = { workflow: [new TraceClientInterceptor()] } satisfies ClientInterceptors;
 
 /**
  * Worker side: each activity runs with the trace its workflow sent as the current trace, so

@@ -40,7 +40,8 @@ export function traceLogFields(trace: TraceContext | undefined): Record<string, 
 /** Header names the legacy services already send; checked in this order. */
 const correlationHeaders = ['correlation-id', 'x-correlation-id', 'correlationId'];
 
-function headerText(headers: IHeaders | undefined, name: string): string | undefined {
+/** A Kafka header's text, whatever the case of its name; undefined when absent or without a value. */
+export function headerText(headers: IHeaders | undefined, name: string): string | undefined {
   const found = headers && Object.entries(headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
   const value = Array.isArray(found) ? found[0] : found;
   // Java and librdkafka producers send headers without a value; kafkajs delivers those as null.

@@ -8,8 +8,7 @@ import { purchaseConfirmedTopic } from '../contracts/purchase';
 import { purchaseConfirmedSchema } from '../contracts/purchase-events';
 import { activityLogger } from '../logger';
 import { cardDeclinedErrorType, type PaymentProviderClient } from '../partners/payment-provider';
-import { currentTrace } from '../trace-node';
-import { traceHeaders } from '../trace';
+import { currentTrace, eventHeaders } from '../trace-node';
 
 export type ChargeResult =
   | { status: 'Charged'; providerPaymentId: string }
@@ -88,7 +87,7 @@ export function createCardPaymentActivities({ db, producer, provider, topics = p
      */
     async announcePayment(order: PaymentOrder & { chargedAt: string }): Promise<void> {
       const { paymentId, purpose, amountCents, currency, chargedAt } = order;
-      const headers = traceHeaders(currentTrace());
+      const headers = eventHeaders();
       if (purpose.kind === 'course') {
         const event = purchaseConfirmedSchema.parse({
           type: 'PURCHASE_CONFIRMED',

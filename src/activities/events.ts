@@ -6,9 +6,8 @@ import {
   type PurchaseCreated,
   type TrainerAllocated,
 } from '../contracts/purchase-events';
-import { currentTrace } from '../trace-node';
+import { eventHeaders } from '../trace-node';
 import { activityLogger } from '../logger';
-import { traceHeaders } from '../trace';
 
 /**
  * Emits the events existing consumers of the legacy workers listen to. A retried activity may send
@@ -19,7 +18,7 @@ export function createEventActivities(producer: Producer, topics: PurchaseEventT
   async function emit(topic: string, event: PurchaseCreated | TrainerAllocated): Promise<void> {
     await producer.send({
       topic,
-      messages: [{ key: event.studentId, value: JSON.stringify(event), headers: traceHeaders(currentTrace()) }],
+      messages: [{ key: event.studentId, value: JSON.stringify(event), headers: eventHeaders() }],
     });
     activityLogger({ activity: 'emit', topic, eventId: event.eventId }).info(`Emitted ${event.type}`);
   }

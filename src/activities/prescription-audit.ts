@@ -3,9 +3,8 @@ import type { Producer } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import type { z } from 'zod';
 import { prescriptionEventId, prescriptionTopics, type PrescriptionTopics } from '../contracts/prescription';
-import { currentCorrelationId, currentTrace } from '../trace-node';
+import { currentCorrelationId, currentTrace, eventHeaders } from '../trace-node';
 import { activityLogger } from '../logger';
-import { traceHeaders } from '../trace';
 
 /**
  * One step's entry in the HIPAA audit log: who (the service and the workflow run), what (the step
@@ -91,7 +90,7 @@ function createPrescriptionEmitter(producer: Producer, topics: PrescriptionTopic
     const parsed = schema.parse(event);
     await producer.send({
       topic: topics[topic],
-      messages: [{ key: parsed.prescriptionId, value: JSON.stringify(parsed), headers: traceHeaders(currentTrace()) }],
+      messages: [{ key: parsed.prescriptionId, value: JSON.stringify(parsed), headers: eventHeaders() }],
     });
     activityLogger({ topic: topics[topic], eventId: parsed.eventId }).info(`Emitted ${parsed.type}`);
   };

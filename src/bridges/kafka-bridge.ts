@@ -5,6 +5,7 @@ import { deliver, park, type BatchContext, type Outcome } from './delivery';
 import type { GroupMetrics } from './metrics';
 import type { ParkedEvents } from './parked-events';
 import { buildLanes, type BatchRecord } from './records';
+import { inRecordSpan } from './record-span';
 import { placeNewGroup, type StartPosition } from './start-position';
 import type { Route } from './route';
 import { describeError, ParkingBreaker } from './temporal-refusals';
@@ -173,9 +174,12 @@ interface Batch extends BatchContext {
 /** One record: delivered to Temporal, or parked with the reason it never can be. */
 async function settleRecord(batch: Batch, { message, trace, decoded }: BatchRecord): Promise<void> {
   const { topic } = batch.payload.batch;
-  const result = decoded.ok ? await deliver(batch, decoded.event, trace) : decoded;
-  const outcome = typeof result === 'string' ? result : await park(batch, message, trace, result.refused);
-  batch.options.metrics?.settled(topic, result);
+  const outcome = await inRecordSpan(topic, batch.payload.batch.partition, message, async () => {
+    const result = decoded.ok ? await deliver(batch, decoded.event, trace) : decoded;
+    const settled = typeof result === 'string' ? result : await park(batch, message, trace, result.refused);
+    batch.options.metrics?.settled(topic, result);
+    return settled;
+  });
   batch.options.onSettled?.(topic, message, outcome, batch.consumedAtMs);
   // Learns of a rebalance between records, sooner than the timer; kafkajs rate-limits these calls.
   await batch.payload.heartbeat();

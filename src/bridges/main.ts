@@ -3,6 +3,7 @@ import { loadConfig } from '../config';
 import { readKeyRing } from '../codec/key-ring';
 import { createKafka, createPool, createTemporalClient } from '../connections';
 import { logger } from '../logger';
+import { installTracing, shutdownTracing } from '../opentelemetry';
 import { startOpsServer } from '../ops-server';
 import { bridgedPipelines, pipelines } from '../pipelines';
 import { bridgeTimings, ConsumerReadiness, runBridge } from './kafka-bridge';
@@ -12,6 +13,7 @@ import { createParkedEvents, keepingRetention } from './parked-events';
 /** Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
   const config = loadConfig();
+  installTracing(config);
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-bridge`);
   const db = createPool(config, { statementTimeoutMs: bridgeTimings.parkingTimeoutMs });
   const client = await createTemporalClient(config);
@@ -68,6 +70,7 @@ async function main(): Promise<void> {
     await admin.disconnect();
     await db.end();
     await client.connection.close();
+    await shutdownTracing();
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));

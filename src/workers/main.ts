@@ -8,6 +8,7 @@ import { temporalConnectionOptions } from '../connection-options';
 import { createPool, createProducer, createRedis, emittingKafka } from '../connections';
 import { logger } from '../logger';
 import { startOpsServer } from '../ops-server';
+import { installTracing, shutdownTracing } from '../opentelemetry';
 import { pipelines } from '../pipelines';
 import { installTemporalRuntime } from './runtime';
 import { countingRunsNeedingAttention } from './runs-needing-attention';
@@ -17,6 +18,8 @@ import { pipelineDataConverter, pipelinePoolSize, pipelineWorkerOptions } from '
 async function main(): Promise<void> {
   const config = loadConfig();
   installTemporalRuntime('INFO', config.WORKER_METRICS_PORT ? `${config.OPS_HOST}:${config.WORKER_METRICS_PORT}` : undefined);
+  // Before the workers are built: their options take the sink for the workflows' spans.
+  installTracing(config);
   // Read first: without its key ring a worker could not read a single payload. Read again on SIGHUP.
   const ring = processKeyRing(config.PAYLOAD_KEY_RING_FILE);
   // Kafka, PostgreSQL and Redis are connected at first use: a worker starts, and runs every
@@ -64,6 +67,7 @@ async function main(): Promise<void> {
     redis.disconnect();
     await Promise.all(pools.map((pool) => pool.end()));
     await connection.close();
+    await shutdownTracing();
   }
 }
 

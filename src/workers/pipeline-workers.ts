@@ -2,12 +2,13 @@ import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { WorkerOptions } from '@temporalio/worker';
 import { dataConverterWith } from '../codec/data-converter';
+import { tracingEnabled } from '../opentelemetry';
 import type { KeyRing } from '../codec/key-ring';
 import type { Config } from '../config';
 import type { Infrastructure, Pipeline } from '../pipelines';
 import { reportingUndecodableRuns, undecodableRunFlagger, undecodableRunReporter } from './undecodable-runs';
 import { prebuiltBundle } from './workflow-bundles';
-import { activityInterceptors, workflowCodeOf } from './workflows-path';
+import { workerTracing, workflowCodeOf } from './workflows-path';
 
 /**
  * A pipeline's PostgreSQL pool: one connection per activity slot, local or not, so no activity
@@ -28,7 +29,7 @@ export function pipelineWorkerOptions(
 ): Omit<WorkerOptions, 'connection'> {
   const workflowCode = config.WORKFLOW_BUNDLE_DIR
     ? // The workflow interceptors are in the bundle already.
-      { workflowBundle: prebuiltBundle(config.WORKFLOW_BUNDLE_DIR, pipeline), interceptors: { activity: activityInterceptors } }
+      { workflowBundle: prebuiltBundle(config.WORKFLOW_BUNDLE_DIR, pipeline, tracingEnabled()), ...workerTracing() }
     : workflowCodeOf(pipeline.workflowsPath);
   return {
     namespace: config.TEMPORAL_NAMESPACE,

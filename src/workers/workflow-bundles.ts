@@ -6,11 +6,14 @@ import type { Pipeline } from '../pipelines';
 import { workflowInterceptorModules } from './workflows-path';
 
 /**
- * Prebuilt workflow bundles, one per pipeline (`npm run build:workflows`). A worker that bundles
+ * Prebuilt workflow bundles, two per pipeline (`npm run build:workflows`): with and without the
+ * OpenTelemetry workflow interceptors (`workflowInterceptorModules`), for workers with and without
+ * an OTLP endpoint. A worker that bundles
  * its workflows itself runs webpack at every start: seconds of CPU, and a heap that stays
  * hundreds of MB larger for the life of the process.
  */
-export const bundleFileOf = (dir: string, pipeline: Pipeline): string => path.resolve(dir, `${pipeline.name}.js`);
+export const bundleFileOf = (dir: string, pipeline: Pipeline, traced = false): string =>
+  path.resolve(dir, `${pipeline.name}${traced ? '.traced' : ''}.js`);
 
 /**
  * No source map in the bundle, only the empty one the SDK's loader insists on: the SDK maps every
@@ -24,10 +27,10 @@ const emptySourceMap = (file: string) =>
     JSON.stringify({ version: 3, file, sources: [], names: [], mappings: '' }),
   ).toString('base64')}`;
 
-export async function bundleWorkflows(pipeline: Pipeline, sourceMaps = false): Promise<string> {
+export async function bundleWorkflows(pipeline: Pipeline, { sourceMaps = false, traced = false } = {}): Promise<string> {
   const { code } = (await bundleWorkflowCode({
     workflowsPath: pipeline.workflowsPath,
-    workflowInterceptorModules,
+    workflowInterceptorModules: workflowInterceptorModules(traced),
     // Workflow code converts its own errors, in the sandbox: the converter must be in the bundle.
     failureConverterPath,
     logger: new DefaultLogger('WARN'),
@@ -36,8 +39,8 @@ export async function bundleWorkflows(pipeline: Pipeline, sourceMaps = false): P
   return sourceMaps ? code : `${code}\n${emptySourceMap(`${pipeline.name}.js`)}\n`;
 }
 
-export function prebuiltBundle(dir: string, pipeline: Pipeline): { codePath: string } {
-  const codePath = bundleFileOf(dir, pipeline);
+export function prebuiltBundle(dir: string, pipeline: Pipeline, traced = false): { codePath: string } {
+  const codePath = bundleFileOf(dir, pipeline, traced);
   if (!existsSync(codePath)) throw new Error(`No workflow bundle for ${pipeline.name} at ${codePath}; run npm run build:workflows`);
   return { codePath };
 }

@@ -21,18 +21,31 @@ const typeOf = (h: (typeof histories)[number]) => h.history.events[0].workflowEx
 
 /** The packages a workflow needs: the SDK and what the SDK itself pulls in. */
 const workflowPackages = ['@temporalio/common', '@temporalio/workflow', 'long', 'ms', 'nexus-rpc'];
+/** And with spans recorded: Temporal's OpenTelemetry workflow interceptors and the OpenTelemetry packages they use. */
+const tracedPackages = [
+  ...workflowPackages,
+  '@opentelemetry/api',
+  '@opentelemetry/core',
+  '@opentelemetry/resources',
+  '@opentelemetry/sdk-trace-base',
+  '@opentelemetry/semantic-conventions',
+  '@temporalio/interceptors-opentelemetry',
+].sort();
 
-describe.each(pipelines)('the prebuilt workflow bundle of $name', (pipeline) => {
-  const bundle = bundleWorkflows(pipeline);
+describe.each(pipelines.flatMap((pipeline) => [false, true].map((traced) => ({ pipeline, name: pipeline.name, traced }))))(
+  'the prebuilt workflow bundle of $name (traced: $traced)',
+  ({ pipeline, traced }) => {
+  const bundle = bundleWorkflows(pipeline, { traced });
 
   it('holds only the SDK and our own workflow code: no schema library, no source map', async () => {
     const code = await bundle;
     const packages = new Set([...code.matchAll(/^\/\*\*\*\/ "\.\/node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)].map((m) => m[1]));
-    expect([...packages].sort()).toEqual(workflowPackages);
+    expect([...packages].sort()).toEqual(traced ? tracedPackages : workflowPackages);
     expect(code).toMatch(/^\/\*\*\*\/ "\.\/src\/workflows\//m);
     // Workflow errors are converted in the sandbox: without this, their messages would be stored in clear text.
     expect(code).toMatch(/^\/\*\*\*\/ "\.\/src\/codec\/failure-converter\.ts"/m);
-    expect(code.length).toBeLessThan(700_000); // it was 2.8 MB with zod and the source map
+    // It was 2.8 MB with zod and the source map; the OpenTelemetry interceptors' packages add 0.66 MB.
+    expect(code.length).toBeLessThan(traced ? 1_400_000 : 700_000);
   });
 
   it("replays every recorded history of the pipeline's workflow types", async () => {
@@ -44,4 +57,5 @@ describe.each(pipelines)('the prebuilt workflow bundle of $name', (pipeline) => 
     }
     expect(failures).toEqual([]);
   });
-});
+  },
+);

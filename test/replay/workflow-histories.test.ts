@@ -54,16 +54,20 @@ describe('recorded workflow histories', () => {
   // Through the payload codec, as the workers run, with a key ring that never saw these histories:
   // they were recorded in clear text (scripts/record-histories.ts), which the codec passes through.
   // Each against its pipeline's own workflow module, as that pipeline's workers run it.
-  it.each(pipelines)('the histories of $name all replay against the current workflow code, on a worker that encrypts its payloads', async (pipeline) => {
+  // And with the OpenTelemetry workflow interceptors (traced), which none of them was recorded with.
+  it.each(pipelines.flatMap((pipeline) => [false, true].map((traced) => ({ pipeline, name: pipeline.name, traced }))))(
+    'the histories of $name all replay against the current workflow code, on a worker that encrypts its payloads (traced: $traced)',
+    async ({ pipeline, traced }) => {
     const histories = (await loadHistories()).filter((h) => pipeline.workflowTypes.includes(typeOf(h.history)));
     expect(histories.length).toBeGreaterThan(0);
     const failures: string[] = [];
-    const options = { ...workflowCodeOf(pipeline.workflowsPath), dataConverter: dataConverterWith(newKeyRing('replay-test')) };
+    const options = { ...workflowCodeOf(pipeline.workflowsPath, traced), dataConverter: dataConverterWith(newKeyRing('replay-test')) };
     for await (const result of Worker.runReplayHistories(options, histories)) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }
     expect(failures).toEqual([]);
-  });
+    },
+  );
 
   describe('a copy of the booking workflow, replayed against the history of a booking cancelled by its owner', () => {
     const source = readFileSync(path.resolve(__dirname, '..', '..', 'src', 'workflows', 'booking.ts'), 'utf8');

@@ -20,7 +20,15 @@ import { Registry } from 'prom-client';
  */
 const root = path.resolve(__dirname, '..', '..');
 const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
-const services: Record<string, any> = compose.services;
+// Environments as compose passes them with none of the host's `${VAR:-default}` variables set.
+const services: Record<string, any> = Object.fromEntries(
+  Object.entries(compose.services as Record<string, any>).map(([name, service]) => [
+    name,
+    service.environment
+      ? { ...service, environment: Object.fromEntries(Object.entries(service.environment).map(([k, v]) => [k, String(v).replace(/\$\{\w+:-([^}]*)\}/g, '$1')])) }
+      : service,
+  ]),
+);
 // The addresses alone: a state directory with no password files, so none is filled into a URL.
 const defaults = loadConfig({ STACK_STATE_DIR: mkdtempSync(path.join(tmpdir(), 'compose-defaults-')) });
 const topicScript = 'src/create-topics.ts';
@@ -425,6 +433,21 @@ describe('docker-compose.yml', () => {
       expect({ service: server, urls: healthUrls(server) }).toEqual({ service: server, urls: expected });
     }
     expect(existsSync(path.join(root, 'src/healthcheck.ts'))).toBe(true);
+  });
+
+  it('exports traces from the processes that make spans only when the host sets an OTLP endpoint, each under its own service name', () => {
+    for (const name of ['workers', 'bridges']) {
+      const config = loadConfig(services[name].environment);
+      expect({ name, endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT }).toEqual({ name, endpoint: undefined });
+      const traced = loadConfig({ ...services[name].environment, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318' });
+      expect({ name, endpoint: traced.OTEL_EXPORTER_OTLP_ENDPOINT, service: traced.OTEL_SERVICE_NAME ?? traced.SERVICE_NAME }).toEqual({
+        name,
+        endpoint: 'http://jaeger:4318',
+        service: name,
+      });
+    }
+    const raw = readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
+    expect(raw).toContain('OTEL_EXPORTER_OTLP_ENDPOINT: ${OTEL_EXPORTER_OTLP_ENDPOINT:-}');
   });
 
   it("points the Web UI at the codec server's published port, where the browser on the host reaches it", () => {

@@ -9,7 +9,7 @@ import { dataConverterWith } from '../../src/codec/data-converter';
 import { newKeyRing } from '../../src/codec/key-ring';
 import { searchAttributes } from '../../src/contracts/pipeline';
 import { installTemporalRuntime } from '../../src/workers/runtime';
-import { activityInterceptors } from '../../src/workers/workflows-path';
+import { workerTracing } from '../../src/workers/workflows-path';
 import { pinnedVersion, stackCacheDir } from './stack-cache';
 import { workflowBundle } from './workflow-bundle';
 
@@ -79,8 +79,8 @@ export async function withWorker<T>(
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: await workflowBundle(),
-    // The bundle holds the workflow interceptors; the activity ones are worker options.
-    interceptors: { activity: activityInterceptors },
+    // The bundle holds the workflow interceptors; the activity ones and the spans' sink are worker options.
+    ...workerTracing(),
     activities,
     dataConverter: testDataConverter,
   });

@@ -51,6 +51,8 @@ describe("the pipelines' workers", () => {
     for (const p of pipelines) {
       const o = pipelineWorkerOptions(withBundles, p, infrastructure, dataConverter);
       expect(o).toMatchObject({ workflowBundle: { codePath: path.join(dir, `${p.name}.js`) }, interceptors: { activity: activityInterceptors } });
+      // The bundle's OpenTelemetry workflow interceptors end their spans into this sink.
+      expect(o.sinks).toHaveProperty('exporter.export.fn');
       expect(o.workflowsPath).toBeUndefined();
     }
   });

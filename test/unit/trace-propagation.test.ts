@@ -22,13 +22,18 @@ import {
   sessionWindowStateQuery,
   sessionWindowWorkflowId,
 } from '../../src/contracts/purchase';
+import { loadConfig } from '../../src/config';
 import { activityLogger, loggerFor } from '../../src/logger';
+import { installTracing } from '../../src/opentelemetry';
 import { traceFromMessage, traceHeaders, type TraceContext } from '../../src/trace';
 import { currentTrace, traceActivityInterceptor, traceClientInterceptors, withTrace } from '../../src/trace-node';
 import { installTemporalRuntime } from '../../src/workers/runtime';
 import { bookingWorkflow } from '../../src/workflows/booking';
 import { purchaseToSessionsWorkflow, sessionWindowWorkflow } from '../../src/workflows/purchase';
 import { createTimeSkippingEnv, testDataConverter, withWorker } from '../support/time-skipping';
+
+// As every process installs it with no OTLP endpoint: no span is recorded, and a record's traceparent is passed on as it came.
+installTracing({ ...loadConfig(), OTEL_EXPORTER_OTLP_ENDPOINT: undefined, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: undefined });
 
 const message = (headers: KafkaMessage['headers']): KafkaMessage =>
   ({ offset: '42', key: null, value: null, timestamp: '0', attributes: 0, headers }) as KafkaMessage;
