@@ -70,18 +70,25 @@ describe('Worker Versioning: a deploy of a new build', () => {
     };
   }
 
-  it('pinned: a run started on v1 stays on v1 and finishes there, while v2 takes the new runs; setting v1 current again rolls back', async () => {
-    const d = deployment('pinned', 'pinned');
+  /**
+   * v1 current with a run started on it, then the deploy: v2's workers start beside v1's, v2 becomes
+   * current and takes a new run. Both runs wait for `finishSignal`.
+   */
+  async function deployV1ThenV2(d: ReturnType<typeof deployment>) {
     await d.startBuild('v1');
     await d.setCurrentVersion('v1');
     const old = await d.start('started-on-v1');
     expect(await old.query(codeQuery)).toBe('v1');
-
-    // The deploy: v2's workers start beside v1's, then v2 becomes current.
     await d.startBuild('v2');
     await d.setCurrentVersion('v2');
     const next = await d.start('started-on-v2');
     expect(await next.query(codeQuery)).toBe('v2');
+    return { old, next };
+  }
+
+  it('pinned: a run started on v1 stays on v1 and finishes there, while v2 takes the new runs; setting v1 current again rolls back', async () => {
+    const d = deployment('pinned', 'pinned');
+    const { old, next } = await deployV1ThenV2(d);
 
     // The old run's next task (the signal) goes to v1, which finishes it with v1's code.
     await old.signal(finishSignal);
@@ -103,15 +110,7 @@ describe('Worker Versioning: a deploy of a new build', () => {
 
   it('auto-upgrade (the default): a run started on v1 moves to v2 at its next task and finishes there, its history replayed through the patch', async () => {
     const d = deployment('upgrade', 'auto-upgrade');
-    await d.startBuild('v1');
-    await d.setCurrentVersion('v1');
-    const old = await d.start('started-on-v1');
-    expect(await old.query(codeQuery)).toBe('v1');
-
-    await d.startBuild('v2');
-    await d.setCurrentVersion('v2');
-    const next = await d.start('started-on-v2');
-    expect(await next.query(codeQuery)).toBe('v2');
+    const { old, next } = await deployV1ThenV2(d);
 
     // v2 replays v1's first task (no step there: `patched()` is false for it), then finishes the run.
     await old.signal(finishSignal);
