@@ -27,7 +27,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   echo "==> bench:payments: tearing down the isolated stack"
-  stop_isolated_stack bench-payments 'src/workers/main\.ts|bench/seed-payments/(api|workers)\.ts'
+  stop_isolated_stack bench-payments 'dist/workers/main\.js|bench/payments/payment-runs\.ts|bench/seed-payments/(api|workers)\.ts'
   if [ "${BENCH_KEEP:-0}" = 1 ] || [ -n "${BENCH_STATE_DIR:-}" ]; then
     echo "==> bench:payments: state, logs and results kept in $STACK_STATE_DIR"
   else
@@ -58,6 +58,8 @@ LOG_LEVEL=warn node --import tsx src/migrate.ts
 # The workers run as `npm start` and the image run them: from prebuilt workflow bundles.
 export WORKFLOW_BUNDLE_DIR="$STACK_STATE_DIR/workflow-bundles"
 node --import tsx scripts/build-workflows.ts "$WORKFLOW_BUNDLE_DIR" >/dev/null
+# The workers and bridges run compiled, as npm start and the image run them.
+bash scripts/build.sh >/dev/null
 export SETTINGS_PROFILE="${SETTINGS_PROFILE:-bench}"
 
 # The run stops itself (every wait is bounded); this is only the last resort.

@@ -31,7 +31,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   echo "==> bench: tearing down the isolated stack"
-  stop_isolated_stack bench 'src/(workers|bridges)/main\.ts|bench/seed-worker/main\.ts'
+  stop_isolated_stack bench 'dist/(workers|bridges)/main\.js|bench/seed-worker/main\.ts'
   if [ "${BENCH_KEEP:-0}" = 1 ] || [ -n "${BENCH_STATE_DIR:-}" ]; then
     echo "==> bench: state, logs and results kept in $STACK_STATE_DIR"
   else
@@ -62,6 +62,8 @@ LOG_LEVEL=warn node --import tsx src/migrate.ts
 # The workers run as npm start and the image run them: from prebuilt workflow bundles.
 export WORKFLOW_BUNDLE_DIR="$STACK_STATE_DIR/workflow-bundles"
 node --import tsx scripts/build-workflows.ts "$WORKFLOW_BUNDLE_DIR" >/dev/null
+# The workers and bridges run compiled, as npm start and the image run them.
+bash scripts/build.sh >/dev/null
 # Each pipeline's `bench` timings (declared with its descriptor in src/pipelines).
 export SETTINGS_PROFILE="${SETTINGS_PROFILE:-bench}"
 

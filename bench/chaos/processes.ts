@@ -52,6 +52,8 @@ export class Supervised {
   private restartAfterMs = 2_000;
   /** Exits nobody asked for: a crash the harness had to restart. */
   crashes = 0;
+  /** Started under `nice -n` this: a lower CPU priority than the processes beside it (0: the same). */
+  niceness = 0;
   restarts = 0;
 
   constructor(
@@ -76,7 +78,11 @@ export class Supervised {
   start(): void {
     const log = openSync(path.join(stateDir(), 'logs', `${this.name}.log`), 'a');
     // node itself rather than npx, so the pid is the process doing the work (as scripts/start.sh does).
-    const child = spawn(process.execPath, ['--import', 'tsx', this.entry], {
+    // A compiled entry (dist/, as npm start and the image run it) needs no TypeScript loader.
+    const node = this.entry.endsWith('.js') ? [process.execPath, this.entry] : [process.execPath, '--import', 'tsx', this.entry];
+    // nice execs node, so the pid is still the process doing the work.
+    const [command, ...args] = this.niceness === 0 ? node : ['nice', '-n', String(this.niceness), ...node];
+    const child = spawn(command!, args, {
       cwd: repoDir,
       // Its own Kafka client ID, so a consumer group's members say which process each is.
       env: { ...this.env, SERVICE_NAME: this.name, KAFKA_CLIENT_ID: `chaos-${this.name}` },

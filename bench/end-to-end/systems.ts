@@ -1,6 +1,6 @@
 /**
  * The two systems the benchmark compares, each run as child processes on the isolated stack:
- * the project (src/workers/main.ts and src/bridges/main.ts, as scripts/start.sh runs them) and
+ * the project (dist/workers/main.js and dist/bridges/main.js, compiled, as scripts/start.sh runs them) and
  * the seed-style worker (bench/seed-worker/main.ts, writing into a database of its own). Also the
  * stack's own processes, whose CPU is counted per phase.
  */
@@ -63,8 +63,9 @@ export function seedSystem(db: Pool, seedDatabaseUrl: string, { env, say, admin 
 }
 
 export function projectSystem(db: Pool, client: Client, namespace: string, { env, say, admin }: Options): System {
-  const workers = new Supervised('workers', 'src/workers/main.ts', env, say, 'bench');
-  const bridges = new Supervised('bridges', 'src/bridges/main.ts', env, say, 'bench');
+  // Compiled, as npm start and the image run them (scripts/bench.sh builds dist/).
+  const workers = new Supervised('workers', 'dist/workers/main.js', env, say, 'bench');
+  const bridges = new Supervised('bridges', 'dist/bridges/main.js', env, say, 'bench');
   const groups = bridgedPipelines(pipelines).map((p) => p.bridge.consumerGroup);
   return {
     name: 'project',

@@ -7,7 +7,7 @@
  * API process stays up, idle, while the seed-style service is measured).
  *
  * scripts/bench-payments.sh starts the isolated stack and runs this. For each system:
- *   1. its processes: the project's workers (src/workers/main.ts, from prebuilt workflow bundles)
+ *   1. its processes: the project's workers (dist/workers/main.js, from prebuilt workflow bundles)
  *      and the starter of its runs (bench/payments/payment-runs.ts, as the bridges process runs it)
  *      behind the stack's payment API process; or the seed-style API and workers, on a database of
  *      their own (bench_seed);
@@ -17,15 +17,18 @@
  *      for a course with a card the provider stand-in charges;
  *   4. the drain: until every accepted payment is charged (or declined), no payment was charged
  *      for BENCH_PAYMENTS_STALL_S (60), or BENCH_PAYMENTS_DRAIN_S (300) passed since the load ended.
- * BENCH_PAYMENTS_SYSTEMS (seed,project) chooses and orders the systems; `project-api` is also the
- * project's API under the same load with its workers stopped, which tells the API's own cost from
- * the contention of the runs it starts (put it last: the runs it starts are never worked, and
- * workers started later would work them). BENCH_CHILD_LOG_LEVEL (info) is the processes' log
+ * BENCH_PAYMENTS_SYSTEMS (seed,project) chooses and orders the systems. `project-api-first` is the
+ * project again with the background work (workers, starter, Temporal server) at a lower CPU
+ * priority (BENCH_PAYMENTS_BACKGROUND_NICE, 10), as a host shared with the API should run it; the
+ * runs an earlier phase left unfinished keep running in it, so put it after `project`.
+ * `project-api` is the project's API under the same load with its workers stopped, which tells
+ * the API's own cost from the contention of the runs it starts (put it last: the runs it starts
+ * are never worked, and workers started later would work them). BENCH_CHILD_LOG_LEVEL (info) is the processes' log
  * level, as `npm start` runs them.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -54,9 +57,11 @@ const settings = {
 /** The issue's target for the API under that load. */
 const target = { rate: 200, p99Ms: 50 };
 const warmupRate = 20;
+/** `project-api-first`'s priority for the background work (nice: 0 is the default, 19 the lowest). */
+const backgroundNiceness = env('BENCH_PAYMENTS_BACKGROUND_NICE', 10);
 const seedDatabase = 'bench_seed';
 
-type SystemName = 'seed' | 'project' | 'project-api';
+type SystemName = 'seed' | 'project' | 'project-api-first' | 'project-api';
 interface System {
   name: SystemName;
   label: string;
@@ -94,9 +99,10 @@ async function main(): Promise<void> {
 
   for (const name of chosen) {
     if (name === 'seed') systems.push(seedSystem(seedDb, seedDatabaseUrl, admin, await freePort()));
-    else if (name === 'project') systems.push(projectSystem(projectDb, client, true));
-    else if (name === 'project-api') systems.push(projectSystem(projectDb, client, false));
-    else throw new Error(`BENCH_PAYMENTS_SYSTEMS: unknown system ${String(name)} (seed, project, project-api)`);
+    else if (name === 'project') systems.push(projectSystem(projectDb, client, { withWorkers: true }));
+    else if (name === 'project-api-first') systems.push(projectSystem(projectDb, client, { withWorkers: true, backgroundNiceness }));
+    else if (name === 'project-api') systems.push(projectSystem(projectDb, client, { withWorkers: false }));
+    else throw new Error(`BENCH_PAYMENTS_SYSTEMS: unknown system ${String(name)} (seed, project, project-api-first, project-api)`);
   }
 
   const results: PaymentBenchResults = {
@@ -127,20 +133,35 @@ async function main(): Promise<void> {
   await Promise.all([projectDb.end(), seedDb.end()]);
 }
 
-function projectSystem(db: Pool, client: Client, withWorkers: boolean): System {
-  const workers = new Supervised('workers', 'src/workers/main.ts', childEnv, say, 'bench-payments');
+/**
+ * `backgroundNiceness`: the workers, the starter and the Temporal server at that lower CPU priority
+ * than the API and PostgreSQL for the phase, as docs/production/scale.md deploys them on a shared
+ * host (and a CPU request of its own does in Kubernetes): the runs take what the API leaves.
+ */
+function projectSystem(db: Pool, client: Client, { withWorkers, backgroundNiceness = 0 }: { withWorkers: boolean; backgroundNiceness?: number }): System {
+  // Compiled, as npm start and the image run them (scripts/bench-payments.sh builds dist/).
+  const workers = new Supervised('workers', 'dist/workers/main.js', childEnv, say, 'bench-payments');
   // What the bridges process does for payments: it starts the runs of the payments the API accepted.
   const runs = new Supervised('payment-runs', 'bench/payments/payment-runs.ts', childEnv, say, 'bench-payments');
+  workers.niceness = runs.niceness = backgroundNiceness;
   // The stack's own payment API process (src/payment-api/main.ts, started by scripts/stack.sh up).
   const apiPid = () => Number(readFileSync(path.join(stateDir!, 'run', 'payment-api.pid'), 'utf8').trim()) || undefined;
+  const temporalPid = () => Number(readFileSync(path.join(stateDir!, 'run', 'temporal.pid'), 'utf8').trim());
+  const name: SystemName = !withWorkers ? 'project-api' : backgroundNiceness > 0 ? 'project-api-first' : 'project';
   return {
-    name: withWorkers ? 'project' : 'project-api',
-    label: withWorkers ? 'project (payment API + paymentWorkflow on Temporal)' : "project's payment API, its workers stopped",
+    name,
+    label:
+      name === 'project'
+        ? 'project (payment API + paymentWorkflow on Temporal)'
+        : name === 'project-api-first'
+          ? `project, its workers, starter and Temporal server at nice ${backgroundNiceness}`
+          : "project's payment API, its workers stopped",
     db,
     apiUrl: config.PAYMENT_API_URL,
     charges: withWorkers,
     async start() {
       await waitFor('payment API', 60_000, () => healthy(config.PAYMENT_API_URL));
+      if (backgroundNiceness > 0) reniceThreads(temporalPid(), backgroundNiceness);
       runs.start();
       if (!withWorkers) return;
       workers.start();
@@ -156,9 +177,20 @@ function projectSystem(db: Pool, client: Client, withWorkers: boolean): System {
         return polled.every(Boolean) || undefined;
       });
     },
-    stop: async () => void (await Promise.all([workers.stop(), runs.stop()])),
+    async stop() {
+      await Promise.all([workers.stop(), runs.stop()]);
+      if (backgroundNiceness > 0) reniceThreads(temporalPid(), 0);
+    },
     pids: () => ({ api: apiPid(), starter: runs.pid, workers: workers.pid }),
   };
+}
+
+/** Every thread of a running process (renice -p takes one thread on Linux); threads it starts later inherit it. */
+function reniceThreads(pid: number, niceness: number): void {
+  const threads = readdirSync(`/proc/${pid}/task`);
+  const result = spawnSync('renice', ['-n', String(niceness), '-p', ...threads], { stdio: 'ignore' });
+  if (result.status !== 0) throw new Error(`renice ${niceness} of process ${pid}'s threads failed (lowering a priority back needs root)`);
+  say(`Temporal server (pid ${pid}): its ${threads.length} threads at nice ${niceness}`);
 }
 
 function seedSystem(db: Pool, databaseUrl: string, admin: Admin, port: number): System {
@@ -346,7 +378,8 @@ async function measure(system: System, prefix: string): Promise<SystemFigures> {
     lastChargeAfterLastRequestS: ((complete ? lastCharge : drainEndedAt) - lastSend) / 1000,
     requestToChargeMs: { p50: percentile(toCharge, 50), p99: percentile(toCharge, 99), max: Math.max(...toCharge) },
     measured,
-    cpuMsPerPayment: (cpuSeconds * 1000) / Math.max(1, charges.length),
+    // None charged in the phase (its workers busy with an earlier phase's runs): no figure, not the phase's CPU over 1.
+    cpuMsPerPayment: charges.length > 0 ? (cpuSeconds * 1000) / charges.length : Number.NaN,
   };
 }
 
@@ -404,7 +437,7 @@ const s1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '—');
 const count = (v: number) => v.toLocaleString('en-US');
 
 function renderTable(results: PaymentBenchResults): string {
-  const names = (['seed', 'project', 'project-api'] as const).filter((n) => results.systems[n]);
+  const names = (['seed', 'project', 'project-api-first', 'project-api'] as const).filter((n) => results.systems[n]);
   const col = (f: (r: SystemFigures) => string) => names.map((n) => f(results.systems[n]!));
   // Charge figures of a system that charges nothing (the API with its workers stopped) are not zeros.
   const charged = (f: (r: SystemFigures) => string) => col((r) => (r.charges ? f(r) : '— (no workers)'));
