@@ -25,28 +25,40 @@ import {
 import type { RecordedPayment, RefundOutcome, RefundRequest } from '../contracts/payment';
 import { operatorControls, type OperatorControls } from './operator';
 import { paymentLedger } from './refunds';
-import { databaseStep, externalCall } from './step-options';
+import { databaseStep, externalCall, localDatabaseStep } from './step-options';
 import type { Duration } from '@temporalio/common';
 
+/**
+ * The PostgreSQL steps (each with its audit row and its event) are a few milliseconds each: they
+ * run as local activities, inside the workflow task that needs them, with the same timeout, retries
+ * and outage handling, instead of a round trip through the server each. A worker that dies
+ * mid-step runs the step again, which all allow (unique keys, event IDs from the business
+ * identity). The partners' calls stay remote: they take seconds and have timeouts of their own.
+ * Runs that began before this keep their remote steps.
+ */
+const ledgerStepsLocal = 'prescription-ledger-steps-local';
+
 /** Each step of fulfillment, named after its activity (and its audit log entry), with its option set. */
-const fulfillmentSteps = (operator: OperatorControls) =>
-  operator.steps<PrescriptionActivities & PaymentActivities>({
-    validatePrescription: databaseStep,
-    checkDemographics: databaseStep,
+const fulfillmentSteps = (operator: OperatorControls, local: boolean) => {
+  const ledgerStep = local ? localDatabaseStep : databaseStep;
+  return operator.steps<PrescriptionActivities & PaymentActivities>({
+    validatePrescription: ledgerStep,
+    checkDemographics: ledgerStep,
     // The pharmacy network, the insurer and the carrier are other companies' systems: their
     // refusals (4xx) are thrown non-retryable and wait for a person; their outages are retried.
     enrollPatient: externalCall,
     selectPharmacy: externalCall,
     adjudicateClaim: externalCall,
-    requestPayment: databaseStep,
-    recordPayment: databaseStep,
-    expirePaymentLink: databaseStep,
-    closePaymentLink: databaseStep,
-    recordAbort: databaseStep,
+    requestPayment: ledgerStep,
+    recordPayment: ledgerStep,
+    expirePaymentLink: ledgerStep,
+    closePaymentLink: ledgerStep,
+    recordAbort: ledgerStep,
     createShippingLabel: externalCall,
     trackShipment: externalCall,
-    recordDelivery: databaseStep,
+    recordDelivery: ledgerStep,
   });
+};
 type FulfillmentSteps = ReturnType<typeof fulfillmentSteps>;
 
 /**
@@ -59,7 +71,7 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   const { prescriptionId, patient, medication, insurance } = request;
   const state: FulfillmentState = { status: 'Validating', prescriptionId };
   const operator = operatorControls();
-  const steps = fulfillmentSteps(operator);
+  const steps = fulfillmentSteps(operator, patched(ledgerStepsLocal));
   const payments = awaitPayments();
   setHandler(fulfillmentStateQuery, () => state);
   const desk = patched(paymentsChecked) ? paymentDesk(operator, steps, state, payments) : undefined;

@@ -1,4 +1,4 @@
-import { condition, continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { SessionActivities, SessionSlot } from '../activities/sessions';
 import {
   allocationEndedSignal,
@@ -7,15 +7,25 @@ import {
   type SessionWindowState,
 } from '../contracts/purchase';
 import { operatorControls, type OperatorControls, type Steps } from './operator';
-import { databaseStep } from './step-options';
+import { databaseStep, localDatabaseStep } from './step-options';
+
+/**
+ * A top-up's two steps are a few milliseconds of PostgreSQL each: they run as local activities,
+ * inside the workflow task that wakes the window, instead of a round trip through the server each
+ * (the same timeout, retries and outage handling; both are idempotent: the sessions' unique slot).
+ * Runs that began before this keep their remote steps.
+ */
+const stepsLocal = 'session-window-steps-local';
 
 /** Each step of a top-up, named after its activity, with its option set. */
-const windowSteps = (operator: OperatorControls) =>
-  operator.steps<SessionActivities>({
+const windowSteps = (operator: OperatorControls, local: boolean) => {
+  const step = local ? localDatabaseStep : databaseStep;
+  return operator.steps<SessionActivities>({
     // Runs have always parked at this step as `checkSessionWindow` (the FailedStep search attribute).
-    sessionWindowOf: { ...databaseStep, stepName: 'checkSessionWindow' },
-    scheduleSessions: databaseStep,
+    sessionWindowOf: { ...step, stepName: 'checkSessionWindow' },
+    scheduleSessions: step,
   });
+};
 
 /** The rolling window of seed 001: the next 7 weekday sessions, topped up when fewer than 3 remain. */
 export const sessionWindowSize = 7;
@@ -34,7 +44,7 @@ const checksPerRun = 28;
 export async function sessionWindowWorkflow(allocation: SessionWindowInput): Promise<SessionWindowState> {
   const state: SessionWindowState = { allocationId: allocation.allocationId, checks: 0, sessionsAdded: 0, ended: false };
   const operator = operatorControls();
-  const steps = windowSteps(operator);
+  const steps = windowSteps(operator, patched(stepsLocal));
   setHandler(allocationEndedSignal, () => void (state.ended = true));
   setHandler(sessionWindowStateQuery, () => state);
 

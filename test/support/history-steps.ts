@@ -3,7 +3,8 @@ import type { temporal } from '@temporalio/proto';
 /**
  * The activities a run's history asked for, in order: the remote ones it scheduled and the local
  * ones it recorded a marker for (local activities leave no scheduled event). A step run twice
- * appears twice, which a unique key in the database would hide.
+ * appears twice, which a unique key in the database would hide. Takes a fetched history or one
+ * read from a recorded JSON file (test/histories), whose payloads are base64 text.
  */
 export function stepsOf(history: temporal.api.history.v1.IHistory): string[] {
   return (history.events ?? []).flatMap((e) => {
@@ -11,6 +12,8 @@ export function stepsOf(history: temporal.api.history.v1.IHistory): string[] {
     if (scheduled) return [scheduled];
     const marker = e.markerRecordedEventAttributes;
     if (marker?.markerName !== 'core_local_activity') return [];
-    return [JSON.parse(new TextDecoder().decode(marker.details!.data!.payloads![0]!.data!)).activity_type as string];
+    const data: Uint8Array | string = marker.details!.data!.payloads![0]!.data!;
+    const text = typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : new TextDecoder().decode(data);
+    return [JSON.parse(text).activity_type as string];
   });
 }

@@ -281,6 +281,8 @@ function onTestServer() {
   // In memory, answering as the stand-ins do for a patient who owes nothing.
   const activities = {
     validatePrescription: async () => ({ valid: true as const }),
+    // A local activity since the ledger steps went local: the worker must have it.
+    checkDemographics: async () => ({ changedFields: [], openPrescriptionIds: [] }),
     enrollPatient: async () => ({ eligible: true as const }),
     async selectPharmacy() {
       if (pharmacyDown) throw new Error('pharmacy selectPharmacy answered 503 (recorded outage)');
