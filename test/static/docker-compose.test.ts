@@ -418,6 +418,14 @@ describe('docker-compose.yml', () => {
     return test.slice(3);
   };
 
+  // Docker's default weight is 1024: under contention the payment API, whose clients wait on it,
+  // runs before the work Temporal and Kafka hold for later (bench:payments, project-api-first).
+  it('gives the payment API the CPU before the background work: Temporal, the workers and the bridges have a lower cpu_shares', () => {
+    const shares = (service: string) => (services[service].cpu_shares as number | undefined) ?? 1024;
+    expect(shares('payment-api')).toBe(1024);
+    for (const background of ['temporal', 'workers', 'bridges']) expect(shares(background)).toBeLessThan(shares('payment-api'));
+  });
+
   it('checks the health of workers and bridges at the /readyz of the OPS_PORT they serve it on', () => {
     for (const name of ['workers', 'bridges']) {
       const port = loadConfig(services[name].environment).OPS_PORT;
