@@ -13,6 +13,7 @@ import { prescriptionTopics } from '../../src/contracts/prescription';
 import type { Say } from '../chaos/processes';
 import { percentile } from './measure';
 import { random } from '../chaos/stream';
+import { meets, speedTargets } from './targets';
 
 /** The steps a fully covered prescription takes, each with its one audit row. */
 const steps = ['validatePrescription', 'enrollPatient', 'selectPharmacy', 'adjudicateClaim', 'requestPayment', 'createShippingLabel', 'recordDelivery'];
@@ -180,6 +181,7 @@ export function prescriptionLines(d: PrescriptionDrained | undefined, trackingIn
   return [
     '\nPrescription fulfillment (seed 000), project only: no seed-style baseline exists for prescriptions, so no ratio',
     `  Backlog drain, prescriptions/s to delivered (${d.prescriptions} prescriptions sent as ${d.records} intake records, ${d.records - d.prescriptions} of them redelivered; payer-full-coverage, tracking every ${trackingInterval}): ${rate}`,
+    `  the speed issue's target, on that rate (the carrier's ~5 s for the last parcel included): ${meets(d.complete && d.seconds > 0 ? d.prescriptions / d.seconds : undefined, speedTargets.prescriptionsPerSecond)}`,
     `  seconds to the last delivery: ${d.seconds.toFixed(1)}`,
     `  produced → delivered p50 / p99 ms, per prescription of the burst (n=${d.toCompleted.n}; includes the carrier stand-in's ~5 s): ${Math.round(d.toCompleted.p50)} / ${Math.round(d.toCompleted.p99)}`,
     `  Lost / duplicated / wrong: ${d.lost.length} / ${d.duplicated.length} / ${d.wrong.length}`,

@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { latency, type Drained, type Resources, type Trickled } from './phases';
 import { prescriptionLines, type PrescriptionDrained } from './prescriptions';
 import type { SystemName } from './systems';
+import { meets, speedTargets, type Target } from './targets';
 
 export interface SystemResults {
   /** Resident memory of its processes once started and idle, before any event, bytes. */
@@ -80,6 +81,7 @@ const perEntityMs = (r: Resources, name: string, entities: number) => (r.cpuSeco
 
 /** The CPU rows of one drain, per booking or purchase: each process, ours together, and everything measured. */
 function cpuRows(label: string, seed: Drained, project: Drained, entity: string, withAdmin: boolean): Row[] {
+  const targets: Partial<Record<string, Target>> = entity === 'booking' ? speedTargets.bookingCpuMs : {};
   const processes: Array<[string, string[]]> = [
     ['worker', ['worker']],
     ['bridge', ['bridge']],
@@ -94,14 +96,15 @@ function cpuRows(label: string, seed: Drained, project: Drained, entity: string,
   const rows: Row[] = processes.map(([what, names]) => {
     const s = names.some((n) => n in seed.cpuSeconds) ? sum(seed, names) : undefined;
     const p = names.some((n) => n in project.cpuSeconds) ? sum(project, names) : undefined;
-    return [`  ${what}`, fixed(s, 2), fixed(p, 2), ratio(p, s)];
+    const target = what === 'worker' ? targets.worker : what === 'Temporal server' ? targets.temporal : undefined;
+    return [`  ${what}`, fixed(s, 2), fixed(p, 2), ratio(p, s), target && meets(p, target)];
   });
   const own = (d: Drained) => sum(d, ['worker', 'bridge']);
   return [
     [`${label}, CPU ms per ${entity}`, '', '', ''],
     ...rows,
     ['  its own processes', fixed(own(seed), 2), fixed(own(project), 2), ratio(own(project), own(seed))],
-    ['  all of the above', fixed(sum(seed, all), 2), fixed(sum(project, all), 2), ratio(sum(project, all), sum(seed, all))],
+    ['  all of the above', fixed(sum(seed, all), 2), fixed(sum(project, all), 2), ratio(sum(project, all), sum(seed, all)), targets.all && meets(sum(project, all), targets.all)],
   ];
 }
 
@@ -142,6 +145,7 @@ function pipelineTable(pipeline: 'booking' | 'purchase', results: Results): stri
       drainRate(sd),
       drainRate(pd),
       ratio(rate(sd), rate(pd)),
+      meets(rate(pd), pipeline === 'booking' ? speedTargets.bookingsPerSecond : speedTargets.purchasesPerSecond),
     ],
     ['  seconds to the last row', fixed(sd.seconds, 1), fixed(pd.seconds, 1), ratio(pd.seconds, sd.seconds)],
     ['  project at rest, seconds after the last row', '—', fixed(pd.restConfirmedAfterSeconds, 1), ''],
@@ -154,7 +158,7 @@ function pipelineTable(pipeline: 'booking' | 'purchase', results: Results): stri
       '',
     ],
     [`  produced → row p50 ms, per ${entity} (n=${sRow.n})`, fixed(sRow.p50), fixed(pRow.p50), ratio(pRow.p50, sRow.p50)],
-    [`  produced → row p99 ms`, fixed(sRow.p99), fixed(pRow.p99), ratio(pRow.p99, sRow.p99)],
+    [`  produced → row p99 ms`, fixed(sRow.p99), fixed(pRow.p99), ratio(pRow.p99, sRow.p99), pipeline === 'booking' ? meets(pRow.p99, speedTargets.bookingLightP99Ms) : undefined],
     [`  ${lastLabel} p50 ms, per ${pipeline === 'booking' ? 'cancelled booking' : entity} (n=${sLast.n})`, fixed(sLast.p50), fixed(pLast.p50), ratio(pLast.p50, sLast.p50)],
     [`  ${lastLabel} p99 ms`, fixed(sLast.p99), fixed(pLast.p99), ratio(pLast.p99, sLast.p99)],
     ['Peak RSS, worker MiB (drain and light load)', fixed(peakRss([sd, sl], 'worker')), fixed(peakRss([pd, pl], 'worker')), ratio(peakRss([pd, pl], 'worker'), peakRss([sd, sl], 'worker'))],

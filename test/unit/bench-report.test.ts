@@ -3,6 +3,7 @@ import type { Measured } from '../../bench/end-to-end/measure';
 import type { Drained, Trickled } from '../../bench/end-to-end/phases';
 import { renderReport, type Results, type SystemResults } from '../../bench/end-to-end/report';
 import type { Written } from '../../bench/end-to-end/rows';
+import { meets, speedTargets } from '../../bench/end-to-end/targets';
 
 const MiB = 2 ** 20;
 
@@ -106,5 +107,27 @@ describe('the benchmark report', () => {
     const report = renderReport(results({ openPeak: 250 * MiB, atRest: 240 * MiB, openRuns: 600 }));
 
     expect(row(report, 'Worker peak RSS while the top-up opened its runs, MiB')[4]).toBe('≤ 300 MB (286 MiB): met at 600 open, not 10,000');
+  });
+
+  it("prints the speed issue's targets beside the project's figures, judged on them", () => {
+    // 10 bookings/s, 20 ms of worker CPU each, the light load's p99 30 ms; 10 purchases/s.
+    const report = renderReport(results({ openPeak: 250 * MiB, atRest: 240 * MiB, openRuns: 10_000 }));
+
+    expect(row(report, 'Backlog drain, bookings/s')[4]).toBe('≥ 120/s: not met');
+    expect(row(report, 'Backlog drain, purchases/s')[4]).toBe('≥ 40/s: not met');
+    expect(row(report.slice(report.indexOf('Booking (seed 004)')), 'produced → row p99 ms')[4]).toBe('≤ 50 ms: met');
+    expect(rowAfter(report, 'Backlog drain, CPU ms per booking', 'worker')[4]).toBe('≤ 5 ms: not met');
+    expect(rowAfter(report, 'Backlog drain, CPU ms per booking', 'Temporal server')[4]).toBe('≤ 8 ms: not measured');
+    expect(rowAfter(report, 'Backlog drain, CPU ms per booking', 'all of the above')[4]).toBe('≤ 15 ms: not met');
+    // Purchases have no CPU target.
+    expect(rowAfter(report, 'Backlog drain, CPU ms per purchase', 'worker')).toHaveLength(4);
+  });
+
+  it('judges a target met only on the right side of it', () => {
+    expect(meets(120, speedTargets.bookingsPerSecond)).toBe('≥ 120/s: met');
+    expect(meets(119.9, speedTargets.bookingsPerSecond)).toBe('≥ 120/s: not met');
+    expect(meets(15, speedTargets.bookingCpuMs.all)).toBe('≤ 15 ms: met');
+    expect(meets(15.01, speedTargets.bookingCpuMs.all)).toBe('≤ 15 ms: not met');
+    expect(meets(undefined, speedTargets.prescriptionsPerSecond)).toBe('≥ 15/s: not measured');
   });
 });
