@@ -52,7 +52,12 @@ export class Supervised {
   private restartAfterMs = 2_000;
   /** Exits nobody asked for: a crash the harness had to restart. */
   crashes = 0;
-  /** Started under `nice -n` this: a lower CPU priority than the processes beside it (0: the same). */
+  /**
+   * A lower CPU priority than the processes beside it (0: the same): started under `nice -n` this,
+   * in a session of its own whose autogroup gets the same nice. With the kernel's autogroups on
+   * (sched_autogroup_enabled), the scheduler shares the CPU between sessions first, so a process's
+   * own nice only ranks it within its session.
+   */
   niceness = 0;
   restarts = 0;
 
@@ -87,8 +92,10 @@ export class Supervised {
       // Its own Kafka client ID, so a consumer group's members say which process each is.
       env: { ...this.env, SERVICE_NAME: this.name, KAFKA_CLIENT_ID: `chaos-${this.name}` },
       stdio: ['ignore', log, log],
+      detached: this.niceness !== 0,
     });
     closeSync(log);
+    if (this.niceness !== 0 && child.pid !== undefined) setAutogroupNice(child.pid, this.niceness);
     this.child = child;
     writeFileSync(this.pidFile, `${child.pid}\n`);
     child.once('exit', (code, signal) => {
@@ -934,4 +941,13 @@ async function slowDownPartner(config: Config, seconds: number, say: Say): Promi
     injected: before.delayMs === delayMs && delayed > 0,
     evidence: `${slowPartner} stand-in held ${delayed} of ${after.requests - before.requests} requests ${delayMs} ms (the client timeout is ${config.PARTNER_CALL_TIMEOUT_MS} ms) during the ${seconds} s`,
   };
+}
+
+/** The nice of `pid`'s session's autogroup; nothing where the kernel has no autogroups. */
+export function setAutogroupNice(pid: number, niceness: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(niceness));
+  } catch {
+    // No autogroups (or not allowed): the process's own nice is what the scheduler goes by.
+  }
 }

@@ -40,7 +40,7 @@ import { kafkaConnectionOptions } from '../../src/connection-options';
 import { createPool, createTemporalClient } from '../../src/connections';
 import { paymentTaskQueue } from '../../src/contracts/payment';
 import { migrate } from '../../src/migrate';
-import { repoDir, Supervised, waitFor } from '../chaos/processes';
+import { repoDir, setAutogroupNice, Supervised, waitFor } from '../chaos/processes';
 import { meter, percentile, type Measured } from '../end-to-end/measure';
 import { deadLetterTopic } from '../seed-worker/framework';
 import { paymentCommandsTopic } from '../seed-payments/outbox';
@@ -185,12 +185,16 @@ function projectSystem(db: Pool, client: Client, { withWorkers, backgroundNicene
   };
 }
 
-/** Every thread of a running process (renice -p takes one thread on Linux); threads it starts later inherit it. */
+/**
+ * Every thread of a running process (renice -p takes one thread on Linux; threads it starts later
+ * inherit it), and its session's autogroup (the stack starts each server in a session of its own).
+ */
 function reniceThreads(pid: number, niceness: number): void {
   const threads = readdirSync(`/proc/${pid}/task`);
   const result = spawnSync('renice', ['-n', String(niceness), '-p', ...threads], { stdio: 'ignore' });
   if (result.status !== 0) throw new Error(`renice ${niceness} of process ${pid}'s threads failed (lowering a priority back needs root)`);
-  say(`Temporal server (pid ${pid}): its ${threads.length} threads at nice ${niceness}`);
+  setAutogroupNice(pid, niceness);
+  say(`Temporal server (pid ${pid}): its ${threads.length} threads and its session's autogroup at nice ${niceness}`);
 }
 
 function seedSystem(db: Pool, databaseUrl: string, admin: Admin, port: number): System {
