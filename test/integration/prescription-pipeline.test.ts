@@ -361,9 +361,12 @@ describe('prescription fulfillment on the real stack', () => {
       await locker.query('BEGIN');
       await locker.query('SET LOCAL idle_in_transaction_session_timeout = 0');
       await locker.query('SELECT 1 FROM prescriptions WHERE prescription_id = $1 FOR UPDATE', [id]);
+      // expirePaymentLink is a local activity, listed under no pending activity: wait until a step's
+      // statement waits on this lock (nothing else touches the row while the run awaits its payment).
+      const lockerPid = (await locker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       await eventually(
-        async () => (await handleOf(id).describe()).raw.pendingActivities ?? [],
-        (pending) => pending.some((a) => a.activityType?.name === 'expirePaymentLink'),
+        async () => (await stack.db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [lockerPid])).rows[0]!.n,
+        (blocked) => blocked > 0,
         60_000,
       );
       const late = await pay(id);
@@ -376,6 +379,7 @@ describe('prescription fulfillment on the real stack', () => {
       expect(await ledgerRow(late)).toEqual({ status: 'Refunded', amount_cents: 1500, refund_reason: reason });
       expect(await chargesAtProvider(id)).toEqual([{ amountCents: 1500, amountRefundedCents: 1500 }]);
       expect(await handleOf(id).query(attentionQuery)).toMatchObject({ status: 'Rejected' });
+      expect(stepsOf(await handleOf(id).fetchHistory())).toContain('expirePaymentLink');
     } finally {
       await locker.query('ROLLBACK').catch(() => undefined);
       locker.release();

@@ -419,7 +419,7 @@ describe('docker-compose.yml', () => {
   };
 
   // Docker's default weight is 1024: under contention the payment API, whose clients wait on it,
-  // runs before the work Temporal and Kafka hold for later (bench:payments, project-api-first).
+  // runs before the work Temporal and Kafka hold for later (the payment benchmark's project-api-first).
   it('gives the payment API the CPU before the background work: Temporal, the workers and the bridges have a lower cpu_shares', () => {
     const shares = (service: string) => (services[service].cpu_shares as number | undefined) ?? 1024;
     expect(shares('payment-api')).toBe(1024);
