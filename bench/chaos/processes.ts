@@ -59,6 +59,8 @@ export class Supervised {
    * own nice only ranks it within its session.
    */
   niceness = 0;
+  /** Node's own flags before the entry (e.g. `--cpu-prof`, which NODE_OPTIONS does not take). */
+  nodeArgs: string[] = [];
   restarts = 0;
 
   constructor(
@@ -84,7 +86,7 @@ export class Supervised {
     const log = openSync(path.join(stateDir(), 'logs', `${this.name}.log`), 'a');
     // node itself rather than npx, so the pid is the process doing the work (as scripts/start.sh does).
     // A compiled entry (dist/, as npm start and the image run it) needs no TypeScript loader.
-    const node = this.entry.endsWith('.js') ? [process.execPath, this.entry] : [process.execPath, '--import', 'tsx', this.entry];
+    const node = [process.execPath, ...this.nodeArgs, ...(this.entry.endsWith('.js') ? [] : ['--import', 'tsx']), this.entry];
     // nice execs node, so the pid is still the process doing the work.
     const [command, ...args] = this.niceness === 0 ? node : ['nice', '-n', String(this.niceness), ...node];
     const child = spawn(command!, args, {

@@ -64,9 +64,9 @@ export function seedSystem(db: Pool, seedDatabaseUrl: string, { env, say, admin 
 
 export function projectSystem(db: Pool, client: Client, namespace: string, { env, say, admin }: Options): System {
   // Compiled, as npm start and the image run them (scripts/bench.sh builds dist/).
-  // BENCH_WORKER_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) reaches the workers only.
-  const workerOptions = process.env.BENCH_WORKER_NODE_OPTIONS;
-  const workers = new Supervised('workers', 'dist/workers/main.js', workerOptions ? { ...env, NODE_OPTIONS: workerOptions } : env, say, 'bench');
+  const workers = new Supervised('workers', 'dist/workers/main.js', env, say, 'bench');
+  // BENCH_WORKER_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): node's flags for the workers only.
+  workers.nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const bridges = new Supervised('bridges', 'dist/bridges/main.js', env, say, 'bench');
   const groups = bridgedPipelines(pipelines).map((p) => p.bridge.consumerGroup);
   return {
