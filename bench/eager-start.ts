@@ -18,7 +18,6 @@
  *   TEMPORAL_PID=$(cat $STACK_STATE_DIR/run/temporal.pid) npx tsx bench/eager-start.ts
  *   STACK_STATE_DIR=/tmp/eager-stack bash scripts/stack.sh down
  */
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
@@ -27,6 +26,7 @@ import { loadConfig } from '../src/config';
 import { temporalConnectionOptions } from '../src/connection-options';
 import { createPool } from '../src/connections';
 import { bookingRequestedSignal, bookingWorkflowId } from '../src/contracts/booking';
+import { treeCpuSeconds } from './end-to-end/measure';
 import { bookingFromInput } from './eager-start-workflow';
 
 const bookings = Number(process.env.EAGER_START_BOOKINGS ?? 300);
@@ -37,10 +37,7 @@ const temporalPid = Number(process.env.TEMPORAL_PID);
 const modes = ['signal-with-start', 'start', 'eager start'] as const;
 
 /** CPU time (user + system) of a process so far, in ms. */
-const cpuMs = (pid: number | 'self') => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-};
+const cpuMs = (pid: number) => 1000 * treeCpuSeconds(pid);
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -63,7 +60,7 @@ async function main(): Promise<void> {
     for (const mode of modes) {
       const prefix = `eager-${run}-${round}-${mode.replaceAll(' ', '-')}-`;
       const server0 = cpuMs(temporalPid);
-      const self0 = cpuMs('self');
+      const self0 = cpuMs(process.pid);
       const t0 = Date.now();
       const ids = Array.from({ length: bookings }, (_, i) => `${prefix}${i}`);
       for (let i = 0; i < ids.length; i += 20) {
@@ -89,7 +86,7 @@ async function main(): Promise<void> {
       const perBooking = (ms: number) => (ms / bookings).toFixed(1);
       console.log(
         `round ${round + 1}, ${mode.padEnd(17)}: server ${perBooking(cpuMs(temporalPid) - server0)} ms, ` +
-          `this process ${perBooking(cpuMs('self') - self0)} ms per booking; ${(bookings / seconds).toFixed(0)} bookings/s`,
+          `this process ${perBooking(cpuMs(process.pid) - self0)} ms per booking; ${(bookings / seconds).toFixed(0)} bookings/s`,
       );
     }
   }

@@ -23,7 +23,9 @@ TEMPORAL_DYNAMIC_CONFIG=(
   # makes every visibility write and every start that sets one read and decode the cluster's
   # metadata from SQLite (a twentieth of the server's CPU per run, measured with perf).
   # Temporal's default: each service refreshes its cache every 60 s, and temporal_wait_healthy
-  # restarts the server after it registered attributes on a database that lacked them.
+  # (below) restarts the dev server after it registered attributes on a database that lacked them.
+  # The server profile gets this list too, where it is the default already, and has no such
+  # restart (temporal-server.sh).
   system.forceSearchAttributesCacheRefreshOnRead=false
 )
 
@@ -81,9 +83,16 @@ temporal_missing_search_attributes() {
 # --search-attribute only takes effect when start-dev creates the namespace,
 # i.e. on a new database; attributes added to the list later are created here.
 temporal_ensure_search_attributes() {
-  local missing sa
+  local missing
   missing=$(temporal_missing_search_attributes) || die "cannot list search attributes; see $TEMPORAL_LOG"
-  for sa in $missing; do
+  # shellcheck disable=SC2086 # one NAME=Type word each
+  temporal_register_search_attributes $missing
+}
+
+# Registers each NAME=Type argument.
+temporal_register_search_attributes() {
+  local sa
+  for sa in "$@"; do
     log "registering search attribute $sa"
     temporal_client operator search-attribute create --namespace "$TEMPORAL_NAMESPACE" \
       --name "${sa%%=*}" --type "${sa#*=}" >/dev/null
@@ -102,7 +111,8 @@ temporal_wait_healthy() {
   wait_for "temporal" "$TEMPORAL_LOG" "$pidspec" temporal_serving_with_ui
   missing=$(temporal_missing_search_attributes) || die "cannot list search attributes; see $TEMPORAL_LOG"
   [ -z "$missing" ] && return 0
-  temporal_ensure_search_attributes
+  # shellcheck disable=SC2086 # one NAME=Type word each
+  temporal_register_search_attributes $missing
   wait_for "temporal search attributes" "$TEMPORAL_LOG" "$pidspec" temporal_search_attributes_ready
   # The history service would see them only at its next cache refresh (up to 60 s), and until then
   # refuse the workflow tasks of runs that set them: a restart starts every cache anew.

@@ -18,7 +18,7 @@ describe('the dev server and its search attributes', () => {
          source scripts/stack/temporal.sh
          wait_for() { :; }
          temporal_missing_search_attributes() { printf '%s' "$MISSING"; }
-         temporal_ensure_search_attributes() { echo "registered $MISSING"; }
+         temporal_register_search_attributes() { echo "registered $*"; }
          temporal_stop_server() { echo stopped; }
          temporal_start() { echo started; }
          temporal_wait_healthy 2>&1`,
