@@ -1,4 +1,4 @@
-import { Client, Connection, type ConnectionLike } from '@temporalio/client';
+import { Client, Connection, type ConnectionLike, type WorkflowClientInterceptor } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, Partitioners, type KafkaConfig, type Producer } from 'kafkajs';
@@ -109,8 +109,10 @@ export async function createTemporalClient(
   dataConverter: DataConverter = dataConverterFor(config),
   /** A worker's NativeConnection, for eager starts to that worker; a connection of its own if not given. */
   connection: ConnectionLike = Connection.lazy(temporalConnectionOptions(config)),
+  /** Beside the trace's, e.g. the bridges' count of their starts. */
+  more: WorkflowClientInterceptor[] = [],
 ): Promise<Client> {
-  const interceptors = { workflow: [tracingClientInterceptor(), ...traceClientInterceptors.workflow] };
+  const interceptors = { workflow: [tracingClientInterceptor(), ...traceClientInterceptors.workflow, ...more] };
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors, dataConverter });
 }
 

@@ -4,6 +4,7 @@ import { processKeyRing } from '../codec/process-key-ring';
 import type { Config } from '../config';
 import { temporalConnectionOptions } from '../connection-options';
 import { createPool, createProducer, createRedis, emittingKafka } from '../connections';
+import type { ReadinessCheck } from '../ops-server';
 import { bridgedPipelines, type Pipeline } from '../pipelines';
 import { installTemporalRuntime } from '../workers/runtime';
 import { pipelineDataConverter, pipelinePoolSize, pipelineWorkerOptions } from '../workers/pipeline-workers';
@@ -21,9 +22,11 @@ import { pipelineDataConverter, pipelinePoolSize, pipelineWorkerOptions } from '
  */
 export interface EagerStartWorkers {
   workers: { taskQueue: string; worker: Worker }[];
+  /** For the process's /readyz: `worker:<task queue>`, failing unless that worker is running. */
+  checks: ReadinessCheck[];
   /** Ends when the workers stop; rejects if one fails. */
   run(): Promise<void>;
-  /** Lets the workers finish their tasks, then closes what they use (not the connection). */
+  /** Lets the workers finish their tasks, then closes what they use (not the connection); once, however often called. */
   shutdown(): Promise<void>;
 }
 
@@ -58,15 +61,21 @@ export async function startEagerStartWorkers(config: Config, pipelines: Pipeline
     })),
   );
   const running = Promise.all(workers.map(({ worker }) => worker.run()));
+  let stopping: Promise<void> | undefined;
+  const stop = async () => {
+    for (const { worker } of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running.catch(() => undefined);
+    await producer.disconnect();
+    redis.disconnect();
+    await Promise.all(pools.map((pool) => pool.end()));
+  };
   return {
     workers,
+    checks: workers.map(({ taskQueue, worker }) => ({
+      name: `worker:${taskQueue}`,
+      check: () => (worker.getState() === 'RUNNING' ? undefined : `the eager-start worker is ${worker.getState()}`),
+    })),
     run: async () => void (await running),
-    async shutdown() {
-      for (const { worker } of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running.catch(() => undefined);
-      await producer.disconnect();
-      redis.disconnect();
-      await Promise.all(pools.map((pool) => pool.end()));
-    },
+    shutdown: () => (stopping ??= stop()),
   };
 }

@@ -20,9 +20,10 @@ async function main(): Promise<void> {
   installTracing(config);
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-bridge`);
   const db = createPool(config, { statementTimeoutMs: bridgeTimings.parkingTimeoutMs });
+  const metrics = new BridgeMetrics();
   const eagerPipelines = eagerlyStartedPipelines(config, pipelines);
   const connection = eagerPipelines.length > 0 ? await connectForEagerStart(config) : undefined;
-  const client = await createTemporalClient(config, undefined, connection);
+  const client = await createTemporalClient(config, undefined, connection, [metrics.countingStarts()]);
   const eager = connection && (await startEagerStartWorkers(config, eagerPipelines, connection, client));
   eager?.run().catch(exitForRestart);
   const parkedEvents = createParkedEvents(db, {
@@ -30,7 +31,6 @@ async function main(): Promise<void> {
     personalDataRetentionDays: config.PARKED_PERSONAL_DATA_RETENTION_DAYS,
   });
   const retention = keepingRetention(parkedEvents, logger);
-  const metrics = new BridgeMetrics();
   // Reads every group's lag at each scrape of /metrics.
   const admin = kafka.admin();
   metrics.readLagWith(admin);
@@ -68,10 +68,7 @@ async function main(): Promise<void> {
     (await startOpsServer(config.OPS_PORT, [
       { name: 'temporal', check: async () => void (await client.workflowService.getSystemInfo({})) },
       ...bridges.map((bridge, i) => ({ name: `consumer:${bridge.consumerGroup}`, check: () => readiness[i]!.notReady })),
-      ...(eager?.workers ?? []).map(({ taskQueue, worker }) => ({
-        name: `worker:${taskQueue}`,
-        check: () => (worker.getState() === 'RUNNING' ? undefined : `the eager-start worker is ${worker.getState()}`),
-      })),
+      ...(eager?.checks ?? []),
     ], config.OPS_HOST, metrics.registry));
 
   const stop = async (signal: string) => {

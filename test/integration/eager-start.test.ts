@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { Client, type WorkflowClientInterceptor } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import type { Consumer } from 'kafkajs';
@@ -6,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bookingRoutes, sendToBooking } from '../../src/bridges/booking-routes';
 import { connectForEagerStart, eagerlyStartedPipelines, startEagerStartWorkers, type EagerStartWorkers } from '../../src/bridges/eager-start';
 import { runBridge } from '../../src/bridges/kafka-bridge';
+import { BridgeMetrics } from '../../src/bridges/metrics';
+import { startOpsServer } from '../../src/ops-server';
 import { dataConverterFor } from '../../src/codec/data-converter';
 import { loadConfig } from '../../src/config';
 import { bookingRequestedSignal, bookingStateQuery, bookingWorkflowId, cancellationRequestedSignal } from '../../src/contracts/booking';
@@ -28,6 +31,12 @@ describe('eager start of bookings, on the real stack', () => {
   let taskQueue: string;
   /** Whether each start the client made was eager, by workflow ID. */
   const starts = new Map<string, boolean>();
+  const metrics = new BridgeMetrics();
+  /** pipelines_bridge_workflow_starts_total of the test's task queue, eager or not. */
+  const counted = async (eager: boolean) =>
+    (await metrics.registry.getSingleMetric('pipelines_bridge_workflow_starts_total')!.get()).values.find(
+      (v) => v.labels.task_queue === taskQueue && v.labels.eager === String(eager),
+    )?.value ?? 0;
 
   beforeAll(async () => {
     stack = await connectRealStack();
@@ -41,7 +50,7 @@ describe('eager start of bookings, on the real stack', () => {
         return output;
       },
     };
-    client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config), interceptors: { workflow: [recordingStarts] } });
+    client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config), interceptors: { workflow: [recordingStarts, metrics.countingStarts()] } });
     eager = await startEagerStartWorkers(config, [{ ...bookingPipeline, taskQueue }], connection, client);
   });
   afterAll(async () => {
@@ -58,6 +67,24 @@ describe('eager start of bookings, on the real stack', () => {
     await stack.db.query('INSERT INTO rooms (internal_id) VALUES ($1)', [room]);
     return { user, room };
   };
+
+  it('is ready while its workers run, and names the one that stopped', async () => {
+    const config = loadConfig({ ...process.env, BRIDGE_EAGER_START: 'true' });
+    const spare = await startEagerStartWorkers(config, [{ ...bookingPipeline, taskQueue: `${taskQueue}-spare` }], connection, client);
+    const server = await startOpsServer(0, spare.checks, '127.0.0.1');
+    const readyz = async () => {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/readyz`);
+      return { status: res.status, body: (await res.json()) as { ready: boolean; failing: Record<string, string> } };
+    };
+    try {
+      expect(await eventually(readyz, (r) => r.status === 200, 20_000)).toEqual({ status: 200, body: { ready: true, failing: {} } });
+      await spare.shutdown();
+      expect(await readyz()).toEqual({ status: 503, body: { ready: false, failing: { [`worker:${taskQueue}-spare`]: 'the eager-start worker is STOPPED' } } });
+    } finally {
+      server.close();
+      await spare.shutdown();
+    }
+  }, 60_000);
 
   it('is on only for the pipelines that declare it, and only with BRIDGE_EAGER_START', () => {
     expect(eagerlyStartedPipelines(loadConfig({ ...process.env, BRIDGE_EAGER_START: 'true' }), pipelines).map((p) => p.name)).toEqual(['booking']);
@@ -91,15 +118,18 @@ describe('eager start of bookings, on the real stack', () => {
       routes: bookingRoutes({ taskQueue, topics, eagerStart: true }),
       maxInFlight: 8,
     });
+    const eagerBefore = await counted(true);
     const ids = Array.from({ length: 10 }, (_, i) => `eager_bridge_${stack.runId}_${i}`);
     for (const id of [...ids, ...ids.slice(0, 3)]) await stack.publish(topics.bookingEvents, id, bookingRequested(id, user, room));
-    const counted = await eventually(
+    const rows = await eventually(
       async () => (await stack.db.query<{ n: number }>('SELECT count(*)::int AS n FROM bookings WHERE booking_id = ANY($1)', [ids])).rows[0]!.n,
       (n) => n === ids.length,
       30_000,
     );
-    expect(counted).toBe(ids.length);
-    // Each run was started once, and eagerly: its worker had free slots.
+    expect(rows).toBe(ids.length);
+    // Each run was started once, and eagerly: its worker had free slots; the bridges' metric says so.
     expect(ids.map((id) => starts.get(bookingWorkflowId(id)))).toEqual(ids.map(() => true));
+    expect(await counted(true)).toBe(eagerBefore + ids.length);
+    expect(await counted(false)).toBe(0);
   }, 60_000);
 });
