@@ -275,6 +275,12 @@ const schema = z.object({
    * workflow code and activities too: deploy it with the workers (docs/production/deploys.md).
    */
   BRIDGE_EAGER_START: flag,
+  /**
+   * Workflow-task slots of each eager-start worker, and runs it caches. A start reserves a slot
+   * before it asks and holds it through the server's answer, so only as many starts as this can be
+   * eager at once; the bridges have up to 3 × BRIDGE_MAX_IN_FLIGHT starts in flight.
+   */
+  BRIDGE_EAGER_START_SLOTS: z.coerce.number().int().min(2).default(20),
   /** Starts in flight per partition; ordering per message key is kept regardless. */
   BRIDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(64),
   /**

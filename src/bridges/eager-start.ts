@@ -57,6 +57,8 @@ export async function startEagerStartWorkers(config: Config, pipelines: Pipeline
         // with the default 10 polls, half of the 20 slots were taken and starts fell back to matching.
         // This worker's tasks come with its starts and on its sticky queue; the workers process polls the rest.
         workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: 2 },
+        maxCachedWorkflows: config.BRIDGE_EAGER_START_SLOTS,
+        maxConcurrentWorkflowTaskExecutions: config.BRIDGE_EAGER_START_SLOTS,
       }),
     })),
   );
