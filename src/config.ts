@@ -267,20 +267,6 @@ const schema = z.object({
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
   /** The `service.name` of the process's spans; SERVICE_NAME when unset. */
   OTEL_SERVICE_NAME: z.string().min(1).optional(),
-  /**
-   * `true`: the bridges process runs a worker of each pipeline whose bridge starts runs eagerly
-   * (its descriptor's `bridge.eagerStart`), and those routes ask the server to hand a new run's
-   * first workflow task back in its answer to the start, to that worker, instead of queueing it for
-   * a poll (docs/performance.md, "Eager start"). The bridges process then runs those pipelines'
-   * workflow code and activities too: deploy it with the workers (docs/production/deploys.md).
-   */
-  BRIDGE_EAGER_START: flag,
-  /**
-   * Workflow-task slots of each eager-start worker, and runs it caches. A start reserves a slot
-   * before it asks and holds it through the server's answer, so only as many starts as this can be
-   * eager at once; the bridges have up to 3 × BRIDGE_MAX_IN_FLIGHT starts in flight.
-   */
-  BRIDGE_EAGER_START_SLOTS: z.coerce.number().int().min(2).default(20),
   /** Starts in flight per partition; ordering per message key is kept regardless. */
   BRIDGE_MAX_IN_FLIGHT: z.coerce.number().int().positive().default(64),
   /**

@@ -1,4 +1,4 @@
-import { Client, Connection, type ConnectionLike, type WorkflowClientInterceptor } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, Partitioners, type KafkaConfig, type Producer } from 'kafkajs';
@@ -107,12 +107,9 @@ export function createPool(config: Config, { max = 10, statementTimeoutMs = 8_00
 export async function createTemporalClient(
   config: Config,
   dataConverter: DataConverter = dataConverterFor(config),
-  /** A worker's NativeConnection, for eager starts to that worker; a connection of its own if not given. */
-  connection: ConnectionLike = Connection.lazy(temporalConnectionOptions(config)),
-  /** Beside the trace's, e.g. the bridges' count of their starts. */
-  more: WorkflowClientInterceptor[] = [],
 ): Promise<Client> {
-  const interceptors = { workflow: [tracingClientInterceptor(), ...traceClientInterceptors.workflow, ...more] };
+  const connection = Connection.lazy(temporalConnectionOptions(config));
+  const interceptors = { workflow: [tracingClientInterceptor(), ...traceClientInterceptors.workflow] };
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors, dataConverter });
 }
 

@@ -13,7 +13,6 @@
  * its command line (a server's) or environment (a node process's) names this run's state
  * directory, so the shared stack can never be hit.
  */
-import { createServer } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -953,13 +952,4 @@ export function setAutogroupNice(pid: number, niceness: number): void {
   } catch {
     // No autogroups (or not allowed): the process's own nice is what the scheduler goes by.
   }
-}
-
-/** A port nothing listens on now, for a bench's own process: the isolated stack's block of ports has none to spare. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }

@@ -33,12 +33,11 @@ import type { Pool } from 'pg';
 import { loadConfig } from '../../src/config';
 import { kafkaConnectionOptions } from '../../src/connection-options';
 import { createPool, createProducer, createTemporalClient } from '../../src/connections';
-import { bookingTaskQueue } from '../../src/contracts/booking';
 import { bookingWorkflow } from '../../src/workflows/booking';
 import { migrate } from '../../src/migrate';
 import { pipelines, topicsOf } from '../../src/pipelines';
 import { fulfillmentTimings } from '../../src/pipelines/prescription-fulfillment';
-import { freePort, repoDir } from '../chaos/processes';
+import { repoDir } from '../chaos/processes';
 import { deadLetterTopic } from '../seed-worker/framework';
 import { rssBytes } from './measure';
 import { drainPrescriptions, prescriptionBacklog, type PrescriptionStream } from './prescriptions';
@@ -111,7 +110,7 @@ async function main(): Promise<void> {
   const producer = createProducer(kafka);
   await producer.connect();
   const client = await createTemporalClient(config);
-  const options = { env: childEnv, say, admin, bridgeOpsPort: await freePort() };
+  const options = { env: childEnv, say, admin };
   systems.push(seedSystem(seedDb, seedDatabaseUrl, options), projectSystem(projectDb, client, config.TEMPORAL_NAMESPACE, options));
   const ctx: PhaseContext = {
     producer,
@@ -185,11 +184,7 @@ async function measure(
   const name = system.name;
   const { bookingDrain: bd, bookingLight: bl, purchaseDrain: pd, purchaseLight: pl } = phases;
   say(`${name}: booking backlog drain, ${bd.stream.expect.bookings.size} bookings in ${bd.stream.events.length} records`);
-  const startsBefore = await system.starts?.(bookingTaskQueue);
   const bookingDrain = await drain(ctx, system, 'booking', bd.prefix, bd.stream);
-  const startsAfter = await system.starts?.(bookingTaskQueue);
-  const bookingStarts = startsBefore && startsAfter && { eager: startsAfter.eager - startsBefore.eager, total: startsAfter.total - startsBefore.total };
-  if (bookingStarts) say(`${name}: the drain's booking runs started eagerly: ${bookingStarts.eager} of ${bookingStarts.total} (BRIDGE_EAGER_START ${config.BRIDGE_EAGER_START ? 'on' : 'off'})`);
   say(`${name}: booking light load, ${bl.stream.events.length} records at ${settings.lightRate}/s`);
   const bookingLight = await trickle(ctx, system, 'booking', bl.prefix, bl.stream, settings.lightRate);
   say(`${name}: purchase backlog drain, ${pd.stream.expect.purchases.size} purchases in ${pd.stream.events.length} records`);
@@ -209,7 +204,6 @@ async function measure(
   const pid = system.pids().worker;
   return {
     bookingDrain,
-    bookingStarts,
     bookingLight,
     purchaseDrain,
     purchaseLight,

@@ -15,8 +15,6 @@ export interface SystemResults {
   /** Resident memory of its processes once started and idle, before any event, bytes. */
   idleRss: Record<string, number>;
   bookingDrain: Drained;
-  /** Project only: the booking drain's runs, and how many the server handed to the bridges' own worker (eager start). */
-  bookingStarts?: { eager: number; total: number };
   bookingLight: Trickled;
   purchaseDrain: Drained;
   purchaseLight: Trickled;

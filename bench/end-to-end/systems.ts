@@ -9,7 +9,6 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
-import { sample } from '../../test/support/prometheus-text';
 import type { Pool } from 'pg';
 import { bridgedPipelines, pipelines } from '../../src/pipelines';
 import { purchaseToSessionsWorkflow } from '../../src/workflows/purchase';
@@ -36,14 +35,10 @@ export interface System {
    * is. `workflowIds` are the runs most likely still busy (the last events sent, the last rows).
    */
   unsettled(workflowIds: string[]): Promise<string | undefined>;
-  /** Project only: the runs its bridges have started on `taskQueue` so far, and how many of them eagerly (BRIDGE_EAGER_START). */
-  starts?(taskQueue: string): Promise<{ eager: number; total: number }>;
 }
 
 interface Options {
   env: NodeJS.ProcessEnv;
-  /** Where the project's bridges serve /metrics, for their count of starts. */
-  bridgeOpsPort?: number;
   say: Say;
   admin: Admin;
 }
@@ -67,12 +62,12 @@ export function seedSystem(db: Pool, seedDatabaseUrl: string, { env, say, admin 
   };
 }
 
-export function projectSystem(db: Pool, client: Client, namespace: string, { env, say, admin, bridgeOpsPort }: Options): System {
+export function projectSystem(db: Pool, client: Client, namespace: string, { env, say, admin }: Options): System {
   // Compiled, as npm start and the image run them (scripts/bench.sh builds dist/).
   const workers = new Supervised('workers', 'dist/workers/main.js', env, say, 'bench');
   // BENCH_WORKER_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): node's flags for the workers only.
   workers.nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const bridges = new Supervised('bridges', 'dist/bridges/main.js', bridgeOpsPort ? { ...env, OPS_PORT: String(bridgeOpsPort) } : env, say, 'bench');
+  const bridges = new Supervised('bridges', 'dist/bridges/main.js', env, say, 'bench');
   const groups = bridgedPipelines(pipelines).map((p) => p.bridge.consumerGroup);
   return {
     name: 'project',
@@ -87,12 +82,6 @@ export function projectSystem(db: Pool, client: Client, namespace: string, { env
     pids: () => ({ worker: workers.pid, bridge: bridges.pid }),
     crashes: () => ({ worker: crashesOf(workers), bridge: crashesOf(bridges) }),
     unsettled: (workflowIds) => projectUnsettled(client, namespace, admin, workflowIds),
-    starts: async (taskQueue) => {
-      if (!bridgeOpsPort) return { eager: 0, total: 0 };
-      const scrape = await (await fetch(`http://127.0.0.1:${bridgeOpsPort}/metrics`)).text();
-      const count = (eager: boolean) => sample(scrape, 'pipelines_bridge_workflow_starts_total', { task_queue: taskQueue, eager: String(eager) }) ?? 0;
-      return { eager: count(true), total: count(true) + count(false) };
-    },
   };
 }
 

@@ -27,6 +27,7 @@
  * level, as `npm start` runs them.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,7 +40,7 @@ import { kafkaConnectionOptions } from '../../src/connection-options';
 import { createPool, createTemporalClient } from '../../src/connections';
 import { paymentTaskQueue } from '../../src/contracts/payment';
 import { migrate } from '../../src/migrate';
-import { freePort, repoDir, setAutogroupNice, Supervised, waitFor } from '../chaos/processes';
+import { repoDir, setAutogroupNice, Supervised, waitFor } from '../chaos/processes';
 import { meter, percentile, type Measured } from '../end-to-end/measure';
 import { deadLetterTopic } from '../seed-worker/framework';
 import { paymentCommandsTopic } from '../seed-payments/outbox';
@@ -219,6 +220,15 @@ function seedSystem(db: Pool, databaseUrl: string, admin: Admin, port: number): 
     stop: async () => void (await Promise.all([api.stop(), workers.stop()])),
     pids: () => ({ api: api.pid, workers: workers.pid }),
   };
+}
+
+/** A port nothing listens on now, for the seed-style API: the isolated stack's block has none to spare. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 const healthy = async (url: string) => ((await fetch(new URL('/health', url))).ok ? true : undefined);

@@ -6,31 +6,23 @@ import { logger } from '../logger';
 import { installTracing, shutdownTracing } from '../opentelemetry';
 import { startOpsServer } from '../ops-server';
 import { bridgedPipelines, pipelines } from '../pipelines';
-import { connectForEagerStart, eagerlyStartedPipelines, startEagerStartWorkers } from './eager-start';
 import { bridgeTimings, ConsumerReadiness, runBridge } from './kafka-bridge';
 import { BridgeMetrics } from './metrics';
 import { createParkedEvents, keepingRetention } from './parked-events';
 
-/**
- * Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM and, with BRIDGE_EAGER_START,
- * the workers its eager starts hand the first workflow tasks to (./eager-start.ts).
- */
+/** Runs one Kafka→Temporal bridge per pipeline until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
   const config = loadConfig();
   installTracing(config);
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-bridge`);
   const db = createPool(config, { statementTimeoutMs: bridgeTimings.parkingTimeoutMs });
-  const metrics = new BridgeMetrics();
-  const eagerPipelines = eagerlyStartedPipelines(config, pipelines);
-  const connection = eagerPipelines.length > 0 ? await connectForEagerStart(config) : undefined;
-  const client = await createTemporalClient(config, undefined, connection, [metrics.countingStarts()]);
-  const eager = connection && (await startEagerStartWorkers(config, eagerPipelines, connection, client));
-  eager?.run().catch(exitForRestart);
+  const client = await createTemporalClient(config);
   const parkedEvents = createParkedEvents(db, {
     ring: readKeyRing(config.PAYLOAD_KEY_RING_FILE),
     personalDataRetentionDays: config.PARKED_PERSONAL_DATA_RETENTION_DAYS,
   });
   const retention = keepingRetention(parkedEvents, logger);
+  const metrics = new BridgeMetrics();
   // Reads every group's lag at each scrape of /metrics.
   const admin = kafka.admin();
   metrics.readLagWith(admin);
@@ -68,7 +60,6 @@ async function main(): Promise<void> {
     (await startOpsServer(config.OPS_PORT, [
       { name: 'temporal', check: async () => void (await client.workflowService.getSystemInfo({})) },
       ...bridges.map((bridge, i) => ({ name: `consumer:${bridge.consumerGroup}`, check: () => readiness[i]!.notReady })),
-      ...(eager?.checks ?? []),
     ], config.OPS_HOST, metrics.registry));
 
   const stop = async (signal: string) => {
@@ -76,8 +67,6 @@ async function main(): Promise<void> {
     if (ops) ops.close();
     clearInterval(retention);
     await Promise.all([...consumers.map((c) => c.disconnect()), ...runStarters.map((starter) => starter.stop())]);
-    // Nothing starts runs now: the workers finish the tasks they hold.
-    await eager?.shutdown();
     await admin.disconnect();
     await db.end();
     await client.connection.close();
@@ -93,7 +82,7 @@ async function main(): Promise<void> {
  * the supervisor (docker compose `restart`, systemd, Kubernetes) starts the bridge again.
  */
 function exitForRestart(error: Error): void {
-  logger.fatal({ err: error }, 'A Kafka consumer or an eager-start worker stopped for good; exiting so the bridge is restarted');
+  logger.fatal({ err: error }, 'A Kafka consumer stopped for good; exiting so the bridge is restarted');
   process.exit(1);
 }
 

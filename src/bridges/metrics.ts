@@ -1,4 +1,3 @@
-import type { WorkflowClientInterceptor } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { logger } from '../logger';
@@ -22,7 +21,6 @@ export class BridgeMetrics {
   private readonly parked: Counter<'group' | 'topic' | 'reason'>;
   private readonly temporalCalls: Histogram<'group' | 'topic' | 'result'>;
   private readonly held: Gauge<'group' | 'topic'>;
-  private readonly starts: Counter<'task_queue' | 'eager'>;
   private readonly breakers = new Map<string, ParkingBreaker>();
   private readonly topicsOf = new Map<string, string[]>();
   private admin: Pick<Admin, 'connect' | 'fetchOffsets' | 'fetchTopicOffsets'> | undefined;
@@ -52,12 +50,6 @@ export class BridgeMetrics {
       name: 'pipelines_bridge_held_batches',
       help: 'Batches held now: a record of theirs waits for Temporal or PostgreSQL, or for a systemic refusal to be fixed.',
       labelNames: ['group', 'topic'] as const,
-      registers,
-    });
-    this.starts = new Counter({
-      name: 'pipelines_bridge_workflow_starts_total',
-      help: "Runs this process started, by task queue, and whether the server handed the run's first workflow task to this process's worker (eager start).",
-      labelNames: ['task_queue', 'eager'] as const,
       registers,
     });
     // prom-client calls `collect` with the gauge as `this`.
@@ -101,18 +93,6 @@ export class BridgeMetrics {
   /** Reads every watched group's lag at each scrape with `admin` (connected when first needed). */
   readLagWith(admin: Pick<Admin, 'connect' | 'fetchOffsets' | 'fetchTopicOffsets'>): void {
     this.admin = admin;
-  }
-
-  /** Counts the runs the client it is given to starts (`pipelines_bridge_workflow_starts_total`). */
-  countingStarts(): WorkflowClientInterceptor {
-    const starts = this.starts;
-    return {
-      async startWithDetails(input, next) {
-        const output = await next(input);
-        starts.inc({ task_queue: input.options.taskQueue, eager: String(output.eagerlyStarted) });
-        return output;
-      },
-    };
   }
 
   /** One bridge's view, labelled with its consumer group. */

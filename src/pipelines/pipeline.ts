@@ -76,13 +76,8 @@ export interface PipelineBridge {
   consumerGroup: string;
   /** Topics its bridge reads, one route each. */
   consumes: TopicSpec[];
-  /** Its bridge's routes; `config` for what the routes write into each run (timings, eager start). */
+  /** Its bridge's routes; `config` for what the routes write into each run (timings). */
   routes(config: Config): Route[];
-  /**
-   * Its routes start runs eagerly when BRIDGE_EAGER_START is on, and the bridges process then runs
-   * a worker of its task queue (src/bridges/eager-start.ts).
-   */
-  eagerStart?: boolean;
 }
 
 /** The pipelines with a Kafka bridge, each with it. */

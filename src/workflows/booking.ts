@@ -34,21 +34,13 @@ const stepsBeforeLocal = (operator: OperatorControls) =>
     cancelBooking: databaseStep,
   });
 
-/**
- * The bridge starts a run with its first event as the input and signals it only the events after
- * that: eager start, which hands the run's first workflow task to the bridge's own worker, needs a
- * plain start (src/bridges/booking-routes.ts). Runs started before this got their first event as
- * input and as signal, and take it from the signal.
- */
-const inputIsFirstEvent = 'booking-input-is-first-event';
-
 /** How long a cancellation that arrived first waits for its booking event. */
 const bookingArrivalWindow = '7 days';
 
 /**
- * One workflow per booking: its first event (booking or cancellation) starts it, the others come as
- * signals, so that a cancellation arriving before its booking is held until the booking exists.
- * Lives until the booking is cancelled, rejected, or its stay has ended.
+ * One workflow per booking, fed by signals (signal-with-start from the bridge) so that a
+ * cancellation arriving before its booking is held until the booking exists. Lives until the
+ * booking is cancelled, rejected, or its stay has ended.
  */
 export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promise<BookingState> {
   const state: BookingState = { bookingId: firstEvent?.bookingId, status: 'AwaitingBooking', refusedCancellations: 0 };
@@ -57,11 +49,6 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
   const refusalsSeen = new Set<string>();
   const operator = operatorControls();
 
-  // Before the handlers: signals in the run's first task came after the event that started it.
-  if (firstEvent && patched(inputIsFirstEvent)) {
-    if (isBookingRequested(firstEvent)) request = firstEvent;
-    else cancellations.push(firstEvent);
-  }
   // A redelivered booking event changes nothing: the first one wins.
   setHandler(bookingRequestedSignal, (event) => void (request ??= event));
   setHandler(cancellationRequestedSignal, (event) => void cancellations.push(event));
@@ -128,10 +115,6 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
     operator.setStatus(status === 'Rejected' ? 'Rejected' : 'Completed');
     return s;
   }
-}
-
-function isBookingRequested(event: BookingWorkflowInput): event is Traced<BookingRequested> {
-  return 'roomId' in event;
 }
 
 // Every pipeline's workers also run the flag for a run they cannot decode (src/pipelines/pipeline.ts).

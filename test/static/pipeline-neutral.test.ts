@@ -29,7 +29,6 @@ const pipelineNeutral = [
   'src/demo/main.ts',
   'src/demo/outcomes.ts',
   'src/bridges/main.ts',
-  'src/bridges/eager-start.ts',
   'src/create-topics.ts',
   'src/workers',
   'test/support/all-workflows.ts',

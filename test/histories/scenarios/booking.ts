@@ -13,7 +13,7 @@ import { undecodableRunWorkflowId } from '../../../src/contracts/undecodable-run
 import type { UndecodableRunActivities } from '../../../src/activities/undecodable-run';
 import { undecodableRunFlagger } from '../../../src/workers/undecodable-runs';
 import type { TraceContext } from '../../../src/trace';
-import { sendToBooking } from '../../../src/bridges/booking-routes';
+import { bookingWorkflow } from '../../../src/workflows/booking';
 import type { PipelineHistories, StackRecordingContext, TestServerContext } from './scenarios';
 import type { Client } from '@temporalio/client';
 import { bookingRequested } from '../../support/booking-events';
@@ -21,13 +21,20 @@ import { bookingRequested } from '../../support/booking-events';
 const booking = (bookingId: string, userId: string, roomId: string, trace: TraceContext) => ({ ...bookingRequested(bookingId, userId, roomId), trace });
 const cancellation = (bookingId: string, userId: string, trace: TraceContext) => ({ bookingId, userId, timestamp: '2030-12-01T00:00:00Z', trace });
 
-/** As the bridge starts it: the first event is the run's input, the others its signals. */
+/** As the bridge starts it: the first event is the run's input and its first signal. */
 const startBooking = (
   client: Client,
   taskQueue: string,
   signal: typeof bookingRequestedSignal | typeof cancellationRequestedSignal,
   event: BookingWorkflowInput,
-) => sendToBooking(client, signal as typeof bookingRequestedSignal, event as never, { taskQueue });
+) =>
+  client.workflow.signalWithStart(bookingWorkflow, {
+    workflowId: bookingWorkflowId(event.bookingId),
+    taskQueue,
+    args: [event],
+    signal: signal as typeof bookingRequestedSignal,
+    signalArgs: [event as never],
+  });
 
 async function onStack({ db, client, taskQueue, run, trace, waitUntilParked }: StackRecordingContext) {
   const owner = `user_rec_${run}`;
