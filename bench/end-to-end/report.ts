@@ -82,8 +82,10 @@ const perEntityMs = (r: Resources, name: string, entities: number) => (r.cpuSeco
 /** The CPU rows of one drain, per booking or purchase: each process, ours together, and everything measured. */
 function cpuRows(label: string, seed: Drained, project: Drained, entity: string, withAdmin: boolean): Row[] {
   const targets: Partial<Record<string, Target>> = entity === 'booking' ? speedTargets.bookingCpuMs : {};
+  // Every worker process (BENCH_WORKER_PROCESSES) counts as the worker.
+  const workerRoles = [...new Set([...Object.keys(seed.cpuSeconds), ...Object.keys(project.cpuSeconds)].filter((n) => n.startsWith('worker')))];
   const processes: Array<[string, string[]]> = [
-    ['worker', ['worker']],
+    ['worker', workerRoles.length > 0 ? workerRoles : ['worker']],
     ['bridge', ['bridge']],
     ['Temporal server', ['temporal']],
     ['PostgreSQL', ['postgres']],
@@ -99,7 +101,7 @@ function cpuRows(label: string, seed: Drained, project: Drained, entity: string,
     const target = what === 'worker' ? targets.worker : what === 'Temporal server' ? targets.temporal : undefined;
     return [`  ${what}`, fixed(s, 2), fixed(p, 2), ratio(p, s), target && meets(p, target)];
   });
-  const own = (d: Drained) => sum(d, ['worker', 'bridge']);
+  const own = (d: Drained) => sum(d, [...workerRoles, 'bridge']);
   return [
     [`${label}, CPU ms per ${entity}`, '', '', ''],
     ...rows,

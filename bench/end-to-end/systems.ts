@@ -64,9 +64,15 @@ export function seedSystem(db: Pool, seedDatabaseUrl: string, { env, say, admin 
 
 export function projectSystem(db: Pool, client: Client, namespace: string, { env, say, admin }: Options): System {
   // Compiled, as npm start and the image run them (scripts/bench.sh builds dist/).
-  const workers = new Supervised('workers', 'dist/workers/main.js', env, say, 'bench');
-  // BENCH_WORKER_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): node's flags for the workers only.
-  workers.nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  // BENCH_WORKER_PROCESSES (1): worker processes on the same task queues, as a second machine's would be.
+  const workers = Array.from({ length: Number(process.env.BENCH_WORKER_PROCESSES ?? 1) }, (_, i) => {
+    const worker = new Supervised(i === 0 ? 'workers' : `workers-${i + 1}`, 'dist/workers/main.js', env, say, 'bench');
+    // BENCH_WORKER_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): node's flags for the workers only.
+    worker.nodeArgs = process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    return worker;
+  });
+  // The report adds up every role named `worker…` (bench/end-to-end/report.ts).
+  const workerRole = (i: number) => (i === 0 ? 'worker' : `worker ${i + 1}`);
   const bridges = new Supervised('bridges', 'dist/bridges/main.js', env, say, 'bench');
   const groups = bridgedPipelines(pipelines).map((p) => p.bridge.consumerGroup);
   return {
@@ -74,13 +80,13 @@ export function projectSystem(db: Pool, client: Client, namespace: string, { env
     db,
     groups,
     async start() {
-      workers.start();
+      for (const worker of workers) worker.start();
       bridges.start();
       await Promise.all([waitForPollers(client, namespace), waitForGroups(admin, groups)]);
     },
-    stop: async () => void (await Promise.all([workers.stop(), bridges.stop()])),
-    pids: () => ({ worker: workers.pid, bridge: bridges.pid }),
-    crashes: () => ({ worker: crashesOf(workers), bridge: crashesOf(bridges) }),
+    stop: async () => void (await Promise.all([...workers.map((worker) => worker.stop()), bridges.stop()])),
+    pids: () => ({ ...Object.fromEntries(workers.map((worker, i) => [workerRole(i), worker.pid])), bridge: bridges.pid }),
+    crashes: () => ({ ...Object.fromEntries(workers.map((worker, i) => [workerRole(i), crashesOf(worker)])), bridge: crashesOf(bridges) }),
     unsettled: (workflowIds) => projectUnsettled(client, namespace, admin, workflowIds),
   };
 }
