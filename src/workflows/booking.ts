@@ -1,4 +1,4 @@
-import { condition, log, patched, setHandler } from '@temporalio/workflow';
+import { condition, log, setHandler } from '@temporalio/workflow';
 import type { BookingActivities, BookingRecorded } from '../activities/booking';
 import {
   bookingRequestedSignal,
@@ -11,6 +11,7 @@ import {
   type Traced,
 } from '../contracts/booking';
 import { operatorControls, type OperatorControls } from './operator';
+import { patchesOfThisRun } from './patches';
 import { databaseStep, localDatabaseStep } from './step-options';
 import { withWorkflowTrace } from './trace-context';
 
@@ -43,11 +44,12 @@ const bookingArrivalWindow = '7 days';
  * booking is cancelled, rejected, or its stay has ended.
  */
 export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promise<BookingState> {
+  const patches = patchesOfThisRun();
   const state: BookingState = { bookingId: firstEvent?.bookingId, status: 'AwaitingBooking', refusedCancellations: 0 };
   let request: Traced<BookingRequested> | undefined;
   const cancellations: Traced<CancellationRequested>[] = [];
   const refusalsSeen = new Set<string>();
-  const operator = operatorControls();
+  const operator = operatorControls(patches);
 
   // A redelivered booking event changes nothing: the first one wins.
   setHandler(bookingRequestedSignal, (event) => void (request ??= event));
@@ -61,7 +63,7 @@ export async function bookingWorkflow(firstEvent?: BookingWorkflowInput): Promis
   const booking = request;
   state.bookingId = booking.bookingId;
   state.status = 'Processing';
-  const inOneLocalStep = patched(recordedInOneLocalStep);
+  const inOneLocalStep = patches.has(recordedInOneLocalStep);
   const steps = inOneLocalStep ? localSteps(operator) : stepsBeforeLocal(operator);
 
   // The run may have been started by a cancellation: the booking's steps carry the booking event's trace.

@@ -5,7 +5,6 @@ import {
   CancellationScope,
   condition,
   log,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -28,6 +27,7 @@ import {
   type PipelineStatus,
 } from '../contracts/pipeline';
 import type { StepOptions } from './step-options';
+import type { RunPatches } from './patches';
 
 /**
  * Replaces the legacy dead-letter queue. When a step has used up its fast retries the workflow
@@ -91,7 +91,7 @@ type StepCall<T> = (slowly?: ActivityOptions) => Promise<T>;
 const decided = Symbol('decided');
 const deadlinePassed = Symbol('deadlinePassed');
 
-export function operatorControls(): OperatorControls {
+export function operatorControls(patches: RunPatches): OperatorControls {
   const attention: Attention = { status: 'Running' };
   const compensations: Array<{ step: string; undo: () => Promise<unknown>; undoes?: string }> = [];
   let decision: OperatorDecision | undefined;
@@ -217,7 +217,7 @@ export function operatorControls(): OperatorControls {
           throw ApplicationFailure.nonRetryable(`Step ${name} refused: ${error}`, 'StepRefused');
         }
 
-        if (!patched(outageRetriesItself)) {
+        if (!patches.has(outageRetriesItself)) {
           log.error('Step exhausted its retries; waiting for an operator', { step: name, error });
           parkAsReleased(name, error);
           await condition(() => decision !== undefined);
@@ -225,7 +225,7 @@ export function operatorControls(): OperatorControls {
           outageBegan ??= Date.now(); // workflow time: deterministic on replay
           const until = new Date(outageBegan + ms(options.outage.for));
           const remaining = until.getTime() - Date.now();
-          if (remaining > 0 && patched(outageRetriedByTemporal)) {
+          if (remaining > 0 && patches.has(outageRetriedByTemporal)) {
             log.warn('Outage outlived the fast retries; Temporal retries it', { step: name, error, every: options.outage.retryEvery });
             park(name, kind, error, { every: String(options.outage.retryEvery), until });
             slowly = { options: outageRetries(options), until };

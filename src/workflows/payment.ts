@@ -1,7 +1,8 @@
-import { log, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { log, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CardPaymentActivities } from '../activities/card-payment';
 import { paymentStateQuery, type PaymentOrder, type PaymentOutcome, type RefundOutcome, type RefundRequest } from '../contracts/payment';
 import { operatorControls } from './operator';
+import { patchesOfThisRun } from './patches';
 import { paymentLedger } from './refunds';
 import { databaseStep, externalCall, localDatabaseStep } from './step-options';
 
@@ -23,10 +24,11 @@ const ledgerStepsLocal = 'payment-ledger-steps-local';
  * the money back (the refund is the charge's compensation).
  */
 export async function paymentWorkflow(order: PaymentOrder): Promise<PaymentOutcome> {
+  const patches = patchesOfThisRun();
   const { paymentId } = order;
   const outcome: PaymentOutcome = { paymentId, status: 'Accepted' };
-  const operator = operatorControls();
-  const ledgerStep = patched(ledgerStepsLocal) ? localDatabaseStep : databaseStep;
+  const operator = operatorControls(patches);
+  const ledgerStep = patches.has(ledgerStepsLocal) ? localDatabaseStep : databaseStep;
   const steps = operator.steps<CardPaymentActivities>({
     // The provider's idempotency key comes from the payment: an attempt whose answer was lost is
     // asked again and answered with the same charge.
@@ -72,9 +74,10 @@ export async function paymentWorkflow(order: PaymentOrder): Promise<PaymentOutco
  * flagged for a person, since something announced a payment that the payment pipeline never took.
  */
 export async function paymentRefundWorkflow(request: RefundRequest): Promise<RefundOutcome | NotRefunded> {
-  const operator = operatorControls();
+  const patches = patchesOfThisRun();
+  const operator = operatorControls(patches);
   const ledger = paymentLedger(operator, []);
-  if (patched(refundLooksUpPayment)) {
+  if (patches.has(refundLooksUpPayment)) {
     const { paymentId } = request;
     const recorded = await ledger.lookUpPayment(paymentId);
     if (!recorded || recorded.status === 'Declined') {

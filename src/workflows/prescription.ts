@@ -4,7 +4,6 @@ import {
   continueAsNew,
   log,
   ParentClosePolicy,
-  patched,
   setHandler,
   sleep,
   startChild,
@@ -24,6 +23,7 @@ import {
 } from '../contracts/prescription';
 import type { RecordedPayment, RefundOutcome, RefundRequest } from '../contracts/payment';
 import { operatorControls, type OperatorControls } from './operator';
+import { patchesOfThisRun } from './patches';
 import { paymentLedger } from './refunds';
 import { databaseStep, externalCall, localDatabaseStep } from './step-options';
 import type { Duration } from '@temporalio/common';
@@ -68,13 +68,14 @@ type FulfillmentSteps = ReturnType<typeof fulfillmentSteps>;
  * expired payment link are answers, not failures: the run ends in that state.
  */
 export async function prescriptionFulfillmentWorkflow(request: PrescriptionRequest): Promise<FulfillmentState> {
+  const patches = patchesOfThisRun();
   const { prescriptionId, patient, medication, insurance } = request;
   const state: FulfillmentState = { status: 'Validating', prescriptionId };
-  const operator = operatorControls();
-  const steps = fulfillmentSteps(operator, patched(ledgerStepsLocal));
+  const operator = operatorControls(patches);
+  const steps = fulfillmentSteps(operator, patches.has(ledgerStepsLocal));
   const payments = awaitPayments();
   setHandler(fulfillmentStateQuery, () => state);
-  const desk = patched(paymentsChecked) ? paymentDesk(operator, steps, state, payments) : undefined;
+  const desk = patches.has(paymentsChecked) ? paymentDesk(operator, steps, state, payments) : undefined;
   if (desk) {
     // Registered first, so an abort runs it last: the row names what the other undos gave back.
     operator.addCompensation(
@@ -96,7 +97,7 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   if (!validation.valid) return end('Invalid', validation.problems.join('; '));
 
   state.status = 'Enrolling';
-  const enrollment = patched(demographicsChangeHeld) ? await enrolledOnceAPersonAgrees(operator, steps, request) : await steps.enrollPatient(request);
+  const enrollment = patches.has(demographicsChangeHeld) ? await enrolledOnceAPersonAgrees(operator, steps, request) : await steps.enrollPatient(request);
   if (!enrollment.eligible) return end('Ineligible', enrollment.reason);
 
   state.status = 'SelectingPharmacy';
@@ -120,7 +121,7 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   state.trackingNumber = label.trackingNumber;
 
   state.status = 'InTransit';
-  const deliveredAt = patched(trackedByChild)
+  const deliveredAt = patches.has(trackedByChild)
     ? await trackedUntilDeliveredOrGivenUp(operator, label.trackingNumber, request)
     : await trackDelivery(steps, label.trackingNumber, request);
   await steps.recordDelivery({ prescriptionId, trackingNumber: label.trackingNumber, deliveredAt });
@@ -133,7 +134,7 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
     if (desk) await desk.close(`prescription ${prescriptionId} ended ${status} without taking a payment`);
     log.info('Prescription fulfillment ended', { prescriptionId, status });
     operator.setStatus(status === 'Delivered' || status === 'DeliveryOverdue' ? 'Completed' : 'Rejected');
-    if (state.unclaimedPaymentId && patched(latePaymentSurfaced)) {
+    if (state.unclaimedPaymentId && patches.has(latePaymentSurfaced)) {
       operator.flagForPerson(
         'expirePaymentLink',
         'LatePayment',
@@ -450,7 +451,7 @@ export interface ShipmentTracking {
  * week of waiting costs nothing), until it is delivered; returns when it was.
  */
 export async function shipmentTrackingWorkflow(tracking: ShipmentTracking): Promise<string> {
-  const operator = operatorControls();
+  const operator = operatorControls(patchesOfThisRun());
   const { trackShipment } = operator.steps<PrescriptionActivities>({ trackShipment: externalCall });
   for (let poll = 1; ; poll++) {
     const update = await trackShipment(tracking.trackingNumber);

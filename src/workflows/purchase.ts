@@ -2,7 +2,6 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   log,
   ParentClosePolicy,
-  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -25,6 +24,7 @@ import {
 } from '../contracts/purchase';
 import { pipelineStartOptions, type TraceContext } from '../trace';
 import { operatorControls, type OperatorControls } from './operator';
+import { patchesOfThisRun, type RunPatches } from './patches';
 import { paymentLedger } from './refunds';
 import { bestEffort, databaseStep, externalCall, localDatabaseStep } from './step-options';
 import { sessionWindowWorkflow } from './session-window';
@@ -68,17 +68,18 @@ const moneyGivenBack = 'purchase-money-given-back';
  * that, and hand the allocation to its own long-running session window.
  */
 export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Promise<PurchaseOutcome> {
+  const patches = patchesOfThisRun();
   const { paymentId, studentId, courseId } = request;
   const outcome: PurchaseOutcome = { status: 'CreatingPurchase' };
-  const operator = operatorControls();
-  const steps = purchaseSteps(operator, patched(ledgerStepsLocal));
+  const operator = operatorControls(patches);
+  const steps = purchaseSteps(operator, patches.has(ledgerStepsLocal));
   const refunds: RefundOutcome[] = [];
   const ledger = paymentLedger(operator, refunds, request.paymentTaskQueue);
   setHandler(purchaseStateQuery, () => outcome);
 
   const purchase = await steps.createPurchase(request);
   outcome.purchaseId = purchase.purchaseId;
-  const givesMoneyBack = patched(moneyGivenBack);
+  const givesMoneyBack = patches.has(moneyGivenBack);
   if (givesMoneyBack) outcome.refunds = refunds;
   if (purchase.outcome === 'AlreadyActive') {
     if (!givesMoneyBack) {
@@ -112,7 +113,7 @@ export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Prom
   const allocated = trainerAllocatedEvent(created, allocation);
   await steps.emitTrainerAllocated(allocated);
 
-  await startSessionWindow(allocation, request);
+  await startSessionWindow(patches, allocation, request);
   await cachesInvalidated;
   return finish('SessionsScheduled');
 
@@ -182,7 +183,7 @@ const sessionWindowStartBounded = 'session-window-start-bounded';
  * before `sessionWindowStartBounded` count only a running window: they would start another after
  * one ended.
  */
-async function startSessionWindow(allocation: TrainerAllocation, { studentId, trace }: PurchaseRequest): Promise<void> {
+async function startSessionWindow(patches: RunPatches, allocation: TrainerAllocation, { studentId, trace }: PurchaseRequest): Promise<void> {
   const { allocationId, trainerId } = allocation;
   try {
     await startChild(sessionWindowWorkflow, {
@@ -190,7 +191,7 @@ async function startSessionWindow(allocation: TrainerAllocation, { studentId, tr
       // The trace goes as a header (src/workflows/trace-context.ts); the memo shows it in the Web UI.
       args: [{ allocationId, studentId, trainerId }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
-      ...(patched(sessionWindowStartBounded)
+      ...(patches.has(sessionWindowStartBounded)
         ? pipelineStartOptions(trace, `allocation ${allocationId}`)
         : unboundedStartOptions(trace)),
     });

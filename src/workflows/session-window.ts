@@ -1,4 +1,4 @@
-import { condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { SessionActivities, SessionSlot } from '../activities/sessions';
 import {
   allocationEndedSignal,
@@ -7,6 +7,7 @@ import {
   type SessionWindowState,
 } from '../contracts/purchase';
 import { operatorControls, type OperatorControls, type Steps } from './operator';
+import { patchesOfThisRun } from './patches';
 import { databaseStep, localDatabaseStep } from './step-options';
 
 /**
@@ -42,9 +43,10 @@ const checksPerRun = 28;
  * "Now" is the workflow's clock, handed to the activities, so tests can skip weeks in seconds.
  */
 export async function sessionWindowWorkflow(allocation: SessionWindowInput): Promise<SessionWindowState> {
+  const patches = patchesOfThisRun();
   const state: SessionWindowState = { allocationId: allocation.allocationId, checks: 0, sessionsAdded: 0, ended: false };
-  const operator = operatorControls();
-  const steps = windowSteps(operator, patched(stepsLocal));
+  const operator = operatorControls(patches);
+  const steps = windowSteps(operator, patches.has(stepsLocal));
   setHandler(allocationEndedSignal, () => void (state.ended = true));
   setHandler(sessionWindowStateQuery, () => state);
 
