@@ -70,7 +70,7 @@ describe("the workflows' patches", () => {
       ts.ScriptTarget.Latest,
       true,
     );
-    const [{ call, fn }] = callsOf(source, 'patchesOfThisRun');
+    const { call, fn } = callsOf(source, 'patchesOfThisRun')[0]!;
     expect(awaitsBefore(fn!, call.getStart())).toBe(true);
   });
 });
