@@ -124,7 +124,22 @@ export function meter(systemPids: () => Record<string, number | undefined>, stac
   const start = { at: Date.now(), machine: machineBusySeconds(), stack: readStack() };
   sample();
   const timer = setInterval(sample, sampleIntervalMs);
+  /** CPU seconds by role so far, from counters whose differences are what each used in between. */
+  const used = (): Record<string, number> => {
+    const total: Record<string, number> = readStack();
+    for (const { role, first, last } of byPid.values()) total[role] = (total[role] ?? 0) + last - first;
+    return total;
+  };
+  let lastAsked = { at: start.at, used: used() };
   return {
+    /** Cores each role kept busy since the last ask (or the phase's start): where a slow stretch went. */
+    coresSinceLastAsked(): Record<string, number> {
+      const now = { at: Date.now(), used: used() };
+      const seconds = Math.max((now.at - lastAsked.at) / 1000, 0.001);
+      const cores = Object.fromEntries(Object.entries(now.used).map(([role, v]) => [role, (v - (lastAsked.used[role] ?? 0)) / seconds]));
+      lastAsked = now;
+      return cores;
+    },
     stop(): Measured {
       clearInterval(timer);
       sample();

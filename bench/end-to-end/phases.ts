@@ -66,7 +66,7 @@ export async function drain(ctx: PhaseContext, system: System, pipeline: Pipelin
   const measured = meter(() => system.pids(), ctx.stackPids);
   const start = Date.now();
   await sendBurst(ctx.producer, stream.events);
-  const finished = await waitForRows(ctx, system, pipeline, prefix, stream);
+  const finished = await waitForRows(ctx, system, pipeline, prefix, stream, measured);
   const rows = await written(system.db, pipeline, prefix, stream.expect);
   const rest = finished.complete ? await waitForRest(ctx, system, pipeline, prefix, stream) : undefined;
   return {
@@ -109,7 +109,7 @@ export async function trickle(
     if (!sentAt.has(`${event.topic}/${id}`)) sentAt.set(`${event.topic}/${id}`, { topic: event.topic, id, at: now });
     await ctx.producer.send({ topic: event.topic, acks: -1, messages: [{ key: event.key, value: JSON.stringify(event.value), timestamp: String(now) }] });
   }
-  const finished = await waitForRows(ctx, system, pipeline, prefix, stream);
+  const finished = await waitForRows(ctx, system, pipeline, prefix, stream, measured);
   const rows = await written(system.db, pipeline, prefix, stream.expect);
   if (finished.complete) await waitForRest(ctx, system, pipeline, prefix, stream);
   const resources = measured.stop();
@@ -158,11 +158,19 @@ async function sendBurst(producer: Producer, events: BenchEvent[]): Promise<void
 }
 
 /** Polls the row counts until complete, or until nothing was added for `stallSeconds`, or the timeout. */
-async function waitForRows(ctx: PhaseContext, system: System, pipeline: Pipeline, prefix: string, stream: Stream): Promise<Progress> {
+async function waitForRows(
+  ctx: PhaseContext,
+  system: System,
+  pipeline: Pipeline,
+  prefix: string,
+  stream: Stream,
+  measured: { coresSinceLastAsked(): Record<string, number> },
+): Promise<Progress> {
   const start = Date.now();
   let lastFound = -1;
   let lastChange = start;
   let lastReport = start;
+  let foundAtLastReport = 0;
   for (;;) {
     const p = await progress(system.db, pipeline, prefix, stream.expect);
     if (p.complete) return p;
@@ -172,7 +180,14 @@ async function waitForRows(ctx: PhaseContext, system: System, pipeline: Pipeline
     }
     if (Date.now() - lastReport > 30_000) {
       lastReport = Date.now();
-      ctx.say(`  ${system.name} ${pipeline}: ${p.found}/${p.expected} rows`);
+      // Which processes were busy over those 30 s: a drain that starts slowly shows where it waited.
+      const busy = Object.entries(measured.coresSinceLastAsked())
+        .filter(([, cores]) => cores >= 0.05)
+        .sort(([, a], [, b]) => b - a)
+        .map(([role, cores]) => `${role} ${cores.toFixed(2)}`)
+        .join(', ');
+      ctx.say(`  ${system.name} ${pipeline}: ${p.found}/${p.expected} rows (+${p.found - foundAtLastReport}); cores busy since the last line: ${busy}`);
+      foundAtLastReport = p.found;
     }
     const stalled = Date.now() - lastChange > ctx.stallSeconds * 1000;
     if (stalled || Date.now() - start > ctx.timeoutSeconds * 1000) {
