@@ -164,7 +164,7 @@ async function waitForRows(
   pipeline: Pipeline,
   prefix: string,
   stream: Stream,
-  measured: { coresSinceLastAsked(): Record<string, number> },
+  measured: Pick<ReturnType<typeof meter>, 'coresSinceLastAsked'>,
 ): Promise<Progress> {
   const start = Date.now();
   let lastFound = -1;

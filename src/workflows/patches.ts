@@ -11,8 +11,8 @@ import { patched } from '@temporalio/workflow';
  * that history, Core hands the workflow the result while still on the first task, before it has
  * announced the second task's patch markers, so a `patched()` called just after a local activity
  * answers false where the run had answered true, and the run fails as nondeterministic (seen in
- * CI; test/replay/split-tasks.test.ts replays every recorded history split that way). A
- * `patched()` in the first activation has no activity before it.
+ * CI; test/replay/split-tasks.test.ts replays the newest history of every scenario split that
+ * way). A `patched()` in the first activation has no activity before it.
  *
  * Runs that began before this decided each patch where its branch is; they still do, so their
  * histories replay as recorded (with the same exposure as before).

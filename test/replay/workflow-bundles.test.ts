@@ -5,19 +5,19 @@ import { describe, expect, it } from 'vitest';
 import { pipelines } from '../../src/pipelines';
 import { installTemporalRuntime } from '../../src/workers/runtime';
 import { bundleWorkflows } from '../../src/workers/workflow-bundles';
+import { historiesDir, readHistory, workflowTypeOf } from '../support/recorded-histories';
 
 /**
  * The bundles `npm run build:workflows` writes for the workers of `npm start` and the Docker image:
  * what they contain is evaluated again for every workflow a worker runs, and they must run the
  * recorded histories exactly as the source does.
  */
-const historiesDir = path.resolve(__dirname, '..', 'histories');
 // The replay workers log through our logger, as a worker does, not to the console.
 installTemporalRuntime();
 const histories = readdirSync(historiesDir)
   .filter((f) => f.endsWith('.json'))
-  .map((file) => ({ workflowId: file, history: JSON.parse(readFileSync(path.join(historiesDir, file), 'utf8')) }));
-const typeOf = (h: (typeof histories)[number]) => h.history.events[0].workflowExecutionStartedEventAttributes.workflowType.name as string;
+  .map((file) => ({ workflowId: file, history: readHistory(file) }));
+const typeOf = (h: (typeof histories)[number]) => workflowTypeOf(h.history);
 
 /** The packages a workflow needs: the SDK and what the SDK itself pulls in. */
 const workflowPackages = ['@temporalio/common', '@temporalio/workflow', 'long', 'ms', 'nexus-rpc'];

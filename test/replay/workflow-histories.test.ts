@@ -11,13 +11,12 @@ import { pipelines } from '../../src/pipelines';
 import { installTemporalRuntime } from '../../src/workers/runtime';
 import { workflowCodeOf } from '../../src/workers/workflows-path';
 import { stepsOf } from '../support/history-steps';
+import { historiesDir, newestHistoryFiles, readHistory, workflowTypeOf as typeOf } from '../support/recorded-histories';
 
 /**
  * Every history recorded from a real run (`npm run record-histories`) must still replay against
  * today's workflow code; a change that would break running workflows fails here, not in production.
  */
-const historiesDir = path.resolve(__dirname, '..', 'histories');
-const typeOf = (history: any) => history.events[0].workflowExecutionStartedEventAttributes.workflowType.name as string;
 // The SDK's bundler and replay workers log through our logger, as a worker does, not to the console.
 installTemporalRuntime();
 
@@ -64,13 +63,7 @@ describe('recorded workflow histories', () => {
     { scenario: 'prescription-paid-and-delivered', remote: ['enrollPatient', 'selectPharmacy', 'adjudicateClaim', 'lookUpPayment', 'createShippingLabel'] },
     { scenario: 'payment-charged-and-announced', remote: ['chargeCard'] },
   ])('the newest history of $scenario schedules remotely only $remote', async ({ scenario, remote }) => {
-    const newest = Math.max(
-      ...(await readdir(historiesDir)).flatMap((f) => {
-        const match = /^(.*)-v(\d+)\.json$/.exec(f);
-        return match?.[1] === scenario ? [Number(match[2])] : [];
-      }),
-    );
-    const history = JSON.parse(await readFile(path.join(historiesDir, `${scenario}-v${newest}.json`), 'utf8'));
+    const history = readHistory(newestHistoryFiles().get(scenario)!);
     const scheduled: string[] = history.events.flatMap((e: any) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
     expect(stepsOf(history).filter((step) => !scheduled.includes(step)).length).toBeGreaterThan(0);
     expect([...new Set(scheduled)].sort()).toEqual([...remote].sort());

@@ -23,7 +23,7 @@ export function localAttemptsOf(history: temporal.api.history.v1.IHistory, type:
   });
 }
 
-function localActivityMarkerOf(e: temporal.api.history.v1.IHistoryEvent): { activity_type: string; attempt: number } | undefined {
+export function localActivityMarkerOf(e: temporal.api.history.v1.IHistoryEvent): { activity_type: string; attempt: number } | undefined {
   const marker = e.markerRecordedEventAttributes;
   if (marker?.markerName !== 'core_local_activity') return undefined;
   const data: Uint8Array | string = marker.details!.data!.payloads![0]!.data!;

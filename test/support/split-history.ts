@@ -9,6 +9,8 @@
  * task boundary inserted right after the marker.
  */
 
+import { localActivityMarkerOf } from './history-steps';
+
 // A history as JSON (proto3 JSON from `historyToJSON`, as the recorded fixtures are): event IDs are strings or numbers.
 type Json = any;
 
@@ -28,7 +30,6 @@ function shifted(value: Json, after: number, by: number): Json {
   );
 }
 
-const isLocalActivityMarker = (e: Json) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity';
 /** Events a task's commands write (as opposed to what happened to them since: started, completed, fired, signalled). */
 const commandEventTypes = new Set(
   [
@@ -60,33 +61,23 @@ export function splitsAfterLocalActivities(history: Json): SplitVariant[] {
   events.forEach((marker, i) => {
     const next = events[i + 1];
     // Only a marker that has more of its task's commands after it can be split from them.
-    if (!isLocalActivityMarker(marker) || !next || !commandEventTypes.has(next.eventType)) return;
+    const activity = localActivityMarkerOf(marker);
+    if (!activity || !next || !commandEventTypes.has(next.eventType)) return;
     const at = Number(marker.eventId);
+    // An ID as the recorded events write theirs (proto3 JSON writes 64-bit integers as strings).
+    const id = (n: number) => (typeof marker.eventId === 'string' ? String(n) : n);
     const time = marker.eventTime;
     const taskQueue = events[0].workflowExecutionStartedEventAttributes.taskQueue;
     const task = [
-      { eventId: at + 1, eventTime: time, eventType: 'EVENT_TYPE_WORKFLOW_TASK_SCHEDULED', workflowTaskScheduledEventAttributes: { taskQueue, startToCloseTimeout: '10s', attempt: 1 } },
-      { eventId: at + 2, eventTime: time, eventType: 'EVENT_TYPE_WORKFLOW_TASK_STARTED', workflowTaskStartedEventAttributes: { scheduledEventId: at + 1 } },
-      { eventId: at + 3, eventTime: time, eventType: 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED', workflowTaskCompletedEventAttributes: { scheduledEventId: at + 1, startedEventId: at + 2 } },
-    ].map((e) => (typeof marker.eventId === 'string' ? shiftedToStrings(e) : e));
+      { eventId: id(at + 1), eventTime: time, eventType: 'EVENT_TYPE_WORKFLOW_TASK_SCHEDULED', workflowTaskScheduledEventAttributes: { taskQueue, startToCloseTimeout: '10s', attempt: 1 } },
+      { eventId: id(at + 2), eventTime: time, eventType: 'EVENT_TYPE_WORKFLOW_TASK_STARTED', workflowTaskStartedEventAttributes: { scheduledEventId: id(at + 1) } },
+      { eventId: id(at + 3), eventTime: time, eventType: 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED', workflowTaskCompletedEventAttributes: { scheduledEventId: id(at + 1), startedEventId: id(at + 2) } },
+    ];
     const after = events.slice(i + 1).map((e) => shifted(e, at, 3));
     variants.push({
-      activityType: localActivityType(marker),
+      activityType: activity.activity_type,
       history: { ...history, events: [...events.slice(0, i + 1), ...task, ...after] },
     });
   });
   return variants;
-}
-
-function shiftedToStrings(event: Json): Json {
-  return JSON.parse(JSON.stringify(event, (key, v) => (isIdKey(key) && typeof v === 'number' ? String(v) : v)));
-}
-
-function localActivityType(marker: Json): string {
-  const data = marker.markerRecordedEventAttributes.details?.data?.payloads?.[0]?.data;
-  try {
-    return JSON.parse(Buffer.from(data, 'base64').toString('utf8')).activity_type ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
