@@ -17,7 +17,9 @@ WORKDIR /app
 ENTRYPOINT ["/usr/bin/tini", "--"]
 
 FROM base AS build
+# npm ci applies patches/ to the dependencies it installs (package.json's postinstall).
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -31,6 +33,7 @@ USER node
 FROM base AS runtime
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY migrations ./migrations
 COPY --from=build /app/dist ./dist

@@ -3,7 +3,7 @@
  * from the pages a real headless Chromium renders. Through the real bridge and a real worker it
  * parks one booking at `recordBooking` with a real database outage, checks the run's pages and the
  * NeedsAttention list, ends the outage, retries the run with the CLI as an operator would, and
- * checks again. One PASS/FAIL line per check, screenshots in the folder it prints, exit 1 if any
+ * checks again, the Call Stack tab too. One PASS/FAIL line per check, screenshots in the folder it prints, exit 1 if any
  * check failed. Run through scripts/check-web-ui.sh, which installs Chromium and starts the stack.
  *
  * Payloads are encrypted (src/codec): first it checks that a browser not signed in to the codec
@@ -19,6 +19,7 @@ import { bookingRoutes } from '../src/bridges/booking-routes';
 import { bookingStateQuery, bookingWorkflowId } from '../src/contracts/booking';
 import { operatorDecisionSignal, pipelineStatusKey } from '../src/contracts/pipeline';
 import { bookingRequested } from '../test/support/booking-events';
+import { createOwnerPool } from '../test/support/owner-db';
 import { connectRealStack, eventually } from '../test/support/real-stack';
 import { temporalCli } from '../test/support/temporal-cli';
 
@@ -30,6 +31,8 @@ let failures = 0;
 
 async function main(): Promise<void> {
   const stack = await connectRealStack();
+  // The application role may not add a trigger or delete rows (the audit's rules): the owner does, as in the tests.
+  const ownerDb = createOwnerPool(stack.config);
   const id = stack.runId;
   const bookingId = `booking_web_ui_${id}`;
   const userId = `user_web_ui_${id}`;
@@ -55,7 +58,7 @@ async function main(): Promise<void> {
     // The scenario of test/integration/operator-retry.test.ts: a real database failure for this one booking.
     await stack.db.query('INSERT INTO users (user_ref) VALUES ($1)', [userId]);
     await stack.db.query('INSERT INTO rooms (internal_id) VALUES ($1)', [roomId]);
-    await stack.db.query(`
+    await ownerDb.query(`
       CREATE FUNCTION ${trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF NEW.booking_id = '${bookingId}' THEN RAISE EXCEPTION '${outage}'; END IF;
@@ -116,7 +119,7 @@ async function main(): Promise<void> {
     );
 
     // What the operator does once the outage is over: the command the Current Details gave.
-    await stack.db.query(`DROP TRIGGER ${trigger} ON bookings; DROP FUNCTION ${trigger}()`);
+    await ownerDb.query(`DROP TRIGGER ${trigger} ON bookings; DROP FUNCTION ${trigger}()`);
     await temporalCli('workflow', 'signal', '--workflow-id', workflowId, '--name', operatorDecisionSignal.name, '--input', '"retry"');
     await eventually(() => handle.query(bookingStateQuery), (state) => state.status === 'Accepted');
 
@@ -134,6 +137,11 @@ async function main(): Promise<void> {
     });
     await check('the bookingState query says Accepted', page, '7-retried-queries-booking-state', () =>
       missing(queryResult(page, 'bookingState'), ['"status": "Accepted"']),
+    );
+    // WORKFLOW_STACK_TRACES is off (src/config.ts): the tab shows the query's failure, encrypted as every failure message is.
+    await openTab(page, 'Call Stack');
+    await check('the Call Stack tab shows the stack query failing: the workers keep no stacks by default', page, '9-call-stack', () =>
+      missing(page.locator('main').innerText({ timeout: 2_000 }), ['An Error Occurred', 'Encoded failure']),
     );
     await openTab(page, 'Search Attributes');
     await check('the Search Attributes give FailedStep and AttentionKind no value (absent or null)', page,
@@ -155,13 +163,14 @@ async function main(): Promise<void> {
       stack.client.workflow.getHandle(workflowId).terminate('web UI check finished'),
     );
     await cleanUp(`drop ${trigger}`, () =>
-      stack.db.query(`DROP TRIGGER IF EXISTS ${trigger} ON bookings; DROP FUNCTION IF EXISTS ${trigger}()`),
+      ownerDb.query(`DROP TRIGGER IF EXISTS ${trigger} ON bookings; DROP FUNCTION IF EXISTS ${trigger}()`),
     );
     await cleanUp('delete the booking, user and room rows', async () => {
-      await stack.db.query('DELETE FROM bookings WHERE booking_id = $1', [bookingId]);
-      await stack.db.query('DELETE FROM users WHERE user_ref = $1', [userId]);
-      await stack.db.query('DELETE FROM rooms WHERE internal_id = $1', [roomId]);
+      await ownerDb.query('DELETE FROM bookings WHERE booking_id = $1', [bookingId]);
+      await ownerDb.query('DELETE FROM users WHERE user_ref = $1', [userId]);
+      await ownerDb.query('DELETE FROM rooms WHERE internal_id = $1', [roomId]);
     });
+    await ownerDb.end();
     await stack.stop(); // the bridge lets go of the topics before they go
     await cleanUp('delete the topics', async () => {
       const admin = stack.kafka.admin();

@@ -208,6 +208,14 @@ const schema = z.object({
    */
   WORKFLOW_BUNDLE_DIR: z.string().min(1).optional(),
   /**
+   * Whether a worker's workflow threads keep a stack for every promise a workflow creates: what
+   * the Web UI's "Stack Trace" tab and `temporal workflow stack` show. Keeping them cost about a
+   * fifth of the worker's CPU per booking (docs/performance.md). Off, the default, both answer
+   * "Workflow stack traces are not enabled on this worker"; set it to true on a worker to see where
+   * its runs wait. The SDK's workflow threads read the variable themselves (patches/).
+   */
+  WORKFLOW_STACK_TRACES: z.enum(['true', 'false']).default('false'),
+  /**
    * How often the flag of a run a worker cannot decode (src/workers/undecodable-runs.ts) asks
    * whether the run decodes again; it leaves the operators' list at the first ask after the fix.
    */

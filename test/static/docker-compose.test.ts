@@ -186,6 +186,17 @@ describe('docker-compose.yml', () => {
     expect(JSON.parse(lastOf(runtime, 'CMD')!)).toEqual(['node', 'dist/workers/main.js']);
   });
 
+  it("patches the dependencies as npm ci does here: each stage that installs them has the project's patches/ first", () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+    expect(pkg.scripts.postinstall).toMatch(/^patch-package\b/);
+    expect(Object.keys(pkg.dependencies)).toContain('patch-package');
+    for (const stage of stages.filter((s) => s.lines.some((l) => /\bnpm ci\b/.test(l)))) {
+      const install = stage.lines.findIndex((l) => /\bnpm ci\b/.test(l));
+      const patches = stage.lines.findIndex((l) => /^COPY patches \S+$/.test(l));
+      expect({ stage: stage.name, patchesBeforeInstall: patches >= 0 && patches < install }).toEqual({ stage: stage.name, patchesBeforeInstall: true });
+    }
+  });
+
   it('needs only production dependencies at run time: every package src/ imports is a dependency, not a dev one', () => {
     const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
     const sources = (dir: string): string[] =>
