@@ -21,15 +21,20 @@ const decidedAtStart = 'patches-decided-at-start';
 
 export interface RunPatches {
   /**
-   * Whether this run takes `patchId`, a change released before patches were decided at the start:
+   * Whether this run takes `patchId`. A change released before patches were decided at the start:
    * true for every run that began since; a run that began before asks `patched()` where it always
-   * did. A later change adds its own `patched()` to `patchesOfThisRun`, beside `decidedAtStart`.
+   * did. A change released since (one of `later`): decided with the others, at the start.
    */
   has(patchId: string): boolean;
 }
 
-/** Call first in a workflow function, before anything is awaited. */
-export function patchesOfThisRun(): RunPatches {
+/**
+ * Call first in a workflow function, before anything is awaited. `later`: the workflow's patches
+ * released after `decidedAtStart`, each with a marker of its own, since a run that began before it
+ * has `decidedAtStart` and must not take it.
+ */
+export function patchesOfThisRun(later: readonly string[] = []): RunPatches {
   const begunSince = patched(decidedAtStart);
-  return { has: (patchId) => begunSince || patched(patchId) };
+  const laterTaken = new Set(later.filter((patchId) => patched(patchId)));
+  return { has: (patchId) => (later.includes(patchId) ? laterTaken.has(patchId) : begunSince || patched(patchId)) };
 }

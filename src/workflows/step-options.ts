@@ -64,3 +64,13 @@ export const bestEffort = {
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
   },
 } satisfies StepOptions;
+
+/**
+ * `bestEffort` as a local activity: the same attempts, their backoff on workflow timers, and a
+ * second each instead of five. A local activity runs inside a workflow task, which does not
+ * complete (and so sends none of its other commands) until the activity ends: a store that does
+ * not answer would hold the run's next step for the whole attempt.
+ */
+export const localBestEffort = {
+  localActivity: { ...bestEffort.activity, startToCloseTimeout: '1 second', localRetryThreshold: 0 },
+} satisfies StepOptions;

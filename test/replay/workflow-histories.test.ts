@@ -51,13 +51,13 @@ describe('recorded workflow histories', () => {
     expect([...types].sort()).toEqual([...run].sort());
   });
 
-  // The database and Kafka steps run as local activities in runs started now: the newest history of
+  // The database, Kafka and Redis steps run as local activities in runs started now: the newest history of
   // each workflow type's main path (recorded from today's code, and replayed above) schedules
   // remotely only the calls to other systems. A step put back on a remote activity shows here once
   // recorded. (An outage's slow retries are remote activities on purpose: operator.ts.)
   it.each([
     { scenario: 'booking-cancelled-by-owner', remote: [] },
-    { scenario: 'purchase-sessions-scheduled', remote: ['allocateTrainer', 'invalidateStudentCaches'] },
+    { scenario: 'purchase-sessions-scheduled', remote: ['allocateTrainer'] },
     { scenario: 'session-window-topped-up-continued-as-new', remote: [] },
     // lookUpPayment is the payment pipeline's, on its task queue: the ledger's workers check the payment.
     { scenario: 'prescription-paid-and-delivered', remote: ['enrollPatient', 'selectPharmacy', 'adjudicateClaim', 'lookUpPayment', 'createShippingLabel'] },

@@ -47,7 +47,7 @@ function fakeActivities(
   options: {
     activePurchaseOf?: string;
     allocatedBefore?: string;
-    cache?: 'ok' | 'down';
+    cache?: 'ok' | 'down' | 'hang';
     adminService?: () => 'ok' | 'down' | 'refuse' | 'hang';
     paymentNotInLedger?: boolean;
     deactivatedBefore?: boolean;
@@ -82,6 +82,8 @@ function fakeActivities(
     async invalidateStudentCaches() {
       attempts.cache++;
       if (options.cache === 'down') throw new Error('redis unreachable');
+      // Never answers: only the attempt's timeout ends it.
+      if (options.cache === 'hang') await new Promise((resolve) => Context.current().cancellationSignal.addEventListener('abort', resolve));
       calls.push('invalidateStudentCaches');
       return 2;
     },
@@ -350,6 +352,21 @@ describe('purchase-to-sessions workflow', () => {
 
   it('when the cache cannot be invalidated, it gives up after 3 attempts and the purchase completes anyway', async () => {
     const fake = fakeActivities({ cache: 'down' });
+    const outcome = await withWorker(fake.activities, async (tq) => {
+      const outcome = await (await start(tq)).result();
+      await endWindow(outcome.allocationId!);
+      return outcome;
+    });
+    expect(outcome.status).toBe('SessionsScheduled');
+    expect(fake.attempts.cache).toBe(3);
+    expect(fake.events.map((e) => e.type)).toEqual(['PURCHASE_CREATED', 'TRAINER_ALLOCATED']);
+  });
+
+  // The invalidation runs inside the purchase's workflow task (a local activity), which sends the
+  // allocation's command only when it ends: each attempt is a second, so a hung Redis cannot hold
+  // the purchase for the old remote attempt's 5 s, let alone for ever.
+  it('when Redis does not answer, each attempt times out, and the purchase completes anyway', async () => {
+    const fake = fakeActivities({ cache: 'hang' });
     const outcome = await withWorker(fake.activities, async (tq) => {
       const outcome = await (await start(tq)).result();
       await endWindow(outcome.allocationId!);
