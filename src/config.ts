@@ -209,10 +209,11 @@ const schema = z.object({
   WORKFLOW_BUNDLE_DIR: z.string().min(1).optional(),
   /**
    * Whether a worker's workflow threads keep a stack for every promise a workflow creates: what
-   * the Web UI's "Stack Trace" tab and `temporal workflow stack` show. Keeping them cost about a
-   * fifth of the worker's CPU per booking (docs/performance.md). Off, the default, both answer
-   * "Workflow stack traces are not enabled on this worker"; set it to true on a worker to see where
-   * its runs wait. The SDK's workflow threads read the variable themselves (patches/).
+   * the Web UI's "Call Stack" tab and `temporal workflow stack` show. Keeping them cost about a
+   * fifth of the worker's CPU per booking (docs/performance.md). Off, the default, the stack query
+   * fails (the SDK's "Workflow stack traces are not enabled on this worker", encrypted as every
+   * failure message is: "Encoded failure"); set it to true on a worker to see where its runs wait.
+   * The SDK's workflow threads read the variable themselves (patches/).
    */
   WORKFLOW_STACK_TRACES: z.enum(['true', 'false']).default('false'),
   /**

@@ -56,7 +56,7 @@ const purchaseSteps = (operator: OperatorControls, local: boolean) => {
 // Not a step: nobody waits for it, and its failure is only logged.
 const caches = proxyActivities<CacheActivities>(bestEffort.activity);
 /**
- * Deleting two Redis keys takes a millisecond: as a local activity it runs beside the purchase's
+ * Deleting two Redis keys takes a millisecond: as a local activity it runs inside the purchase's
  * first workflow task instead of as an activity task of its own, whose completion woke the run for
  * a workflow task that did nothing else (6 of a purchase's 28 events). Runs that began before keep
  * it remote.

@@ -5,6 +5,7 @@ import type { BookingActivities } from '../../src/activities/booking';
 import { loadConfig } from '../../src/config';
 import { bookingRequestedSignal, bookingStateQuery } from '../../src/contracts/booking';
 import { bookingWorkflow } from '../../src/workflows/booking';
+import { eventually } from '../support/real-stack';
 import { createTimeSkippingEnv, withWorker } from '../support/time-skipping';
 
 /**
@@ -53,7 +54,8 @@ describe('workflow stack traces', () => {
         signal: bookingRequestedSignal,
         signalArgs: [event],
       });
-      expect(await handle.query(bookingStateQuery)).toMatchObject({ status: 'Accepted' });
+      // A query may ride the run's first task, before its booking is recorded.
+      await eventually(() => handle.query(bookingStateQuery), (state) => state.status === 'Accepted');
       const answer = await handle.query<string>('__stack_trace').then(
         (stack) => ({ stack }),
         (err: Error) => ({ error: err.name }),
