@@ -39,7 +39,7 @@ import { pipelines, topicsOf } from '../../src/pipelines';
 import { fulfillmentTimings } from '../../src/pipelines/prescription-fulfillment';
 import { repoDir } from '../chaos/processes';
 import { deadLetterTopic } from '../seed-worker/framework';
-import { rssBytes } from './measure';
+import { meter, rssBytes } from './measure';
 import { drainPrescriptions, prescriptionBacklog, type PrescriptionStream } from './prescriptions';
 import { drain, trickle, type PhaseContext } from './phases';
 import { report, type Results, type SystemResults } from './report';
@@ -195,7 +195,9 @@ async function measure(
   let prescriptionDrain;
   if (name === 'project' && rx.stream.ids.length > 0) {
     say(`${name}: prescription backlog drain, ${rx.stream.ids.length} prescriptions in ${rx.stream.events.length} intake records`);
-    prescriptionDrain = await drainPrescriptions(ctx, system.db, rx.prefix, rx.stream);
+    const measured = meter(() => system.pids(), ctx.stackPids);
+    const drained = await drainPrescriptions(ctx, system.db, rx.prefix, rx.stream);
+    prescriptionDrain = { ...drained, cpuSeconds: measured.stop().cpuSeconds };
   }
   say(`${name}: open bookings, ${open.stream.events.length} more bookings`);
   const openDrain = open.stream.events.length > 0 ? await drain(ctx, system, 'booking', open.prefix, open.stream) : undefined;

@@ -69,6 +69,8 @@ export interface PrescriptionDrained {
   lost: string[];
   duplicated: string[];
   wrong: string[];
+  /** CPU seconds by process over the drain (bench/end-to-end/measure.ts), when measured. */
+  cpuSeconds?: Record<string, number>;
 }
 
 const epochMs = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`;
@@ -184,7 +186,17 @@ export function prescriptionLines(d: PrescriptionDrained | undefined, trackingIn
     `  the speed issue's target, on that rate (the carrier's ~5 s for the last parcel included): ${meets(d.complete && d.seconds > 0 ? d.prescriptions / d.seconds : undefined, speedTargets.prescriptionsPerSecond)}`,
     `  seconds to the last delivery: ${d.seconds.toFixed(1)}`,
     `  produced → delivered p50 / p99 ms, per prescription of the burst (n=${d.toCompleted.n}; includes the carrier stand-in's ~5 s): ${Math.round(d.toCompleted.p50)} / ${Math.round(d.toCompleted.p99)}`,
+    ...(d.cpuSeconds ? [cpuLine(d.cpuSeconds, d.prescriptions)] : []),
     `  Lost / duplicated / wrong: ${d.lost.length} / ${d.duplicated.length} / ${d.wrong.length}`,
     ...examples,
   ].join('\n');
+}
+
+/** CPU per prescription of each process over the drain, as the booking and purchase tables count it. */
+function cpuLine(cpuSeconds: Record<string, number>, prescriptions: number): string {
+  const ms = (names: string[]) => names.reduce((sum, n) => sum + (Number.isNaN(cpuSeconds[n] ?? NaN) ? 0 : cpuSeconds[n]!), 0) * 1000 / prescriptions;
+  const workers = Object.keys(cpuSeconds).filter((n) => n.startsWith('worker'));
+  const parts: Array<[string, string[]]> = [['worker', workers], ['bridge', ['bridge']], ['Temporal server', ['temporal']], ['PostgreSQL', ['postgres']], ['Kafka', ['kafka']]];
+  const each = parts.map(([what, names]) => `${what} ${ms(names).toFixed(1)}`).join(' / ');
+  return `  CPU ms per prescription over the drain: ${each}; all of these ${ms(parts.flatMap(([, names]) => names)).toFixed(1)}`;
 }

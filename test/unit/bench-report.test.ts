@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Measured } from '../../bench/end-to-end/measure';
 import type { Drained, Trickled } from '../../bench/end-to-end/phases';
+import { prescriptionLines } from '../../bench/end-to-end/prescriptions';
 import { renderReport, type Results, type SystemResults } from '../../bench/end-to-end/report';
 import type { Written } from '../../bench/end-to-end/rows';
 import { meets, speedTargets } from '../../bench/end-to-end/targets';
@@ -129,5 +130,29 @@ describe('the benchmark report', () => {
     expect(meets(15, speedTargets.bookingCpuMs.all)).toBe('≤ 15 ms: met');
     expect(meets(15.01, speedTargets.bookingCpuMs.all)).toBe('≤ 15 ms: not met');
     expect(meets(undefined, speedTargets.prescriptionsPerSecond)).toBe('≥ 15/s: not measured');
+  });
+});
+
+describe('the prescription lines', () => {
+  it('divide the drain’s CPU by its distinct prescriptions, each process and all of them', () => {
+    const lines = prescriptionLines(
+      {
+        prescriptions: 200,
+        records: 215,
+        complete: true,
+        delivered: 200,
+        seconds: 40,
+        toCompleted: { p50: 1000, p99: 2000, n: 200 },
+        lost: [],
+        duplicated: [],
+        wrong: [],
+        cpuSeconds: { worker: 60, bridge: 6, temporal: 40, postgres: 4, kafka: 2, harness: 100 },
+      },
+      '1s',
+    );
+    expect(lines).toContain('prescriptions/s to delivered (200 prescriptions sent as 215 intake records, 15 of them redelivered; payer-full-coverage, tracking every 1s): 5.0');
+    expect(lines).toContain(
+      'CPU ms per prescription over the drain: worker 300.0 / bridge 30.0 / Temporal server 200.0 / PostgreSQL 20.0 / Kafka 10.0; all of these 560.0',
+    );
   });
 });
