@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import type { Pool } from 'pg';
 import {
   finalFulfillmentStatuses,
@@ -232,6 +233,14 @@ export function createPrescriptionActivities({ partners, ...deps }: Prescription
       return partners.trackShipment(trackingNumber);
     },
 
+    /**
+     * When the parcel was delivered; until then each attempt fails "not yet" and Temporal retries it
+     * at the tracking interval (`pollUntilDone`). Writes nothing.
+     */
+    async awaitDelivery(trackingNumber: string): Promise<string> {
+      return deliveredAt(await partners.trackShipment(trackingNumber));
+    },
+
     /** The end of tracking: delivered, or overdue at the deadline (a person chases the carrier). */
     async recordDelivery(request: { prescriptionId: string; trackingNumber: string; deliveredAt?: string }): Promise<void> {
       const { prescriptionId, trackingNumber, deliveredAt } = request;
@@ -249,6 +258,19 @@ export function createPrescriptionActivities({ partners, ...deps }: Prescription
 }
 
 export type PrescriptionActivities = ReturnType<typeof createPrescriptionActivities>;
+
+/**
+ * The delivery time of a delivered parcel, or the attempt's failure while it is not: retryable,
+ * and benign, so the worker logs it at debug and not as a warning for every poll.
+ */
+export function deliveredAt(update: TrackingUpdate): string {
+  if (update.status === 'delivered') return update.deliveredAt ?? new Date().toISOString();
+  throw ApplicationFailure.create({
+    type: 'ParcelNotDelivered',
+    message: `parcel ${update.trackingNumber} is ${update.status}, not delivered yet`,
+    category: ApplicationFailureCategory.BENIGN,
+  });
+}
 
 /**
  * The prescription's recorded end, when it reached a final status before this run. Temporal keeps a

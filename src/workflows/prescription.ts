@@ -25,7 +25,7 @@ import type { RecordedPayment, RefundOutcome, RefundRequest } from '../contracts
 import { operatorControls, type OperatorControls } from './operator';
 import { patchesOfThisRun } from './patches';
 import { paymentLedger } from './refunds';
-import { databaseStep, externalCall, localDatabaseStep } from './step-options';
+import { databaseStep, externalCall, localDatabaseStep, pollUntilDone } from './step-options';
 import type { Duration } from '@temporalio/common';
 
 /**
@@ -68,7 +68,7 @@ type FulfillmentSteps = ReturnType<typeof fulfillmentSteps>;
  * expired payment link are answers, not failures: the run ends in that state.
  */
 export async function prescriptionFulfillmentWorkflow(request: PrescriptionRequest): Promise<FulfillmentState> {
-  const patches = patchesOfThisRun();
+  const patches = patchesOfThisRun([trackedByRetries]);
   const { prescriptionId, patient, medication, insurance } = request;
   const state: FulfillmentState = { status: 'Validating', prescriptionId };
   const operator = operatorControls(patches);
@@ -121,9 +121,11 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   state.trackingNumber = label.trackingNumber;
 
   state.status = 'InTransit';
-  const deliveredAt = patches.has(trackedByChild)
-    ? await trackedUntilDeliveredOrGivenUp(operator, label.trackingNumber, request)
-    : await trackDelivery(steps, label.trackingNumber, request);
+  const deliveredAt = patches.has(trackedByRetries)
+    ? await deliveredOrGivenUp(operator, label.trackingNumber, request, polledUntilDelivered(operator, label.trackingNumber, request))
+    : patches.has(trackedByChild)
+      ? await deliveredOrGivenUp(operator, label.trackingNumber, request, (await trackingChild(label.trackingNumber, request)).result())
+      : await trackDelivery(steps, label.trackingNumber, request);
   await steps.recordDelivery({ prescriptionId, trackingNumber: label.trackingNumber, deliveredAt });
   state.deliveredAt = deliveredAt;
   return deliveredAt ? end('Delivered') : end('DeliveryOverdue', `not delivered within ${request.timings.deliveryDeadline}`);
@@ -395,28 +397,51 @@ async function collectPayment(
 }
 
 /**
- * Tracking is a child workflow that starts over (continue-as-new) every `pollsPerRun` polls, so
- * its history stays bounded however short the interval and long the wait: every 2 minutes for 10
- * days was 7,200 polls and about 80,000 events in one history, past Temporal's limit. At the
- * deadline the parcel is not given up on: the run asks a person to chase the carrier and goes on
- * tracking, so a later delivery is still recorded. Runs before this tracked in a loop of their own
- * and ended `DeliveryOverdue` at the deadline.
+ * Tracking is one activity that Temporal retries at the tracking interval until the carrier says
+ * delivered (`pollUntilDone`): the run's history holds its schedule and its answer however many
+ * polls it took, and no poll wakes the run. Runs before this tracked in a child workflow (below).
+ */
+const trackedByRetries = 'tracked-by-activity-retries';
+
+/** When the parcel was delivered: resolves when it is, however long that takes. */
+function polledUntilDelivered(operator: OperatorControls, trackingNumber: string, { timings }: PrescriptionRequest): Promise<string> {
+  const { awaitDelivery } = operator.steps<PrescriptionActivities>({
+    // The operator has always known tracking by this name (the Overdue question below uses it too).
+    awaitDelivery: { ...pollUntilDone(timings.trackingInterval), stepName: 'trackShipment' },
+  });
+  return awaitDelivery(trackingNumber);
+}
+
+/**
+ * How runs between `trackedByChild` and `trackedByRetries` track: a child workflow that starts
+ * over (continue-as-new) every `pollsPerRun` polls, so its history stays bounded however short the
+ * interval and long the wait: every 2 minutes for 10 days was 7,200 polls and about 80,000 events in
+ * one history, past Temporal's limit. Runs before it tracked in a loop of their own and ended
+ * `DeliveryOverdue` at the deadline.
  */
 const trackedByChild = 'tracked-by-child-until-delivered';
 
-
-async function trackedUntilDeliveredOrGivenUp(
-  operator: OperatorControls,
-  trackingNumber: string,
-  { prescriptionId, timings }: PrescriptionRequest,
-): Promise<string | undefined> {
-  const tracking = await startChild(shipmentTrackingWorkflow, {
+/** Started before the deadline's timer is, as these runs recorded it. */
+function trackingChild(trackingNumber: string, { prescriptionId, timings }: PrescriptionRequest) {
+  return startChild(shipmentTrackingWorkflow, {
     workflowId: shipmentTrackingWorkflowId(prescriptionId),
     args: [{ trackingNumber, interval: timings.trackingInterval }],
     // Tracking serves this run only: it ends with it, whether delivered or given up on.
     parentClosePolicy: ParentClosePolicy.TERMINATE,
   });
-  const delivered = tracking.result();
+}
+
+/**
+ * Waits for `delivered` until the deadline; then the parcel is not given up on: the run asks a
+ * person to chase the carrier and goes on waiting, so a later delivery is still recorded. Resolves
+ * undefined once the person gives up; the tracking still pending then ends with the run.
+ */
+async function deliveredOrGivenUp(
+  operator: OperatorControls,
+  trackingNumber: string,
+  { prescriptionId, timings }: PrescriptionRequest,
+  delivered: Promise<string>,
+): Promise<string | undefined> {
   const overdue = sleep(timings.deliveryDeadline).then(() => 'overdue' as const);
   if ((await Promise.race([delivered, overdue])) !== 'overdue') return delivered;
 

@@ -57,6 +57,23 @@ export const externalCall = {
   outage: { retryEvery: '5 minutes', for: '1 day' },
 } satisfies StepOptions;
 
+/**
+ * Asking a partner until it says done (a parcel delivered), every `interval`: Temporal's pattern for
+ * infrequent polling. Each "not yet" fails the attempt and the server retries it after `interval`,
+ * with no limit, so a poll writes nothing to the run's history and wakes no workflow task: the run
+ * sees only the answer that ends it. An outage is one more failed attempt, retried the same way;
+ * the Web UI's pending activity shows the attempts and the last answer. A refusal (4xx) is thrown
+ * non-retryable and waits for a person, as `externalCall`'s do. Each attempt has `externalCall`'s
+ * 30 s.
+ */
+export const pollUntilDone = (interval: Duration) =>
+  ({
+    activity: {
+      startToCloseTimeout: externalCall.activity.startToCloseTimeout,
+      retry: { initialInterval: interval, backoffCoefficient: 1, maximumInterval: interval },
+    },
+  }) satisfies StepOptions;
+
 /** A side effect nobody waits for (cache invalidation): three quick attempts, then it is only logged. */
 export const bestEffort = {
   activity: {

@@ -487,6 +487,28 @@ describe('prescription fulfillment on the real stack', () => {
     expect(carrier.requests - before).toBeGreaterThanOrEqual(5);
   }, 120_000);
 
+  it('tracking is one activity that Temporal retries every tracking interval until the carrier says delivered: the polls are its attempts, none of them in the history', async () => {
+    const timing = { ...carrier.delivery };
+    Object.assign(carrier.delivery, { deliveredAfterMs: 4_500 });
+    try {
+      const id = await publishIntake({ payerId: 'payer-full-coverage' });
+      expect(await resultOf(id)).toMatchObject({ status: 'Delivered' });
+      const { events } = await handleOf(id).fetchHistory();
+      const scheduled = events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'awaitDelivery');
+      expect(scheduled).toHaveLength(1);
+      const started = events!.find((e) => e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === scheduled[0]!.eventId!.toString())!;
+      const attempt = started.activityTaskStartedEventAttributes!.attempt!;
+      // Delivered 4.5 s after the label: the first look and at least three more, a second apart.
+      expect(attempt).toBeGreaterThanOrEqual(4);
+      const msOf = (t: typeof started.eventTime) => Number(t!.seconds) * 1000 + (t!.nanos ?? 0) / 1e6;
+      const waited = msOf(started.eventTime) - msOf(scheduled[0]!.eventTime);
+      expect(waited).toBeGreaterThanOrEqual((attempt - 1) * 1_000 - 100);
+      expect(events!.filter((e) => e.timerStartedEventAttributes)).toHaveLength(1); // the delivery deadline's
+    } finally {
+      Object.assign(carrier.delivery, timing);
+    }
+  }, 120_000);
+
   it("a forged intake naming an open prescription's patient with another address cannot redirect that parcel: it waits for a person, and the audit log names the change by fingerprints only", async () => {
     const victimId = await publishIntake();
     await untilStatus(victimId, 'AwaitingPayment');

@@ -60,7 +60,11 @@ describe('recorded workflow histories', () => {
     { scenario: 'purchase-sessions-scheduled', remote: ['allocateTrainer'] },
     { scenario: 'session-window-topped-up-continued-as-new', remote: [] },
     // lookUpPayment is the payment pipeline's, on its task queue: the ledger's workers check the payment.
-    { scenario: 'prescription-paid-and-delivered', remote: ['enrollPatient', 'selectPharmacy', 'adjudicateClaim', 'lookUpPayment', 'createShippingLabel'] },
+    // awaitDelivery is the carrier's tracking, polled by Temporal's retries (its child workflow before).
+    {
+      scenario: 'prescription-paid-and-delivered',
+      remote: ['enrollPatient', 'selectPharmacy', 'adjudicateClaim', 'lookUpPayment', 'createShippingLabel', 'awaitDelivery'],
+    },
     { scenario: 'payment-charged-and-announced', remote: ['chargeCard'] },
   ])('the newest history of $scenario schedules remotely only $remote', async ({ scenario, remote }) => {
     const history = readHistory(newestHistoryFiles().get(scenario)!);

@@ -11,7 +11,6 @@ import {
   nothingOwedPaymentId,
   paymentCompletedSignal,
   prescriptionWorkflowId,
-  shipmentTrackingWorkflowId,
   type FulfillmentState,
   type FulfillmentStatus,
   type FulfillmentTimings,
@@ -207,12 +206,8 @@ async function onStack(recording: StackRecordingContext) {
       await endsAs(h, 'ClaimRejected');
       return h.workflowId;
     },
-    // The tracking child's own history (runs since trackedByChild track in a child workflow).
-    'shipment-tracking-delivered': async () => {
-      const h = await prescription('tracked', { payerId: nothingOwed });
-      const { prescriptionId } = await endsAs(h, 'Delivered');
-      return shipmentTrackingWorkflowId(prescriptionId);
-    },
+    // No 'shipment-tracking-delivered' any more: runs since tracked-by-activity-retries start no
+    // tracking child. Its recorded histories stay, for the runs that began before.
     'prescription-payment-expired': async () => {
       const h = await prescription('expired');
       await endsAs(h, 'PaymentExpired');
@@ -297,6 +292,7 @@ function onTestServer() {
       labelUrl: 'http://carrier.invalid/labels/LP000000001001',
     }),
     trackShipment: async (trackingNumber) => ({ trackingNumber, status: 'delivered' as const, deliveredAt: '2030-01-04T09:00:00.000Z' }),
+    awaitDelivery: async () => '2030-01-04T09:00:00.000Z',
     recordDelivery: async () => undefined,
   } satisfies Partial<PrescriptionActivities & PaymentActivities>;
 
