@@ -3,7 +3,8 @@
  * from the pages a real headless Chromium renders. Through the real bridge and a real worker it
  * parks one booking at `recordBooking` with a real database outage, checks the run's pages and the
  * NeedsAttention list, ends the outage, retries the run with the CLI as an operator would, and
- * checks again, the Call Stack tab too. One PASS/FAIL line per check, screenshots in the folder it prints, exit 1 if any
+ * checks again, the Call Stack tab too. Then a prescription's tracking, whose polls are the attempts of
+ * one pending activity. One PASS/FAIL line per check, screenshots in the folder it prints, exit 1 if any
  * check failed. Run through scripts/check-web-ui.sh, which installs Chromium and starts the stack.
  *
  * Payloads are encrypted (src/codec): first it checks that a browser not signed in to the codec
@@ -18,7 +19,11 @@ import { chromium, type Locator, type Page } from 'playwright-core';
 import { bookingRoutes } from '../src/bridges/booking-routes';
 import { bookingStateQuery, bookingWorkflowId } from '../src/contracts/booking';
 import { operatorDecisionSignal, pipelineStatusKey } from '../src/contracts/pipeline';
+import { prescriptionWorkflowId } from '../src/contracts/prescription';
+import { deliveredAt } from '../src/activities/prescription';
+import { prescriptionFulfillmentWorkflow } from '../src/workflows/prescription';
 import { bookingRequested } from '../test/support/booking-events';
+import { prescriptionRequest } from '../test/support/prescription-intake';
 import { createOwnerPool } from '../test/support/owner-db';
 import { connectRealStack, eventually } from '../test/support/real-stack';
 import { temporalCli } from '../test/support/temporal-cli';
@@ -39,6 +44,8 @@ async function main(): Promise<void> {
   const roomId = `room_web_ui_${id}`;
   const correlationId = `corr-web-ui-${id}`;
   const workflowId = bookingWorkflowId(bookingId);
+  const prescriptionId = `rx_web_ui_${id}`;
+  const trackingNumber = `LP_WEB_UI_${id}`;
   const outage = 'bookings table is read-only (web UI check outage)';
   const trigger = `fail_booking_${id}`;
   const topics = { bookingEvents: `booking-events-${id}`, cancellations: `booking-cancellations-${id}` };
@@ -157,10 +164,44 @@ async function main(): Promise<void> {
         return problems;
       },
     );
+
+    // Tracking (src/workflows/prescription.ts): one activity, retried by Temporal at the tracking
+    // interval while the carrier says the parcel is on its way. The other steps answer as the
+    // partners do for a patient who owes nothing.
+    console.log('A prescription whose parcel is on its way:');
+    await stack.startWorker(`prescriptions-${id}`, {
+      validatePrescription: async () => ({ valid: true }),
+      checkDemographics: async () => ({ changedFields: [], openPrescriptionIds: [] }),
+      enrollPatient: async () => ({ eligible: true }),
+      selectPharmacy: async () => ({ pharmacyId: 'pharm-web-ui', name: 'Web UI Pharmacy' }),
+      adjudicateClaim: async () => ({ claimId: prescriptionId, status: 'approved', copayCents: 0, paidCents: 1_000 }),
+      requestPayment: async () => ({ status: 'NothingOwed', paymentId: `nothing-owed-${prescriptionId}` }),
+      createShippingLabel: async () => ({ shipmentId: prescriptionId, carrier: 'LocalPost', trackingNumber, labelUrl: 'http://carrier.invalid/label' }),
+      awaitDelivery: async () => deliveredAt({ trackingNumber, status: 'in_transit' }),
+    });
+    const tracking = await stack.client.workflow.start(prescriptionFulfillmentWorkflow, {
+      workflowId: prescriptionWorkflowId(prescriptionId),
+      taskQueue: `prescriptions-${id}`,
+      args: [prescriptionRequest(prescriptionId, { paymentWindow: '1 day', trackingInterval: '1 second', deliveryDeadline: '1 day' })],
+    });
+    await eventually(
+      () => tracking.describe().then((d) => d.raw.pendingActivities?.[0]?.attempt ?? 0),
+      (attempt) => attempt >= 3,
+      60_000,
+    );
+    await page.goto(`${workflowsPage}/${encodeURIComponent(tracking.workflowId)}`);
+    await openTab(page, 'Pending Activities');
+    await check('the Pending Activities tab shows the tracking activity, its attempts and the carrier\'s last answer', page,
+      '10-tracking-pending-activity',
+      () => missing(page.locator('main').innerText({ timeout: 2_000 }), ['awaitDelivery', 'of Unlimited', `parcel ${trackingNumber} is in_transit, not delivered yet`]),
+    );
   } finally {
     await browser.close();
     await cleanUp(`terminate ${workflowId}`, () =>
       stack.client.workflow.getHandle(workflowId).terminate('web UI check finished'),
+    );
+    await cleanUp(`terminate ${prescriptionWorkflowId(prescriptionId)}`, () =>
+      stack.client.workflow.getHandle(prescriptionWorkflowId(prescriptionId)).terminate('web UI check finished'),
     );
     await cleanUp(`drop ${trigger}`, () =>
       ownerDb.query(`DROP TRIGGER IF EXISTS ${trigger} ON bookings; DROP FUNCTION IF EXISTS ${trigger}()`),
@@ -232,8 +273,9 @@ async function missing(text: string | Promise<string>, wanted: string[]): Promis
   return wanted.filter((w) => !shown.includes(w)).map((w) => JSON.stringify(w));
 }
 
+/** `name`: the tab's label, without the count some tabs show beside it ("Pending Activities 1"). */
 async function openTab(page: Page, name: string): Promise<void> {
-  await page.getByRole('tab', { name, exact: true }).click();
+  await page.getByRole('tab', { name: new RegExp(`^${name}( \\d+)?$`) }).click();
 }
 
 /**
