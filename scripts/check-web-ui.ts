@@ -23,7 +23,7 @@ import { prescriptionWorkflowId } from '../src/contracts/prescription';
 import { deliveredAt } from '../src/activities/prescription';
 import { prescriptionFulfillmentWorkflow } from '../src/workflows/prescription';
 import { bookingRequested } from '../test/support/booking-events';
-import { prescriptionRequest } from '../test/support/prescription-intake';
+import { nothingOwedSteps, prescriptionRequest } from '../test/support/prescription-intake';
 import { createOwnerPool } from '../test/support/owner-db';
 import { connectRealStack, eventually } from '../test/support/real-stack';
 import { temporalCli } from '../test/support/temporal-cli';
@@ -166,17 +166,10 @@ async function main(): Promise<void> {
     );
 
     // Tracking (src/workflows/prescription.ts): one activity, retried by Temporal at the tracking
-    // interval while the carrier says the parcel is on its way. The other steps answer as the
-    // partners do for a patient who owes nothing.
+    // interval while the carrier says the parcel is on its way.
     console.log('A prescription whose parcel is on its way:');
     await stack.startWorker(`prescriptions-${id}`, {
-      validatePrescription: async () => ({ valid: true }),
-      checkDemographics: async () => ({ changedFields: [], openPrescriptionIds: [] }),
-      enrollPatient: async () => ({ eligible: true }),
-      selectPharmacy: async () => ({ pharmacyId: 'pharm-web-ui', name: 'Web UI Pharmacy' }),
-      adjudicateClaim: async () => ({ claimId: prescriptionId, status: 'approved', copayCents: 0, paidCents: 1_000 }),
-      requestPayment: async () => ({ status: 'NothingOwed', paymentId: `nothing-owed-${prescriptionId}` }),
-      createShippingLabel: async () => ({ shipmentId: prescriptionId, carrier: 'LocalPost', trackingNumber, labelUrl: 'http://carrier.invalid/label' }),
+      ...nothingOwedSteps(trackingNumber),
       awaitDelivery: async () => deliveredAt({ trackingNumber, status: 'in_transit' }),
     });
     const tracking = await stack.client.workflow.start(prescriptionFulfillmentWorkflow, {

@@ -85,6 +85,28 @@ export interface Measured {
   sampling: { intervalMs: number; samples: number; longestGapMs: number };
 }
 
+/**
+ * The processes a CPU figure is reported for, in the report's order, each with the roles it adds
+ * up: every worker process (BENCH_WORKER_PROCESSES) counts as the worker.
+ */
+export function cpuProcesses(roles: string[], withAdmin = false): Array<[string, string[]]> {
+  const workers = [...new Set(roles.filter((n) => n.startsWith('worker')))];
+  return [
+    ['worker', workers.length > 0 ? workers : ['worker']],
+    ['bridge', ['bridge']],
+    ['Temporal server', ['temporal']],
+    ['PostgreSQL', ['postgres']],
+    ['Kafka', ['kafka']],
+    ...(withAdmin ? ([['admin service', ['adminService']]] as Array<[string, string[]]>) : []),
+  ];
+}
+
+/** CPU ms per entity of the `roles` together; a role not measured (absent or NaN) counts as none. */
+export function cpuMsPer(cpuSeconds: Record<string, number>, roles: string[], entities: number): number {
+  const seconds = roles.reduce((sum, role) => sum + (Number.isNaN(cpuSeconds[role] ?? NaN) ? 0 : cpuSeconds[role]!), 0);
+  return (seconds * 1000) / entities;
+}
+
 /** Often enough that a short-lived peak (a burst of runs being opened) is not missed between two samples. */
 export const sampleIntervalMs = 250;
 

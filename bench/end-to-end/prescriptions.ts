@@ -11,7 +11,7 @@ import type { Producer } from 'kafkajs';
 import type { Pool } from 'pg';
 import { prescriptionTopics } from '../../src/contracts/prescription';
 import type { Say } from '../chaos/processes';
-import { percentile } from './measure';
+import { cpuMsPer, cpuProcesses, percentile } from './measure';
 import { random } from '../chaos/stream';
 import { meets, speedTargets } from './targets';
 
@@ -194,9 +194,7 @@ export function prescriptionLines(d: PrescriptionDrained | undefined, trackingIn
 
 /** CPU per prescription of each process over the drain, as the booking and purchase tables count it. */
 function cpuLine(cpuSeconds: Record<string, number>, prescriptions: number): string {
-  const ms = (names: string[]) => names.reduce((sum, n) => sum + (Number.isNaN(cpuSeconds[n] ?? NaN) ? 0 : cpuSeconds[n]!), 0) * 1000 / prescriptions;
-  const workers = Object.keys(cpuSeconds).filter((n) => n.startsWith('worker'));
-  const parts: Array<[string, string[]]> = [['worker', workers], ['bridge', ['bridge']], ['Temporal server', ['temporal']], ['PostgreSQL', ['postgres']], ['Kafka', ['kafka']]];
-  const each = parts.map(([what, names]) => `${what} ${ms(names).toFixed(1)}`).join(' / ');
-  return `  CPU ms per prescription over the drain: ${each}; all of these ${ms(parts.flatMap(([, names]) => names)).toFixed(1)}`;
+  const processes = cpuProcesses(Object.keys(cpuSeconds));
+  const each = processes.map(([what, roles]) => `${what} ${cpuMsPer(cpuSeconds, roles, prescriptions).toFixed(1)}`).join(' / ');
+  return `  CPU ms per prescription over the drain: ${each}; all of these ${cpuMsPer(cpuSeconds, processes.flatMap(([, roles]) => roles), prescriptions).toFixed(1)}`;
 }

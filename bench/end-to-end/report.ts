@@ -6,6 +6,7 @@
  * same booking, so dividing by records would flatter whichever system redelivers more.
  */
 import { writeFileSync } from 'node:fs';
+import { cpuMsPer, cpuProcesses } from './measure';
 import { latency, type Drained, type Resources, type Trickled } from './phases';
 import { prescriptionLines, type PrescriptionDrained } from './prescriptions';
 import type { SystemName } from './systems';
@@ -77,23 +78,13 @@ const rate = (d: Drained | undefined) => (d && d.complete ? d.entities / d.secon
 /** A drain's rate, or for one that did not finish, how far it got. */
 const drainRate = (d: Drained | undefined) =>
   d === undefined ? '—' : d.complete ? fixed(rate(d), 1) : `incomplete: ${d.rowsFound}/${d.rowsExpected} rows in ${fixed(d.seconds)} s`;
-const perEntityMs = (r: Resources, name: string, entities: number) => (r.cpuSeconds[name] ?? NaN) * 1000 / entities;
 
 /** The CPU rows of one drain, per booking or purchase: each process, ours together, and everything measured. */
 function cpuRows(label: string, seed: Drained, project: Drained, entity: string, withAdmin: boolean): Row[] {
   const targets: Partial<Record<string, Target>> = entity === 'booking' ? speedTargets.bookingCpuMs : {};
-  // Every worker process (BENCH_WORKER_PROCESSES) counts as the worker.
-  const workerRoles = [...new Set([...Object.keys(seed.cpuSeconds), ...Object.keys(project.cpuSeconds)].filter((n) => n.startsWith('worker')))];
-  const processes: Array<[string, string[]]> = [
-    ['worker', workerRoles.length > 0 ? workerRoles : ['worker']],
-    ['bridge', ['bridge']],
-    ['Temporal server', ['temporal']],
-    ['PostgreSQL', ['postgres']],
-    ['Kafka', ['kafka']],
-    ...(withAdmin ? ([['admin service', ['adminService']]] as Array<[string, string[]]>) : []),
-  ];
-  const sum = (d: Drained, names: string[]) =>
-    names.reduce((s, n) => s + (Number.isNaN(perEntityMs(d, n, d.entities)) ? 0 : perEntityMs(d, n, d.entities)), 0);
+  const processes = cpuProcesses([...Object.keys(seed.cpuSeconds), ...Object.keys(project.cpuSeconds)], withAdmin);
+  const workerRoles = processes[0]![1];
+  const sum = (d: Drained, names: string[]) => cpuMsPer(d.cpuSeconds, names, d.entities);
   const all = processes.flatMap(([, names]) => names);
   const rows: Row[] = processes.map(([what, names]) => {
     const s = names.some((n) => n in seed.cpuSeconds) ? sum(seed, names) : undefined;

@@ -23,7 +23,7 @@ import {
 } from '../contracts/prescription';
 import type { RecordedPayment, RefundOutcome, RefundRequest } from '../contracts/payment';
 import { operatorControls, type OperatorControls } from './operator';
-import { patchesOfThisRun } from './patches';
+import { patchesOfThisRun, type RunPatches } from './patches';
 import { paymentLedger } from './refunds';
 import { databaseStep, externalCall, localDatabaseStep, pollUntilDone } from './step-options';
 import type { Duration } from '@temporalio/common';
@@ -121,11 +121,7 @@ export async function prescriptionFulfillmentWorkflow(request: PrescriptionReque
   state.trackingNumber = label.trackingNumber;
 
   state.status = 'InTransit';
-  const deliveredAt = patches.has(trackedByRetries)
-    ? await deliveredOrGivenUp(operator, label.trackingNumber, request, polledUntilDelivered(operator, label.trackingNumber, request))
-    : patches.has(trackedByChild)
-      ? await deliveredOrGivenUp(operator, label.trackingNumber, request, (await trackingChild(label.trackingNumber, request)).result())
-      : await trackDelivery(steps, label.trackingNumber, request);
+  const deliveredAt = await tracked(patches, operator, steps, label.trackingNumber, request);
   await steps.recordDelivery({ prescriptionId, trackingNumber: label.trackingNumber, deliveredAt });
   state.deliveredAt = deliveredAt;
   return deliveredAt ? end('Delivered') : end('DeliveryOverdue', `not delivered within ${request.timings.deliveryDeadline}`);
@@ -394,6 +390,13 @@ async function collectPayment(
   await steps.recordPayment(payment);
   state.paymentId = payment.paymentId;
   return true;
+}
+
+/** When the parcel was delivered, or undefined once a person gave up on it; each run as it began. */
+async function tracked(patches: RunPatches, operator: OperatorControls, steps: FulfillmentSteps, trackingNumber: string, request: PrescriptionRequest) {
+  if (patches.has(trackedByRetries)) return deliveredOrGivenUp(operator, trackingNumber, request, polledUntilDelivered(operator, trackingNumber, request));
+  if (patches.has(trackedByChild)) return deliveredOrGivenUp(operator, trackingNumber, request, (await trackingChild(trackingNumber, request)).result());
+  return trackDelivery(steps, trackingNumber, request);
 }
 
 /**

@@ -2,13 +2,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import type { PrescriptionActivities } from '../../../src/activities/prescription';
-import type { PaymentActivities } from '../../../src/activities/prescription-payment';
 import { attentionQuery, operatorDecisionSignal, type Attention, type AttentionKind } from '../../../src/contracts/pipeline';
 import {
   defaultFulfillmentTimings,
   fulfillmentStateQuery,
-  nothingOwedPaymentId,
   paymentCompletedSignal,
   prescriptionWorkflowId,
   type FulfillmentState,
@@ -18,6 +15,7 @@ import {
 } from '../../../src/contracts/prescription';
 import { paymentTaskQueue, paymentWorkflowId } from '../../../src/contracts/payment';
 import { paymentApiWithRuns, paymentRun } from '../../support/payment-api';
+import { nothingOwedSteps } from '../../support/prescription-intake';
 import { paymentPipeline } from '../../../src/pipelines/payment';
 import type { TraceContext } from '../../../src/trace';
 import { workflowCodeOf } from '../../../src/workers/workflows-path';
@@ -273,28 +271,14 @@ async function onStack(recording: StackRecordingContext) {
 
 function onTestServer() {
   let pharmacyDown = false;
-  // In memory, answering as the stand-ins do for a patient who owes nothing.
+  const steps = nothingOwedSteps();
   const activities = {
-    validatePrescription: async () => ({ valid: true as const }),
-    // A local activity since the ledger steps went local: the worker must have it.
-    checkDemographics: async () => ({ changedFields: [], openPrescriptionIds: [] }),
-    enrollPatient: async () => ({ eligible: true as const }),
+    ...steps,
     async selectPharmacy() {
       if (pharmacyDown) throw new Error('pharmacy selectPharmacy answered 503 (recorded outage)');
-      return { pharmacyId: 'pharm-northside', name: 'Northside Pharmacy' };
+      return steps.selectPharmacy();
     },
-    adjudicateClaim: async ({ prescriptionId }) => ({ claimId: prescriptionId, status: 'approved' as const, copayCents: 0, paidCents: 15_000 }),
-    requestPayment: async ({ prescriptionId }) => ({ status: 'NothingOwed' as const, paymentId: nothingOwedPaymentId(prescriptionId) }),
-    createShippingLabel: async ({ prescriptionId }) => ({
-      shipmentId: prescriptionId,
-      carrier: 'LocalPost',
-      trackingNumber: 'LP000000001001',
-      labelUrl: 'http://carrier.invalid/labels/LP000000001001',
-    }),
-    trackShipment: async (trackingNumber) => ({ trackingNumber, status: 'delivered' as const, deliveredAt: '2030-01-04T09:00:00.000Z' }),
-    awaitDelivery: async () => '2030-01-04T09:00:00.000Z',
-    recordDelivery: async () => undefined,
-  } satisfies Partial<PrescriptionActivities & PaymentActivities>;
+  };
 
   const scenarios = {
     // The pharmacy network is down for longer than selectPharmacy's deadline (externalCall: a day);
