@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm run check:web-ui`: checks in headless Chromium what an operator sees in the Temporal Web UI
-# (scripts/check-web-ui.ts). Not part of `npm test`: it needs a browser and takes about a minute.
+# (scripts/check-web-ui.ts). `npm test` runs it last, after vitest; alone it takes about a minute.
 # Installs what is missing (Debian's chromium; playwright-core is a devDependency and never
 # downloads a browser) and starts the local stack unless it is already running.
 set -euo pipefail

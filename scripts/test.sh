@@ -9,4 +9,7 @@ export STACK_STATE_DIR="${STACK_STATE_DIR:-$HOME/.local/state/temporal-pipelines
 bash scripts/stack.sh up   # includes the time-skipping test server
 npx tsc --noEmit
 bash scripts/lint.sh
-exec npx vitest run "$@"
+npx vitest run "$@"
+# What the README says an operator sees in the Web UI is checked in a real browser, after the
+# suite, when the suite runs whole (`npm test -- <path>` runs only those tests).
+[ "$#" -gt 0 ] || bash scripts/check-web-ui.sh
