@@ -56,12 +56,15 @@ export interface OperatorControls {
    * Asks for a person about something no step failed at (a parcel past its deadline), while the
    * run goes on: the run is `NeedsAttention` with `kind`, the reason and what each decision does;
    * resolves with the operator's decision. If the matter settles by itself, the caller moves the
-   * run on with `setStatus`; the question is then dropped, and a late decision is ignored.
+   * run on with `setStatus`; the question is then dropped, and a late decision is ignored. While a
+   * step of the run waits for a person, the step's question is shown and answered first.
    */
   askPerson(about: string, kind: AttentionKind, reason: string, decisions: Record<OperatorDecision, string>): Promise<OperatorDecision>;
   /**
    * Leaves the run `NeedsAttention` as it ends, for what a person must do by hand (refund a
-   * payment that came too late): call it after the run's final `setStatus`.
+   * payment that came too late): call it after the run's final `setStatus`. Nobody waits on a
+   * flag, so a decision sent then is ignored; while the run waits for a person about something
+   * else, the flag is only logged, and that question stays shown.
    */
   flagForPerson(about: string, kind: AttentionKind, reason: string): void;
 }
@@ -84,6 +87,25 @@ const outageRetriesItself = 'outage-retries-itself';
  */
 const outageRetriedByTemporal = 'outage-retried-by-temporal';
 
+/**
+ * A decision answers the question the run shows, and only that one. A run can wait for a person
+ * about two things at once: a prescription's tracking refused by the carrier while its delivery
+ * deadline passes. With one decision for the whole run, one answer settled both, though the run
+ * showed one; and a decision sent while the run waited on nothing (it showed a flag, or was undoing
+ * its steps after an abort) was kept, and acted on at a later, unrelated question. Runs that began
+ * before keep one decision for the whole run. A workflow where that could have happened (it waits
+ * on two things at once, flags a person mid-run, or has undos) lists this patch in its
+ * `patchesOfThisRun`, so its runs under way keep the old rule; in the others the two rules decide
+ * alike, and every run since `patches-decided-at-start` takes the new one.
+ */
+export const oneDecisionPerQuestion = 'one-decision-per-question';
+
+/** A wait for a person: how the run shows it, and the decision once one comes. */
+interface Question {
+  show: () => void;
+  decision?: OperatorDecision;
+}
+
 /** A step's activity, called with its own option set, or with `slowly`'s while an outage lasts. */
 type StepCall<T> = (slowly?: ActivityOptions) => Promise<T>;
 
@@ -94,20 +116,65 @@ const deadlinePassed = Symbol('deadlinePassed');
 export function operatorControls(patches: RunPatches): OperatorControls {
   const attention: Attention = { status: 'Running' };
   const compensations: Array<{ step: string; undo: () => Promise<unknown>; undoes?: string }> = [];
+  const perQuestion = patches.has(oneDecisionPerQuestion);
+  /** Runs before `oneDecisionPerQuestion`: the one decision, whichever question it answers. */
   let decision: OperatorDecision | undefined;
+  // A step that waits for a person is shown, and answered, before a question about the run: the
+  // run cannot go on until it is settled.
+  const stepQuestions: Question[] = [];
+  const runQuestions: Question[] = [];
+  const shownQuestion = (): Question | undefined => stepQuestions.at(-1) ?? runQuestions.at(-1);
 
-  // A decision is for a parked step; one sent to a run that is not waiting would otherwise be
-  // acted on at some later, unrelated failure.
+  // A decision is for a question the run is waiting on; one sent to a run that is not waiting would
+  // otherwise be acted on at some later, unrelated failure.
   setHandler(operatorDecisionSignal, (d) => {
-    if (attention.status !== 'NeedsAttention') {
+    const waiting = perQuestion ? shownQuestion() !== undefined : attention.status === 'NeedsAttention';
+    if (!waiting) {
       log.warn('Operator decision ignored: the run is not waiting for one', { decision: d, status: attention.status });
       return;
     }
-    decision = d;
+    if (perQuestion) shownQuestion()!.decision = d;
+    else decision = d;
   });
   setHandler(attentionQuery, () => attention);
 
+  const answered = (q: Question): boolean => (perQuestion ? q.decision : decision) !== undefined;
+
+  /** Waits on `q` from now on; shows it unless another question is shown before it. */
+  function ask(q: Question, queue: Question[]): void {
+    if (!queue.includes(q)) queue.push(q);
+    if (!perQuestion || shownQuestion() === q) q.show();
+  }
+
+  /** `q`'s decision; `q` waits no longer. */
+  function takeDecision(q: Question): OperatorDecision | undefined {
+    const taken = perQuestion ? q.decision : decision;
+    decision = undefined;
+    withdraw(q);
+    return taken;
+  }
+
+  function withdraw(q: Question): void {
+    for (const queue of [stepQuestions, runQuestions]) if (queue.includes(q)) queue.splice(queue.indexOf(q), 1);
+  }
+
+  /**
+   * The run goes on: questions about the run are dropped (a late decision is ignored), and a step
+   * still waiting for a person is shown again.
+   */
   function setStatus(status: PipelineStatus): void {
+    runQuestions.length = 0;
+    showStatus(status);
+    if (perQuestion && status === 'Running') shownQuestion()?.show();
+  }
+
+  /** The run resumes after a step's wait; another step still waiting for a person is shown. */
+  function resume(): void {
+    showStatus('Running');
+    if (perQuestion) shownQuestion()?.show();
+  }
+
+  function showStatus(status: PipelineStatus): void {
     Object.assign(attention, {
       status,
       failedStep: undefined,
@@ -185,20 +252,34 @@ export function operatorControls(patches: RunPatches): OperatorControls {
   async function step<T>(name: string, options: StepOptions, call: StepCall<T>): Promise<T> {
     let outageBegan: number | undefined;
     let slowly: { options: ActivityOptions; until: Date } | undefined;
+    let lastError: string | undefined;
+    /** This step's wait for a person, from its first park until it runs on (kept across the slow retries). */
+    let question: Question | undefined;
+    const parkHere = (show: () => void): Question => {
+      question ??= { show };
+      question.show = show;
+      ask(question, stepQuestions);
+      return question;
+    };
     for (;;) {
       try {
         const retrying = slowly;
-        const result = retrying ? await retriedByTemporal(retrying.options, call, retrying.until) : await call();
+        const result = retrying ? await retriedByTemporal(retrying.options, call, retrying.until, question!) : await call();
         slowly = undefined;
         if (result === deadlinePassed) {
           log.error('Outage outlived its deadline; waiting for an operator', { step: name });
-          park(name, 'Outage', attention.lastError ?? 'outage', { until: retrying!.until });
-          await condition(() => decision !== undefined);
+          const q = parkHere(() => park(name, 'Outage', lastError ?? 'outage', { until: retrying!.until }));
+          await condition(() => answered(q));
         } else if (result !== decided) {
-          if (attention.status === 'NeedsAttention') {
+          // A step that succeeds clears the run's attention: its own wait, or a flag (nobody waits on a flag).
+          const waited = question !== undefined;
+          if (question) withdraw(question);
+          question = undefined;
+          if (attention.status === 'NeedsAttention' && (!perQuestion || waited || !shownQuestion())) {
             log.info('Step succeeded after an outage', { step: name });
             decision = undefined;
-            setStatus('Running');
+            if (perQuestion) resume();
+            else setStatus('Running');
           }
           return result;
         }
@@ -207,11 +288,13 @@ export function operatorControls(patches: RunPatches): OperatorControls {
         const kind = attentionKindOf(err);
         if (!kind) throw err;
         const error = rootMessage(err);
-        // Not cleared here: a decision sent while a self-retry was in flight may arrive in the same
-        // activation as its failure, and must not be lost.
+        lastError = error;
+        // The question is not cleared here: a decision sent while a self-retry was in flight may
+        // arrive in the same activation as its failure, and must not be lost.
 
         if (kind === 'Refusal' && options.onRefusal === 'compensate') {
           log.warn('Step refused; undoing the steps before it', { step: name, error });
+          if (question) withdraw(question);
           await compensate();
           setStatus('Rejected');
           throw ApplicationFailure.nonRetryable(`Step ${name} refused: ${error}`, 'StepRefused');
@@ -219,43 +302,44 @@ export function operatorControls(patches: RunPatches): OperatorControls {
 
         if (!patches.has(outageRetriesItself)) {
           log.error('Step exhausted its retries; waiting for an operator', { step: name, error });
-          parkAsReleased(name, error);
-          await condition(() => decision !== undefined);
+          const q = parkHere(() => parkAsReleased(name, error));
+          await condition(() => answered(q));
         } else if (kind === 'Outage' && options.outage) {
           outageBegan ??= Date.now(); // workflow time: deterministic on replay
           const until = new Date(outageBegan + ms(options.outage.for));
           const remaining = until.getTime() - Date.now();
           if (remaining > 0 && patches.has(outageRetriedByTemporal)) {
             log.warn('Outage outlived the fast retries; Temporal retries it', { step: name, error, every: options.outage.retryEvery });
-            park(name, kind, error, { every: String(options.outage.retryEvery), until });
+            const q = parkHere(() => park(name, kind, error, { every: String(options.outage!.retryEvery), until }));
             slowly = { options: outageRetries(options), until };
-            if (decision === undefined) continue;
+            if (!answered(q)) continue;
           } else if (remaining > 0) {
             const wait = Math.min(ms(options.outage.retryEvery), remaining);
             log.warn('Outage outlived the fast retries; retrying by itself', { step: name, error, retryInMs: wait });
-            park(name, kind, error, { nextRetryAt: new Date(Date.now() + wait), until });
-            if (!(await condition(() => decision !== undefined, wait))) continue;
+            const nextRetryAt = new Date(Date.now() + wait);
+            const q = parkHere(() => park(name, kind, error, { nextRetryAt, until }));
+            if (!(await condition(() => answered(q), wait))) continue;
           } else {
             log.error('Outage outlived its deadline; waiting for an operator', { step: name, error });
-            park(name, kind, error, { until });
-            await condition(() => decision !== undefined);
+            const q = parkHere(() => park(name, kind, error, { until }));
+            await condition(() => answered(q));
           }
         } else {
           log.error(`${kind === 'Refusal' ? 'Step refused' : 'Step exhausted its retries'}; waiting for an operator`, {
             step: name,
             error,
           });
-          park(name, kind, error);
-          await condition(() => decision !== undefined);
+          const q = parkHere(() => park(name, kind, error));
+          await condition(() => answered(q));
         }
       }
 
-      const decidedNow = decision;
-      decision = undefined;
+      const decidedNow = takeDecision(question!);
+      question = undefined;
       slowly = undefined;
       if (decidedNow === 'abort') {
         // An undo that is a step of its own clears the run's error when it succeeds; the abort's is this one.
-        const error = attention.lastError;
+        const error = lastError;
         await compensate();
         setStatus('Aborted');
         Object.assign(attention, { failedStep: name, lastError: error });
@@ -263,7 +347,8 @@ export function operatorControls(patches: RunPatches): OperatorControls {
       }
       log.info('Operator asked to retry', { step: name });
       outageBegan = undefined;
-      setStatus('Running');
+      if (perQuestion) resume();
+      else setStatus('Running');
     }
   }
 
@@ -278,13 +363,14 @@ export function operatorControls(patches: RunPatches): OperatorControls {
     options: ActivityOptions,
     call: StepCall<T>,
     until: Date,
+    question: Question,
   ): Promise<T | typeof decided | typeof deadlinePassed> {
     const scope = new CancellationScope();
     try {
       return await scope.run(() =>
         Promise.race([
           sleep(options.retry!.initialInterval!).then(() => call(options)),
-          condition(() => decision !== undefined).then((): typeof decided => decided),
+          condition(() => answered(question)).then((): typeof decided => decided),
           sleep(Math.max(until.getTime() - Date.now(), 1)).then((): typeof deadlinePassed => deadlinePassed),
         ]),
       );
@@ -308,11 +394,19 @@ export function operatorControls(patches: RunPatches): OperatorControls {
   }
 
   async function askPerson(about: string, kind: AttentionKind, reason: string, decisions: Record<OperatorDecision, string>) {
-    park(about, kind, reason, undefined, decisions);
-    await condition(() => decision !== undefined);
-    const decided = decision!;
-    decision = undefined;
-    return decided;
+    const question: Question = { show: () => park(about, kind, reason, undefined, decisions) };
+    ask(question, runQuestions);
+    await condition(() => answered(question));
+    return takeDecision(question)!;
+  }
+
+  /** A flag is shown unless the run waits for a person: the question it waits on stays shown, and answerable. */
+  function flagForPerson(about: string, kind: AttentionKind, reason: string): void {
+    if (perQuestion && shownQuestion()) {
+      log.warn('Not shown while the run waits for a person about something else', { about, kind, reason });
+      return;
+    }
+    park(about, kind, reason, undefined, {});
   }
 
   return {
@@ -320,7 +414,7 @@ export function operatorControls(patches: RunPatches): OperatorControls {
     addCompensation: (stepName, undo, undoes) => void compensations.push({ step: stepName, undo, undoes }),
     setStatus,
     askPerson,
-    flagForPerson: (about, kind, reason) => park(about, kind, reason, undefined, {}),
+    flagForPerson,
   };
 
   /** `decisions`: what each decision does, for a run asking a person about something no step failed at. */

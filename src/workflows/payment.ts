@@ -1,7 +1,7 @@
 import { log, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CardPaymentActivities } from '../activities/card-payment';
 import { paymentStateQuery, type PaymentOrder, type PaymentOutcome, type RefundOutcome, type RefundRequest } from '../contracts/payment';
-import { operatorControls } from './operator';
+import { oneDecisionPerQuestion, operatorControls } from './operator';
 import { patchesOfThisRun } from './patches';
 import { paymentLedger } from './refunds';
 import { databaseStep, externalCall, localDatabaseStep } from './step-options';
@@ -24,7 +24,7 @@ const ledgerStepsLocal = 'payment-ledger-steps-local';
  * the money back (the refund is the charge's compensation).
  */
 export async function paymentWorkflow(order: PaymentOrder): Promise<PaymentOutcome> {
-  const patches = patchesOfThisRun();
+  const patches = patchesOfThisRun([oneDecisionPerQuestion]);
   const { paymentId } = order;
   const outcome: PaymentOutcome = { paymentId, status: 'Accepted' };
   const operator = operatorControls(patches);

@@ -22,7 +22,7 @@ import {
   trackingPollsPerRun,
 } from '../contracts/prescription';
 import type { RecordedPayment, RefundOutcome, RefundRequest } from '../contracts/payment';
-import { operatorControls, type OperatorControls } from './operator';
+import { oneDecisionPerQuestion, operatorControls, type OperatorControls } from './operator';
 import { patchesOfThisRun, type RunPatches } from './patches';
 import { paymentLedger } from './refunds';
 import { databaseStep, externalCall, localDatabaseStep, pollUntilDone } from './step-options';
@@ -68,7 +68,7 @@ type FulfillmentSteps = ReturnType<typeof fulfillmentSteps>;
  * expired payment link are answers, not failures: the run ends in that state.
  */
 export async function prescriptionFulfillmentWorkflow(request: PrescriptionRequest): Promise<FulfillmentState> {
-  const patches = patchesOfThisRun([trackedByRetries]);
+  const patches = patchesOfThisRun([trackedByRetries, oneDecisionPerQuestion]);
   const { prescriptionId, patient, medication, insurance } = request;
   const state: FulfillmentState = { status: 'Validating', prescriptionId };
   const operator = operatorControls(patches);

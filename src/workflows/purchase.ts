@@ -24,7 +24,7 @@ import {
   type TrainerAllocated,
 } from '../contracts/purchase';
 import { pipelineStartOptions, type TraceContext } from '../trace';
-import { operatorControls, type OperatorControls } from './operator';
+import { oneDecisionPerQuestion, operatorControls, type OperatorControls } from './operator';
 import { patchesOfThisRun, type RunPatches } from './patches';
 import { paymentLedger } from './refunds';
 import { bestEffort, databaseStep, externalCall, localBestEffort, localDatabaseStep } from './step-options';
@@ -77,7 +77,7 @@ const moneyGivenBack = 'purchase-money-given-back';
  * that, and hand the allocation to its own long-running session window.
  */
 export async function purchaseToSessionsWorkflow(request: PurchaseRequest): Promise<PurchaseOutcome> {
-  const patches = patchesOfThisRun([cacheInvalidationLocal]);
+  const patches = patchesOfThisRun([cacheInvalidationLocal, oneDecisionPerQuestion]);
   const { paymentId, studentId, courseId } = request;
   const outcome: PurchaseOutcome = { status: 'CreatingPurchase' };
   const operator = operatorControls(patches);

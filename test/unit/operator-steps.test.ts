@@ -188,6 +188,31 @@ describe('operator steps: outage versus refusal, and compensation', () => {
     expect(fake.done).toEqual(['reserveRoom', 'releaseRoom']);
   });
 
+  it('a decision sent while the run only shows a flag answers nothing, not the next question', async () => {
+    const fake = fakeActivities();
+    fake.faults.chargeCard = 'refusal';
+    await run(fake.activities, { flagBeforeCharge: true }, async (handle) => {
+      let attention = await handle.query(attentionQuery);
+      for (let i = 0; i < 100 && attention.kind !== 'PaymentRefused'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        attention = await handle.query(attentionQuery);
+      }
+      expect(attention).toMatchObject({ status: 'NeedsAttention', kind: 'PaymentRefused', failedStep: 'chargeCard' });
+      await handle.signal(operatorDecisionSignal, 'abort'); // nobody waits on a flag
+      await env.sleep('2 hours');
+      await until(handle, (a) => a.kind === 'Refusal');
+      await env.sleep('1 day');
+      // The refusal waits for its own decision: the one sent at the flag was not kept for it.
+      expect(await handle.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', kind: 'Refusal', failedStep: 'chargeCard' });
+      expect(fake.done).toEqual(['reserveRoom']);
+
+      delete fake.faults.chargeCard;
+      await handle.signal(operatorDecisionSignal, 'retry');
+      expect(await handle.result()).toBe('Confirmed');
+    });
+    expect(fake.done).toEqual(['reserveRoom', 'chargeCard', 'sendConfirmation']);
+  });
+
   it('a decision sent to a run that is not waiting for one is ignored', async () => {
     const fake = fakeActivities();
     fake.faults.chargeCard = 'outage';

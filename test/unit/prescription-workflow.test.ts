@@ -43,8 +43,8 @@ interface Scenario {
   copayCents?: number;
   /** expirePaymentLink fails as an outage while this says so (the test ends it, so nothing races it). */
   expiryOutage?: { ongoing: boolean };
-  /** The carrier's answers to each tracking poll; 'down' is an outage, the last answer repeats. */
-  tracking?: Array<TrackingUpdate['status'] | 'down'>;
+  /** The carrier's answers to each tracking poll; 'down' is an outage, 'refused' a 4xx, the last answer repeats. */
+  tracking?: Array<TrackingUpdate['status'] | 'down' | 'refused'>;
   /** What validation finds recorded for a prescription that ended before the run. */
   ended?: Validation['ended'];
   /** The carrier refuses the label (a 4xx): the run parks there for a person. */
@@ -114,6 +114,7 @@ function fakeActivities(scenario: Scenario = {}) {
       // The server's (skipped) clock: when the workflow scheduled this poll.
       polls.push(Context.current().info.currentAttemptScheduledTimestampMs);
       if (answer === 'down') throw new Error('carrier answered 503');
+      if (answer === 'refused') throw ApplicationFailure.nonRetryable(`carrier refused: unknown tracking number ${trackingNumber}`, 'PartnerRefused');
       return { trackingNumber, status: answer, ...(answer === 'delivered' ? { deliveredAt: new Date().toISOString() } : {}) };
     },
     // The real activity's answer over the fake carrier: a poll until delivered fails "not yet".
@@ -418,6 +419,36 @@ describe('prescription fulfillment workflow', () => {
       await handle.signal(operatorDecisionSignal, 'retry'); // keep tracking: still asking
       await env.sleep('2 days');
       expect(await handle.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', kind: 'Overdue' });
+      await handle.signal(operatorDecisionSignal, 'abort');
+    });
+    expect(outcome).toMatchObject({ status: 'DeliveryOverdue', reason: 'not delivered within 5 days' });
+    expect(fake.calls.at(-1)).toBe('recordDelivery:overdue');
+  });
+
+  it('a tracking refused by the carrier and a deadline passed meanwhile are two questions, each shown and answered in turn', async () => {
+    const fake = fakeActivities({ tracking: ['in_transit', 'refused', 'in_transit'] });
+    const outcome = await run(fake.activities, randomUUID(), async (workflowId) => {
+      const handle = env.client.workflow.getHandle(workflowId);
+      while ((await handle.query(attentionQuery)).status !== 'NeedsAttention') await env.sleep('12 hours');
+      expect(await handle.query(attentionQuery)).toMatchObject({ kind: 'Refusal', failedStep: 'trackShipment' });
+      const pollsWhileRefused = fake.polls.length;
+      // The deadline (5 days) passes while the refusal waits: the refusal stays the question shown.
+      await env.sleep('6 days');
+      const refusal = await handle.query(attentionQuery);
+      expect(refusal).toMatchObject({ status: 'NeedsAttention', kind: 'Refusal', failedStep: 'trackShipment' });
+      expect(refusal.lastError).toContain('unknown tracking number TRK1');
+      expect((await handle.describe()).typedSearchAttributes.get(attentionKindKey)).toBe('Refusal');
+      expect(fake.polls).toHaveLength(pollsWhileRefused);
+
+      // Retry answers the refusal only: tracking resumes, and the deadline's question is shown.
+      await handle.signal(operatorDecisionSignal, 'retry');
+      const overdue = await realTimeUntil(() => handle.query(attentionQuery), (a) => a.kind === 'Overdue');
+      expect(overdue).toMatchObject({ status: 'NeedsAttention', failedStep: 'trackShipment' });
+      expect(overdue.lastError).toContain('not delivered within 5 days: chase the carrier');
+      expect((await handle.describe()).typedSearchAttributes.get(attentionKindKey)).toBe('Overdue');
+      await realTimeUntil(async () => fake.polls.length, (n) => n > pollsWhileRefused);
+
+      // Abort answers the deadline's question: stop tracking, the run ends DeliveryOverdue.
       await handle.signal(operatorDecisionSignal, 'abort');
     });
     expect(outcome).toMatchObject({ status: 'DeliveryOverdue', reason: 'not delivered within 5 days' });
