@@ -438,6 +438,7 @@ describe('prescription fulfillment workflow', () => {
       expect(refusal).toMatchObject({ status: 'NeedsAttention', kind: 'Refusal', failedStep: 'trackShipment' });
       expect(refusal.lastError).toContain('unknown tracking number TRK1');
       expect((await handle.describe()).typedSearchAttributes.get(attentionKindKey)).toBe('Refusal');
+      expect(await currentDetails(handle)).toContain('at step `trackShipment`: refusal.');
       expect(fake.polls).toHaveLength(pollsWhileRefused);
 
       // Retry answers the refusal only: tracking resumes, and the deadline's question is shown.
@@ -446,6 +447,8 @@ describe('prescription fulfillment workflow', () => {
       expect(overdue).toMatchObject({ status: 'NeedsAttention', failedStep: 'trackShipment' });
       expect(overdue.lastError).toContain('not delivered within 5 days: chase the carrier');
       expect((await handle.describe()).typedSearchAttributes.get(attentionKindKey)).toBe('Overdue');
+      expect(await currentDetails(handle)).toContain('about `trackShipment`: overdue.');
+      expect(await currentDetails(handle)).toContain('Stop tracking: the run ends DeliveryOverdue');
       await realTimeUntil(async () => fake.polls.length, (n) => n > pollsWhileRefused);
 
       // Abort answers the deadline's question: stop tracking, the run ends DeliveryOverdue.
