@@ -458,6 +458,27 @@ describe('prescription fulfillment workflow', () => {
     expect(fake.calls.at(-1)).toBe('recordDelivery:overdue');
   });
 
+  it('a tracking refused while the deadline\'s question waits is shown and answered first; the deadline\'s question then comes back', async () => {
+    const fake = fakeActivities({ tracking: [...Array<'in_transit'>(8).fill('in_transit'), 'refused', 'in_transit'] });
+    const outcome = await run(fake.activities, randomUUID(), async (workflowId) => {
+      const handle = env.client.workflow.getHandle(workflowId);
+      while ((await handle.query(attentionQuery)).status !== 'NeedsAttention') await env.sleep('12 hours');
+      expect(await handle.query(attentionQuery)).toMatchObject({ kind: 'Overdue', failedStep: 'trackShipment' });
+      // Tracking goes on past the deadline, and the carrier then refuses the tracking number.
+      for (let i = 0; i < 20 && (await handle.query(attentionQuery)).kind === 'Overdue'; i++) await env.sleep('12 hours');
+      expect(await handle.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', kind: 'Refusal', failedStep: 'trackShipment' });
+      expect(await currentDetails(handle)).toContain('at step `trackShipment`: refusal.');
+
+      await handle.signal(operatorDecisionSignal, 'retry'); // answers the refusal: tracking resumes
+      const overdue = await realTimeUntil(() => handle.query(attentionQuery), (a) => a.kind === 'Overdue');
+      expect(overdue).toMatchObject({ status: 'NeedsAttention', failedStep: 'trackShipment' });
+      expect((await handle.describe()).typedSearchAttributes.get(attentionKindKey)).toBe('Overdue');
+      await handle.signal(operatorDecisionSignal, 'abort'); // answers the deadline's question
+    });
+    expect(outcome).toMatchObject({ status: 'DeliveryOverdue', reason: 'not delivered within 5 days' });
+    expect(fake.calls.at(-1)).toBe('recordDelivery:overdue');
+  });
+
   describe('an intake that changes its patient\'s demographics while another prescription of theirs is open (perhaps forged)', () => {
     const held = { changedFields: ['address'], openPrescriptionIds: ['rx-victim'] };
     const untilAsked = async (workflowId: string) => {
