@@ -74,6 +74,8 @@ export function projectSystem(db: Pool, client: Client, namespace: string, { env
   // The report adds up every role named `worker…` (bench/end-to-end/report.ts).
   const workerRole = (i: number) => (i === 0 ? 'worker' : `worker ${i + 1}`);
   const bridges = new Supervised('bridges', 'dist/bridges/main.js', env, say, 'bench');
+  // BENCH_BRIDGE_NODE_ARGS: node's flags for the bridges only, as BENCH_WORKER_NODE_ARGS for the workers.
+  bridges.nodeArgs = process.env.BENCH_BRIDGE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const groups = bridgedPipelines(pipelines).map((p) => p.bridge.consumerGroup);
   return {
     name: 'project',
