@@ -168,7 +168,10 @@ export function operatorControls(patches: RunPatches): OperatorControls {
     if (perQuestion && status === 'Running') shownQuestion()?.show();
   }
 
-  /** The run resumes after a step's wait; another step still waiting for a person is shown. */
+  /**
+   * The run resumes after a step's wait; another step still waiting for a person is shown. (Under
+   * the old rule nothing reads the questions, so this is `setStatus('Running')` there.)
+   */
   function resume(): void {
     showStatus('Running');
     if (perQuestion) shownQuestion()?.show();
@@ -278,8 +281,7 @@ export function operatorControls(patches: RunPatches): OperatorControls {
           if (attention.status === 'NeedsAttention' && (!perQuestion || waited || !shownQuestion())) {
             log.info('Step succeeded after an outage', { step: name });
             decision = undefined;
-            if (perQuestion) resume();
-            else setStatus('Running');
+            resume();
           }
           return result;
         }
@@ -347,8 +349,7 @@ export function operatorControls(patches: RunPatches): OperatorControls {
       }
       log.info('Operator asked to retry', { step: name });
       outageBegan = undefined;
-      if (perQuestion) resume();
-      else setStatus('Running');
+      resume();
     }
   }
 

@@ -213,6 +213,23 @@ describe('operator steps: outage versus refusal, and compensation', () => {
     expect(fake.done).toEqual(['reserveRoom', 'chargeCard', 'sendConfirmation']);
   });
 
+  it('a flag raised while a step waits for a person does not hide the step\'s question, which its decision still answers', async () => {
+    const fake = fakeActivities();
+    fake.faults.chargeCard = 'refusal';
+    await run(fake.activities, { flagDuringCharge: true }, async (handle) => {
+      await until(handle, (a) => a.kind === 'Refusal');
+      await env.sleep('2 hours'); // the flag is raised an hour into the charge
+      expect(await handle.query(attentionQuery)).toMatchObject({ status: 'NeedsAttention', kind: 'Refusal', failedStep: 'chargeCard' });
+      expect(await searchAttributes(handle)).toEqual({ status: 'NeedsAttention', failedStep: 'chargeCard', kind: 'Refusal' });
+      expect(await currentDetails(handle)).toContain('at step `chargeCard`: refusal.');
+
+      delete fake.faults.chargeCard;
+      await handle.signal(operatorDecisionSignal, 'retry');
+      expect(await handle.result()).toBe('Confirmed');
+    });
+    expect(fake.done).toEqual(['reserveRoom', 'chargeCard', 'sendConfirmation']);
+  });
+
   it('a decision sent to a run that is not waiting for one is ignored', async () => {
     const fake = fakeActivities();
     fake.faults.chargeCard = 'outage';
